@@ -1,0 +1,144 @@
+//! `App::build(config)`: the store, the actors and both HTTP servers, bound and running.
+//! Tests build it with port 0 and talk to it over HTTP.
+
+use crate::clock::Clock;
+use crate::config::{Config, SchemaSource};
+use crate::http::{AppState, admin_app, public_app};
+use crate::persistence::{Persister, Store};
+use crate::schema::{DEV_SCHEMA, SchemaRegistry};
+use actix_web::{HttpServer, web};
+use anyhow::Context;
+use base64::Engine;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+/// Options that come from the command line rather than the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// Apply pending migrations before serving.
+    pub migrate: bool,
+    /// HTTP worker threads per server (default: one per core).
+    pub workers: Option<usize>,
+    /// The clock (tests pass a fixed one).
+    pub clock: Option<Clock>,
+}
+
+/// A running tessera: both servers and the actor system behind them.
+pub struct App {
+    public_addr: SocketAddr,
+    admin_addr: SocketAddr,
+    servers: Vec<actix_web::dev::ServerHandle>,
+    tasks: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
+    state: web::Data<AppState>,
+}
+
+/// The DSN `serve --dev` uses when none is configured.
+pub const DEV_DSN: &str = "sqlite://tessera-dev.sqlite?_fk=true";
+
+/// Fills in what `--dev` provides: a SQLite database, a schema and secrets for this run.
+pub fn apply_dev_defaults(config: &mut Config) {
+    config.dev = true;
+    if config.dsn.is_none() {
+        config.dsn = Some(DEV_DSN.into());
+    }
+    if config.identity.schemas.is_empty() {
+        config.identity.schemas.push(SchemaSource {
+            id: config.identity.default_schema_id.clone(),
+            url: format!("base64://{}", base64::engine::general_purpose::STANDARD.encode(DEV_SCHEMA)),
+            selfservice_selectable: true,
+        });
+    }
+}
+
+fn random_secret() -> String {
+    use rand::Rng;
+    rand::rng().sample_iter(rand::distr::Alphanumeric).take(32).map(char::from).collect()
+}
+
+fn bind(host: &str, port: u16) -> anyhow::Result<TcpListener> {
+    let listener = TcpListener::bind((host, port)).with_context(|| format!("cannot listen on {host}:{port}"))?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+impl App {
+    /// Connects the store, starts the actors and binds both servers. Must run inside an
+    /// actix `System`.
+    pub async fn build(mut config: Config, options: BuildOptions) -> anyhow::Result<App> {
+        let dsn = config.dsn.clone().context("dsn is not set: configure `dsn`, set DSN, or use --dev")?;
+        let store = Store::connect(&dsn)?;
+        if options.migrate {
+            store.migrate().await.context("applying migrations")?;
+        }
+        if config.secrets.default.is_empty() && config.secrets.cookie.is_empty() {
+            if !config.dev {
+                tracing::warn!("no secrets configured: generated random ones; sessions will not survive a restart");
+            }
+            config.secrets.default.push(random_secret());
+        }
+        let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build()?;
+        let schemas = SchemaRegistry::load(&config.identity, &http).await?;
+
+        let public = bind(&config.serve.public.host, config.serve.public.port)?;
+        let admin = bind(&config.serve.admin.host, config.serve.admin.port)?;
+        let (public_addr, admin_addr) = (public.local_addr()?, admin.local_addr()?);
+        // With port 0 the real port is only known now; derived base URLs must use it.
+        config.serve.public.port = public_addr.port();
+        config.serve.admin.port = admin_addr.port();
+
+        let persister = Persister::start(store.clone(), config.persistence.clone());
+        let config = Arc::new(config);
+        let state = web::Data::new(AppState {
+            config: config.clone(),
+            store,
+            persister,
+            schemas,
+            clock: options.clock.unwrap_or_default(),
+        });
+
+        let workers = options.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let s = state.clone();
+        let public_server = HttpServer::new(move || public_app(s.clone()))
+            .workers(workers)
+            .disable_signals()
+            .shutdown_timeout(120)
+            .listen(public)?
+            .run();
+        let s = state.clone();
+        let admin_server = HttpServer::new(move || admin_app(s.clone()))
+            .workers(workers)
+            .disable_signals()
+            .shutdown_timeout(120)
+            .listen(admin)?
+            .run();
+        let servers = vec![public_server.handle(), admin_server.handle()];
+        let tasks = vec![tokio::spawn(public_server), tokio::spawn(admin_server)];
+        Ok(App { public_addr, admin_addr, servers, tasks, state })
+    }
+
+    /// `http://<addr>` of the public server.
+    pub fn public_url(&self) -> String {
+        format!("http://{}", self.public_addr)
+    }
+
+    /// `http://<addr>` of the admin server.
+    pub fn admin_url(&self) -> String {
+        format!("http://{}", self.admin_addr)
+    }
+
+    /// The shared state (tests reach the store and Persister through it).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Graceful shutdown: in-flight requests finish, then the Persister flushes.
+    pub async fn stop(self) {
+        for handle in &self.servers {
+            handle.stop(true).await;
+        }
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        self.state.persister.shutdown().await;
+    }
+}

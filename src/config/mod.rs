@@ -1,0 +1,387 @@
+//! Configuration: serde structs whose key paths are Kratos' (`reference/config.schema.json`)
+//! plus tessera's own `[actors]`, `[persistence]` and `[courier.pool]` sections.
+//! Loading (defaults → TOML file → environment) and key checking live in [`load`].
+
+mod load;
+mod values;
+
+pub use load::{ConfigError, Loaded, load};
+pub use values::{ByteSize, Dur};
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The whole configuration. Passed down as `Arc<Config>`, never global.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+#[derive(Default)]
+pub struct Config {
+    /// Database: `postgres://…`, `sqlite://path`, or `memory`.
+    pub dsn: Option<String>,
+    pub serve: ServeConfig,
+    pub identity: IdentityConfig,
+    pub secrets: SecretsConfig,
+    pub hashers: HashersConfig,
+    pub log: LogConfig,
+    pub actors: ActorsConfig,
+    pub persistence: PersistenceConfig,
+    pub courier: CourierConfig,
+    /// Set by `serve --dev`, not by the file.
+    #[serde(skip)]
+    pub dev: bool,
+}
+
+/// `[serve]`: the two HTTP servers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ServeConfig {
+    pub public: ListenConfig,
+    pub admin: AdminListenConfig,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            public: ListenConfig { host: "0.0.0.0".into(), port: 4433, base_url: None },
+            admin: AdminListenConfig { host: "127.0.0.1".into(), port: 4434, base_url: None, api_keys: Vec::new() },
+        }
+    }
+}
+
+/// `[serve.public]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ListenConfig {
+    pub host: String,
+    pub port: u16,
+    /// Where clients reach this server; derived from host and port when unset.
+    pub base_url: Option<String>,
+}
+
+impl Default for ListenConfig {
+    fn default() -> Self {
+        ServeConfig::default().public
+    }
+}
+
+/// `[serve.admin]`: like the public listener, plus optional API keys.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct AdminListenConfig {
+    pub host: String,
+    pub port: u16,
+    pub base_url: Option<String>,
+    /// Hex SHA-256 digests of accepted `Authorization: Bearer` keys; empty = no key needed.
+    pub api_keys: Vec<String>,
+}
+
+impl Default for AdminListenConfig {
+    fn default() -> Self {
+        ServeConfig::default().admin
+    }
+}
+
+impl AdminListenConfig {
+    /// The listener part (host, port, base URL).
+    pub fn listen(&self) -> ListenConfig {
+        ListenConfig { host: self.host.clone(), port: self.port, base_url: self.base_url.clone() }
+    }
+}
+
+/// `[identity]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct IdentityConfig {
+    pub default_schema_id: String,
+    pub schemas: Vec<SchemaSource>,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        IdentityConfig { default_schema_id: "default".into(), schemas: Vec::new() }
+    }
+}
+
+/// One `[[identity.schemas]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SchemaSource {
+    pub id: String,
+    /// `file://…`, `base64://…` or `http(s)://…`.
+    pub url: String,
+    #[serde(default)]
+    pub selfservice_selectable: bool,
+}
+
+/// `[secrets]`: the first entry of each list signs/encrypts, all verify.
+#[derive(Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct SecretsConfig {
+    pub default: Vec<String>,
+    pub cookie: Vec<String>,
+    pub cipher: Vec<String>,
+}
+
+// Written by hand so that secrets never reach a log line.
+impl std::fmt::Debug for SecretsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretsConfig")
+            .field("default", &format_args!("[{} redacted]", self.default.len()))
+            .field("cookie", &format_args!("[{} redacted]", self.cookie.len()))
+            .field("cipher", &format_args!("[{} redacted]", self.cipher.len()))
+            .finish()
+    }
+}
+
+/// `[hashers]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct HashersConfig {
+    pub algorithm: HashAlgorithm,
+    pub argon2: Argon2Config,
+    pub bcrypt: BcryptConfig,
+}
+
+impl Default for HashersConfig {
+    fn default() -> Self {
+        HashersConfig {
+            algorithm: HashAlgorithm::Argon2,
+            argon2: Argon2Config::default(),
+            bcrypt: BcryptConfig { cost: 12 },
+        }
+    }
+}
+
+/// `hashers.algorithm`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HashAlgorithm {
+    Argon2,
+    Bcrypt,
+}
+
+/// `[hashers.argon2]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Argon2Config {
+    pub memory: ByteSize,
+    pub iterations: u32,
+    pub parallelism: u32,
+    pub salt_length: u32,
+    pub key_length: u32,
+    pub expected_duration: Dur,
+    pub expected_deviation: Dur,
+    pub dedicated_memory: ByteSize,
+}
+
+impl Default for Argon2Config {
+    fn default() -> Self {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+        Argon2Config {
+            memory: ByteSize(128 << 20),
+            iterations: 1,
+            parallelism: 2 * cpus,
+            salt_length: 16,
+            key_length: 32,
+            expected_duration: Dur(Duration::from_millis(500)),
+            expected_deviation: Dur(Duration::from_millis(500)),
+            dedicated_memory: ByteSize(1 << 30),
+        }
+    }
+}
+
+/// `[hashers.bcrypt]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct BcryptConfig {
+    pub cost: u32,
+}
+
+impl Default for BcryptConfig {
+    fn default() -> Self {
+        BcryptConfig { cost: 12 }
+    }
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct LogConfig {
+    pub level: LogLevel,
+    pub format: LogFormat,
+    pub leak_sensitive_values: bool,
+    pub redaction_text: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: LogLevel::Info,
+            format: LogFormat::Text,
+            leak_sensitive_values: false,
+            redaction_text: String::new(),
+        }
+    }
+}
+
+/// `log.level` (Kratos' names; `warn` is accepted for `warning`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    #[serde(alias = "warn")]
+    Warning,
+    Error,
+    Fatal,
+    Panic,
+}
+
+/// `log.format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// `[actors]`: tessera's in-memory actors.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ActorsConfig {
+    pub session: SessionActorsConfig,
+    pub flow: FlowActorsConfig,
+    pub janitor: JanitorConfig,
+}
+
+/// `[actors.session]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SessionActorsConfig {
+    pub idle_timeout: Dur,
+    pub max_live: usize,
+    pub mailbox: usize,
+    pub revalidate_interval: Dur,
+}
+
+impl Default for SessionActorsConfig {
+    fn default() -> Self {
+        SessionActorsConfig {
+            idle_timeout: Dur(Duration::from_secs(600)),
+            max_live: 1_000_000,
+            mailbox: 64,
+            revalidate_interval: Dur(Duration::from_secs(1)),
+        }
+    }
+}
+
+/// `[actors.flow]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct FlowActorsConfig {
+    pub idle_timeout: Dur,
+    pub max_live: usize,
+    pub mailbox: usize,
+}
+
+impl Default for FlowActorsConfig {
+    fn default() -> Self {
+        FlowActorsConfig { idle_timeout: Dur(Duration::from_secs(300)), max_live: 200_000, mailbox: 16 }
+    }
+}
+
+/// `[actors.janitor]`: periodic removal of expired rows.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct JanitorConfig {
+    pub interval: Dur,
+    pub batch_size: usize,
+}
+
+impl Default for JanitorConfig {
+    fn default() -> Self {
+        JanitorConfig { interval: Dur(Duration::from_secs(300)), batch_size: 1000 }
+    }
+}
+
+/// `[persistence]`: the write-behind Persister.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct PersistenceConfig {
+    /// Longest time a deferred write waits before its batch is committed.
+    pub flush_interval: Dur,
+    /// Most operations in one transaction.
+    pub max_batch: usize,
+    /// Most operations pending at once; writers wait beyond it.
+    pub buffer_size: usize,
+    /// Ceiling of the exponential back-off while the database is unreachable.
+    pub retry_max_backoff: Dur,
+}
+
+impl Default for PersistenceConfig {
+    fn default() -> Self {
+        PersistenceConfig {
+            flush_interval: Dur(Duration::from_millis(50)),
+            max_batch: 512,
+            buffer_size: 65_536,
+            retry_max_backoff: Dur(Duration::from_secs(2)),
+        }
+    }
+}
+
+/// `[courier]`: only tessera's own `[courier.pool]` is implemented so far.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct CourierConfig {
+    pub pool: CourierPoolConfig,
+}
+
+/// `[courier.pool]`: delivery workers and per-channel rate limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct CourierPoolConfig {
+    pub workers: usize,
+    pub rate_limits: BTreeMap<String, RateLimit>,
+}
+
+impl Default for CourierPoolConfig {
+    fn default() -> Self {
+        CourierPoolConfig { workers: 4, rate_limits: BTreeMap::new() }
+    }
+}
+
+/// A token bucket: `per_second` sustained, `burst` at once.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RateLimit {
+    pub per_second: u32,
+    #[serde(default)]
+    pub burst: Option<u32>,
+}
+
+impl Config {
+    /// The public base URL, always ending in `/`.
+    pub fn public_base_url(&self) -> String {
+        base_url(&self.serve.public, self.dev)
+    }
+
+    /// The admin base URL, always ending in `/`.
+    pub fn admin_base_url(&self) -> String {
+        base_url(&self.serve.admin.listen(), self.dev)
+    }
+}
+
+fn base_url(l: &ListenConfig, dev: bool) -> String {
+    match &l.base_url {
+        Some(u) if u.ends_with('/') => u.clone(),
+        Some(u) => format!("{u}/"),
+        None => {
+            let host = match l.host.as_str() {
+                "" | "0.0.0.0" | "::" => "localhost",
+                h => h,
+            };
+            let scheme = if dev { "http" } else { "https" };
+            format!("{scheme}://{host}:{}/", l.port)
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! Value types of the configuration: Kratos-style durations and byte sizes.
+
+use serde::{Deserialize, Deserializer, de};
+use std::time::Duration;
+
+/// A duration written like Kratos does: `"50ms"`, `"10m"`, `"1h30m"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dur(pub Duration);
+
+impl Dur {
+    /// Parses `"1h"`, `"500ms"`, `"1h30m"` (units ns, us, ms, s, m, h).
+    pub fn parse(s: &str) -> Result<Dur, String> {
+        let s = s.trim();
+        if s.is_empty() || !s.chars().next().is_some_and(|c| c.is_ascii_digit()) {
+            return Err(format!(
+                "invalid duration {s:?}: expected a number with a unit, like \"50ms\", \"10m\" or \"1h\""
+            ));
+        }
+        humantime::parse_duration(s).map(Dur).map_err(|e| {
+            format!("invalid duration {s:?} ({e}): expected a number with a unit, like \"50ms\", \"10m\" or \"1h\"")
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Dur::parse(&s).map_err(de::Error::custom)
+    }
+}
+
+/// A size in bytes written like Kratos does: `"128MB"` (binary multiples, as Kratos).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl ByteSize {
+    /// Parses `"<n>(B|KB|MB|GB|TB)"`.
+    pub fn parse(s: &str) -> Result<ByteSize, String> {
+        let s = s.trim();
+        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (num, unit) = s.split_at(split);
+        let n: u64 = num.parse().map_err(|_| format!("invalid size {s:?}: expected e.g. \"128MB\""))?;
+        let mult: u64 = match unit.trim().to_ascii_uppercase().as_str() {
+            "B" | "" => 1,
+            "KB" => 1 << 10,
+            "MB" => 1 << 20,
+            "GB" => 1 << 30,
+            "TB" => 1 << 40,
+            _ => return Err(format!("invalid size {s:?}: unit must be B, KB, MB, GB or TB")),
+        };
+        n.checked_mul(mult).map(ByteSize).ok_or_else(|| format!("size {s:?} is too large"))
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        ByteSize::parse(&s).map_err(de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(Dur::parse("50ms"), Ok(Dur(Duration::from_millis(50))));
+        assert_eq!(Dur::parse("1h30m"), Ok(Dur(Duration::from_secs(5400))));
+        assert!(Dur::parse("5 parsecs").is_err());
+        assert!(Dur::parse("").is_err());
+        assert!(Dur::parse("ms").is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(ByteSize::parse("128MB"), Ok(ByteSize(128 << 20)));
+        assert_eq!(ByteSize::parse("1GB"), Ok(ByteSize(1 << 30)));
+        assert!(ByteSize::parse("12XB").is_err());
+    }
+}

@@ -1,0 +1,205 @@
+//! The two HTTP servers: routing, shared middleware and the error envelope.
+//! Handlers parse and authorise, call one service, and render; no SQL here.
+
+mod health;
+mod pagination;
+mod schemas;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::persistence::{Persister, Store};
+use crate::schema::SchemaRegistry;
+use actix_web::body::EitherBody;
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
+use actix_web::http::{Method, header};
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
+use actix_web::{App, HttpResponse, ResponseError, web};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use subtle::ConstantTimeEq;
+
+/// Largest accepted request body (as Kratos).
+pub const MAX_BODY: usize = 5 << 20;
+
+/// What every handler may use.
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub persister: Persister,
+    pub schemas: SchemaRegistry,
+    pub clock: Clock,
+}
+
+/// Which server a route table is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Public,
+    Admin,
+}
+
+const NO_CACHE: &str = "private, no-cache, no-store, must-revalidate";
+
+/// Body, JSON and query extractor limits and their errors, for both servers.
+fn extractor_config(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::PayloadConfig::new(MAX_BODY))
+        .app_data(web::JsonConfig::default().limit(MAX_BODY).error_handler(|err, _| json_error(&err).into()))
+        .app_data(web::QueryConfig::default().error_handler(|err, _| ApiError::bad_request(err.to_string()).into()))
+        .app_data(web::FormConfig::default().limit(MAX_BODY).error_handler(|err, _| {
+            use actix_web::error::UrlencodedError as E;
+            match err {
+                E::Overflow { .. } => ApiError::for_status(actix_web::http::StatusCode::PAYLOAD_TOO_LARGE).into(),
+                E::ContentType => ApiError::for_status(actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE).into(),
+                other => ApiError::bad_request(other.to_string()).into(),
+            }
+        }));
+}
+
+/// Maps a JSON body error to the envelope: 413 too large, 415 wrong type, else 400.
+pub fn json_error(err: &actix_web::error::JsonPayloadError) -> ApiError {
+    use actix_web::error::JsonPayloadError as E;
+    use actix_web::http::StatusCode;
+    match err {
+        E::Overflow { .. } | E::OverflowKnownLength { .. } => ApiError::for_status(StatusCode::PAYLOAD_TOO_LARGE),
+        E::ContentType => ApiError::for_status(StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        other => ApiError::bad_request(format!("Unable to decode JSON payload: {other}")),
+    }
+}
+
+/// Renders any error response that is not already an envelope (actix's own 404/405/413/415…).
+fn envelope<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json || res.headers().contains_key("ory-error-id") {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let mut err = ApiError::for_status(status);
+    if status.is_client_error()
+        && let Some(cause) = res.response().error()
+    {
+        err = err.with_reason(cause.to_string());
+    }
+    let (req, _) = res.into_parts();
+    Ok(ErrorHandlerResponse::Response(ServiceResponse::new(req, err.error_response()).map_into_right_body()))
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::not_found("The requested resource could not be found"))
+}
+
+/// The public server's application.
+pub fn public_app(
+    state: web::Data<AppState>,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<EitherBody<actix_web::body::BoxBody>>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(state)
+        .configure(extractor_config)
+        .configure(|cfg| health::routes(cfg, Side::Public))
+        .configure(schemas::public_routes)
+        .default_service(web::to(not_found))
+        .wrap(ErrorHandlers::new().default_handler(envelope))
+        .wrap_fn(|req, srv| {
+            let is_get = req.method() == Method::GET;
+            let fut = srv.call(req);
+            async move {
+                let mut res = fut.await?;
+                if is_get && !res.headers().contains_key(header::CACHE_CONTROL) {
+                    res.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static(NO_CACHE));
+                }
+                Ok(res)
+            }
+        })
+}
+
+/// Whether the admin request carries one of the configured API keys (hex SHA-256 digests).
+fn admin_key_ok(config: &Config, req: &ServiceRequest) -> bool {
+    if config.serve.admin.api_keys.is_empty() || req.path().starts_with("/admin/health/") {
+        return true;
+    }
+    let Some(token) = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim())
+    else {
+        return false;
+    };
+    let digest = hex::encode(Sha256::digest(token.as_bytes()));
+    config
+        .serve
+        .admin
+        .api_keys
+        .iter()
+        .fold(false, |found, k| found | bool::from(k.to_ascii_lowercase().as_bytes().ct_eq(digest.as_bytes())))
+}
+
+/// The admin server's application: every route lives under `/admin`; a request path
+/// without that prefix gets it prepended (as Kratos does).
+pub fn admin_app(
+    state: web::Data<AppState>,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<EitherBody<actix_web::body::BoxBody>>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let config = state.config.clone();
+    App::new()
+        .app_data(state)
+        .configure(extractor_config)
+        .configure(|cfg| health::routes(cfg, Side::Admin))
+        .configure(schemas::admin_routes)
+        .default_service(web::to(not_found))
+        .wrap(ErrorHandlers::new().default_handler(envelope))
+        .wrap_fn(move |req, srv| {
+            let refused = (!admin_key_ok(&config, &req))
+                .then(|| ApiError::unauthorized("A valid admin API key is required (Authorization: Bearer <key>)"));
+            let is_get = req.method() == Method::GET;
+            let fut = refused.is_none().then(|| srv.call(req));
+            async move {
+                let mut res = match (fut, refused) {
+                    (Some(fut), _) => fut.await?,
+                    (None, Some(err)) => return Err(err.into()),
+                    (None, None) => {
+                        return Err(ApiError::for_status(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR).into());
+                    }
+                };
+                if is_get && !res.headers().contains_key(header::CACHE_CONTROL) {
+                    res.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static(NO_CACHE));
+                }
+                Ok(res)
+            }
+        })
+        .wrap_fn(|mut req, srv| {
+            if !(req.path() == "/admin" || req.path().starts_with("/admin/")) {
+                let pq = req.uri().path_and_query().map_or("/", |pq| pq.as_str()).to_string();
+                if let Ok(uri) = format!("/admin{pq}").parse::<actix_web::http::Uri>() {
+                    req.match_info_mut().get_mut().update(&uri);
+                    req.head_mut().uri = uri;
+                }
+            }
+            srv.call(req)
+        })
+}
+
+/// A `200 OK` JSON response.
+pub fn ok_json(body: &impl serde::Serialize) -> HttpResponse {
+    HttpResponse::Ok().json(body)
+}

@@ -1,0 +1,13 @@
+//! tessera: an identity server that speaks the Ory Kratos API.
+
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod identity;
+pub mod persistence;
+pub mod schema;
+pub mod telemetry;
+
+pub use app::App;

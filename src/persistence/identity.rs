@@ -1,0 +1,352 @@
+//! Identity aggregate rows: an identity with its credentials, identifiers and addresses
+//! is written and read as one unit.
+
+use super::schema::{
+    identities, identity_credential_identifiers as identifiers, identity_credentials as credentials,
+    identity_recovery_addresses as recovery, identity_verifiable_addresses as verifiable,
+};
+use super::types::{Id, Json, Ts};
+use super::{Conn, StoreError};
+use crate::identity::{Credential, Identity, IdentityState, RecoveryAddress, VerifiableAddress};
+use crate::on_conn;
+use diesel::prelude::*;
+use diesel::upsert::excluded;
+use diesel_async::RunQueryDsl;
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = identities)]
+struct IdentityRow {
+    id: Id,
+    schema_id: String,
+    state: String,
+    state_changed_at: Option<Ts>,
+    traits: Json,
+    metadata_public: Option<Json>,
+    metadata_admin: Option<Json>,
+    external_id: Option<String>,
+    organization_id: Option<Id>,
+    available_aal: Option<String>,
+    created_at: Ts,
+    updated_at: Ts,
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = credentials)]
+struct CredentialRow {
+    id: Id,
+    identity_id: Id,
+    kind: String,
+    config: Json,
+    version: i32,
+    created_at: Ts,
+    updated_at: Ts,
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = identifiers)]
+struct IdentifierRow {
+    id: Id,
+    identifier: String,
+    identity_credential_id: Id,
+    identity_id: Id,
+    kind: String,
+    created_at: Ts,
+    updated_at: Ts,
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = verifiable)]
+struct VerifiableRow {
+    id: Id,
+    identity_id: Id,
+    via: String,
+    value: String,
+    verified: bool,
+    verified_at: Option<Ts>,
+    status: String,
+    created_at: Ts,
+    updated_at: Ts,
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = recovery)]
+struct RecoveryRow {
+    id: Id,
+    identity_id: Id,
+    via: String,
+    value: String,
+    created_at: Ts,
+    updated_at: Ts,
+}
+
+struct Rows {
+    identity: IdentityRow,
+    credentials: Vec<CredentialRow>,
+    identifiers: Vec<IdentifierRow>,
+    verifiable: Vec<VerifiableRow>,
+    recovery: Vec<RecoveryRow>,
+}
+
+fn to_rows(i: &Identity) -> Rows {
+    let iid = Id(i.id);
+    let mut creds = Vec::new();
+    let mut idents = Vec::new();
+    for c in i.credentials.values() {
+        for identifier in &c.identifiers {
+            idents.push(IdentifierRow {
+                id: Id(Uuid::new_v4()),
+                identifier: identifier.clone(),
+                identity_credential_id: Id(c.id),
+                identity_id: iid,
+                kind: c.kind.clone(),
+                created_at: Ts(c.created_at),
+                updated_at: Ts(c.updated_at),
+            });
+        }
+        creds.push(CredentialRow {
+            id: Id(c.id),
+            identity_id: iid,
+            kind: c.kind.clone(),
+            config: Json(c.config.clone()),
+            version: c.version,
+            created_at: Ts(c.created_at),
+            updated_at: Ts(c.updated_at),
+        });
+    }
+    Rows {
+        identity: IdentityRow {
+            id: iid,
+            schema_id: i.schema_id.clone(),
+            state: i.state.as_str().to_string(),
+            state_changed_at: i.state_changed_at.map(Ts),
+            traits: Json(i.traits.clone()),
+            metadata_public: i.metadata_public.clone().map(Json),
+            metadata_admin: i.metadata_admin.clone().map(Json),
+            external_id: i.external_id.clone(),
+            organization_id: i.organization_id.map(Id),
+            available_aal: None,
+            created_at: Ts(i.created_at),
+            updated_at: Ts(i.updated_at),
+        },
+        credentials: creds,
+        identifiers: idents,
+        verifiable: i
+            .verifiable_addresses
+            .iter()
+            .map(|a| VerifiableRow {
+                id: Id(a.id),
+                identity_id: iid,
+                via: a.via.clone(),
+                value: a.value.clone(),
+                verified: a.verified,
+                verified_at: a.verified_at.map(Ts),
+                status: a.status.clone(),
+                created_at: Ts(a.created_at),
+                updated_at: Ts(a.updated_at),
+            })
+            .collect(),
+        recovery: i
+            .recovery_addresses
+            .iter()
+            .map(|a| RecoveryRow {
+                id: Id(a.id),
+                identity_id: iid,
+                via: a.via.clone(),
+                value: a.value.clone(),
+                created_at: Ts(a.created_at),
+                updated_at: Ts(a.updated_at),
+            })
+            .collect(),
+    }
+}
+
+/// Writes the whole aggregate: inserts it, or replaces what is stored under its id.
+/// Idempotent, so the Persister may retry it after an ambiguous commit.
+pub async fn upsert(conn: &mut Conn<'_>, identity: &Identity) -> Result<(), StoreError> {
+    let rows = to_rows(identity);
+    let iid = rows.identity.id;
+    on_conn!(conn, c => {
+        diesel::insert_into(identities::table)
+            .values(&rows.identity)
+            .on_conflict(identities::id)
+            .do_update()
+            .set((
+                identities::schema_id.eq(excluded(identities::schema_id)),
+                identities::state.eq(excluded(identities::state)),
+                identities::state_changed_at.eq(excluded(identities::state_changed_at)),
+                identities::traits.eq(excluded(identities::traits)),
+                identities::metadata_public.eq(excluded(identities::metadata_public)),
+                identities::metadata_admin.eq(excluded(identities::metadata_admin)),
+                identities::external_id.eq(excluded(identities::external_id)),
+                identities::organization_id.eq(excluded(identities::organization_id)),
+                identities::updated_at.eq(excluded(identities::updated_at)),
+            ))
+            .execute(c)
+            .await?;
+        // Children are replaced wholesale; addresses keep their ids (tokens refer to them).
+        diesel::delete(identifiers::table.filter(identifiers::identity_id.eq(iid))).execute(c).await?;
+        diesel::delete(credentials::table.filter(credentials::identity_id.eq(iid))).execute(c).await?;
+        let keep_v: Vec<Id> = rows.verifiable.iter().map(|r| r.id).collect();
+        diesel::delete(verifiable::table.filter(verifiable::identity_id.eq(iid)).filter(verifiable::id.ne_all(keep_v)))
+            .execute(c)
+            .await?;
+        let keep_r: Vec<Id> = rows.recovery.iter().map(|r| r.id).collect();
+        diesel::delete(recovery::table.filter(recovery::identity_id.eq(iid)).filter(recovery::id.ne_all(keep_r)))
+            .execute(c)
+            .await?;
+        // Row by row: SQLite has no multi-row INSERT through diesel's async wrapper.
+        for row in &rows.credentials {
+            diesel::insert_into(credentials::table).values(row).execute(c).await?;
+        }
+        for row in &rows.identifiers {
+            diesel::insert_into(identifiers::table).values(row).execute(c).await?;
+        }
+        for row in &rows.verifiable {
+            diesel::insert_into(verifiable::table)
+                .values(row)
+                .on_conflict(verifiable::id)
+                .do_update()
+                .set((
+                    verifiable::via.eq(excluded(verifiable::via)),
+                    verifiable::value.eq(excluded(verifiable::value)),
+                    verifiable::verified.eq(excluded(verifiable::verified)),
+                    verifiable::verified_at.eq(excluded(verifiable::verified_at)),
+                    verifiable::status.eq(excluded(verifiable::status)),
+                    verifiable::updated_at.eq(excluded(verifiable::updated_at)),
+                ))
+                .execute(c)
+                .await?;
+        }
+        for row in &rows.recovery {
+            diesel::insert_into(recovery::table)
+                .values(row)
+                .on_conflict(recovery::id)
+                .do_update()
+                .set((
+                    recovery::via.eq(excluded(recovery::via)),
+                    recovery::value.eq(excluded(recovery::value)),
+                    recovery::updated_at.eq(excluded(recovery::updated_at)),
+                ))
+                .execute(c)
+                .await?;
+        }
+        Ok::<(), StoreError>(())
+    })
+}
+
+/// Deletes an identity and, by cascade, everything that belongs to it.
+pub async fn delete(conn: &mut Conn<'_>, id: Uuid) -> Result<(), StoreError> {
+    on_conn!(conn, c => diesel::delete(identities::table.find(Id(id))).execute(c).await)?;
+    Ok(())
+}
+
+/// Loads the aggregate, or `None` when no identity has this id.
+pub async fn find(conn: &mut Conn<'_>, id: Uuid) -> Result<Option<Identity>, StoreError> {
+    let iid = Id(id);
+    on_conn!(conn, c => {
+        let Some(row) = identities::table
+            .find(iid)
+            .select(IdentityRow::as_select())
+            .first(c)
+            .await
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        let creds: Vec<CredentialRow> = credentials::table
+            .filter(credentials::identity_id.eq(iid))
+            .select(CredentialRow::as_select())
+            .load(c)
+            .await?;
+        let idents: Vec<IdentifierRow> = identifiers::table
+            .filter(identifiers::identity_id.eq(iid))
+            .order(identifiers::identifier.asc())
+            .select(IdentifierRow::as_select())
+            .load(c)
+            .await?;
+        let ver: Vec<VerifiableRow> = verifiable::table
+            .filter(verifiable::identity_id.eq(iid))
+            .order((verifiable::created_at.asc(), verifiable::id.asc()))
+            .select(VerifiableRow::as_select())
+            .load(c)
+            .await?;
+        let rec: Vec<RecoveryRow> = recovery::table
+            .filter(recovery::identity_id.eq(iid))
+            .order((recovery::created_at.asc(), recovery::id.asc()))
+            .select(RecoveryRow::as_select())
+            .load(c)
+            .await?;
+        Ok(Some(from_rows(Rows { identity: row, credentials: creds, identifiers: idents, verifiable: ver, recovery: rec })))
+    })
+}
+
+fn from_rows(rows: Rows) -> Identity {
+    let mut creds = BTreeMap::new();
+    for c in rows.credentials {
+        let identifiers = rows
+            .identifiers
+            .iter()
+            .filter(|i| i.identity_credential_id == c.id)
+            .map(|i| i.identifier.clone())
+            .collect();
+        creds.insert(
+            c.kind.clone(),
+            Credential {
+                id: c.id.0,
+                kind: c.kind,
+                identifiers,
+                config: c.config.0,
+                version: c.version,
+                created_at: c.created_at.0,
+                updated_at: c.updated_at.0,
+            },
+        );
+    }
+    let i = rows.identity;
+    Identity {
+        id: i.id.0,
+        schema_id: i.schema_id,
+        state: IdentityState::parse(&i.state).unwrap_or(IdentityState::Inactive),
+        state_changed_at: i.state_changed_at.map(|t| t.0),
+        traits: i.traits.0,
+        metadata_public: i.metadata_public.map(|j| j.0),
+        metadata_admin: i.metadata_admin.map(|j| j.0),
+        external_id: i.external_id,
+        organization_id: i.organization_id.map(|x| x.0),
+        credentials: creds,
+        verifiable_addresses: rows
+            .verifiable
+            .into_iter()
+            .map(|a| VerifiableAddress {
+                id: a.id.0,
+                value: a.value,
+                verified: a.verified,
+                via: a.via,
+                status: a.status,
+                verified_at: a.verified_at.map(|t| t.0),
+                created_at: a.created_at.0,
+                updated_at: a.updated_at.0,
+            })
+            .collect(),
+        recovery_addresses: rows
+            .recovery
+            .into_iter()
+            .map(|a| RecoveryAddress {
+                id: a.id.0,
+                value: a.value,
+                via: a.via,
+                created_at: a.created_at.0,
+                updated_at: a.updated_at.0,
+            })
+            .collect(),
+        created_at: i.created_at.0,
+        updated_at: i.updated_at.0,
+    }
+}
+
+/// Number of identities (used by tests and the legacy pagination header).
+pub async fn count(conn: &mut Conn<'_>) -> Result<i64, StoreError> {
+    Ok(on_conn!(conn, c => identities::table.count().get_result::<i64>(c).await)?)
+}

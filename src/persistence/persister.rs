@@ -1,0 +1,509 @@
+//! The write-behind Persister (DESIGN.md §3).
+//!
+//! Writers put operations into a bounded buffer that lives outside the actor, so an actor
+//! restart loses nothing. The actor runs one flush loop: it takes the buffered operations in
+//! arrival order and applies them in one transaction (group commit). A **durable** write
+//! completes its caller's future only after the transaction that holds it has committed; a
+//! **deferred** write returns at once and is committed within `flush_interval`.
+//!
+//! * Coalescing: a second write to the same row, while the first still waits, replaces it.
+//! * Failures: when the database is unreachable the batch is retried with exponential
+//!   back-off; when it is reachable but the batch fails, each operation is retried alone so
+//!   one bad write (a unique violation, say) fails only its own caller.
+//! * Back-pressure: callers wait for room when `buffer_size` operations are pending.
+//! * Every operation is idempotent, so retrying after an ambiguous commit is safe.
+
+use super::{Store, StoreError, identity};
+use crate::config::PersistenceConfig;
+use crate::identity::Identity;
+use actix::prelude::*;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, Semaphore, oneshot};
+use uuid::Uuid;
+
+/// When the caller's future completes (DESIGN.md §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// After the transaction holding the write has committed.
+    Durable,
+    /// At once; committed within `persistence.flush_interval`.
+    Deferred,
+}
+
+/// A row-level write the Persister knows how to apply.
+#[derive(Debug, Clone)]
+pub enum WriteOp {
+    /// Insert or replace an identity with its credentials and addresses.
+    UpsertIdentity(Box<Identity>),
+    /// Delete an identity and everything that belongs to it.
+    DeleteIdentity(Uuid),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct RowKey {
+    table: &'static str,
+    id: Uuid,
+}
+
+impl WriteOp {
+    fn key(&self) -> RowKey {
+        match self {
+            WriteOp::UpsertIdentity(i) => RowKey { table: "identities", id: i.id },
+            WriteOp::DeleteIdentity(id) => RowKey { table: "identities", id: *id },
+        }
+    }
+
+    fn is_upsert(&self) -> bool {
+        matches!(self, WriteOp::UpsertIdentity(_))
+    }
+
+    async fn apply(&self, conn: &mut super::Conn<'_>) -> Result<(), StoreError> {
+        match self {
+            WriteOp::UpsertIdentity(i) => identity::upsert(conn, i).await,
+            WriteOp::DeleteIdentity(id) => identity::delete(conn, *id).await,
+        }
+    }
+}
+
+/// Why a durable write failed.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum WriteError {
+    /// A unique constraint refused the write.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The database refused the write for another reason tied to its data.
+    #[error("rejected: {0}")]
+    Rejected(String),
+    /// The Persister is gone (shutdown).
+    #[error("persister stopped")]
+    Stopped,
+}
+
+impl From<&StoreError> for WriteError {
+    fn from(e: &StoreError) -> Self {
+        if e.is_conflict() { WriteError::Conflict(e.to_string()) } else { WriteError::Rejected(e.to_string()) }
+    }
+}
+
+type Waiter = oneshot::Sender<Result<(), WriteError>>;
+
+struct Entry {
+    op: WriteOp,
+    waiters: Vec<Waiter>,
+    durable: bool,
+    in_flight: bool,
+    queued_at: Instant,
+}
+
+#[derive(Default)]
+struct Buffer {
+    /// Pending operations by sequence number: iteration order is commit order.
+    entries: BTreeMap<u64, Entry>,
+    /// The queued (not in-flight) entry for a row, if any: the one new writes coalesce into.
+    queued_by_key: HashMap<RowKey, u64>,
+    next_seq: u64,
+}
+
+impl Buffer {
+    fn queued_durable(&self) -> bool {
+        self.entries.values().any(|e| !e.in_flight && e.durable)
+    }
+
+    fn oldest_queued(&self) -> Option<Instant> {
+        self.entries.values().filter(|e| !e.in_flight).map(|e| e.queued_at).min()
+    }
+
+    fn queued_len(&self) -> usize {
+        self.entries.values().filter(|e| !e.in_flight).count()
+    }
+}
+
+/// Counters that show what the Persister did (tests and benchmarks read them).
+#[derive(Debug, Default)]
+pub struct PersisterStats {
+    /// Transactions committed.
+    pub transactions: AtomicU64,
+    /// Operations committed.
+    pub operations: AtomicU64,
+    /// Writes merged into a pending write of the same row.
+    pub coalesced: AtomicU64,
+    /// Batches retried because the database was unreachable.
+    pub retries: AtomicU64,
+}
+
+struct Shared {
+    store: Store,
+    config: PersistenceConfig,
+    buffer: Mutex<Buffer>,
+    room: Semaphore,
+    wake: Notify,
+    idle: Notify,
+    flushing: AtomicBool,
+    force: AtomicBool,
+    stopped: AtomicBool,
+    stats: PersisterStats,
+    injected_failures: AtomicU32,
+    /// Set when an injected failure happened: the next reachability check reports "down".
+    injected_down: AtomicBool,
+}
+
+impl Shared {
+    async fn reachable(&self) -> bool {
+        if self.injected_down.swap(false, Ordering::AcqRel) {
+            return false;
+        }
+        self.store.ping().await.is_ok()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Buffer> {
+        // A poisoned lock only means a panic elsewhere; the buffer itself stays consistent.
+        self.buffer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Handle to the Persister: cheap to clone, used by every writer.
+#[derive(Clone)]
+pub struct Persister {
+    shared: Arc<Shared>,
+    actor: Addr<PersisterActor>,
+}
+
+impl Persister {
+    /// Starts the Persister actor under a supervisor on the current arbiter.
+    pub fn start(store: Store, config: PersistenceConfig) -> Persister {
+        let capacity = config.buffer_size.max(1);
+        let shared = Arc::new(Shared {
+            store,
+            config,
+            buffer: Mutex::new(Buffer::default()),
+            room: Semaphore::new(capacity),
+            wake: Notify::new(),
+            idle: Notify::new(),
+            flushing: AtomicBool::new(false),
+            force: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
+            stats: PersisterStats::default(),
+            injected_failures: AtomicU32::new(0),
+            injected_down: AtomicBool::new(false),
+        });
+        let for_actor = shared.clone();
+        let actor = Supervisor::start(move |_| PersisterActor { shared: for_actor });
+        Persister { shared, actor }
+    }
+
+    /// Submits a write. Durable writes resolve after commit; deferred writes at once.
+    pub async fn write(&self, op: WriteOp, durability: Durability) -> Result<(), WriteError> {
+        let rx = self.enqueue(op, durability).await?;
+        match rx {
+            Some(rx) => rx.await.unwrap_or(Err(WriteError::Stopped)),
+            None => Ok(()),
+        }
+    }
+
+    async fn enqueue(
+        &self,
+        op: WriteOp,
+        durability: Durability,
+    ) -> Result<Option<oneshot::Receiver<Result<(), WriteError>>>, WriteError> {
+        if self.shared.stopped.load(Ordering::Acquire) {
+            return Err(WriteError::Stopped);
+        }
+        // Back-pressure: wait for room in the buffer.
+        let permit = self.shared.room.acquire().await.map_err(|_| WriteError::Stopped)?;
+        let durable = durability == Durability::Durable;
+        let (tx, rx) = if durable {
+            let (tx, rx) = oneshot::channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        let key = op.key();
+        {
+            let mut buf = self.shared.lock();
+            let existing = buf.queued_by_key.get(&key).copied();
+            match existing {
+                Some(seq) => {
+                    // Coalesce into the queued write of the same row. An upsert over an upsert
+                    // keeps the original position; anything else (a delete, or an upsert after a
+                    // delete) moves to the end so it cannot overtake writes queued in between.
+                    self.shared.stats.coalesced.fetch_add(1, Ordering::Relaxed);
+                    let keep_position = buf.entries.get(&seq).is_some_and(|e| e.op.is_upsert()) && op.is_upsert();
+                    if keep_position {
+                        if let Some(e) = buf.entries.get_mut(&seq) {
+                            e.op = op;
+                            e.durable |= durable;
+                            e.waiters.extend(tx);
+                        }
+                    } else if let Some(mut e) = buf.entries.remove(&seq) {
+                        e.op = op;
+                        e.durable |= durable;
+                        e.waiters.extend(tx);
+                        let new_seq = buf.next_seq;
+                        buf.next_seq += 1;
+                        buf.entries.insert(new_seq, e);
+                        buf.queued_by_key.insert(key, new_seq);
+                    }
+                    // No new entry: the permit goes back at once.
+                    drop(permit);
+                }
+                None => {
+                    let seq = buf.next_seq;
+                    buf.next_seq += 1;
+                    buf.entries.insert(
+                        seq,
+                        Entry {
+                            op,
+                            waiters: tx.into_iter().collect(),
+                            durable,
+                            in_flight: false,
+                            queued_at: Instant::now(),
+                        },
+                    );
+                    buf.queued_by_key.insert(key, seq);
+                    // The permit is returned when the entry is committed.
+                    permit.forget();
+                }
+            }
+        }
+        self.shared.wake.notify_one();
+        Ok(rx)
+    }
+
+    /// Waits until every write submitted before this call has been committed.
+    pub async fn flush(&self) {
+        loop {
+            let idle = self.shared.idle.notified();
+            let empty = self.shared.lock().entries.is_empty();
+            if empty {
+                return;
+            }
+            self.shared.force.store(true, Ordering::Release);
+            self.shared.wake.notify_one();
+            let _ = tokio::time::timeout(Duration::from_millis(20), idle).await;
+        }
+    }
+
+    /// Flushes and refuses further writes (graceful shutdown).
+    pub async fn shutdown(&self) {
+        self.flush().await;
+        self.shared.stopped.store(true, Ordering::Release);
+    }
+
+    /// Operations buffered and not yet committed.
+    pub fn pending(&self) -> usize {
+        self.shared.lock().entries.len()
+    }
+
+    /// What the Persister has done so far.
+    pub fn stats(&self) -> &PersisterStats {
+        &self.shared.stats
+    }
+
+    /// Makes the next `n` commits fail as if the database connection dropped just before
+    /// COMMIT (the transaction is rolled back). For failure tests on any backend.
+    #[doc(hidden)]
+    pub fn inject_commit_failures(&self, n: u32) {
+        self.shared.injected_failures.store(n, Ordering::Release);
+    }
+
+    /// Stops the actor as a crash would; its supervisor restarts it (for tests).
+    #[doc(hidden)]
+    pub fn crash_actor(&self) {
+        self.actor.do_send(Crash);
+    }
+}
+
+/// The actor that owns the flush loop. Its state is only a pointer to the shared buffer.
+pub struct PersisterActor {
+    shared: Arc<Shared>,
+}
+
+impl Actor for PersisterActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        // After a restart, whatever the previous instance had in flight is queued again.
+        {
+            let mut buf = self.shared.lock();
+            let Buffer { entries, queued_by_key, .. } = &mut *buf;
+            for (seq, e) in entries.iter_mut().filter(|(_, e)| e.in_flight) {
+                e.in_flight = false;
+                queued_by_key.entry(e.op.key()).or_insert(*seq);
+            }
+        }
+        self.shared.flushing.store(false, Ordering::Release);
+        ctx.spawn(flush_loop(self.shared.clone()).into_actor(self));
+    }
+}
+
+impl Supervised for PersisterActor {
+    fn restarting(&mut self, _: &mut Self::Context) {
+        tracing::warn!("persister restarting");
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Crash;
+
+impl Handler<Crash> for PersisterActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Crash, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}
+
+async fn flush_loop(shared: Arc<Shared>) {
+    let interval = shared.config.flush_interval.0;
+    loop {
+        let wake = shared.wake.notified();
+        let (len, durable, oldest) = {
+            let buf = shared.lock();
+            (buf.queued_len(), buf.queued_durable(), buf.oldest_queued())
+        };
+        if len == 0 {
+            shared.idle.notify_waiters();
+            wake.await;
+            continue;
+        }
+        let forced = shared.force.swap(false, Ordering::AcqRel);
+        if !durable && !forced && len < shared.config.max_batch {
+            // Only deferred writes: let them gather until the oldest is `interval` old.
+            let due = oldest.map_or(Duration::ZERO, |t| interval.saturating_sub(t.elapsed()));
+            if !due.is_zero() {
+                let _ = tokio::time::timeout(due, wake).await;
+                continue;
+            }
+        }
+        flush_batch(&shared).await;
+    }
+}
+
+/// Takes up to `max_batch` queued entries (marking them in flight) and commits them.
+async fn flush_batch(shared: &Shared) {
+    let batch: Vec<(u64, WriteOp)> = {
+        let mut buf = shared.lock();
+        let Buffer { entries, queued_by_key, .. } = &mut *buf;
+        let mut taken = Vec::new();
+        for (seq, e) in entries.iter_mut().filter(|(_, e)| !e.in_flight).take(shared.config.max_batch) {
+            e.in_flight = true;
+            queued_by_key.remove(&e.op.key());
+            taken.push((*seq, e.op.clone()));
+        }
+        taken
+    };
+    if batch.is_empty() {
+        return;
+    }
+    shared.flushing.store(true, Ordering::Release);
+    let results = commit_with_retry(shared, &batch).await;
+    let mut released = 0;
+    {
+        let mut buf = shared.lock();
+        for ((seq, _), result) in batch.iter().zip(results) {
+            if let Some(entry) = buf.entries.remove(seq) {
+                released += 1;
+                if let Err(e) = &result
+                    && entry.waiters.is_empty()
+                {
+                    tracing::error!(error = %e, "deferred write was rejected by the database");
+                }
+                for w in entry.waiters {
+                    let _ = w.send(result.clone());
+                }
+            }
+        }
+    }
+    shared.room.add_permits(released);
+    shared.flushing.store(false, Ordering::Release);
+}
+
+/// How often a transient error may repeat while the database answers pings before the
+/// batch is split up (batch) or the write is refused (single write). While the database is
+/// unreachable, retries never stop: acknowledged durable writes must not be lost.
+const BATCH_ATTEMPTS_WHILE_REACHABLE: u32 = 3;
+const WRITE_ATTEMPTS_WHILE_REACHABLE: u32 = 10;
+
+/// Commits the batch in one transaction, retrying transient failures; when the database
+/// keeps refusing it, commits each write alone. Returns one result per write.
+async fn commit_with_retry(shared: &Shared, batch: &[(u64, WriteOp)]) -> Vec<Result<(), WriteError>> {
+    let ops: Vec<&WriteOp> = batch.iter().map(|(_, op)| op).collect();
+    match commit_retrying(shared, &ops, BATCH_ATTEMPTS_WHILE_REACHABLE).await {
+        Ok(()) => vec![Ok(()); batch.len()],
+        Err(e) if ops.len() == 1 => vec![Err(WriteError::from(&e))],
+        Err(e) => {
+            tracing::debug!(error = %e, "batch refused; committing its writes one by one");
+            let mut results = Vec::with_capacity(ops.len());
+            for op in ops {
+                results.push(
+                    commit_retrying(shared, &[op], WRITE_ATTEMPTS_WHILE_REACHABLE)
+                        .await
+                        .map_err(|e| WriteError::from(&e)),
+                );
+            }
+            results
+        }
+    }
+}
+
+/// Commits `ops` in one transaction. Permanent errors return at once; transient ones are
+/// retried with exponential back-off, forever while the database is unreachable and up to
+/// `attempts_while_reachable` times while it answers.
+async fn commit_retrying(shared: &Shared, ops: &[&WriteOp], attempts_while_reachable: u32) -> Result<(), StoreError> {
+    let mut backoff = Duration::from_millis(10);
+    let mut reachable_failures = 0;
+    loop {
+        match commit_batch(shared, ops.iter().copied()).await {
+            Ok(()) => {
+                shared.stats.transactions.fetch_add(1, Ordering::Relaxed);
+                shared.stats.operations.fetch_add(ops.len() as u64, Ordering::Relaxed);
+                return Ok(());
+            }
+            Err(e) if e.is_permanent() => return Err(e),
+            Err(e) => {
+                if shared.reachable().await {
+                    reachable_failures += 1;
+                    if reachable_failures > attempts_while_reachable {
+                        return Err(e);
+                    }
+                }
+                shared.stats.retries.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %e, retry_in = ?backoff, ops = ops.len(), "write failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(shared.config.retry_max_backoff.0);
+            }
+        }
+    }
+}
+
+async fn commit_batch<'a>(shared: &Shared, ops: impl Iterator<Item = &'a WriteOp>) -> Result<(), StoreError> {
+    let mut pooled = shared.store.get().await?;
+    let mut conn = pooled.conn();
+    conn.begin().await?;
+    let mut outcome = Ok(());
+    for op in ops {
+        if let Err(e) = op.apply(&mut conn).await {
+            outcome = Err(e);
+            break;
+        }
+    }
+    if outcome.is_ok() && take_injected_failure(shared) {
+        shared.injected_down.store(true, Ordering::Release);
+        outcome = Err(StoreError::Unavailable("injected failure before commit".into()));
+    }
+    match outcome {
+        Ok(()) => conn.commit().await,
+        Err(e) => {
+            let _ = conn.rollback().await;
+            Err(e)
+        }
+    }
+}
+
+fn take_injected_failure(shared: &Shared) -> bool {
+    shared.injected_failures.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)).is_ok()
+}

@@ -1,0 +1,98 @@
+//! Table definitions shared by both backends (see `types.rs` for the column types).
+//! Only tables that have query code are declared; migrations hold the whole model.
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::persistence::types::{DbJson, DbTimestamptz, DbUuid};
+
+    identities (id) {
+        id -> DbUuid,
+        schema_id -> Text,
+        state -> Text,
+        state_changed_at -> Nullable<DbTimestamptz>,
+        traits -> DbJson,
+        metadata_public -> Nullable<DbJson>,
+        metadata_admin -> Nullable<DbJson>,
+        external_id -> Nullable<Text>,
+        organization_id -> Nullable<DbUuid>,
+        available_aal -> Nullable<Text>,
+        created_at -> DbTimestamptz,
+        updated_at -> DbTimestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::persistence::types::{DbJson, DbTimestamptz, DbUuid};
+
+    identity_credentials (id) {
+        id -> DbUuid,
+        identity_id -> DbUuid,
+        #[sql_name = "type"]
+        kind -> Text,
+        config -> DbJson,
+        version -> Integer,
+        created_at -> DbTimestamptz,
+        updated_at -> DbTimestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::persistence::types::{DbTimestamptz, DbUuid};
+
+    identity_credential_identifiers (id) {
+        id -> DbUuid,
+        identifier -> Text,
+        identity_credential_id -> DbUuid,
+        identity_id -> DbUuid,
+        #[sql_name = "type"]
+        kind -> Text,
+        created_at -> DbTimestamptz,
+        updated_at -> DbTimestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::persistence::types::{DbTimestamptz, DbUuid};
+
+    identity_verifiable_addresses (id) {
+        id -> DbUuid,
+        identity_id -> DbUuid,
+        via -> Text,
+        value -> Text,
+        verified -> Bool,
+        verified_at -> Nullable<DbTimestamptz>,
+        status -> Text,
+        created_at -> DbTimestamptz,
+        updated_at -> DbTimestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::persistence::types::{DbTimestamptz, DbUuid};
+
+    identity_recovery_addresses (id) {
+        id -> DbUuid,
+        identity_id -> DbUuid,
+        via -> Text,
+        value -> Text,
+        created_at -> DbTimestamptz,
+        updated_at -> DbTimestamptz,
+    }
+}
+
+diesel::joinable!(identity_credentials -> identities (identity_id));
+diesel::joinable!(identity_credential_identifiers -> identity_credentials (identity_credential_id));
+diesel::joinable!(identity_verifiable_addresses -> identities (identity_id));
+diesel::joinable!(identity_recovery_addresses -> identities (identity_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    identities,
+    identity_credentials,
+    identity_credential_identifiers,
+    identity_verifiable_addresses,
+    identity_recovery_addresses,
+);

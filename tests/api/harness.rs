@@ -1,0 +1,249 @@
+//! `TestApp`: builds a tessera on port 0 against a fresh database of the chosen backend.
+
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use std::path::PathBuf;
+use tessera::app::{App, BuildOptions};
+use tessera::config::{self, Config, SchemaSource};
+use tessera::identity::{Credential, Identity, IdentityState, RecoveryAddress, VerifiableAddress};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs the body once per backend as two tests: `<name>::sqlite` and `<name>::postgres`
+/// (the latter passes trivially with a note when `DATABASE_URL` is not set).
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident) => {
+        mod $name {
+            #[actix_web::test]
+            async fn sqlite() {
+                super::$name($crate::harness::Db::Sqlite).await;
+            }
+            #[actix_web::test]
+            async fn postgres() {
+                if std::env::var("DATABASE_URL").is_err() {
+                    eprintln!("DATABASE_URL not set: PostgreSQL variant not run");
+                    return;
+                }
+                super::$name($crate::harness::Db::Postgres).await;
+            }
+        }
+    };
+}
+
+pub fn fixture(name: &str) -> String {
+    format!("file://{}/tests/fixtures/identity-schemas/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fresh database: a temp file for SQLite, a new schema for PostgreSQL.
+pub struct TestDb {
+    pub dsn: String,
+    /// For PostgreSQL: the application_name every connection of this test carries.
+    pub tag: String,
+    _dir: Option<tempfile::TempDir>,
+    pg: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub async fn new(db: Db) -> TestDb {
+        let tag = format!("t_{}", uuid::Uuid::new_v4().simple());
+        match db {
+            Db::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let dsn = format!("sqlite://{}?_fk=true", dir.path().join("tessera.sqlite").display());
+                TestDb { dsn, tag, _dir: Some(dir), pg: None }
+            }
+            Db::Postgres => {
+                let base = std::env::var("DATABASE_URL").unwrap();
+                let mut conn = AsyncPgConnection::establish(&base).await.unwrap();
+                diesel::sql_query(format!("CREATE SCHEMA {tag}")).execute(&mut conn).await.unwrap();
+                let sep = if base.contains('?') { '&' } else { '?' };
+                let dsn = format!("{base}{sep}options=-csearch_path%3D{tag}&application_name={tag}");
+                TestDb { dsn, tag: tag.clone(), _dir: None, pg: Some((base, tag)) }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((base, schema)) = self.pg.take() {
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(async {
+                    if let Ok(mut c) = AsyncPgConnection::establish(&base).await {
+                        let _ = diesel::sql_query(format!("DROP SCHEMA {schema} CASCADE")).execute(&mut c).await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// A config for tests: port 0, loopback, the all-strategies schema.
+pub fn test_config(dsn: &str) -> Config {
+    let mut cfg = config::load(None, Vec::new()).unwrap().config;
+    cfg.dsn = Some(dsn.to_string());
+    cfg.dev = true;
+    cfg.serve.public.host = "127.0.0.1".into();
+    cfg.serve.public.port = 0;
+    cfg.serve.admin.port = 0;
+    cfg.identity.schemas = vec![
+        SchemaSource { id: "default".into(), url: fixture("all-strategies.schema.json"), selfservice_selectable: true },
+        SchemaSource { id: "phone".into(), url: fixture("phone-password.schema.json"), selfservice_selectable: true },
+        SchemaSource {
+            id: "multi".into(),
+            url: fixture("multi-identifier.schema.json"),
+            selfservice_selectable: false,
+        },
+    ];
+    cfg
+}
+
+pub struct TestApp {
+    pub app: Option<App>,
+    pub db: TestDb,
+    pub public: String,
+    pub admin: String,
+    pub http: reqwest::Client,
+}
+
+type ConfigTweak = Box<dyn FnOnce(&mut Config)>;
+
+pub struct Builder {
+    db: Db,
+    migrate: bool,
+    tweak: Option<ConfigTweak>,
+}
+
+impl TestApp {
+    pub fn builder(db: Db) -> Builder {
+        Builder { db, migrate: true, tweak: None }
+    }
+
+    pub async fn new(db: Db) -> TestApp {
+        Self::builder(db).build().await
+    }
+
+    pub fn app(&self) -> &App {
+        self.app.as_ref().unwrap()
+    }
+
+    pub async fn get(&self, url: &str) -> reqwest::Response {
+        self.http.get(url).send().await.unwrap()
+    }
+
+    /// Stops the servers gracefully (flushing the Persister) and keeps the database.
+    pub async fn stop(&mut self) {
+        if let Some(app) = self.app.take() {
+            app.stop().await;
+        }
+    }
+}
+
+impl Builder {
+    pub fn no_migrations(mut self) -> Self {
+        self.migrate = false;
+        self
+    }
+
+    pub fn config(mut self, f: impl FnOnce(&mut Config) + 'static) -> Self {
+        self.tweak = Some(Box::new(f));
+        self
+    }
+
+    pub async fn build(self) -> TestApp {
+        let db = TestDb::new(self.db).await;
+        let mut cfg = test_config(&db.dsn);
+        if let Some(f) = self.tweak {
+            f(&mut cfg);
+        }
+        let app = App::build(cfg, BuildOptions { migrate: self.migrate, workers: Some(1), clock: None }).await.unwrap();
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        TestApp { public: app.public_url(), admin: app.admin_url(), app: Some(app), db, http }
+    }
+}
+
+/// An identity with a password credential and addresses, as the admin API will build them.
+pub fn identity(email: &str) -> Identity {
+    let now = tessera::clock::Clock::system().now();
+    let id = uuid::Uuid::new_v4();
+    let mut credentials = std::collections::BTreeMap::new();
+    credentials.insert(
+        "password".to_string(),
+        Credential {
+            id: uuid::Uuid::new_v4(),
+            kind: "password".into(),
+            identifiers: vec![email.to_string()],
+            config: serde_json::json!({"hashed_password": "$2a$12$placeholder"}),
+            version: 0,
+            created_at: now,
+            updated_at: now,
+        },
+    );
+    Identity {
+        id,
+        schema_id: "default".into(),
+        state: IdentityState::Active,
+        state_changed_at: Some(now),
+        traits: serde_json::json!({"email": email}),
+        metadata_public: None,
+        metadata_admin: Some(serde_json::json!({"n": 0})),
+        external_id: None,
+        organization_id: None,
+        credentials,
+        verifiable_addresses: vec![VerifiableAddress {
+            id: uuid::Uuid::new_v4(),
+            value: email.to_string(),
+            verified: false,
+            via: "email".into(),
+            status: "pending".into(),
+            verified_at: None,
+            created_at: now,
+            updated_at: now,
+        }],
+        recovery_addresses: vec![RecoveryAddress {
+            id: uuid::Uuid::new_v4(),
+            value: email.to_string(),
+            via: "email".into(),
+            created_at: now,
+            updated_at: now,
+        }],
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// Reads an identity straight from the store.
+pub async fn stored(store: &tessera::persistence::Store, id: uuid::Uuid) -> Option<Identity> {
+    let mut pooled = store.get().await.unwrap();
+    let mut conn = pooled.conn();
+    tessera::persistence::identity::find(&mut conn, id).await.unwrap()
+}
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_tessera"))
+}
+
+/// Terminates every PostgreSQL backend whose application_name is `tag`, every 15 ms,
+/// until `stop` is set. Returns how many it killed.
+pub async fn kill_connections_until(
+    base: String,
+    tag: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> u64 {
+    let mut admin = AsyncPgConnection::establish(&base).await.unwrap();
+    let mut kills = 0u64;
+    while !std::sync::atomic::AtomicBool::load(&stop, std::sync::atomic::Ordering::Relaxed) {
+        let sql = format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{tag}'");
+        if let Ok(n) = diesel::sql_query(sql).execute(&mut admin).await {
+            kills += n as u64;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(15)).await;
+    }
+    kills
+}

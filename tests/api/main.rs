@@ -1,0 +1,9 @@
+//! The one integration-test binary: real servers on port 0, real databases
+//! (SQLite always, PostgreSQL when `DATABASE_URL` is set), real HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cli;
+mod harness;
+mod health;
+mod persister;
+mod schemas;
