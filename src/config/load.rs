@@ -350,3 +350,20 @@ mod tests {
         let _ = std::fs::remove_dir_all(dir);
     }
 }
+
+#[cfg(test)]
+mod documented_file {
+    use super::*;
+
+    /// `config/tessera.toml` documents every key with its default: it must load cleanly and
+    /// mean the same as no file at all.
+    #[test]
+    fn documented_defaults_load_cleanly() -> Result<(), ConfigError> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/tessera.toml");
+        let loaded = load(Some(&path), Vec::new())?;
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        let defaults = load(None, Vec::new())?.config;
+        assert_eq!(format!("{:?}", loaded.config), format!("{:?}", defaults));
+        Ok(())
+    }
+}
