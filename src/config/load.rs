@@ -73,10 +73,24 @@ pub fn from_table(root: toml::Table) -> Result<Loaded, ConfigError> {
     let value = toml::Value::Table(root);
     let mut on_ignored = |path: serde_ignored::Path<'_>| ignored.push(path.to_string());
     let de = serde_ignored::Deserializer::new(value, &mut on_ignored);
-    let config: Config = serde_path_to_error::deserialize(de).map_err(|e| ConfigError::Invalid {
-        key: e.path().to_string(),
-        reason: e.inner().to_string().lines().next().unwrap_or_default().to_string(),
+    let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+        let key = e.path().to_string();
+        let reason = if key.starts_with("secrets") || key.starts_with("dsn") {
+            // serde quotes the offending value; never print a secret
+            "invalid type (value not shown: it may be a secret)".to_string()
+        } else {
+            e.inner().to_string().lines().next().unwrap_or_default().to_string()
+        };
+        ConfigError::Invalid { key, reason }
     })?;
+    for (key, value) in [
+        ("persistence.max_batch", config.persistence.max_batch),
+        ("persistence.buffer_size", config.persistence.buffer_size),
+    ] {
+        if value == 0 {
+            return Err(ConfigError::Invalid { key: key.into(), reason: "must be at least 1".into() });
+        }
+    }
     let mut warnings = Vec::new();
     for path in ignored {
         let segments: Vec<String> = path.split('.').map(str::to_string).collect();
@@ -172,9 +186,15 @@ pub(crate) fn kratos_knows(path: &[&str]) -> bool {
     schema_has(root, root, path, 0)
 }
 
+static FREE_FORM: Json = Json::Bool(true);
+
 fn resolve<'a>(root: &'a Json, node: &'a Json) -> &'a Json {
-    match node.get("$ref").and_then(Json::as_str).and_then(|r| r.strip_prefix('#')) {
-        Some(pointer) => root.pointer(pointer).unwrap_or(node),
+    match node.get("$ref").and_then(Json::as_str) {
+        Some(r) => match r.strip_prefix('#') {
+            Some(pointer) => root.pointer(pointer).unwrap_or(node),
+            // A reference to another document (e.g. `ory://tracing-config`): free-form.
+            None => &FREE_FORM,
+        },
         None => node,
     }
 }
@@ -187,6 +207,9 @@ fn schema_has(root: &Json, node: &Json, path: &[&str], depth: usize) -> bool {
         return false;
     }
     let node = resolve(root, node);
+    if node == &FREE_FORM {
+        return true;
+    }
     for combinator in ["allOf", "anyOf", "oneOf"] {
         if let Some(subs) = node.get(combinator).and_then(Json::as_array)
             && subs.iter().any(|s| schema_has(root, s, path, depth + 1))
@@ -298,6 +321,10 @@ mod tests {
             .err()
             .map(|e| e.to_string());
         assert!(err.is_some_and(|e| e.contains("providers.0.provder")));
+        assert!(parse("[tracing]\nprovider = \"jaeger\"\n").is_ok());
+        let err = parse("[secrets]\ndefault = \"hunter2-secret\"\n").err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("`secrets.default`") && !err.contains("hunter2"), "{err}");
+        assert!(parse("[persistence]\nmax_batch = 0\n").is_err());
         let ok = parse("[[selfservice.methods.oidc.config.providers]]\nid = \"g\"\nprovider = \"google\"\n");
         assert!(ok.is_ok(), "{ok:?}");
     }

@@ -203,3 +203,56 @@ pub fn admin_app(
 pub fn ok_json(body: &impl serde::Serialize) -> HttpResponse {
     HttpResponse::Ok().json(body)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test;
+    use serde_json::Value;
+
+    async fn echo(body: web::Json<Value>) -> HttpResponse {
+        HttpResponse::Ok().json(body.into_inner())
+    }
+
+    /// JSON bodies on every route share these limits and errors.
+    #[actix_web::test]
+    async fn json_body_errors_use_the_envelope() {
+        let app = test::init_service(
+            App::new()
+                .configure(extractor_config)
+                .route("/echo", web::post().to(echo))
+                .wrap(ErrorHandlers::new().default_handler(envelope)),
+        )
+        .await;
+        let cases: Vec<(test::TestRequest, u16)> = vec![
+            (
+                test::TestRequest::post()
+                    .uri("/echo")
+                    .insert_header(("content-type", "application/json"))
+                    .set_payload("{nope"),
+                400,
+            ),
+            (
+                test::TestRequest::post().uri("/echo").insert_header(("content-type", "text/plain")).set_payload("{}"),
+                415,
+            ),
+            (
+                test::TestRequest::post()
+                    .uri("/echo")
+                    .insert_header(("content-type", "application/json"))
+                    .set_payload(vec![b' '; MAX_BODY + 1]),
+                413,
+            ),
+        ];
+        for (req, status) in cases {
+            let res = test::call_service(&app, req.to_request()).await;
+            assert_eq!(res.status().as_u16(), status);
+            assert_eq!(res.headers().get("ory-error-id").map(|v| v.as_bytes()), Some(&b""[..]));
+            let body: Value = test::read_body_json(res).await;
+            assert_eq!(body["error"]["code"], status);
+            assert!(body["error"]["message"].is_string());
+        }
+        let ok = test::TestRequest::post().uri("/echo").set_json(serde_json::json!({"a": 1})).to_request();
+        assert_eq!(test::call_service(&app, ok).await.status(), 200);
+    }
+}

@@ -49,7 +49,8 @@ impl LegacyPage {
 
     fn link(&self, req: &HttpRequest, total: usize) -> String {
         let ipp = self.limit;
-        let off = self.offset as i64;
+        // Bounded so that offset arithmetic below cannot overflow.
+        let off = (self.offset.min(i64::MAX as usize / 4)) as i64;
         let (ipp_i, total_i) = (ipp as i64, total as i64);
         let last = if total_i % ipp_i == 0 { total_i - ipp_i } else { (total_i / ipp_i) * ipp_i };
         let base: Vec<(String, String)> = query_pairs(req)

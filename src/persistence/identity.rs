@@ -81,8 +81,9 @@ struct RecoveryRow {
     updated_at: Ts,
 }
 
+#[derive(Default)]
 struct Rows {
-    identity: IdentityRow,
+    identities: Vec<IdentityRow>,
     credentials: Vec<CredentialRow>,
     identifiers: Vec<IdentifierRow>,
     verifiable: Vec<VerifiableRow>,
@@ -116,7 +117,7 @@ fn to_rows(i: &Identity) -> Rows {
         });
     }
     Rows {
-        identity: IdentityRow {
+        identities: vec![IdentityRow {
             id: iid,
             schema_id: i.schema_id.clone(),
             state: i.state.as_str().to_string(),
@@ -129,7 +130,7 @@ fn to_rows(i: &Identity) -> Rows {
             available_aal: None,
             created_at: Ts(i.created_at),
             updated_at: Ts(i.updated_at),
-        },
+        }],
         credentials: creds,
         identifiers: idents,
         verifiable: i
@@ -162,78 +163,137 @@ fn to_rows(i: &Identity) -> Rows {
     }
 }
 
+/// The columns an upsert replaces (everything but id and created_at). A macro because
+/// diesel's `Excluded` type cannot be named outside diesel.
+macro_rules! identity_update {
+    () => {
+        (
+            identities::schema_id.eq(excluded(identities::schema_id)),
+            identities::state.eq(excluded(identities::state)),
+            identities::state_changed_at.eq(excluded(identities::state_changed_at)),
+            identities::traits.eq(excluded(identities::traits)),
+            identities::metadata_public.eq(excluded(identities::metadata_public)),
+            identities::metadata_admin.eq(excluded(identities::metadata_admin)),
+            identities::external_id.eq(excluded(identities::external_id)),
+            identities::organization_id.eq(excluded(identities::organization_id)),
+            identities::updated_at.eq(excluded(identities::updated_at)),
+        )
+    };
+}
+
+/// Inserts `rows` in one multi-row statement on PostgreSQL and row by row on SQLite (diesel
+/// has no multi-row INSERT for SQLite through the async wrapper; SQLite round trips are
+/// in-process and cheap). The backend-specific escape hatch for bulk writes.
+macro_rules! insert_all {
+    ($conn:expr, $table:expr, $rows:expr) => {
+        match $conn {
+            Conn::Pg(c) => {
+                if !$rows.is_empty() {
+                    diesel::insert_into($table).values($rows).execute(&mut **c).await?;
+                }
+            }
+            Conn::Sqlite(c) => {
+                for row in $rows {
+                    diesel::insert_into($table).values(row).execute(&mut **c).await?;
+                }
+            }
+        }
+    };
+}
+
 /// Writes the whole aggregate: inserts it, or replaces what is stored under its id.
 /// Idempotent, so the Persister may retry it after an ambiguous commit.
 pub async fn upsert(conn: &mut Conn<'_>, identity: &Identity) -> Result<(), StoreError> {
-    let rows = to_rows(identity);
-    let iid = rows.identity.id;
-    on_conn!(conn, c => {
-        diesel::insert_into(identities::table)
-            .values(&rows.identity)
-            .on_conflict(identities::id)
-            .do_update()
-            .set((
-                identities::schema_id.eq(excluded(identities::schema_id)),
-                identities::state.eq(excluded(identities::state)),
-                identities::state_changed_at.eq(excluded(identities::state_changed_at)),
-                identities::traits.eq(excluded(identities::traits)),
-                identities::metadata_public.eq(excluded(identities::metadata_public)),
-                identities::metadata_admin.eq(excluded(identities::metadata_admin)),
-                identities::external_id.eq(excluded(identities::external_id)),
-                identities::organization_id.eq(excluded(identities::organization_id)),
-                identities::updated_at.eq(excluded(identities::updated_at)),
-            ))
-            .execute(c)
-            .await?;
-        // Children are replaced wholesale; addresses keep their ids (tokens refer to them).
-        diesel::delete(identifiers::table.filter(identifiers::identity_id.eq(iid))).execute(c).await?;
-        diesel::delete(credentials::table.filter(credentials::identity_id.eq(iid))).execute(c).await?;
-        let keep_v: Vec<Id> = rows.verifiable.iter().map(|r| r.id).collect();
-        diesel::delete(verifiable::table.filter(verifiable::identity_id.eq(iid)).filter(verifiable::id.ne_all(keep_v)))
-            .execute(c)
-            .await?;
-        let keep_r: Vec<Id> = rows.recovery.iter().map(|r| r.id).collect();
-        diesel::delete(recovery::table.filter(recovery::identity_id.eq(iid)).filter(recovery::id.ne_all(keep_r)))
-            .execute(c)
-            .await?;
-        // Row by row: SQLite has no multi-row INSERT through diesel's async wrapper.
-        for row in &rows.credentials {
-            diesel::insert_into(credentials::table).values(row).execute(c).await?;
-        }
-        for row in &rows.identifiers {
-            diesel::insert_into(identifiers::table).values(row).execute(c).await?;
-        }
-        for row in &rows.verifiable {
-            diesel::insert_into(verifiable::table)
-                .values(row)
-                .on_conflict(verifiable::id)
+    upsert_many(conn, &[identity]).await
+}
+
+/// [`upsert`] for several identities (distinct ids) with a fixed number of statements.
+pub async fn upsert_many(conn: &mut Conn<'_>, batch: &[&Identity]) -> Result<(), StoreError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let mut all = Rows::default();
+    for i in batch {
+        let r = to_rows(i);
+        all.identities.extend(r.identities);
+        all.credentials.extend(r.credentials);
+        all.identifiers.extend(r.identifiers);
+        all.verifiable.extend(r.verifiable);
+        all.recovery.extend(r.recovery);
+    }
+    let ids: Vec<Id> = all.identities.iter().map(|r| r.id).collect();
+    let keep_v: Vec<Id> = all.verifiable.iter().map(|r| r.id).collect();
+    let keep_r: Vec<Id> = all.recovery.iter().map(|r| r.id).collect();
+    // Identities first (so children can refer to them), replacing stored values.
+    match conn {
+        Conn::Pg(c) => {
+            diesel::insert_into(identities::table)
+                .values(&all.identities)
+                .on_conflict(identities::id)
                 .do_update()
+                .set(identity_update!())
+                .execute(&mut **c)
+                .await?;
+        }
+        Conn::Sqlite(c) => {
+            for row in &all.identities {
+                diesel::insert_into(identities::table)
+                    .values(row)
+                    .on_conflict(identities::id)
+                    .do_update()
+                    .set(identity_update!())
+                    .execute(&mut **c)
+                    .await?;
+            }
+        }
+    }
+    on_conn!(conn, c => {
+        // Children are replaced wholesale; addresses keep their ids (tokens refer to them).
+        diesel::delete(identifiers::table.filter(identifiers::identity_id.eq_any(&ids))).execute(c).await?;
+        diesel::delete(credentials::table.filter(credentials::identity_id.eq_any(&ids))).execute(c).await?;
+        diesel::delete(
+            verifiable::table.filter(verifiable::identity_id.eq_any(&ids)).filter(verifiable::id.ne_all(&keep_v)),
+        )
+        .execute(c)
+        .await?;
+        diesel::delete(recovery::table.filter(recovery::identity_id.eq_any(&ids)).filter(recovery::id.ne_all(&keep_r)))
+            .execute(c)
+            .await?;
+        // Kept addresses are updated in place; new ones inserted below.
+        for row in &all.verifiable {
+            diesel::update(verifiable::table.find(row.id))
                 .set((
-                    verifiable::via.eq(excluded(verifiable::via)),
-                    verifiable::value.eq(excluded(verifiable::value)),
-                    verifiable::verified.eq(excluded(verifiable::verified)),
-                    verifiable::verified_at.eq(excluded(verifiable::verified_at)),
-                    verifiable::status.eq(excluded(verifiable::status)),
-                    verifiable::updated_at.eq(excluded(verifiable::updated_at)),
+                    verifiable::via.eq(&row.via),
+                    verifiable::value.eq(&row.value),
+                    verifiable::verified.eq(row.verified),
+                    verifiable::verified_at.eq(row.verified_at),
+                    verifiable::status.eq(&row.status),
+                    verifiable::updated_at.eq(row.updated_at),
                 ))
                 .execute(c)
                 .await?;
         }
-        for row in &rows.recovery {
-            diesel::insert_into(recovery::table)
-                .values(row)
-                .on_conflict(recovery::id)
-                .do_update()
-                .set((
-                    recovery::via.eq(excluded(recovery::via)),
-                    recovery::value.eq(excluded(recovery::value)),
-                    recovery::updated_at.eq(excluded(recovery::updated_at)),
-                ))
+        for row in &all.recovery {
+            diesel::update(recovery::table.find(row.id))
+                .set((recovery::via.eq(&row.via), recovery::value.eq(&row.value), recovery::updated_at.eq(row.updated_at)))
                 .execute(c)
                 .await?;
         }
         Ok::<(), StoreError>(())
-    })
+    })?;
+    let existing_v: Vec<Id> = on_conn!(conn, c =>
+        verifiable::table.filter(verifiable::id.eq_any(&keep_v)).select(verifiable::id).load(c).await
+    )?;
+    let existing_r: Vec<Id> = on_conn!(conn, c =>
+        recovery::table.filter(recovery::id.eq_any(&keep_r)).select(recovery::id).load(c).await
+    )?;
+    let new_v: Vec<&VerifiableRow> = all.verifiable.iter().filter(|r| !existing_v.contains(&r.id)).collect();
+    let new_r: Vec<&RecoveryRow> = all.recovery.iter().filter(|r| !existing_r.contains(&r.id)).collect();
+    insert_all!(conn, credentials::table, &all.credentials);
+    insert_all!(conn, identifiers::table, &all.identifiers);
+    insert_all!(conn, verifiable::table, new_v);
+    insert_all!(conn, recovery::table, new_r);
+    Ok(())
 }
 
 /// Deletes an identity and, by cascade, everything that belongs to it.
@@ -278,11 +338,11 @@ pub async fn find(conn: &mut Conn<'_>, id: Uuid) -> Result<Option<Identity>, Sto
             .select(RecoveryRow::as_select())
             .load(c)
             .await?;
-        Ok(Some(from_rows(Rows { identity: row, credentials: creds, identifiers: idents, verifiable: ver, recovery: rec })))
+        Ok(Some(from_rows(row, Rows { identities: Vec::new(), credentials: creds, identifiers: idents, verifiable: ver, recovery: rec })))
     })
 }
 
-fn from_rows(rows: Rows) -> Identity {
+fn from_rows(i: IdentityRow, rows: Rows) -> Identity {
     let mut creds = BTreeMap::new();
     for c in rows.credentials {
         let identifiers = rows
@@ -304,7 +364,6 @@ fn from_rows(rows: Rows) -> Identity {
             },
         );
     }
-    let i = rows.identity;
     Identity {
         id: i.id.0,
         schema_id: i.schema_id,

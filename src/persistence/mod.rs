@@ -15,7 +15,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, TransactionM
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use std::time::Duration;
 
-pub use persister::{Durability, Persister, PersisterStats, WriteError, WriteOp};
+pub use persister::{Durability, Persister, PersisterStats, StatsSnapshot, WriteError, WriteOp};
 
 const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -53,6 +53,23 @@ impl StoreError {
                 _
             ))
         )
+    }
+
+    /// The connection or the database itself failed (dropped connection, shutdown, lock
+    /// time-out): retrying the same write later is expected to succeed.
+    pub fn is_connection(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind as K, Error as E};
+        match self {
+            StoreError::Unavailable(_) => true,
+            StoreError::Query(E::BrokenTransactionManager | E::DatabaseError(K::ClosedConnection, _)) => true,
+            StoreError::Query(E::DatabaseError(_, info)) => {
+                let m = info.message().to_ascii_lowercase();
+                ["connection", "terminat", "closed", "broken pipe", "shutting down", "database is locked", "timed out"]
+                    .iter()
+                    .any(|needle| m.contains(needle))
+            }
+            _ => false,
+        }
     }
 
     /// Errors that say something about the data rather than the database's health:
@@ -217,11 +234,11 @@ impl Dsn {
             return Ok(Dsn { backend: Backend::Postgres, url, max_conns });
         }
         if let Some(rest) = dsn.strip_prefix("sqlite://").or_else(|| dsn.strip_prefix("sqlite:")) {
-            let path = rest.split_once('?').map_or(rest, |(p, _)| p);
+            let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
             if path.is_empty() {
                 return Err(StoreError::Dsn("sqlite DSN has no path".into()));
             }
-            if path.contains(":memory:") || path.contains("mode=memory") {
+            if path.contains(":memory:") || query.split('&').any(|kv| kv == "mode=memory") {
                 return Ok(Dsn { backend: Backend::Sqlite, url: ":memory:".into(), max_conns: 1 });
             }
             return Ok(Dsn { backend: Backend::Sqlite, url: path.to_string(), max_conns: 4 });
@@ -237,7 +254,7 @@ fn sqlite_setup(url: &str) -> futures_util::future::BoxFuture<'_, diesel::Connec
             "PRAGMA journal_mode = WAL",
             "PRAGMA busy_timeout = 10000",
             "PRAGMA foreign_keys = ON",
-            "PRAGMA synchronous = NORMAL",
+            "PRAGMA synchronous = FULL",
         ] {
             diesel::sql_query(pragma)
                 .execute(&mut conn)

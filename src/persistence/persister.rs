@@ -134,6 +134,27 @@ pub struct PersisterStats {
     pub retries: AtomicU64,
 }
 
+/// A copy of [`PersisterStats`] at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    pub transactions: u64,
+    pub operations: u64,
+    pub coalesced: u64,
+    pub retries: u64,
+}
+
+impl PersisterStats {
+    /// Reads all counters.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            transactions: self.transactions.load(Ordering::Relaxed),
+            operations: self.operations.load(Ordering::Relaxed),
+            coalesced: self.coalesced.load(Ordering::Relaxed),
+            retries: self.retries.load(Ordering::Relaxed),
+        }
+    }
+}
+
 struct Shared {
     store: Store,
     config: PersistenceConfig,
@@ -223,33 +244,30 @@ impl Persister {
         let key = op.key();
         {
             let mut buf = self.shared.lock();
+            if self.shared.stopped.load(Ordering::Acquire) {
+                return Err(WriteError::Stopped);
+            }
             let existing = buf.queued_by_key.get(&key).copied();
             match existing {
-                Some(seq) => {
-                    // Coalesce into the queued write of the same row. An upsert over an upsert
-                    // keeps the original position; anything else (a delete, or an upsert after a
-                    // delete) moves to the end so it cannot overtake writes queued in between.
+                // Coalesce into the queued write of the same row, in place, only when both are
+                // upserts and no later queued write touches the same table: merging must not
+                // reorder writes that could depend on each other (unique values moving between
+                // rows). Deletes are never merged. Otherwise the write is appended.
+                Some(seq)
+                    if op.is_upsert()
+                        && buf.entries.get(&seq).is_some_and(|e| e.op.is_upsert())
+                        && !buf.entries.range(seq + 1..).any(|(_, e)| e.op.key().table == key.table) =>
+                {
                     self.shared.stats.coalesced.fetch_add(1, Ordering::Relaxed);
-                    let keep_position = buf.entries.get(&seq).is_some_and(|e| e.op.is_upsert()) && op.is_upsert();
-                    if keep_position {
-                        if let Some(e) = buf.entries.get_mut(&seq) {
-                            e.op = op;
-                            e.durable |= durable;
-                            e.waiters.extend(tx);
-                        }
-                    } else if let Some(mut e) = buf.entries.remove(&seq) {
+                    if let Some(e) = buf.entries.get_mut(&seq) {
                         e.op = op;
                         e.durable |= durable;
                         e.waiters.extend(tx);
-                        let new_seq = buf.next_seq;
-                        buf.next_seq += 1;
-                        buf.entries.insert(new_seq, e);
-                        buf.queued_by_key.insert(key, new_seq);
                     }
                     // No new entry: the permit goes back at once.
                     drop(permit);
                 }
-                None => {
+                _ => {
                     let seq = buf.next_seq;
                     buf.next_seq += 1;
                     buf.entries.insert(
@@ -288,8 +306,12 @@ impl Persister {
 
     /// Flushes and refuses further writes (graceful shutdown).
     pub async fn shutdown(&self) {
+        {
+            let _buf = self.shared.lock();
+            self.shared.stopped.store(true, Ordering::Release);
+        }
+        self.shared.room.close();
         self.flush().await;
-        self.shared.stopped.store(true, Ordering::Release);
     }
 
     /// Operations buffered and not yet committed.
@@ -391,7 +413,10 @@ async fn flush_batch(shared: &Shared) {
         let mut taken = Vec::new();
         for (seq, e) in entries.iter_mut().filter(|(_, e)| !e.in_flight).take(shared.config.max_batch) {
             e.in_flight = true;
-            queued_by_key.remove(&e.op.key());
+            let key = e.op.key();
+            if queued_by_key.get(&key) == Some(seq) {
+                queued_by_key.remove(&key);
+            }
             taken.push((*seq, e.op.clone()));
         }
         taken
@@ -484,13 +509,7 @@ async fn commit_batch<'a>(shared: &Shared, ops: impl Iterator<Item = &'a WriteOp
     let mut pooled = shared.store.get().await?;
     let mut conn = pooled.conn();
     conn.begin().await?;
-    let mut outcome = Ok(());
-    for op in ops {
-        if let Err(e) = op.apply(&mut conn).await {
-            outcome = Err(e);
-            break;
-        }
-    }
+    let mut outcome = apply_all(&mut conn, ops).await;
     if outcome.is_ok() && take_injected_failure(shared) {
         shared.injected_down.store(true, Ordering::Release);
         outcome = Err(StoreError::Unavailable("injected failure before commit".into()));
@@ -502,6 +521,30 @@ async fn commit_batch<'a>(shared: &Shared, ops: impl Iterator<Item = &'a WriteOp
             Err(e)
         }
     }
+}
+
+/// Applies `ops` in order; runs of consecutive identity upserts (distinct rows, since queued
+/// writes are coalesced per row) go to the database as one multi-row write.
+async fn apply_all<'a>(conn: &mut super::Conn<'_>, ops: impl Iterator<Item = &'a WriteOp>) -> Result<(), StoreError> {
+    let mut run: Vec<&Identity> = Vec::new();
+    for op in ops {
+        match op {
+            WriteOp::UpsertIdentity(i) => {
+                // One multi-row statement may touch a row only once.
+                if run.iter().any(|r| r.id == i.id) {
+                    identity::upsert_many(conn, &run).await?;
+                    run.clear();
+                }
+                run.push(i);
+            }
+            other => {
+                identity::upsert_many(conn, &run).await?;
+                run.clear();
+                other.apply(conn).await?;
+            }
+        }
+    }
+    identity::upsert_many(conn, &run).await
 }
 
 fn take_injected_failure(shared: &Shared) -> bool {

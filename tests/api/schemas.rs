@@ -78,3 +78,44 @@ async fn admin_redirects_to_public(db: Db) {
     }
 }
 both_backends!(admin_redirects_to_public);
+
+/// A schema served over HTTP by a separate server process (python's http.server).
+async fn loads_schema_over_http(db: Db) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dir = format!("{}/tests/fixtures/identity-schemas", env!("CARGO_MANIFEST_DIR"));
+    let mut server = std::process::Command::new("python3")
+        .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1", "--directory", &dir])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python3 is needed for this test");
+    let url = format!("http://127.0.0.1:{port}/spa-totp.schema.json");
+    let probe = reqwest::Client::new();
+    for _ in 0..100 {
+        if probe.get(&url).send().await.is_ok_and(|r| r.status().is_success()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let schema_url = url.clone();
+    let t = TestApp::builder(db)
+        .config(move |c| {
+            c.identity.schemas.push(tessera::config::SchemaSource {
+                id: "remote".into(),
+                url: schema_url,
+                selfservice_selectable: false,
+            })
+        })
+        .build()
+        .await;
+    let _ = server.kill();
+    let _ = server.wait();
+    let res = t.get(&format!("{}/schemas/remote", t.public)).await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert!(body["properties"]["traits"]["properties"]["email"].is_object());
+    // schema properties keep their order (UI nodes follow it)
+    let keys: Vec<&String> = body["properties"]["traits"]["properties"].as_object().unwrap().keys().collect();
+    assert_eq!(keys.first().map(|k| k.as_str()), Some("email"));
+}
+both_backends!(loads_schema_over_http);
