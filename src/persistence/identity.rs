@@ -181,20 +181,29 @@ macro_rules! identity_update {
     };
 }
 
-/// Inserts `rows` in one multi-row statement on PostgreSQL and row by row on SQLite (diesel
-/// has no multi-row INSERT for SQLite through the async wrapper; SQLite round trips are
-/// in-process and cheap). The backend-specific escape hatch for bulk writes.
+/// Inserts `rows` (optionally as an upsert) in one multi-row statement on PostgreSQL and row
+/// by row on SQLite (diesel has no multi-row INSERT for SQLite through the async wrapper;
+/// SQLite round trips are in-process and cheap). The backend-specific escape hatch for bulk
+/// writes.
 macro_rules! insert_all {
-    ($conn:expr, $table:expr, $rows:expr) => {
+    ($conn:expr, $table:expr, $rows:expr $(, on_conflict($col:expr) => $set:expr)?) => {
         match $conn {
             Conn::Pg(c) => {
                 if !$rows.is_empty() {
-                    diesel::insert_into($table).values($rows).execute(&mut **c).await?;
+                    diesel::insert_into($table)
+                        .values($rows)
+                        $(.on_conflict($col).do_update().set($set))?
+                        .execute(&mut **c)
+                        .await?;
                 }
             }
             Conn::Sqlite(c) => {
                 for row in $rows {
-                    diesel::insert_into($table).values(row).execute(&mut **c).await?;
+                    diesel::insert_into($table)
+                        .values(row)
+                        $(.on_conflict($col).do_update().set($set))?
+                        .execute(&mut **c)
+                        .await?;
                 }
             }
         }
@@ -225,28 +234,7 @@ pub async fn upsert_many(conn: &mut Conn<'_>, batch: &[&Identity]) -> Result<(),
     let keep_v: Vec<Id> = all.verifiable.iter().map(|r| r.id).collect();
     let keep_r: Vec<Id> = all.recovery.iter().map(|r| r.id).collect();
     // Identities first (so children can refer to them), replacing stored values.
-    match conn {
-        Conn::Pg(c) => {
-            diesel::insert_into(identities::table)
-                .values(&all.identities)
-                .on_conflict(identities::id)
-                .do_update()
-                .set(identity_update!())
-                .execute(&mut **c)
-                .await?;
-        }
-        Conn::Sqlite(c) => {
-            for row in &all.identities {
-                diesel::insert_into(identities::table)
-                    .values(row)
-                    .on_conflict(identities::id)
-                    .do_update()
-                    .set(identity_update!())
-                    .execute(&mut **c)
-                    .await?;
-            }
-        }
-    }
+    insert_all!(conn, identities::table, &all.identities, on_conflict(identities::id) => identity_update!());
     on_conn!(conn, c => {
         // Children are replaced wholesale; addresses keep their ids (tokens refer to them).
         diesel::delete(identifiers::table.filter(identifiers::identity_id.eq_any(&ids))).execute(c).await?;
@@ -259,40 +247,23 @@ pub async fn upsert_many(conn: &mut Conn<'_>, batch: &[&Identity]) -> Result<(),
         diesel::delete(recovery::table.filter(recovery::identity_id.eq_any(&ids)).filter(recovery::id.ne_all(&keep_r)))
             .execute(c)
             .await?;
-        // Kept addresses are updated in place; new ones inserted below.
-        for row in &all.verifiable {
-            diesel::update(verifiable::table.find(row.id))
-                .set((
-                    verifiable::via.eq(&row.via),
-                    verifiable::value.eq(&row.value),
-                    verifiable::verified.eq(row.verified),
-                    verifiable::verified_at.eq(row.verified_at),
-                    verifiable::status.eq(&row.status),
-                    verifiable::updated_at.eq(row.updated_at),
-                ))
-                .execute(c)
-                .await?;
-        }
-        for row in &all.recovery {
-            diesel::update(recovery::table.find(row.id))
-                .set((recovery::via.eq(&row.via), recovery::value.eq(&row.value), recovery::updated_at.eq(row.updated_at)))
-                .execute(c)
-                .await?;
-        }
         Ok::<(), StoreError>(())
     })?;
-    let existing_v: Vec<Id> = on_conn!(conn, c =>
-        verifiable::table.filter(verifiable::id.eq_any(&keep_v)).select(verifiable::id).load(c).await
-    )?;
-    let existing_r: Vec<Id> = on_conn!(conn, c =>
-        recovery::table.filter(recovery::id.eq_any(&keep_r)).select(recovery::id).load(c).await
-    )?;
-    let new_v: Vec<&VerifiableRow> = all.verifiable.iter().filter(|r| !existing_v.contains(&r.id)).collect();
-    let new_r: Vec<&RecoveryRow> = all.recovery.iter().filter(|r| !existing_r.contains(&r.id)).collect();
     insert_all!(conn, credentials::table, &all.credentials);
     insert_all!(conn, identifiers::table, &all.identifiers);
-    insert_all!(conn, verifiable::table, new_v);
-    insert_all!(conn, recovery::table, new_r);
+    insert_all!(conn, verifiable::table, &all.verifiable, on_conflict(verifiable::id) => (
+        verifiable::via.eq(excluded(verifiable::via)),
+        verifiable::value.eq(excluded(verifiable::value)),
+        verifiable::verified.eq(excluded(verifiable::verified)),
+        verifiable::verified_at.eq(excluded(verifiable::verified_at)),
+        verifiable::status.eq(excluded(verifiable::status)),
+        verifiable::updated_at.eq(excluded(verifiable::updated_at)),
+    ));
+    insert_all!(conn, recovery::table, &all.recovery, on_conflict(recovery::id) => (
+        recovery::via.eq(excluded(recovery::via)),
+        recovery::value.eq(excluded(recovery::value)),
+        recovery::updated_at.eq(excluded(recovery::updated_at)),
+    ));
     Ok(())
 }
 

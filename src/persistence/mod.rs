@@ -55,23 +55,6 @@ impl StoreError {
         )
     }
 
-    /// The connection or the database itself failed (dropped connection, shutdown, lock
-    /// time-out): retrying the same write later is expected to succeed.
-    pub fn is_connection(&self) -> bool {
-        use diesel::result::{DatabaseErrorKind as K, Error as E};
-        match self {
-            StoreError::Unavailable(_) => true,
-            StoreError::Query(E::BrokenTransactionManager | E::DatabaseError(K::ClosedConnection, _)) => true,
-            StoreError::Query(E::DatabaseError(_, info)) => {
-                let m = info.message().to_ascii_lowercase();
-                ["connection", "terminat", "closed", "broken pipe", "shutting down", "database is locked", "timed out"]
-                    .iter()
-                    .any(|needle| m.contains(needle))
-            }
-            _ => false,
-        }
-    }
-
     /// Errors that say something about the data rather than the database's health:
     /// retrying the same write cannot make them go away.
     pub fn is_permanent(&self) -> bool {

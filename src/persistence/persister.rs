@@ -59,13 +59,6 @@ impl WriteOp {
     fn is_upsert(&self) -> bool {
         matches!(self, WriteOp::UpsertIdentity(_))
     }
-
-    async fn apply(&self, conn: &mut super::Conn<'_>) -> Result<(), StoreError> {
-        match self {
-            WriteOp::UpsertIdentity(i) => identity::upsert(conn, i).await,
-            WriteOp::DeleteIdentity(id) => identity::delete(conn, *id).await,
-        }
-    }
 }
 
 /// Why a durable write failed.
@@ -162,7 +155,6 @@ struct Shared {
     room: Semaphore,
     wake: Notify,
     idle: Notify,
-    flushing: AtomicBool,
     force: AtomicBool,
     stopped: AtomicBool,
     stats: PersisterStats,
@@ -203,7 +195,6 @@ impl Persister {
             room: Semaphore::new(capacity),
             wake: Notify::new(),
             idle: Notify::new(),
-            flushing: AtomicBool::new(false),
             force: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
             stats: PersisterStats::default(),
@@ -356,7 +347,6 @@ impl Actor for PersisterActor {
                 queued_by_key.entry(e.op.key()).or_insert(*seq);
             }
         }
-        self.shared.flushing.store(false, Ordering::Release);
         ctx.spawn(flush_loop(self.shared.clone()).into_actor(self));
     }
 }
@@ -424,7 +414,6 @@ async fn flush_batch(shared: &Shared) {
     if batch.is_empty() {
         return;
     }
-    shared.flushing.store(true, Ordering::Release);
     let results = commit_with_retry(shared, &batch).await;
     let mut released = 0;
     {
@@ -444,7 +433,6 @@ async fn flush_batch(shared: &Shared) {
         }
     }
     shared.room.add_permits(released);
-    shared.flushing.store(false, Ordering::Release);
 }
 
 /// How often a transient error may repeat while the database answers pings before the
@@ -523,24 +511,23 @@ async fn commit_batch<'a>(shared: &Shared, ops: impl Iterator<Item = &'a WriteOp
     }
 }
 
-/// Applies `ops` in order; runs of consecutive identity upserts (distinct rows, since queued
-/// writes are coalesced per row) go to the database as one multi-row write.
+/// Applies `ops` in order. Consecutive identity upserts go to the database as one multi-row
+/// write; a run is cut at a row it already holds (one statement may touch a row only once).
 async fn apply_all<'a>(conn: &mut super::Conn<'_>, ops: impl Iterator<Item = &'a WriteOp>) -> Result<(), StoreError> {
     let mut run: Vec<&Identity> = Vec::new();
     for op in ops {
         match op {
             WriteOp::UpsertIdentity(i) => {
-                // One multi-row statement may touch a row only once.
                 if run.iter().any(|r| r.id == i.id) {
                     identity::upsert_many(conn, &run).await?;
                     run.clear();
                 }
                 run.push(i);
             }
-            other => {
+            WriteOp::DeleteIdentity(id) => {
                 identity::upsert_many(conn, &run).await?;
                 run.clear();
-                other.apply(conn).await?;
+                identity::delete(conn, *id).await?;
             }
         }
     }
