@@ -4,6 +4,7 @@ pub mod app;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod hash;
 pub mod http;
 pub mod identity;
 pub mod persistence;

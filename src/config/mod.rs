@@ -140,6 +140,8 @@ pub struct HashersConfig {
     pub algorithm: HashAlgorithm,
     pub argon2: Argon2Config,
     pub bcrypt: BcryptConfig,
+    /// tessera's own: the bounded blocking pool hashes run on.
+    pub pool: HashPoolConfig,
 }
 
 impl Default for HashersConfig {
@@ -148,8 +150,18 @@ impl Default for HashersConfig {
             algorithm: HashAlgorithm::Argon2,
             argon2: Argon2Config::default(),
             bcrypt: BcryptConfig { cost: 12 },
+            pool: HashPoolConfig::default(),
         }
     }
+}
+
+/// `[hashers.pool]` (tessera's own).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct HashPoolConfig {
+    /// Hashes computed at once; 0 = one per CPU, lowered so that
+    /// `workers x hashers.argon2.memory <= hashers.argon2.dedicated_memory`.
+    pub workers: usize,
 }
 
 /// `hashers.algorithm`.

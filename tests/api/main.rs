@@ -4,6 +4,7 @@
 
 mod cli;
 mod harness;
+mod hash_vectors;
 mod health;
 mod persister;
 mod schemas;

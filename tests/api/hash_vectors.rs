@@ -1,0 +1,1 @@
+//! Imported password hashes made by other implementations (a Python peer) verify here.
