@@ -78,6 +78,7 @@ impl App {
         }
         let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build()?;
         let schemas = SchemaRegistry::load(&config.identity, &http).await?;
+        let hashes = crate::hash::HashPool::new(&config.hashers).context("hashers")?;
 
         let public = bind(&config.serve.public.host, config.serve.public.port)?;
         let admin = bind(&config.serve.admin.host, config.serve.admin.port)?;
@@ -88,13 +89,16 @@ impl App {
 
         let persister = Persister::start(store.clone(), config.persistence.clone());
         let config = Arc::new(config);
-        let state = web::Data::new(AppState {
+        let clock = options.clock.unwrap_or_default();
+        let identities = crate::identity::IdentityService {
             config: config.clone(),
-            store,
-            persister,
-            schemas,
-            clock: options.clock.unwrap_or_default(),
-        });
+            store: store.clone(),
+            persister: persister.clone(),
+            schemas: schemas.clone(),
+            hashes,
+            clock: clock.clone(),
+        };
+        let state = web::Data::new(AppState { config: config.clone(), store, persister, schemas, clock, identities });
 
         let workers = options.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
         let s = state.clone();

@@ -8,23 +8,31 @@
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::{Map, Value as Json, json};
+use std::borrow::Cow;
 
 /// An error answered as the `errorGeneric` envelope.
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
     pub id: Option<&'static str>,
-    pub message: &'static str,
+    pub message: Cow<'static, str>,
     pub reason: Option<String>,
-    pub details: Option<Json>,
+    pub details: Option<Box<Json>>,
     /// Top-level siblings of `error` (e.g. `use_flow_id`, `redirect_browser_to`).
-    pub siblings: Map<String, Json>,
+    pub siblings: Option<Box<Map<String, Json>>>,
 }
 
 impl ApiError {
     /// An error with a status and the standard message for it.
     pub fn new(status: StatusCode, message: &'static str) -> Self {
-        ApiError { status, id: None, message, reason: None, details: None, siblings: Map::new() }
+        ApiError {
+            status,
+            id: None,
+            message: Cow::Borrowed(message),
+            reason: None,
+            details: None,
+            siblings: None,
+        }
     }
 
     /// Adds the human-readable reason.
@@ -39,9 +47,25 @@ impl ApiError {
         self
     }
 
+    /// Replaces the message (herodot's `WithError`: e.g. a JSON decoder's complaint).
+    pub fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.message = Cow::Owned(message.into());
+        self
+    }
+
+    /// 404 for a row that does not exist (Kratos' `sqlcon.ErrNoRows`).
+    pub fn no_rows() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "Unable to locate the resource")
+    }
+
+    /// The `DefaultError` object alone (no `error` wrapper), as batch results embed it.
+    pub fn inner_body(&self) -> Json {
+        self.body().get("error").cloned().unwrap_or(Json::Null)
+    }
+
     /// Adds structured details.
     pub fn with_details(mut self, details: Json) -> Self {
-        self.details = Some(details);
+        self.details = Some(Box::new(details));
         self
     }
 
@@ -112,9 +136,9 @@ impl ApiError {
         }
         error.insert("message".into(), json!(self.message));
         if let Some(details) = &self.details {
-            error.insert("details".into(), details.clone());
+            error.insert("details".into(), (**details).clone());
         }
-        let mut body = self.siblings.clone();
+        let mut body = self.siblings.as_deref().cloned().unwrap_or_default();
         body.insert("error".into(), Json::Object(error));
         Json::Object(body)
     }
@@ -122,7 +146,7 @@ impl ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.status, self.reason.as_deref().unwrap_or(self.message))
+        write!(f, "{}: {}", self.status, self.reason.as_deref().unwrap_or(&self.message))
     }
 }
 

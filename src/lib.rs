@@ -1,6 +1,7 @@
 //! tessera: an identity server that speaks the Ory Kratos API.
 
 pub mod app;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod error;

@@ -35,8 +35,80 @@ enum Command {
         #[arg(short, long)]
         config: Option<PathBuf>,
     },
+    /// Manage identities through a running server's admin API.
+    Identities {
+        #[command(flatten)]
+        endpoint: EndpointArgs,
+        #[command(subcommand)]
+        command: IdentitiesCommand,
+    },
     /// Print the version.
     Version,
+}
+
+#[derive(clap::Args)]
+struct EndpointArgs {
+    /// Admin API base URL.
+    #[arg(short, long, global = true, env = "TESSERA_ADMIN_URL", default_value = "http://127.0.0.1:4434")]
+    endpoint: String,
+    /// Admin API key, when the server requires one.
+    #[arg(long, global = true, env = "TESSERA_ADMIN_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum IdentitiesCommand {
+    /// Import identities from JSON files (an array, one object, or JSON lines; `-` = stdin).
+    /// Identities that already exist are skipped, so an interrupted import can be re-run.
+    Import {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// List one page of identities and print the next page token.
+    #[command(alias = "ls")]
+    List {
+        #[arg(long, default_value_t = 100)]
+        page_size: u32,
+        #[arg(long)]
+        page_token: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print identities as JSON.
+    Get {
+        #[arg(required = true)]
+        ids: Vec<String>,
+        /// Include a credential's configuration (e.g. password, oidc); repeatable.
+        #[arg(short = 'i', long = "include-credential")]
+        include: Vec<String>,
+    },
+    /// Delete identities.
+    Delete {
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+}
+
+async fn identities(endpoint: EndpointArgs, command: IdentitiesCommand) -> Result<(), String> {
+    use tessera::cli::identities as cmd;
+    let endpoint = cmd::Endpoint { url: endpoint.endpoint, api_key: endpoint.api_key };
+    let failed = match command {
+        IdentitiesCommand::Import { files } => {
+            let s = cmd::import(&endpoint, &files).await.map_err(|e| format!("{e:#}"))?;
+            println!("imported {}, skipped {} (already exist), failed {}", s.created, s.skipped, s.failed);
+            s.failed
+        }
+        IdentitiesCommand::List { page_size, page_token, json } => {
+            cmd::list(&endpoint, page_size, page_token.as_deref(), json).await.map_err(|e| format!("{e:#}"))?;
+            0
+        }
+        IdentitiesCommand::Get { ids, include } => {
+            cmd::get(&endpoint, &ids, &include).await.map_err(|e| format!("{e:#}"))?
+        }
+        IdentitiesCommand::Delete { ids } => cmd::delete(&endpoint, &ids).await.map_err(|e| format!("{e:#}"))?,
+    };
+    if failed > 0 { Err(format!("{failed} identities failed")) } else { Ok(()) }
 }
 
 fn load_config(file: Option<&PathBuf>) -> Result<Config, String> {
@@ -110,6 +182,11 @@ fn main() -> ExitCode {
         Command::Serve { config, dev, migrate: m } => {
             load_config(config.as_ref()).and_then(|c| runtime().map_err(|e| e.to_string())?.block_on(serve(c, dev, m)))
         }
+        Command::Identities { endpoint, command } => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())
+            .and_then(|rt| rt.block_on(identities(endpoint, command))),
         Command::Migrate { config } => {
             load_config(config.as_ref()).and_then(|c| runtime().map_err(|e| e.to_string())?.block_on(migrate(c)))
         }

@@ -2,6 +2,7 @@
 //! Handlers parse and authorise, call one service, and render; no SQL here.
 
 mod health;
+mod identities;
 mod pagination;
 mod schemas;
 
@@ -29,6 +30,7 @@ pub struct AppState {
     pub persister: Persister,
     pub schemas: SchemaRegistry,
     pub clock: Clock,
+    pub identities: crate::identity::IdentityService,
 }
 
 /// Which server a route table is for.
@@ -166,6 +168,7 @@ pub fn admin_app(
         .configure(extractor_config)
         .configure(|cfg| health::routes(cfg, Side::Admin))
         .configure(schemas::admin_routes)
+        .configure(identities::admin_routes)
         .default_service(web::to(not_found))
         .wrap(ErrorHandlers::new().default_handler(envelope))
         .wrap_fn(move |req, srv| {

@@ -109,3 +109,10 @@ pub struct RecoveryAddress {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
+
+pub mod import;
+pub mod patch;
+pub mod service;
+pub mod view;
+
+pub use service::IdentityService;

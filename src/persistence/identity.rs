@@ -12,7 +12,7 @@ use crate::on_conn;
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 use diesel_async::RunQueryDsl;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -276,41 +276,178 @@ pub async fn delete(conn: &mut Conn<'_>, id: Uuid) -> Result<(), StoreError> {
 /// Loads the aggregate, or `None` when no identity has this id.
 pub async fn find(conn: &mut Conn<'_>, id: Uuid) -> Result<Option<Identity>, StoreError> {
     let iid = Id(id);
-    on_conn!(conn, c => {
-        let Some(row) = identities::table
-            .find(iid)
-            .select(IdentityRow::as_select())
-            .first(c)
-            .await
-            .optional()?
-        else {
-            return Ok(None);
+    let rows: Vec<IdentityRow> = on_conn!(conn, c => identities::table
+        .find(iid)
+        .select(IdentityRow::as_select())
+        .load(c)
+        .await)?;
+    Ok(hydrate(conn, rows, true).await?.pop())
+}
+
+/// Loads the identity whose `external_id` is `external_id`.
+pub async fn find_by_external_id(conn: &mut Conn<'_>, external_id: &str) -> Result<Option<Identity>, StoreError> {
+    let rows: Vec<IdentityRow> = on_conn!(conn, c => identities::table
+        .filter(identities::external_id.eq(external_id))
+        .select(IdentityRow::as_select())
+        .load(c)
+        .await)?;
+    Ok(hydrate(conn, rows, true).await?.pop())
+}
+
+/// Which identities a list returns (filters are exclusive, as in Kratos).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListFilter {
+    All,
+    Ids(Vec<Uuid>),
+    Organization(Uuid),
+    /// Exact credential identifier: `normalised` is compared with password, webauthn and code
+    /// identifiers, `raw` with oidc and saml (`provider:subject`) identifiers.
+    Identifier {
+        normalised: String,
+        raw: String,
+    },
+    /// Prefix match on credential identifiers (same split as `Identifier`).
+    IdentifierPrefix {
+        normalised: String,
+        raw: String,
+    },
+}
+
+/// Where a list page starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListPage {
+    /// Identities with an id greater than `after`, at most `limit`.
+    After { after: Uuid, limit: i64 },
+    /// Legacy offset paging.
+    Offset { offset: i64, limit: i64 },
+}
+
+const NORMALISED_TYPES: [&str; 3] = ["password", "webauthn", "code"];
+const RAW_TYPES: [&str; 2] = ["oidc", "saml"];
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern with `\` as the escape character.
+fn like_prefix(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 1);
+    for ch in s.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out.push('%');
+    out
+}
+
+/// Lists identities ordered by id. Credentials are loaded only when `with_credentials`.
+pub async fn list(
+    conn: &mut Conn<'_>,
+    filter: &ListFilter,
+    page: ListPage,
+    with_credentials: bool,
+) -> Result<Vec<Identity>, StoreError> {
+    let rows: Vec<IdentityRow> = on_conn!(conn, c => {
+        let mut q = identities::table.select(IdentityRow::as_select()).order(identities::id.asc()).into_boxed();
+        match filter {
+            ListFilter::All => {}
+            ListFilter::Ids(ids) => {
+                q = q.filter(identities::id.eq_any(ids.iter().copied().map(Id).collect::<Vec<_>>()));
+            }
+            ListFilter::Organization(org) => q = q.filter(identities::organization_id.eq(Id(*org))),
+            ListFilter::Identifier { normalised, raw } => {
+                let matching = identifiers::table
+                    .filter(
+                        identifiers::kind
+                            .eq_any(NORMALISED_TYPES)
+                            .and(identifiers::identifier.eq(normalised.clone()))
+                            .or(identifiers::kind.eq_any(RAW_TYPES).and(identifiers::identifier.eq(raw.clone()))),
+                    )
+                    .select(identifiers::identity_id);
+                q = q.filter(identities::id.eq_any(matching));
+            }
+            ListFilter::IdentifierPrefix { normalised, raw } => {
+                let matching = identifiers::table
+                    .filter(
+                        identifiers::kind
+                            .eq_any(NORMALISED_TYPES)
+                            .and(identifiers::identifier.like(like_prefix(normalised)).escape('\\'))
+                            .or(identifiers::kind
+                                .eq_any(RAW_TYPES)
+                                .and(identifiers::identifier.like(like_prefix(raw)).escape('\\'))),
+                    )
+                    .select(identifiers::identity_id);
+                q = q.filter(identities::id.eq_any(matching));
+            }
+        }
+        match page {
+            ListPage::After { after, limit } => q = q.filter(identities::id.gt(Id(after))).limit(limit),
+            ListPage::Offset { offset, limit } => q = q.offset(offset).limit(limit),
+        }
+        q.load(c).await
+    })?;
+    hydrate(conn, rows, with_credentials).await
+}
+
+/// Loads the children of `rows` with one query per table and assembles the aggregates.
+async fn hydrate(
+    conn: &mut Conn<'_>,
+    rows: Vec<IdentityRow>,
+    with_credentials: bool,
+) -> Result<Vec<Identity>, StoreError> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Id> = rows.iter().map(|r| r.id).collect();
+    let (creds, idents, ver, rec) = on_conn!(conn, c => {
+        let (creds, idents) = if with_credentials {
+            let creds: Vec<CredentialRow> = credentials::table
+                .filter(credentials::identity_id.eq_any(&ids))
+                .select(CredentialRow::as_select())
+                .load(c)
+                .await?;
+            let idents: Vec<IdentifierRow> = identifiers::table
+                .filter(identifiers::identity_id.eq_any(&ids))
+                .order(identifiers::identifier.asc())
+                .select(IdentifierRow::as_select())
+                .load(c)
+                .await?;
+            (creds, idents)
+        } else {
+            (Vec::new(), Vec::new())
         };
-        let creds: Vec<CredentialRow> = credentials::table
-            .filter(credentials::identity_id.eq(iid))
-            .select(CredentialRow::as_select())
-            .load(c)
-            .await?;
-        let idents: Vec<IdentifierRow> = identifiers::table
-            .filter(identifiers::identity_id.eq(iid))
-            .order(identifiers::identifier.asc())
-            .select(IdentifierRow::as_select())
-            .load(c)
-            .await?;
         let ver: Vec<VerifiableRow> = verifiable::table
-            .filter(verifiable::identity_id.eq(iid))
-            .order((verifiable::created_at.asc(), verifiable::id.asc()))
+            .filter(verifiable::identity_id.eq_any(&ids))
+            .order(verifiable::id.asc())
             .select(VerifiableRow::as_select())
             .load(c)
             .await?;
         let rec: Vec<RecoveryRow> = recovery::table
-            .filter(recovery::identity_id.eq(iid))
-            .order((recovery::created_at.asc(), recovery::id.asc()))
+            .filter(recovery::identity_id.eq_any(&ids))
+            .order(recovery::id.asc())
             .select(RecoveryRow::as_select())
             .load(c)
             .await?;
-        Ok(Some(from_rows(row, Rows { identities: Vec::new(), credentials: creds, identifiers: idents, verifiable: ver, recovery: rec })))
-    })
+        Ok::<_, StoreError>((creds, idents, ver, rec))
+    })?;
+    let mut children: HashMap<Id, Rows> = HashMap::with_capacity(rows.len());
+    for r in creds {
+        children.entry(r.identity_id).or_default().credentials.push(r);
+    }
+    for r in idents {
+        children.entry(r.identity_id).or_default().identifiers.push(r);
+    }
+    for r in ver {
+        children.entry(r.identity_id).or_default().verifiable.push(r);
+    }
+    for r in rec {
+        children.entry(r.identity_id).or_default().recovery.push(r);
+    }
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let kids = children.remove(&row.id).unwrap_or_default();
+            from_rows(row, kids)
+        })
+        .collect())
 }
 
 fn from_rows(i: IdentityRow, rows: Rows) -> Identity {

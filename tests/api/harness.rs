@@ -92,6 +92,11 @@ pub fn test_config(dsn: &str) -> Config {
     cfg.serve.public.host = "127.0.0.1".into();
     cfg.serve.public.port = 0;
     cfg.serve.admin.port = 0;
+    // Cheap hashing parameters: tests check behaviour, benches measure cost.
+    cfg.hashers.argon2.memory = config::ByteSize(64 << 10);
+    cfg.hashers.argon2.iterations = 1;
+    cfg.hashers.argon2.parallelism = 1;
+    cfg.hashers.bcrypt.cost = 4;
     cfg.identity.schemas = vec![
         SchemaSource { id: "default".into(), url: fixture("all-strategies.schema.json"), selfservice_selectable: true },
         SchemaSource { id: "phone".into(), url: fixture("phone-password.schema.json"), selfservice_selectable: true },
@@ -246,4 +251,26 @@ pub async fn kill_connections_until(
         tokio::time::sleep(std::time::Duration::from_millis(15)).await;
     }
     kills
+}
+
+impl TestApp {
+    /// Sends a JSON request to the admin server; returns status, headers and the JSON body
+    /// (`Null` when empty).
+    pub async fn admin_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.admin));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let bytes = res.bytes().await.unwrap();
+        let json = if bytes.is_empty() { serde_json::Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
+        (status, headers, json)
+    }
 }

@@ -6,5 +6,7 @@ mod cli;
 mod harness;
 mod hash_vectors;
 mod health;
+mod identities;
 mod persister;
 mod schemas;
+mod sdk;

@@ -1,0 +1,561 @@
+//! The identity service behind the admin API: builds identities from request bodies,
+//! validates them against their schema, and reads and writes them (writes are durable
+//! through the Persister; reads go to the store, which holds every acknowledged write).
+
+use super::import::{AddressInput, CreateIdentityBody, ImportCredentials, ImportProviders, UpdateIdentityBody};
+use super::{Credential, Identity, IdentityState, RecoveryAddress, VerifiableAddress};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::hash::{self, HashError, HashPool};
+use crate::persistence::identity::{self as rows, ListFilter, ListPage};
+use crate::persistence::{Durability, Persister, Store, StoreError, WriteError, WriteOp};
+use crate::schema::{Extracted, SchemaRegistry, TraitsError};
+use chrono::{DateTime, Utc};
+use serde_json::{Value as Json, json};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// Reason Kratos gives for an unknown `hashed_password` format.
+const UNKNOWN_HASH: &str =
+    "The imported password does not match any known hash format. For more information see https://www.ory.sh/dr/2";
+/// Reason for a create that collides with an existing identity.
+pub const CONFLICT: &str = "This identity conflicts with another identity that already exists.";
+
+/// Identity operations shared by the admin API, the CLI and (later) the self-service flows.
+#[derive(Clone)]
+pub struct IdentityService {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub persister: Persister,
+    pub schemas: SchemaRegistry,
+    pub hashes: HashPool,
+    pub clock: Clock,
+}
+
+fn store_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Unavailable(_) => ApiError::unavailable(&e),
+        other => ApiError::internal(&other),
+    }
+}
+
+/// Maps a refused durable write to the answer Kratos gives.
+fn write_error(e: WriteError) -> ApiError {
+    match e {
+        WriteError::Conflict(_) => ApiError::conflict(CONFLICT),
+        WriteError::Rejected(_) => {
+            ApiError::bad_request("The identity contains a value the database refuses (for example a NUL character).")
+        }
+        WriteError::Stopped => ApiError::unavailable(&"the persister is shutting down"),
+    }
+}
+
+fn state_error() -> ApiError {
+    ApiError::bad_request("identity state is not valid")
+}
+
+fn parse_state(s: Option<&str>) -> Result<Option<IdentityState>, ApiError> {
+    match s {
+        None | Some("") => Ok(None),
+        Some(s) => IdentityState::parse(s).map(Some).ok_or_else(state_error),
+    }
+}
+
+/// `provider:subject`, the identifier of a linked oidc/saml account.
+pub fn provider_identifier(provider: &str, subject: &str) -> String {
+    format!("{provider}:{subject}")
+}
+
+fn new_credential(kind: &str, now: DateTime<Utc>) -> Credential {
+    Credential {
+        id: Uuid::new_v4(),
+        kind: kind.to_string(),
+        identifiers: Vec::new(),
+        config: json!({}),
+        version: 0,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+fn verifiable_from_input(a: AddressInput, now: DateTime<Utc>) -> VerifiableAddress {
+    VerifiableAddress {
+        id: a.id.unwrap_or_else(Uuid::now_v7),
+        value: a.value.trim().to_lowercase(),
+        verified: a.verified,
+        via: a.via.filter(|v| !v.is_empty()).unwrap_or_else(|| "email".into()),
+        status: a.status.unwrap_or_default(),
+        verified_at: a.verified_at,
+        created_at: a.created_at.unwrap_or(now),
+        updated_at: a.updated_at.unwrap_or(now),
+    }
+}
+
+fn recovery_from_input(a: AddressInput, now: DateTime<Utc>) -> RecoveryAddress {
+    RecoveryAddress {
+        id: a.id.unwrap_or_else(Uuid::now_v7),
+        value: a.value.trim().to_lowercase(),
+        via: a.via.filter(|v| !v.is_empty()).unwrap_or_else(|| "email".into()),
+        created_at: a.created_at.unwrap_or(now),
+        updated_at: a.updated_at.unwrap_or(now),
+    }
+}
+
+/// Whether `config` holds a usable password.
+fn has_password(c: &Credential) -> bool {
+    c.config.get("hashed_password").and_then(Json::as_str).is_some_and(|h| !h.is_empty())
+        || c.config.get("use_password_migration_hook").and_then(Json::as_bool) == Some(true)
+}
+
+fn array_len(config: &Json, key: &str) -> usize {
+    config.get(key).and_then(Json::as_array).map_or(0, Vec::len)
+}
+
+/// First-factor credentials: a password, each linked oidc/saml account, each passkey and
+/// each passwordless WebAuthn key.
+pub fn count_first_factors(identity: &Identity) -> usize {
+    identity
+        .credentials
+        .values()
+        .map(|c| match c.kind.as_str() {
+            "password" => usize::from(has_password(c) && !c.identifiers.is_empty()),
+            "oidc" | "saml" => array_len(&c.config, "providers"),
+            "passkey" => array_len(&c.config, "credentials"),
+            "webauthn" => c
+                .config
+                .get("credentials")
+                .and_then(Json::as_array)
+                .map_or(0, |cs| cs.iter().filter(|k| k.get("is_passwordless") == Some(&json!(true))).count()),
+            _ => 0,
+        })
+        .sum()
+}
+
+impl IdentityService {
+    fn schema_url(&self, schema_id: &str) -> String {
+        crate::schema::schema_url(&self.config.public_base_url(), schema_id)
+    }
+
+    /// `schema_url` of an identity as rendered.
+    pub fn schema_url_of(&self, identity: &Identity) -> String {
+        self.schema_url(&identity.schema_id)
+    }
+
+    /// Imports credentials into `identity` (password hashed or format-checked; oidc/saml
+    /// providers appended). Errors here fail a whole batch, as in Kratos.
+    async fn import_credentials(&self, identity: &mut Identity, creds: ImportCredentials) -> Result<(), ApiError> {
+        let now = self.clock.now();
+        if let Some(pw) = creds.password {
+            let config = pw.config;
+            let new_config = if config.use_password_migration_hook {
+                json!({ "hashed_password": "", "use_password_migration_hook": true })
+            } else {
+                let hashed = match config.password.filter(|p| !p.is_empty()) {
+                    Some(plain) => self.hashes.hash(plain.into_bytes()).await.map_err(|e| match e {
+                        HashError::TooLong => ApiError::bad_request("The password is longer than 72 bytes."),
+                        other => ApiError::internal(&other),
+                    })?,
+                    None => config.hashed_password.unwrap_or_default(),
+                };
+                hash::check_format(&hashed).map_err(|_| ApiError::bad_request(UNKNOWN_HASH))?;
+                json!({ "hashed_password": hashed })
+            };
+            let c = identity.credentials.entry("password".into()).or_insert_with(|| new_credential("password", now));
+            c.config = new_config;
+            c.updated_at = now;
+        }
+        for (kind, providers) in [("oidc", creds.oidc), ("saml", creds.saml)] {
+            let Some(ImportProviders { config }) = providers else { continue };
+            let c = identity.credentials.entry(kind.into()).or_insert_with(|| {
+                let mut c = new_credential(kind, now);
+                c.config = json!({ "providers": [] });
+                c
+            });
+            let mut list = c.config.get("providers").and_then(Json::as_array).cloned().unwrap_or_default();
+            for p in config.providers {
+                c.identifiers.push(provider_identifier(&p.provider, &p.subject));
+                let mut entry = json!({
+                    "subject": p.subject,
+                    "provider": p.provider,
+                    "initial_id_token": "",
+                    "initial_access_token": "",
+                    "initial_refresh_token": "",
+                });
+                if let Some(org) = p.organization {
+                    entry["organization"] = json!(org);
+                }
+                if kind == "oidc" && p.use_auto_link {
+                    entry["use_auto_link"] = json!(true);
+                }
+                list.push(entry);
+            }
+            c.config = json!({ "providers": list });
+            c.updated_at = now;
+        }
+        Ok(())
+    }
+
+    /// Turns a create body into an identity that still has to pass [`Self::apply_schema`].
+    pub async fn prepare(&self, body: CreateIdentityBody) -> Result<Identity, ApiError> {
+        let now = self.clock.now();
+        let state = parse_state(body.state.as_deref())?.unwrap_or(IdentityState::Active);
+        let schema_id = body.schema_id.filter(|s| !s.is_empty()).unwrap_or_else(|| self.schemas.default_id().into());
+        let mut identity = Identity {
+            id: Uuid::new_v4(),
+            schema_id,
+            state,
+            state_changed_at: Some(now),
+            traits: body.traits.unwrap_or_else(|| json!({})),
+            metadata_public: body.metadata_public.filter(|v| !v.is_null()),
+            metadata_admin: body.metadata_admin.filter(|v| !v.is_null()),
+            external_id: body.external_id.filter(|e| !e.is_empty()),
+            organization_id: body.organization_id,
+            credentials: Default::default(),
+            verifiable_addresses: body
+                .verifiable_addresses
+                .unwrap_or_default()
+                .into_iter()
+                .map(|a| verifiable_from_input(a, now))
+                .collect(),
+            recovery_addresses: body
+                .recovery_addresses
+                .unwrap_or_default()
+                .into_iter()
+                .map(|a| recovery_from_input(a, now))
+                .collect(),
+            created_at: now,
+            updated_at: now,
+        };
+        if let Some(creds) = body.credentials {
+            self.import_credentials(&mut identity, creds).await?;
+        }
+        Ok(identity)
+    }
+
+    /// Validates traits against the identity's schema and derives what the `ory.sh/kratos`
+    /// extension says: credential identifiers and verifiable/recovery addresses (addresses
+    /// already on the identity that match keep their id and verification state).
+    pub fn apply_schema(&self, identity: &mut Identity) -> Result<(), ApiError> {
+        let extracted = self.schemas.validate_traits(&identity.schema_id, &identity.traits).map_err(|e| match e {
+            TraitsError::UnknownSchema(id) => ApiError::bad_request(format!("Unable to find JSON Schema ID: {id}")),
+            TraitsError::Invalid(_) => ApiError::bad_request(e.to_string()),
+        })?;
+        let now = self.clock.now();
+        self.apply_identifiers(identity, &extracted, now);
+        self.apply_addresses(identity, &extracted, now);
+        Ok(())
+    }
+
+    fn apply_identifiers(&self, identity: &mut Identity, x: &Extracted, now: DateTime<Utc>) {
+        for (kind, values) in [("password", &x.password_identifiers), ("webauthn", &x.webauthn_identifiers)] {
+            match identity.credentials.get_mut(kind) {
+                Some(c) if c.identifiers != *values => {
+                    c.identifiers = values.clone();
+                    c.updated_at = now;
+                }
+                Some(_) => {}
+                None if !values.is_empty() => {
+                    let mut c = new_credential(kind, now);
+                    c.identifiers = values.clone();
+                    identity.credentials.insert(kind.into(), c);
+                }
+                None => {}
+            }
+        }
+        let mut addresses: Vec<(String, String)> =
+            x.code_identifiers.iter().map(|a| (a.value.clone(), a.via.clone())).collect();
+        addresses.sort();
+        addresses.dedup();
+        if addresses.is_empty() && !identity.credentials.contains_key("code") {
+            return;
+        }
+        let config = json!({
+            "addresses": addresses.iter().map(|(value, via)| json!({"channel": via, "address": value})).collect::<Vec<_>>()
+        });
+        let mut identifiers: Vec<String> = Vec::new();
+        for (value, _) in &addresses {
+            if !identifiers.contains(value) {
+                identifiers.push(value.clone());
+            }
+        }
+        let c = identity.credentials.entry("code".into()).or_insert_with(|| {
+            let mut c = new_credential("code", now);
+            c.version = 1;
+            c
+        });
+        if c.identifiers != identifiers || c.config != config {
+            c.identifiers = identifiers;
+            c.config = config;
+            c.updated_at = now;
+        }
+    }
+
+    fn apply_addresses(&self, identity: &mut Identity, x: &Extracted, now: DateTime<Utc>) {
+        let mut verifiable = Vec::with_capacity(x.verifiable_addresses.len());
+        for a in &x.verifiable_addresses {
+            if verifiable.iter().any(|v: &VerifiableAddress| v.value == a.value && v.via == a.via) {
+                continue;
+            }
+            let mut v = identity
+                .verifiable_addresses
+                .iter()
+                .find(|v| v.value == a.value && v.via == a.via)
+                .cloned()
+                .unwrap_or_else(|| VerifiableAddress {
+                    id: Uuid::now_v7(),
+                    value: a.value.clone(),
+                    verified: false,
+                    via: a.via.clone(),
+                    status: String::new(),
+                    verified_at: None,
+                    created_at: now,
+                    updated_at: now,
+                });
+            if v.status.is_empty() {
+                v.status = if v.verified { "completed" } else { "pending" }.into();
+            }
+            if v.verified && v.verified_at.is_none() {
+                v.verified_at = Some(now);
+            }
+            if !v.verified {
+                v.verified_at = None;
+            }
+            verifiable.push(v);
+        }
+        let mut recovery = Vec::with_capacity(x.recovery_addresses.len());
+        for a in &x.recovery_addresses {
+            if recovery.iter().any(|r: &RecoveryAddress| r.value == a.value && r.via == a.via) {
+                continue;
+            }
+            let r = identity
+                .recovery_addresses
+                .iter()
+                .find(|r| r.value == a.value && r.via == a.via)
+                .cloned()
+                .unwrap_or_else(|| RecoveryAddress {
+                    id: Uuid::now_v7(),
+                    value: a.value.clone(),
+                    via: a.via.clone(),
+                    created_at: now,
+                    updated_at: now,
+                });
+            recovery.push(r);
+        }
+        identity.verifiable_addresses = verifiable;
+        identity.recovery_addresses = recovery;
+    }
+
+    async fn persist(&self, identity: &Identity) -> Result<(), WriteError> {
+        self.persister.write(WriteOp::UpsertIdentity(Box::new(identity.clone())), Durability::Durable).await
+    }
+
+    /// `POST /admin/identities`.
+    pub async fn create(&self, body: CreateIdentityBody) -> Result<Identity, ApiError> {
+        let mut identity = self.prepare(body).await?;
+        self.apply_schema(&mut identity)?;
+        self.persist(&identity).await.map_err(write_error)?;
+        Ok(identity)
+    }
+
+    /// `PATCH /admin/identities`: every body is converted first (a failure there fails the
+    /// request), then each is validated and written on its own; results keep request order.
+    pub async fn create_batch(
+        &self,
+        bodies: Vec<Option<CreateIdentityBody>>,
+    ) -> Result<Vec<Option<Result<Uuid, ApiError>>>, ApiError> {
+        let mut prepared = Vec::with_capacity(bodies.len());
+        for body in bodies {
+            prepared.push(match body {
+                Some(b) => Some(self.prepare(b).await?),
+                None => None,
+            });
+        }
+        let mut results: Vec<Option<Result<Identity, ApiError>>> = prepared
+            .into_iter()
+            .map(|p| {
+                p.map(|mut i| {
+                    self.apply_schema(&mut i)?;
+                    Ok(i)
+                })
+            })
+            .collect();
+        let valid: Vec<usize> =
+            results.iter().enumerate().filter(|(_, r)| matches!(r, Some(Ok(_)))).map(|(n, _)| n).collect();
+        let writes = valid.iter().filter_map(|&n| match &results[n] {
+            Some(Ok(identity)) => Some(self.persist(identity)),
+            _ => None,
+        });
+        let outcomes = futures_util::future::join_all(writes).await;
+        // Kratos inserts a single identity without partial-insert mode: its conflict fails
+        // the whole request with 409.
+        if valid.len() == 1
+            && let Some(Err(e)) = outcomes.first()
+        {
+            return Err(write_error(e.clone()));
+        }
+        for (&n, outcome) in valid.iter().zip(outcomes) {
+            if let Err(e) = outcome {
+                results[n] = Some(Err(write_error(e)));
+            }
+        }
+        Ok(results.into_iter().map(|r| r.map(|r| r.map(|i| i.id))).collect())
+    }
+
+    /// Loads an identity or answers 404.
+    pub async fn get(&self, id: Uuid) -> Result<Identity, ApiError> {
+        let mut conn = self.store.get().await.map_err(store_error)?;
+        rows::find(&mut conn.conn(), id).await.map_err(store_error)?.ok_or_else(ApiError::no_rows)
+    }
+
+    /// `GET /admin/identities/by/external/{externalID}`.
+    pub async fn get_by_external_id(&self, external_id: &str) -> Result<Identity, ApiError> {
+        let mut conn = self.store.get().await.map_err(store_error)?;
+        rows::find_by_external_id(&mut conn.conn(), external_id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(ApiError::no_rows)
+    }
+
+    /// One page of identities.
+    pub async fn list(
+        &self,
+        filter: &ListFilter,
+        page: ListPage,
+        with_credentials: bool,
+    ) -> Result<Vec<Identity>, ApiError> {
+        let mut conn = self.store.get().await.map_err(store_error)?;
+        rows::list(&mut conn.conn(), filter, page, with_credentials).await.map_err(store_error)
+    }
+
+    /// Number of identities.
+    pub async fn count(&self) -> Result<i64, ApiError> {
+        let mut conn = self.store.get().await.map_err(store_error)?;
+        rows::count(&mut conn.conn()).await.map_err(store_error)
+    }
+
+    /// Validates and durably writes a changed identity.
+    async fn save(&self, identity: &mut Identity) -> Result<(), ApiError> {
+        self.apply_schema(identity)?;
+        identity.updated_at = self.clock.now();
+        self.persist(identity).await.map_err(|e| match e {
+            WriteError::Conflict(_) => ApiError::conflict(
+                "Unable to insert or update resource because a resource with that value exists already",
+            ),
+            other => write_error(other),
+        })
+    }
+
+    /// `PUT /admin/identities/{id}`: replaces traits, metadata and external id; imports
+    /// credentials when given.
+    pub async fn update(&self, id: Uuid, body: UpdateIdentityBody) -> Result<Identity, ApiError> {
+        let mut identity = self.get(id).await?;
+        if let Some(schema_id) = body.schema_id.filter(|s| !s.is_empty()) {
+            identity.schema_id = schema_id;
+        }
+        if let Some(state) = body.state.as_deref().filter(|s| !s.is_empty() && *s != identity.state.as_str()) {
+            identity.state = IdentityState::parse(state).ok_or_else(state_error)?;
+            identity.state_changed_at = Some(self.clock.now());
+        }
+        identity.traits = body.traits.unwrap_or(Json::Null);
+        identity.metadata_public = body.metadata_public.filter(|v| !v.is_null());
+        identity.metadata_admin = body.metadata_admin.filter(|v| !v.is_null());
+        identity.external_id = body.external_id.filter(|e| !e.is_empty());
+        if let Some(creds) = body.credentials {
+            self.import_credentials(&mut identity, creds).await?;
+        }
+        self.save(&mut identity).await?;
+        Ok(identity)
+    }
+
+    /// `PATCH /admin/identities/{id}` with an RFC 6902 document.
+    pub async fn patch(&self, id: Uuid, patch: &[u8]) -> Result<Identity, ApiError> {
+        let ops = super::patch::parse(patch)?;
+        let mut identity = self.get(id).await?;
+        let url = self.schema_url_of(&identity);
+        let doc = super::view::render(&identity, &url, super::view::CredentialsView::Full, true);
+        let patched = super::patch::apply(doc, &ops)?;
+        let old_state = identity.state;
+        super::patch::merge_into(&mut identity, patched)?;
+        if identity.state != old_state {
+            identity.state_changed_at = Some(self.clock.now());
+        }
+        self.save(&mut identity).await?;
+        Ok(identity)
+    }
+
+    /// `DELETE /admin/identities/{id}`: the identity and everything it owns (sessions too).
+    pub async fn delete(&self, id: Uuid) -> Result<(), ApiError> {
+        self.get(id).await?;
+        self.persister.write(WriteOp::DeleteIdentity(id), Durability::Durable).await.map_err(write_error)
+    }
+
+    /// `DELETE /admin/identities/{id}/credentials/{type}`.
+    pub async fn delete_credential(&self, id: Uuid, kind: &str, identifier: Option<&str>) -> Result<(), ApiError> {
+        let mut identity = self.get(id).await?;
+        let Some(cred) = identity.credentials.get(kind).cloned() else {
+            return Err(ApiError::not_found(format!(
+                "You tried to remove a {kind} but this user have no {kind} set up."
+            )));
+        };
+        let now = self.clock.now();
+        match kind {
+            "totp" | "lookup_secret" => {
+                identity.credentials.remove(kind);
+            }
+            "webauthn" => {
+                let kept: Vec<Json> = cred
+                    .config
+                    .get("credentials")
+                    .and_then(Json::as_array)
+                    .map(|cs| cs.iter().filter(|k| k.get("is_passwordless") == Some(&json!(true))).cloned().collect())
+                    .unwrap_or_default();
+                if kept.is_empty() {
+                    identity.credentials.remove(kind);
+                } else if let Some(c) = identity.credentials.get_mut(kind) {
+                    c.config["credentials"] = Json::Array(kept);
+                    c.updated_at = now;
+                }
+            }
+            "password" | "oidc" | "saml" => {
+                if count_first_factors(&identity) < 2 {
+                    return Err(ApiError::bad_request("You cannot remove the last first factor credential."));
+                }
+                let Some(c) = identity.credentials.get_mut(kind) else { return Err(ApiError::no_rows()) };
+                if kind == "password" {
+                    c.config = json!({});
+                } else {
+                    let Some(target) = identifier.filter(|i| !i.is_empty()) else {
+                        return Err(ApiError::bad_request("You must provide an identifier to delete this credential."));
+                    };
+                    let providers = c.config.get("providers").and_then(Json::as_array).cloned().unwrap_or_default();
+                    let (removed, kept): (Vec<Json>, Vec<Json>) = providers.into_iter().partition(|p| {
+                        provider_identifier(
+                            p.get("provider").and_then(Json::as_str).unwrap_or_default(),
+                            p.get("subject").and_then(Json::as_str).unwrap_or_default(),
+                        ) == target
+                    });
+                    if removed.is_empty() {
+                        return Err(ApiError::not_found(format!(
+                            "The identifier `{target}` was not found among OIDC credentials."
+                        )));
+                    }
+                    c.identifiers = kept
+                        .iter()
+                        .map(|p| {
+                            provider_identifier(
+                                p.get("provider").and_then(Json::as_str).unwrap_or_default(),
+                                p.get("subject").and_then(Json::as_str).unwrap_or_default(),
+                            )
+                        })
+                        .collect();
+                    c.config = json!({ "providers": kept });
+                }
+                c.updated_at = now;
+            }
+            other => return Err(ApiError::bad_request(format!("Credentials type {other} cannot be deleted."))),
+        }
+        identity.updated_at = now;
+        self.persist(&identity).await.map_err(write_error)
+    }
+}

@@ -1,0 +1,45 @@
+//! Runs the SDK-driven suites in `tests/sdk/` (the official `@ory/kratos-client`) against
+//! a real server. Needs Node.js and `npm ci` in tests/sdk; with TESSERA_REQUIRE_PEERS=1 (CI)
+//! a missing peer fails the test instead of skipping it.
+
+use crate::both_backends;
+use crate::harness::{Db, TestApp};
+
+fn sdk_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk")
+}
+
+fn peers_available() -> bool {
+    let ok = sdk_dir().join("node_modules/@ory/kratos-client").exists()
+        && std::process::Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var("TESSERA_REQUIRE_PEERS").as_deref() != Ok("1"),
+            "node or tests/sdk/node_modules missing (run `npm ci` in tests/sdk)"
+        );
+        eprintln!("SDK peer not installed: skipped");
+    }
+    ok
+}
+
+async fn run_suite(t: &TestApp, file: &str) {
+    let out = tokio::process::Command::new("node")
+        .args(["--test", "--test-reporter=spec", file])
+        .current_dir(sdk_dir())
+        .env("TESSERA_ADMIN_URL", &t.admin)
+        .env("TESSERA_PUBLIC_URL", &t.public)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{file} failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+}
+
+async fn identities(db: Db) {
+    if !peers_available() {
+        return;
+    }
+    let t = TestApp::new(db).await;
+    run_suite(&t, "identities.test.mjs").await;
+}
+both_backends!(identities);
