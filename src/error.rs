@@ -25,14 +25,7 @@ pub struct ApiError {
 impl ApiError {
     /// An error with a status and the standard message for it.
     pub fn new(status: StatusCode, message: &'static str) -> Self {
-        ApiError {
-            status,
-            id: None,
-            message: Cow::Borrowed(message),
-            reason: None,
-            details: None,
-            siblings: None,
-        }
+        ApiError { status, id: None, message: Cow::Borrowed(message), reason: None, details: None, siblings: None }
     }
 
     /// Adds the human-readable reason.

@@ -243,7 +243,12 @@ pub async fn kill_connections_until(
 ) -> u64 {
     let mut admin = AsyncPgConnection::establish(&base).await.unwrap();
     let mut kills = 0u64;
-    while !std::sync::atomic::AtomicBool::load(&stop, std::sync::atomic::Ordering::Relaxed) {
+    // Kills for at most 3 s: under load a batch may outlast the kill interval every time, and
+    // the writes must be able to finish once the database is left alone.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while !std::sync::atomic::AtomicBool::load(&stop, std::sync::atomic::Ordering::Relaxed)
+        && std::time::Instant::now() < deadline
+    {
         let sql = format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{tag}'");
         if let Ok(n) = diesel::sql_query(sql).execute(&mut admin).await {
             kills += n as u64;

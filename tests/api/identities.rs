@@ -299,6 +299,20 @@ async fn update_replaces(db: Db) {
         .await;
     assert_eq!(status, 404);
 
+    // Credentials in a PUT are imported (the password is replaced).
+    let (status, _, _) = t
+        .admin_json(
+            Method::PUT,
+            &path,
+            Some(json!({"schema_id": "default", "state": "inactive", "traits": {"email": "u2@example.org"},
+                        "credentials": {"password": {"config": {"password": "a new password"}}}})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, _, got) = t.admin_json(Method::GET, &format!("{path}?include_credential=password"), None).await;
+    let hash = got["credentials"]["password"]["config"]["hashed_password"].as_str().unwrap();
+    assert!(tessera::hash::verify_blocking(b"a new password", hash).unwrap());
+
     // A conflicting identifier is a 409 and changes nothing.
     create(&t, json!({"traits": {"email": "other@example.org"}})).await;
     let (status, _, _) = t
@@ -489,8 +503,35 @@ async fn delete_identity_and_credentials(db: Db) {
     assert_eq!(status, 400);
     assert_eq!(err["error"]["reason"], "You cannot remove the last first factor credential.");
 
+    // A session of the identity (sessions arrive with their own issue; the row is enough here).
+    let sessions = |sql: String| {
+        let store = t.app().state().store.clone();
+        async move {
+            use diesel_async::RunQueryDsl;
+            let mut pooled = store.get().await.unwrap();
+            let mut conn = pooled.conn();
+            tessera::on_conn!(&mut conn, c => {
+                if !sql.is_empty() {
+                    diesel::sql_query(sql).execute(c).await.unwrap();
+                }
+                diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>("(SELECT count(*) FROM sessions)"))
+                    .get_result::<i64>(c)
+                    .await
+                    .unwrap()
+            })
+        }
+    };
+    let ts = "'2026-01-01T00:00:00.000000Z'";
+    let insert = format!(
+        "INSERT INTO sessions (id, identity_id, token_hash, logout_token_hash, authentication_methods, \
+         authenticated_at, issued_at, expires_at, created_at, updated_at) \
+         VALUES ('{}', '{id}', 'h1', 'h2', '[]', {ts}, {ts}, {ts}, {ts}, {ts})",
+        uuid::Uuid::new_v4()
+    );
+    assert_eq!(sessions(insert).await, 1);
     let (status, _, _) = t.admin_json(Method::DELETE, &format!("/admin/identities/{id}"), None).await;
     assert_eq!(status, 204);
+    assert_eq!(sessions(String::new()).await, 0, "the identity's sessions go with it");
     let (status, _, _) = t.admin_json(Method::GET, &format!("/admin/identities/{id}"), None).await;
     assert_eq!(status, 404);
     let (status, _, _) = t.admin_json(Method::DELETE, &format!("/admin/identities/{id}"), None).await;

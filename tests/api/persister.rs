@@ -230,6 +230,8 @@ async fn postgres_connection_killed_mid_batch() {
                 acknowledged.push(i.id);
             }
         }
+        // Some chunks must run while connections are being killed.
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     stop.store(true, Ordering::Relaxed);
     let kills = killer.await.unwrap();
