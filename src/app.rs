@@ -90,6 +90,20 @@ impl App {
         let persister = Persister::start(store.clone(), config.persistence.clone());
         let config = Arc::new(config);
         let clock = options.clock.unwrap_or_default();
+        let registry = crate::session::SessionRegistry::new(
+            store.clone(),
+            config.actors.session.clone(),
+            config.public_base_url(),
+        );
+        let notify = store.pg_url().map(|url| crate::actors::invalidator::start(url.to_string(), registry.clone()));
+        let sessions = crate::session::SessionService::new(
+            config.clone(),
+            store.clone(),
+            persister.clone(),
+            registry.clone(),
+            clock.clone(),
+            notify,
+        );
         let identities = crate::identity::IdentityService {
             config: config.clone(),
             store: store.clone(),
@@ -97,8 +111,12 @@ impl App {
             schemas: schemas.clone(),
             hashes,
             clock: clock.clone(),
+            sessions: Some(sessions.clone()),
         };
-        let state = web::Data::new(AppState { config: config.clone(), store, persister, schemas, clock, identities });
+        let janitor = crate::actors::janitor::start(store.clone(), registry, config.actors.clone(), clock.clone());
+        let state =
+            web::Data::new(AppState { config: config.clone(), store, persister, schemas, clock, identities, sessions });
+        let _ = &janitor;
 
         let workers = options.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
         let s = state.clone();

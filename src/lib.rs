@@ -1,5 +1,6 @@
 //! tessera: an identity server that speaks the Ory Kratos API.
 
+pub mod actors;
 pub mod app;
 pub mod cli;
 pub mod clock;
@@ -10,6 +11,7 @@ pub mod http;
 pub mod identity;
 pub mod persistence;
 pub mod schema;
+pub mod session;
 pub mod telemetry;
 
 pub use app::App;

@@ -27,6 +27,7 @@ pub struct Config {
     pub actors: ActorsConfig,
     pub persistence: PersistenceConfig,
     pub courier: CourierConfig,
+    pub session: SessionConfig,
     /// Set by `serve --dev`, not by the file.
     #[serde(skip)]
     pub dev: bool,
@@ -130,6 +131,68 @@ impl std::fmt::Debug for SecretsConfig {
             .field("cookie", &format_args!("[{} redacted]", self.cookie.len()))
             .field("cipher", &format_args!("[{} redacted]", self.cipher.len()))
             .finish()
+    }
+}
+
+/// `[session]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SessionConfig {
+    /// How long a session lives after it is issued or extended.
+    pub lifespan: Dur,
+    /// A session may be extended only when it expires within this long; unset = always.
+    pub earliest_possible_extend: Option<Dur>,
+    pub cookie: SessionCookieConfig,
+    pub whoami: WhoamiConfig,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            lifespan: Dur(Duration::from_secs(24 * 3600)),
+            earliest_possible_extend: None,
+            cookie: SessionCookieConfig::default(),
+            whoami: WhoamiConfig::default(),
+        }
+    }
+}
+
+/// `[session.cookie]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SessionCookieConfig {
+    pub name: String,
+    pub persistent: bool,
+    pub path: Option<String>,
+    pub domain: Option<String>,
+    pub same_site: Option<String>,
+    pub secure: Option<bool>,
+}
+
+impl Default for SessionCookieConfig {
+    fn default() -> Self {
+        SessionCookieConfig {
+            name: "ory_kratos_session".into(),
+            persistent: true,
+            path: None,
+            domain: None,
+            same_site: None,
+            secure: None,
+        }
+    }
+}
+
+/// `[session.whoami]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct WhoamiConfig {
+    /// `aal1` or `highest_available`.
+    pub required_aal: String,
+}
+
+impl Default for WhoamiConfig {
+    fn default() -> Self {
+        WhoamiConfig { required_aal: "highest_available".into() }
     }
 }
 

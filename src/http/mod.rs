@@ -5,6 +5,7 @@ mod health;
 mod identities;
 mod pagination;
 mod schemas;
+pub mod sessions;
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -31,6 +32,7 @@ pub struct AppState {
     pub schemas: SchemaRegistry,
     pub clock: Clock,
     pub identities: crate::identity::IdentityService,
+    pub sessions: crate::session::SessionService,
 }
 
 /// Which server a route table is for.
@@ -110,6 +112,7 @@ pub fn public_app(
         .configure(extractor_config)
         .configure(|cfg| health::routes(cfg, Side::Public))
         .configure(schemas::public_routes)
+        .configure(sessions::public_routes)
         .default_service(web::to(not_found))
         .wrap(ErrorHandlers::new().default_handler(envelope))
         .wrap_fn(|req, srv| {
@@ -169,6 +172,7 @@ pub fn admin_app(
         .configure(|cfg| health::routes(cfg, Side::Admin))
         .configure(schemas::admin_routes)
         .configure(identities::admin_routes)
+        .configure(sessions::admin_routes)
         .default_service(web::to(not_found))
         .wrap(ErrorHandlers::new().default_handler(envelope))
         .wrap_fn(move |req, srv| {

@@ -31,6 +31,8 @@ pub struct IdentityService {
     pub schemas: SchemaRegistry,
     pub hashes: HashPool,
     pub clock: Clock,
+    /// Told when an identity changes, so cached sessions are reloaded (None in tools).
+    pub sessions: Option<crate::session::SessionService>,
 }
 
 fn store_error(e: StoreError) -> ApiError {
@@ -434,6 +436,12 @@ impl IdentityService {
         rows::count(&mut conn.conn()).await.map_err(store_error)
     }
 
+    fn changed(&self, id: Uuid) {
+        if let Some(s) = &self.sessions {
+            s.identity_changed(id);
+        }
+    }
+
     /// Validates and durably writes a changed identity.
     async fn save(&self, identity: &mut Identity) -> Result<(), ApiError> {
         self.apply_schema(identity)?;
@@ -443,7 +451,9 @@ impl IdentityService {
                 "Unable to insert or update resource because a resource with that value exists already",
             ),
             other => write_error(other),
-        })
+        })?;
+        self.changed(identity.id);
+        Ok(())
     }
 
     /// `PUT /admin/identities/{id}`: replaces traits, metadata and external id; imports
@@ -487,7 +497,9 @@ impl IdentityService {
     /// `DELETE /admin/identities/{id}`: the identity and everything it owns (sessions too).
     pub async fn delete(&self, id: Uuid) -> Result<(), ApiError> {
         self.get(id).await?;
-        self.persister.write(WriteOp::DeleteIdentity(id), Durability::Durable).await.map_err(write_error)
+        self.persister.write(WriteOp::DeleteIdentity(id), Durability::Durable).await.map_err(write_error)?;
+        self.changed(id);
+        Ok(())
     }
 
     /// `DELETE /admin/identities/{id}/credentials/{type}`.
@@ -556,6 +568,8 @@ impl IdentityService {
             other => return Err(ApiError::bad_request(format!("Credentials type {other} cannot be deleted."))),
         }
         identity.updated_at = now;
-        self.persist(&identity).await.map_err(write_error)
+        self.persist(&identity).await.map_err(write_error)?;
+        self.changed(identity.id);
+        Ok(())
     }
 }

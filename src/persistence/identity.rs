@@ -181,35 +181,6 @@ macro_rules! identity_update {
     };
 }
 
-/// Inserts `rows` (optionally as an upsert) in one multi-row statement on PostgreSQL and row
-/// by row on SQLite (diesel has no multi-row INSERT for SQLite through the async wrapper;
-/// SQLite round trips are in-process and cheap). The backend-specific escape hatch for bulk
-/// writes.
-macro_rules! insert_all {
-    ($conn:expr, $table:expr, $rows:expr $(, on_conflict($col:expr) => $set:expr)?) => {
-        match $conn {
-            Conn::Pg(c) => {
-                if !$rows.is_empty() {
-                    diesel::insert_into($table)
-                        .values($rows)
-                        $(.on_conflict($col).do_update().set($set))?
-                        .execute(&mut **c)
-                        .await?;
-                }
-            }
-            Conn::Sqlite(c) => {
-                for row in $rows {
-                    diesel::insert_into($table)
-                        .values(row)
-                        $(.on_conflict($col).do_update().set($set))?
-                        .execute(&mut **c)
-                        .await?;
-                }
-            }
-        }
-    };
-}
-
 /// Writes the whole aggregate: inserts it, or replaces what is stored under its id.
 /// Idempotent, so the Persister may retry it after an ambiguous commit.
 pub async fn upsert(conn: &mut Conn<'_>, identity: &Identity) -> Result<(), StoreError> {

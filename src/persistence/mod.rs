@@ -1,9 +1,39 @@
 //! Storage: one query layer over PostgreSQL (diesel-async) and SQLite (diesel,
 //! wrapped for async), migrations, and the write-behind [`persister`].
 
+/// Inserts `rows` (optionally as an upsert) in one multi-row statement on PostgreSQL and row
+/// by row on SQLite (diesel has no multi-row INSERT for SQLite through the async wrapper;
+/// SQLite round trips are in-process and cheap). The backend-specific escape hatch for bulk
+/// writes.
+macro_rules! insert_all {
+    ($conn:expr, $table:expr, $rows:expr $(, on_conflict($col:expr) => $set:expr)?) => {
+        match $conn {
+            $crate::persistence::Conn::Pg(c) => {
+                if !$rows.is_empty() {
+                    diesel::insert_into($table)
+                        .values($rows)
+                        $(.on_conflict($col).do_update().set($set))?
+                        .execute(&mut **c)
+                        .await?;
+                }
+            }
+            $crate::persistence::Conn::Sqlite(c) => {
+                for row in $rows {
+                    diesel::insert_into($table)
+                        .values(row)
+                        $(.on_conflict($col).do_update().set($set))?
+                        .execute(&mut **c)
+                        .await?;
+                }
+            }
+        }
+    };
+}
+
 pub mod identity;
 pub mod persister;
 pub mod schema;
+pub mod session;
 pub mod types;
 
 use diesel::QueryableByName;
@@ -286,6 +316,11 @@ impl Store {
     /// The backend this store talks to.
     pub fn backend(&self) -> Backend {
         self.inner.backend
+    }
+
+    /// The PostgreSQL URL (for a dedicated LISTEN connection); `None` on SQLite.
+    pub fn pg_url(&self) -> Option<&str> {
+        (self.inner.backend == Backend::Postgres).then_some(self.inner.migrate_url.as_str())
     }
 
     /// Checks a connection out of the pool.

@@ -13,9 +13,10 @@
 //! * Back-pressure: callers wait for room when `buffer_size` operations are pending.
 //! * Every operation is idempotent, so retrying after an ambiguous commit is safe.
 
-use super::{Store, StoreError, identity};
+use super::{Store, StoreError, identity, session};
 use crate::config::PersistenceConfig;
 use crate::identity::Identity;
+use crate::session::Session;
 use actix::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -40,6 +41,10 @@ pub enum WriteOp {
     UpsertIdentity(Box<Identity>),
     /// Delete an identity and everything that belongs to it.
     DeleteIdentity(Uuid),
+    /// Insert or replace a session (and add its devices).
+    UpsertSession(Box<Session>),
+    /// Delete every session of an identity.
+    DeleteSessionsOf(Uuid),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -53,11 +58,13 @@ impl WriteOp {
         match self {
             WriteOp::UpsertIdentity(i) => RowKey { table: "identities", id: i.id },
             WriteOp::DeleteIdentity(id) => RowKey { table: "identities", id: *id },
+            WriteOp::UpsertSession(s) => RowKey { table: "sessions", id: s.id },
+            WriteOp::DeleteSessionsOf(id) => RowKey { table: "sessions_of", id: *id },
         }
     }
 
     fn is_upsert(&self) -> bool {
-        matches!(self, WriteOp::UpsertIdentity(_))
+        matches!(self, WriteOp::UpsertIdentity(_) | WriteOp::UpsertSession(_))
     }
 }
 
@@ -514,24 +521,45 @@ async fn commit_batch<'a>(shared: &Shared, ops: impl Iterator<Item = &'a WriteOp
 /// Applies `ops` in order. Consecutive identity upserts go to the database as one multi-row
 /// write; a run is cut at a row it already holds (one statement may touch a row only once).
 async fn apply_all<'a>(conn: &mut super::Conn<'_>, ops: impl Iterator<Item = &'a WriteOp>) -> Result<(), StoreError> {
-    let mut run: Vec<&Identity> = Vec::new();
+    let mut identities: Vec<&Identity> = Vec::new();
+    let mut sessions: Vec<&Session> = Vec::new();
     for op in ops {
         match op {
             WriteOp::UpsertIdentity(i) => {
-                if run.iter().any(|r| r.id == i.id) {
-                    identity::upsert_many(conn, &run).await?;
-                    run.clear();
+                if identities.iter().any(|r| r.id == i.id) {
+                    identity::upsert_many(conn, &identities).await?;
+                    identities.clear();
                 }
-                run.push(i);
+                identities.push(i);
+            }
+            WriteOp::UpsertSession(s) => {
+                // A session refers to its identity: identities written earlier go first.
+                identity::upsert_many(conn, &identities).await?;
+                identities.clear();
+                if sessions.iter().any(|r| r.id == s.id) {
+                    session::upsert_many(conn, &sessions).await?;
+                    sessions.clear();
+                }
+                sessions.push(s);
             }
             WriteOp::DeleteIdentity(id) => {
-                identity::upsert_many(conn, &run).await?;
-                run.clear();
+                identity::upsert_many(conn, &identities).await?;
+                identities.clear();
+                session::upsert_many(conn, &sessions).await?;
+                sessions.clear();
                 identity::delete(conn, *id).await?;
+            }
+            WriteOp::DeleteSessionsOf(id) => {
+                identity::upsert_many(conn, &identities).await?;
+                identities.clear();
+                session::upsert_many(conn, &sessions).await?;
+                sessions.clear();
+                session::delete_of_identity(conn, *id).await?;
             }
         }
     }
-    identity::upsert_many(conn, &run).await
+    identity::upsert_many(conn, &identities).await?;
+    session::upsert_many(conn, &sessions).await
 }
 
 fn take_injected_failure(shared: &Shared) -> bool {

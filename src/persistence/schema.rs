@@ -96,3 +96,42 @@ diesel::allow_tables_to_appear_in_same_query!(
     identity_verifiable_addresses,
     identity_recovery_addresses,
 );
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::persistence::types::{DbJson, DbTimestamptz, DbUuid};
+
+    sessions (id) {
+        id -> DbUuid,
+        identity_id -> DbUuid,
+        token_hash -> Text,
+        logout_token_hash -> Text,
+        active -> Bool,
+        aal -> Text,
+        authentication_methods -> DbJson,
+        authenticated_at -> DbTimestamptz,
+        issued_at -> DbTimestamptz,
+        expires_at -> DbTimestamptz,
+        created_at -> DbTimestamptz,
+        updated_at -> DbTimestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::persistence::types::{DbTimestamptz, DbUuid};
+
+    session_devices (id) {
+        id -> DbUuid,
+        session_id -> DbUuid,
+        ip_address -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        location -> Nullable<Text>,
+        created_at -> DbTimestamptz,
+        updated_at -> DbTimestamptz,
+    }
+}
+
+diesel::joinable!(sessions -> identities (identity_id));
+diesel::joinable!(session_devices -> sessions (session_id));
+diesel::allow_tables_to_appear_in_same_query!(sessions, session_devices, identities);

@@ -123,11 +123,13 @@ pub struct Builder {
     db: Db,
     migrate: bool,
     tweak: Option<ConfigTweak>,
+    clock: Option<tessera::clock::Clock>,
+    shared: Option<(String, String)>,
 }
 
 impl TestApp {
     pub fn builder(db: Db) -> Builder {
-        Builder { db, migrate: true, tweak: None }
+        Builder { db, migrate: true, tweak: None, clock: None, shared: None }
     }
 
     pub async fn new(db: Db) -> TestApp {
@@ -161,13 +163,29 @@ impl Builder {
         self
     }
 
+    /// Uses a fixed clock the test can advance.
+    pub fn clock(mut self, clock: tessera::clock::Clock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Runs against the database of `other` (a second instance).
+    pub fn same_db_as(mut self, other: &TestApp) -> Self {
+        self.shared = Some((other.db.dsn.clone(), other.db.tag.clone()));
+        self
+    }
+
     pub async fn build(self) -> TestApp {
-        let db = TestDb::new(self.db).await;
+        let db = match self.shared {
+            Some((dsn, tag)) => TestDb { dsn, tag, _dir: None, pg: None },
+            None => TestDb::new(self.db).await,
+        };
         let mut cfg = test_config(&db.dsn);
         if let Some(f) = self.tweak {
             f(&mut cfg);
         }
-        let app = App::build(cfg, BuildOptions { migrate: self.migrate, workers: Some(1), clock: None }).await.unwrap();
+        let app =
+            App::build(cfg, BuildOptions { migrate: self.migrate, workers: Some(1), clock: self.clock }).await.unwrap();
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         TestApp { public: app.public_url(), admin: app.admin_url(), app: Some(app), db, http }
     }

@@ -10,3 +10,4 @@ mod identities;
 mod persister;
 mod schemas;
 mod sdk;
+mod sessions;

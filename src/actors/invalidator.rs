@@ -1,0 +1,67 @@
+//! The Invalidator: on PostgreSQL, change notices are sent with NOTIFY and every instance
+//! LISTENs, dropping the actors that cached what changed. Correctness never depends on it
+//! (live sessions revalidate against the store, DESIGN.md §3); it only makes revocation fast.
+
+use super::Notice;
+use crate::session::SessionRegistry;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use futures_util::StreamExt;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// The NOTIFY channel.
+pub const CHANNEL: &str = "tessera_invalidate";
+
+/// Starts the sender and listener tasks for `pg_url`; returns where local notices go.
+pub fn start(pg_url: String, registry: SessionRegistry) -> mpsc::UnboundedSender<Notice> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    actix::spawn(send_loop(pg_url.clone(), rx));
+    actix::spawn(listen_loop(pg_url, registry));
+    tx
+}
+
+async fn send_loop(url: String, mut rx: mpsc::UnboundedReceiver<Notice>) {
+    let mut conn: Option<AsyncPgConnection> = None;
+    while let Some(notice) = rx.recv().await {
+        for attempt in 0..3 {
+            if conn.is_none() {
+                conn = AsyncPgConnection::establish(&url).await.ok();
+            }
+            let Some(c) = conn.as_mut() else {
+                tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+                continue;
+            };
+            let sent = diesel::sql_query("SELECT pg_notify($1, $2)")
+                .bind::<diesel::sql_types::Text, _>(CHANNEL)
+                .bind::<diesel::sql_types::Text, _>(notice.encode())
+                .execute(c)
+                .await;
+            if sent.is_ok() {
+                break;
+            }
+            conn = None;
+        }
+    }
+}
+
+async fn listen_loop(url: String, registry: SessionRegistry) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        if let Ok(mut conn) = AsyncPgConnection::establish(&url).await
+            && diesel::sql_query(format!("LISTEN {CHANNEL}")).execute(&mut conn).await.is_ok()
+        {
+            backoff = Duration::from_millis(100);
+            let mut stream = std::pin::pin!(conn.notifications_stream());
+            while let Some(Ok(n)) = stream.next().await {
+                match Notice::decode(&n.payload) {
+                    Some(Notice::Session(id)) => registry.invalidate_session(id),
+                    Some(Notice::Identity(id)) => registry.invalidate_identity(id),
+                    None => {}
+                }
+            }
+            tracing::warn!("invalidation listener lost its connection; reconnecting");
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}

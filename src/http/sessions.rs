@@ -1,0 +1,341 @@
+//! Session endpoints: `/sessions/whoami`, the caller's own sessions, token exchange, and the
+//! admin session API.
+
+use super::AppState;
+use super::pagination::LegacyPage;
+use crate::error::ApiError;
+use crate::session::registry::Live;
+use crate::session::service::no_session;
+use crate::session::view::render_session;
+use crate::session::{Aal, Session};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde_json::{Value as Json, json};
+use std::sync::Arc;
+use uuid::Uuid;
+
+pub(super) fn public_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/sessions/whoami").route(web::route().to(whoami)))
+        .service(web::resource("/sessions").get(list_mine).delete(revoke_my_others))
+        .service(web::resource("/sessions/token-exchange").get(token_exchange))
+        .service(web::resource("/sessions/{id}").delete(revoke_mine));
+}
+
+pub(super) fn admin_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/admin/sessions").get(admin_list))
+        .service(web::resource("/admin/sessions/{id}").get(admin_get).delete(admin_revoke))
+        .service(web::resource("/admin/sessions/{id}/extend").patch(admin_extend))
+        .service(
+            web::resource("/admin/identities/{id}/sessions").get(identity_sessions).delete(delete_identity_sessions),
+        );
+}
+
+fn query_pairs(req: &HttpRequest) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(req.query_string().as_bytes()).into_owned().collect()
+}
+
+fn first<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+fn json_response(status: StatusCode, body: &Json) -> HttpResponse {
+    HttpResponse::build(status).content_type("application/json").body(body.to_string())
+}
+
+/// The session token of a request: `X-Session-Token`, then the session cookie, then
+/// `Authorization: Bearer` (behaviour.md §3.2).
+pub fn request_token(state: &AppState, req: &HttpRequest) -> Option<String> {
+    if let Some(t) = req.headers().get("x-session-token").and_then(|v| v.to_str().ok()).filter(|t| !t.is_empty()) {
+        return Some(t.to_string());
+    }
+    if let Some(c) = req.cookie(&state.config.session.cookie.name)
+        && let Some(t) = state.sessions.token_from_cookie(c.value())
+    {
+        return Some(t);
+    }
+    let auth = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let parts: Vec<&str> = auth.split(' ').collect();
+    match parts.as_slice() {
+        [scheme, token] if scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() => Some(token.to_string()),
+        _ => None,
+    }
+}
+
+/// The caller's live, active session that satisfies the whoami AAL requirement.
+async fn caller(state: &AppState, req: &HttpRequest) -> Result<Arc<Live>, ApiError> {
+    let token = request_token(state, req).ok_or_else(no_session)?;
+    let live = state.sessions.authenticate(&token).await?.ok_or_else(no_session)?;
+    if state.config.session.whoami.required_aal == "highest_available"
+        && live.session.aal < Aal::Aal2
+        && live.available_aal == Aal::Aal2
+    {
+        let mut redirect = url::Url::parse(&format!("{}self-service/login/browser", state.config.public_base_url()))
+            .map_err(|e| ApiError::internal(&e))?;
+        {
+            let mut q = redirect.query_pairs_mut();
+            q.append_pair("aal", "aal2");
+            let pairs = query_pairs(req);
+            if let Some(r) = first(&pairs, "return_to") {
+                q.append_pair("return_to", r);
+            }
+        }
+        let mut err = ApiError::new(StatusCode::FORBIDDEN, "Session does not fulfill the requested Authenticator Assurance Level")
+            .with_id("session_aal2_required")
+            .with_reason("An active session was found but it does not fulfill the requested Authenticator Assurance Level. Please verify yourself with a second factor to resolve this issue.");
+        let mut siblings = serde_json::Map::new();
+        siblings.insert("redirect_browser_to".into(), json!(redirect.to_string()));
+        err.siblings = Some(Box::new(siblings));
+        return Err(err);
+    }
+    Ok(live)
+}
+
+fn render_live(state: &AppState, live: &Live) -> Json {
+    render_session(&live.session, Some((&live.identity, &live.schema_url)), true, state.clock.now())
+}
+
+async fn whoami(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let live = caller(&state, &req).await?;
+    if let Some(template) = first(&query_pairs(&req), "tokenize_as") {
+        return Err(ApiError::bad_request(format!(
+            "Unable to find tokenize template \"{template}\": session.whoami.tokenizer.templates is not configured."
+        )));
+    }
+    let mut res = json_response(StatusCode::OK, &render_live(&state, &live));
+    if let Ok(v) = HeaderValue::from_str(&live.identity.id.to_string()) {
+        res.headers_mut().insert(HeaderName::from_static("x-kratos-authenticated-identity-id"), v);
+    }
+    Ok(res)
+}
+
+async fn list_mine(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let live = caller(&state, &req).await?;
+    let page = LegacyPage::from_request(&req, 250, 1000);
+    let (sessions, total) = state
+        .sessions
+        .list_of_identity(live.identity.id, Some(true), Some(live.session.id), page.offset as i64, page.limit as i64)
+        .await?;
+    let now = state.clock.now();
+    let body: Vec<Json> =
+        sessions.iter().map(|s| render_session(s, Some((&live.identity, &live.schema_url)), true, now)).collect();
+    let mut res = json_response(StatusCode::OK, &Json::Array(body));
+    page.write_headers(&req, total as usize, res.headers_mut());
+    Ok(res)
+}
+
+async fn revoke_my_others(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let live = caller(&state, &req).await?;
+    let count = state.sessions.revoke_all_of(live.identity.id, Some(live.session.id)).await?;
+    Ok(json_response(StatusCode::OK, &json!({ "count": count })))
+}
+
+fn parse_uuid(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|e| {
+        ApiError::bad_request("The request was malformed or contained invalid parameters").with_message(e.to_string())
+    })
+}
+
+async fn revoke_mine(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let live = caller(&state, &req).await?;
+    let id = parse_uuid(&id)?;
+    if id == live.session.id {
+        return Err(ApiError::bad_request("The request was malformed or contained invalid parameters")
+            .with_message("cannot revoke current session"));
+    }
+    if let Some(s) = state.sessions.find(id).await?
+        && s.identity_id == live.identity.id
+    {
+        state.sessions.revoke(s).await?;
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn token_exchange(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let pairs = query_pairs(&req);
+    let (Some(init), Some(ret)) = (
+        first(&pairs, "init_code").filter(|v| !v.is_empty()),
+        first(&pairs, "return_to_code").filter(|v| !v.is_empty()),
+    ) else {
+        return Err(ApiError::bad_request("init_code and return_to_code query params must be set"));
+    };
+    let _ = (init, ret);
+    // Exchange codes are created by the OpenID Connect method for API flows; until then no
+    // code can be bound to a session.
+    Err(ApiError::not_found("no session yet for this \"code\""))
+}
+
+fn parse_active(pairs: &[(String, String)]) -> Result<Option<bool>, ApiError> {
+    match first(pairs, "active").filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => match v.to_ascii_lowercase().as_str() {
+            "1" | "t" | "true" => Ok(Some(true)),
+            "0" | "f" | "false" => Ok(Some(false)),
+            _ => Err(ApiError::bad_request("The request was malformed or contained invalid parameters")
+                .with_message("could not parse parameter active")),
+        },
+    }
+}
+
+/// `expand` values: (identity, devices).
+fn parse_expand(pairs: &[(String, String)]) -> Result<(bool, bool), ApiError> {
+    let mut out = (false, false);
+    for (_, v) in pairs.iter().filter(|(k, _)| k == "expand") {
+        match v.to_ascii_lowercase().as_str() {
+            "identity" => out.0 = true,
+            "devices" => out.1 = true,
+            _ => return Err(ApiError::bad_request(format!("Could not parse expand option: {v}"))),
+        }
+    }
+    Ok(out)
+}
+
+const TOKEN_TIME: &str = "%Y-%m-%d %H:%M:%S%.f";
+
+fn encode_page_token(created_at: DateTime<Utc>, id: Uuid) -> String {
+    // Kratos writes at most 5 fractional digits; 6 (the stored precision) keep the keyset exact.
+    let created = created_at.format("%Y-%m-%d %H:%M:%S%.6f").to_string();
+    let created = created.trim_end_matches('0').trim_end_matches('.');
+    base64::engine::general_purpose::STANDARD_NO_PAD.encode(format!("id={id}/created_at={created}"))
+}
+
+fn decode_page_token(token: &str) -> Option<(DateTime<Utc>, Uuid)> {
+    let raw = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(token.trim_end_matches('='))
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token.trim_end_matches('=')))
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (mut id, mut created) = (None, None);
+    for part in text.split('/') {
+        match part.split_once('=')? {
+            ("id", v) => id = Uuid::parse_str(v).ok(),
+            ("created_at", v) => created = NaiveDateTime::parse_from_str(v, TOKEN_TIME).ok().map(|t| t.and_utc()),
+            _ => return None,
+        }
+    }
+    Some((created?, id?))
+}
+
+async fn identity_of(state: &AppState, s: &Session) -> Result<Option<(crate::identity::Identity, String)>, ApiError> {
+    match state.identities.get(s.identity_id).await {
+        Ok(i) => {
+            let url = state.identities.schema_url_of(&i);
+            Ok(Some((i, url)))
+        }
+        Err(e) if e.status == StatusCode::NOT_FOUND => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+async fn render_admin(state: &AppState, s: &Session, expand: (bool, bool)) -> Result<Json, ApiError> {
+    let identity = if expand.0 { identity_of(state, s).await? } else { None };
+    Ok(render_session(s, identity.as_ref().map(|(i, u)| (i, u.as_str())), expand.1, state.clock.now()))
+}
+
+async fn admin_list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let pairs = query_pairs(&req);
+    let active = parse_active(&pairs)?;
+    let size = match first(&pairs, "page_size").filter(|v| !v.is_empty()) {
+        None => 250,
+        Some(v) => v.parse::<i64>().map_err(|_| {
+            ApiError::bad_request("The request was malformed or contained invalid parameters")
+                .with_message("could not parse parameter page_size")
+        })?,
+    };
+    let size = if size < 1 { 250 } else { size.min(1000) };
+    let after = match first(&pairs, "page_token").filter(|v| !v.is_empty()) {
+        None => None,
+        Some(t) => {
+            let pos = decode_page_token(t)
+                .ok_or_else(|| ApiError::bad_request("The page token is invalid, do not craft your own page tokens"))?;
+            (!pos.1.is_nil()).then_some(pos)
+        }
+    };
+    let expand = parse_expand(&pairs)?;
+    let mut sessions = state.sessions.list_all(active, after, size + 1).await?;
+    let more = sessions.len() as i64 > size;
+    sessions.truncate(size as usize);
+    let mut body = Vec::with_capacity(sessions.len());
+    for s in &sessions {
+        body.push(render_admin(&state, s, expand).await?);
+    }
+    let link = |token: String, rel: &str| {
+        let mut q: Vec<(String, String)> =
+            pairs.iter().filter(|(k, _)| k != "page_token" && k != "page_size").cloned().collect();
+        q.push(("page_size".into(), size.to_string()));
+        q.push(("page_token".into(), token));
+        q.sort_by(|a, b| a.0.cmp(&b.0));
+        let query = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(q).finish();
+        format!("<{}?{query}>; rel=\"{rel}\"", req.path())
+    };
+    let far_future = chrono::NaiveDate::from_ymd_opt(2200, 12, 31)
+        .and_then(|d| d.and_hms_opt(23, 59, 59))
+        .map(|t| t.and_utc())
+        .unwrap_or_default();
+    let mut links = vec![link(encode_page_token(far_future, Uuid::nil()), "first")];
+    if more && let Some(last) = sessions.last() {
+        links.push(link(encode_page_token(last.created_at, last.id), "next"));
+    }
+    let mut res = json_response(StatusCode::OK, &Json::Array(body));
+    if let Ok(v) = HeaderValue::from_str(&links.join(",")) {
+        res.headers_mut().insert(header::LINK, v);
+    }
+    Ok(res)
+}
+
+async fn admin_get(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_uuid(&id)?;
+    let expand = parse_expand(&query_pairs(&req))?;
+    let s = state.sessions.find(id).await?.ok_or_else(ApiError::no_rows)?;
+    Ok(json_response(StatusCode::OK, &render_admin(&state, &s, expand).await?))
+}
+
+async fn admin_revoke(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = parse_uuid(&id)?;
+    let s = state.sessions.find(id).await?.ok_or_else(ApiError::no_rows)?;
+    state.sessions.revoke(s).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn admin_extend(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = parse_uuid(&id)?;
+    let s = state.sessions.extend(id).await?;
+    Ok(json_response(StatusCode::OK, &render_admin(&state, &s, (true, false)).await?))
+}
+
+async fn identity_sessions(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_uuid(&id)?;
+    let pairs = query_pairs(&req);
+    let active = parse_active(&pairs)?;
+    let identity = state.identities.get(id).await?;
+    let url = state.identities.schema_url_of(&identity);
+    let page = LegacyPage::from_request(&req, 250, 1000);
+    let (sessions, total) =
+        state.sessions.list_of_identity(id, active, None, page.offset as i64, page.limit as i64).await?;
+    let now = state.clock.now();
+    let body: Vec<Json> = sessions.iter().map(|s| render_session(s, Some((&identity, &url)), true, now)).collect();
+    let mut res = json_response(StatusCode::OK, &Json::Array(body));
+    page.write_headers(&req, total as usize, res.headers_mut());
+    Ok(res)
+}
+
+async fn delete_identity_sessions(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = parse_uuid(&id)?;
+    state.identities.get(id).await?;
+    state.sessions.delete_all_of(id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

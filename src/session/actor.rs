@@ -1,0 +1,74 @@
+//! `SessionActor`: one per live session. It owns the session's snapshot cell — handlers read
+//! the snapshot without a message; the actor refreshes it from the store (at most once per
+//! `actors.session.revalidate_interval`, concurrent requests coalesced by its mailbox).
+
+use super::registry::{Live, load_live};
+use crate::persistence::{Store, StoreError};
+use actix::prelude::*;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// The shared cell a live session's snapshot is published in.
+pub type Cell = Arc<RwLock<Arc<Live>>>;
+
+/// Reads the current snapshot.
+pub fn read(cell: &Cell) -> Arc<Live> {
+    cell.read().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+fn publish(cell: &Cell, live: Arc<Live>) {
+    *cell.write().unwrap_or_else(|p| p.into_inner()) = live;
+}
+
+/// Keeps one session's snapshot fresh.
+pub struct SessionActor {
+    pub(super) cell: Cell,
+    pub(super) store: Store,
+    pub(super) revalidate_interval: Duration,
+    pub(super) public_base: String,
+}
+
+impl Actor for SessionActor {
+    type Context = Context<Self>;
+}
+
+/// Refresh the snapshot from the store unless it was refreshed within the interval.
+/// `Ok(None)`: the session or its identity is gone.
+#[derive(Message)]
+#[rtype(result = "Result<Option<Arc<Live>>, StoreError>")]
+pub struct Revalidate;
+
+impl Handler<Revalidate> for SessionActor {
+    type Result = AtomicResponse<Self, Result<Option<Arc<Live>>, StoreError>>;
+
+    fn handle(&mut self, _: Revalidate, _: &mut Self::Context) -> Self::Result {
+        let current = read(&self.cell);
+        if current.validated_at.elapsed() < self.revalidate_interval {
+            return AtomicResponse::new(Box::pin(fut::ready(Ok(Some(current)))));
+        }
+        let (store, base, id) = (self.store.clone(), self.public_base.clone(), current.session.id);
+        AtomicResponse::new(Box::pin(
+            async move { load_live(&store, &base, super::registry::Key::Id(id)).await }.into_actor(self).map(
+                |res, act, _| {
+                    if let Ok(Some(live)) = &res {
+                        publish(&act.cell, live.clone());
+                    }
+                    res
+                },
+            ),
+        ))
+    }
+}
+
+/// Stop (passivation or invalidation).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Passivate;
+
+impl Handler<Passivate> for SessionActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Passivate, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}

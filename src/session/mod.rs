@@ -1,0 +1,231 @@
+//! Sessions: the model and its pure rules (tokens, AAL, activity, extension), the service that
+//! issues and revokes them, and the actors that keep live sessions in memory.
+
+pub mod actor;
+pub mod registry;
+pub mod service;
+pub mod view;
+
+use chrono::{DateTime, Duration, Utc};
+use rand::Rng;
+use rand::distr::Alphanumeric;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+pub use registry::SessionRegistry;
+pub use service::SessionService;
+
+/// Authenticator assurance levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Aal {
+    Aal0,
+    Aal1,
+    Aal2,
+}
+
+impl Aal {
+    /// The stored and serialised name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Aal::Aal0 => "aal0",
+            Aal::Aal1 => "aal1",
+            Aal::Aal2 => "aal2",
+        }
+    }
+
+    /// Parses the stored name (unknown → aal0).
+    pub fn parse(s: &str) -> Aal {
+        match s {
+            "aal1" => Aal::Aal1,
+            "aal2" => Aal::Aal2,
+            _ => Aal::Aal0,
+        }
+    }
+}
+
+/// One completed authentication step (`sessionAuthenticationMethod`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthMethod {
+    pub method: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aal: Option<Aal>,
+    pub completed_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
+}
+
+impl AuthMethod {
+    /// The AAL of this step; entries stored without one get the method's usual level.
+    pub fn level(&self) -> Aal {
+        self.aal.unwrap_or(match self.method.as_str() {
+            "webauthn" | "totp" | "lookup_secret" => Aal::Aal2,
+            _ => Aal::Aal1,
+        })
+    }
+}
+
+/// A device a session was used from (`sessionDevice`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    pub id: Uuid,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    pub location: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A session as stored. The token is kept only as its SHA-256 hash.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: Uuid,
+    pub identity_id: Uuid,
+    pub token_hash: String,
+    pub logout_token_hash: String,
+    /// Not revoked (expiry and identity state are checked separately).
+    pub active: bool,
+    pub aal: Aal,
+    pub authentication_methods: Vec<AuthMethod>,
+    pub authenticated_at: DateTime<Utc>,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub devices: Vec<Device>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.id)
+            .field("identity_id", &self.identity_id)
+            .field("active", &self.active)
+            .field("aal", &self.aal)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A secret token with a prefix (`ory_st_`, `ory_lo_`): 32 alphanumerics (~190 bits).
+pub fn new_token(prefix: &str) -> String {
+    let body: String = rand::rng().sample_iter(&Alphanumeric).take(32).map(char::from).collect();
+    format!("{prefix}{body}")
+}
+
+/// How tokens are stored: lower-case hex SHA-256.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// The AAL a list of completed methods proves (behaviour.md §14.1).
+pub fn compute_aal(methods: &[AuthMethod]) -> Aal {
+    let has = |l: Aal| methods.iter().any(|m| m.level() == l);
+    if has(Aal::Aal1) && has(Aal::Aal2) {
+        Aal::Aal2
+    } else if methods.is_empty() {
+        Aal::Aal0
+    } else {
+        Aal::Aal1
+    }
+}
+
+impl Session {
+    /// A new session for `identity_id`, authenticated now by `methods`, with fresh tokens.
+    /// Returns the session and its clear-text session and logout tokens.
+    pub fn issue(
+        identity_id: Uuid,
+        methods: Vec<AuthMethod>,
+        device: Option<Device>,
+        now: DateTime<Utc>,
+        lifespan: Duration,
+    ) -> (Session, String, String) {
+        let token = new_token("ory_st_");
+        let logout = new_token("ory_lo_");
+        let session = Session {
+            id: Uuid::new_v4(),
+            identity_id,
+            token_hash: token_hash(&token),
+            logout_token_hash: token_hash(&logout),
+            active: true,
+            aal: compute_aal(&methods),
+            authentication_methods: methods,
+            authenticated_at: now,
+            issued_at: now,
+            expires_at: now + lifespan,
+            devices: device.into_iter().collect(),
+            created_at: now,
+            updated_at: now,
+        };
+        (session, token, logout)
+    }
+
+    /// Active as the API shows it: not revoked, not expired, identity active.
+    pub fn is_active(&self, now: DateTime<Utc>, identity_active: bool) -> bool {
+        self.active && self.expires_at > now && identity_active
+    }
+
+    /// Whether an extension is allowed now (`session.earliest_possible_extend`).
+    pub fn can_extend(&self, now: DateTime<Utc>, earliest_possible_extend: Option<Duration>) -> bool {
+        match earliest_possible_extend {
+            None => true,
+            Some(window) => self.expires_at - window < now,
+        }
+    }
+
+    /// Revokes the session.
+    pub fn revoke(&mut self, now: DateTime<Utc>) {
+        self.active = false;
+        self.updated_at = now;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(method: &str, aal: Option<Aal>) -> AuthMethod {
+        AuthMethod {
+            method: method.into(),
+            aal,
+            completed_at: crate::clock::Clock::system().now(),
+            provider: None,
+            organization: None,
+        }
+    }
+
+    #[test]
+    fn aal_follows_the_completed_methods() {
+        assert_eq!(compute_aal(&[]), Aal::Aal0);
+        assert_eq!(compute_aal(&[m("password", Some(Aal::Aal1))]), Aal::Aal1);
+        assert_eq!(compute_aal(&[m("password", None), m("totp", None)]), Aal::Aal2);
+        assert_eq!(compute_aal(&[m("totp", Some(Aal::Aal2))]), Aal::Aal1, "aal2 alone falls back to aal1");
+        assert_eq!(compute_aal(&[m("code", Some(Aal::Aal1)), m("code", Some(Aal::Aal2))]), Aal::Aal2);
+    }
+
+    #[test]
+    fn tokens_have_the_prefix_and_are_stored_hashed() {
+        let now = crate::clock::Clock::system().now();
+        let (s, token, logout) =
+            Session::issue(Uuid::new_v4(), vec![m("password", None)], None, now, Duration::hours(1));
+        assert!(token.starts_with("ory_st_") && token.len() == 39);
+        assert!(logout.starts_with("ory_lo_"));
+        assert_eq!(s.token_hash, token_hash(&token));
+        assert_ne!(s.token_hash, token);
+        assert_eq!(s.expires_at, now + Duration::hours(1));
+        assert!(s.is_active(now, true));
+        assert!(!s.is_active(now, false));
+        assert!(!s.is_active(now + Duration::hours(2), true));
+    }
+
+    #[test]
+    fn extension_window() {
+        let now = crate::clock::Clock::system().now();
+        let (s, _, _) = Session::issue(Uuid::new_v4(), vec![], None, now, Duration::hours(24));
+        assert!(s.can_extend(now, None));
+        assert!(!s.can_extend(now, Some(Duration::hours(1))));
+        assert!(s.can_extend(now + Duration::hours(23) + Duration::minutes(1), Some(Duration::hours(1))));
+    }
+}

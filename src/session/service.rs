@@ -1,0 +1,222 @@
+//! The session service: issue, authenticate, list, extend and revoke sessions. Issue and
+//! revoke are durable writes; the registry is told to drop what changed.
+
+use super::registry::Live;
+use super::{AuthMethod, Device, Session, SessionRegistry, token_hash};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::identity::Identity;
+use crate::persistence::session::{self as rows, ActiveFilter};
+use crate::persistence::{Durability, Persister, Store, StoreError, WriteError, WriteOp};
+use actix_web::cookie::{Cookie, CookieJar, Key};
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha512};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// Sessions of this instance and the store.
+#[derive(Clone)]
+pub struct SessionService {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub persister: Persister,
+    pub registry: SessionRegistry,
+    pub clock: Clock,
+    keys: Arc<Vec<Key>>,
+    notify: Option<tokio::sync::mpsc::UnboundedSender<crate::actors::Notice>>,
+}
+
+fn store_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Unavailable(_) => ApiError::unavailable(&e),
+        other => ApiError::internal(&other),
+    }
+}
+
+fn write_error(e: WriteError) -> ApiError {
+    match e {
+        WriteError::Stopped => ApiError::unavailable(&"the persister is shutting down"),
+        other => ApiError::internal(&other),
+    }
+}
+
+/// 401 for a request without a usable session (Kratos' `ErrNoActiveSessionFound`; the id is
+/// not rendered, behaviour.md §21.7).
+pub fn no_session() -> ApiError {
+    ApiError::unauthorized("No active session was found in this request.")
+        .with_message("request does not have a valid authentication session")
+}
+
+impl SessionService {
+    /// Builds the service; cookie keys come from `secrets.cookie`, else `secrets.default`.
+    pub fn new(
+        config: Arc<Config>,
+        store: Store,
+        persister: Persister,
+        registry: SessionRegistry,
+        clock: Clock,
+        notify: Option<tokio::sync::mpsc::UnboundedSender<crate::actors::Notice>>,
+    ) -> SessionService {
+        let secrets = if config.secrets.cookie.is_empty() { &config.secrets.default } else { &config.secrets.cookie };
+        let keys = secrets
+            .iter()
+            .map(|s| {
+                let digest = Sha512::digest(s.as_bytes());
+                Key::from(digest.as_slice())
+            })
+            .collect();
+        SessionService { config, store, persister, registry, clock, keys: Arc::new(keys), notify }
+    }
+
+    fn lifespan(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.config.session.lifespan.0).unwrap_or(chrono::Duration::hours(24))
+    }
+
+    async fn persist(&self, session: &Session) -> Result<(), ApiError> {
+        self.persister
+            .write(WriteOp::UpsertSession(Box::new(session.clone())), Durability::Durable)
+            .await
+            .map_err(write_error)
+    }
+
+    fn changed(&self, notice: crate::actors::Notice) {
+        match notice {
+            crate::actors::Notice::Session(id) => self.registry.invalidate_session(id),
+            crate::actors::Notice::Identity(id) => self.registry.invalidate_identity(id),
+        }
+        if let Some(tx) = &self.notify {
+            let _ = tx.send(notice);
+        }
+    }
+
+    /// Issues a session for `identity` (durable). Returns it with its clear-text token.
+    pub async fn issue(
+        &self,
+        identity: &Identity,
+        methods: Vec<AuthMethod>,
+        device: Option<Device>,
+    ) -> Result<(Session, String), ApiError> {
+        let (session, token, _logout) = Session::issue(identity.id, methods, device, self.clock.now(), self.lifespan());
+        self.persist(&session).await?;
+        Ok((session, token))
+    }
+
+    /// The live session a token belongs to, if it is active now.
+    pub async fn authenticate(&self, token: &str) -> Result<Option<Arc<Live>>, ApiError> {
+        let Some(live) = self.registry.by_token(&token_hash(token)).await.map_err(store_error)? else {
+            return Ok(None);
+        };
+        let identity_active = live.identity.state == crate::identity::IdentityState::Active;
+        Ok(live.session.is_active(self.clock.now(), identity_active).then_some(live))
+    }
+
+    /// A session by id (from the store).
+    pub async fn find(&self, id: Uuid) -> Result<Option<Session>, ApiError> {
+        let mut conn = self.store.get().await.map_err(store_error)?;
+        rows::find(&mut conn.conn(), id).await.map_err(store_error)
+    }
+
+    /// Revokes a session (durable) and drops it from every instance's memory.
+    pub async fn revoke(&self, mut session: Session) -> Result<(), ApiError> {
+        session.revoke(self.clock.now());
+        self.persist(&session).await?;
+        self.changed(crate::actors::Notice::Session(session.id));
+        Ok(())
+    }
+
+    /// Sessions of an identity, newest first, `except` left out; with the total count.
+    pub async fn list_of_identity(
+        &self,
+        identity_id: Uuid,
+        active: Option<bool>,
+        except: Option<Uuid>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<Session>, i64), ApiError> {
+        let mut conn = self.store.get().await.map_err(store_error)?;
+        let filter = ActiveFilter { active, now: self.clock.now() };
+        rows::list_of_identity(&mut conn.conn(), identity_id, filter, except, offset, limit).await.map_err(store_error)
+    }
+
+    /// All sessions after a keyset position, newest first.
+    pub async fn list_all(
+        &self,
+        active: Option<bool>,
+        after: Option<(DateTime<Utc>, Uuid)>,
+        limit: i64,
+    ) -> Result<Vec<Session>, ApiError> {
+        let mut conn = self.store.get().await.map_err(store_error)?;
+        let filter = ActiveFilter { active, now: self.clock.now() };
+        rows::list_all(&mut conn.conn(), filter, after, limit).await.map_err(store_error)
+    }
+
+    /// Revokes every active session of `identity_id` except `except`; returns how many.
+    pub async fn revoke_all_of(&self, identity_id: Uuid, except: Option<Uuid>) -> Result<i64, ApiError> {
+        let (sessions, _) = self.list_of_identity(identity_id, Some(true), except, 0, i64::MAX).await?;
+        let n = sessions.len() as i64;
+        let writes = sessions.into_iter().map(|mut s| {
+            s.revoke(self.clock.now());
+            let id = s.id;
+            async move {
+                self.persist(&s).await?;
+                self.registry.invalidate_session(id);
+                Ok::<_, ApiError>(())
+            }
+        });
+        for r in futures_util::future::join_all(writes).await {
+            r?;
+        }
+        self.changed(crate::actors::Notice::Identity(identity_id));
+        Ok(n)
+    }
+
+    /// Deletes every session of an identity (admin).
+    pub async fn delete_all_of(&self, identity_id: Uuid) -> Result<(), ApiError> {
+        self.persister.write(WriteOp::DeleteSessionsOf(identity_id), Durability::Durable).await.map_err(write_error)?;
+        self.changed(crate::actors::Notice::Identity(identity_id));
+        Ok(())
+    }
+
+    /// Extends a session to `now + lifespan` when `session.earliest_possible_extend` allows.
+    pub async fn extend(&self, id: Uuid) -> Result<Session, ApiError> {
+        let mut session = self.find(id).await?.ok_or_else(ApiError::no_rows)?;
+        let now = self.clock.now();
+        let window = self.config.session.earliest_possible_extend.and_then(|d| chrono::Duration::from_std(d.0).ok());
+        if session.can_extend(now, window) {
+            session.expires_at = now + self.lifespan();
+            session.updated_at = now;
+            self.persist(&session).await?;
+            self.changed(crate::actors::Notice::Session(session.id));
+        }
+        Ok(session)
+    }
+
+    /// Tells every instance that an identity changed (its sessions are reloaded).
+    pub fn identity_changed(&self, identity_id: Uuid) {
+        self.changed(crate::actors::Notice::Identity(identity_id));
+    }
+
+    /// The encrypted session cookie value for `token` (opaque; `secrets.cookie[0]` encrypts).
+    pub fn cookie_value(&self, token: &str, expires_at: DateTime<Utc>) -> Option<String> {
+        let key = self.keys.first()?;
+        let nonce = super::new_token("");
+        let payload = serde_json::json!({"t": token, "e": expires_at, "n": &nonce[..8]}).to_string();
+        let mut jar = CookieJar::new();
+        jar.private_mut(key).add(Cookie::new("s", payload));
+        jar.get("s").map(|c| c.value().to_string())
+    }
+
+    /// The token inside a session cookie value (any configured secret may have made it).
+    pub fn token_from_cookie(&self, value: &str) -> Option<String> {
+        for key in self.keys.iter() {
+            let mut jar = CookieJar::new();
+            jar.add_original(Cookie::new("s", value.to_string()));
+            if let Some(c) = jar.private(key).get("s") {
+                let v: serde_json::Value = serde_json::from_str(c.value()).ok()?;
+                return v.get("t").and_then(serde_json::Value::as_str).map(str::to_string);
+            }
+        }
+        None
+    }
+}
