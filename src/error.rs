@@ -83,6 +83,14 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, "The resource could not be created due to a conflict").with_reason(reason)
     }
 
+    /// 409 as Kratos' `sqlcon.ErrUniqueViolation` (no reason).
+    pub fn unique_violation() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "Unable to insert or update resource because a resource with that value exists already",
+        )
+    }
+
     /// 500: an internal failure; the cause is logged, never sent.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");

@@ -11,12 +11,27 @@ const CHUNK: usize = 1000;
 const PLAINTEXT_CHUNK: usize = 200;
 
 /// Where the admin API is and how to authenticate.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Endpoint {
     /// Base URL of the admin server, e.g. `http://127.0.0.1:4434`.
     pub url: String,
     /// Admin API key (sent as a bearer token) when the server requires one.
     pub api_key: Option<String>,
+}
+
+// Written by hand: the API key must never reach a log.
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("url", &self.url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// Identity ids go into URL paths: only UUIDs are sent.
+fn checked_id(id: &str) -> Result<uuid::Uuid, String> {
+    uuid::Uuid::parse_str(id).map_err(|_| format!("{id}: not an identity id (a UUID)"))
 }
 
 impl Endpoint {
@@ -208,6 +223,14 @@ pub async fn get(endpoint: &Endpoint, ids: &[String], include: &[String]) -> any
     let mut found = Vec::new();
     let mut failed = 0;
     for id in ids {
+        let id = match checked_id(id) {
+            Ok(id) => id,
+            Err(e) => {
+                failed += 1;
+                eprintln!("{e}");
+                continue;
+            }
+        };
         let query: Vec<(&str, &str)> = include.iter().map(|t| ("include_credential", t.as_str())).collect();
         let res =
             endpoint.request(&http, reqwest::Method::GET, &format!("/identities/{id}")).query(&query).send().await?;
@@ -228,6 +251,14 @@ pub async fn delete(endpoint: &Endpoint, ids: &[String]) -> anyhow::Result<usize
     let http = client()?;
     let mut failed = 0;
     for id in ids {
+        let id = match checked_id(id) {
+            Ok(id) => id,
+            Err(e) => {
+                failed += 1;
+                eprintln!("{e}");
+                continue;
+            }
+        };
         let res = endpoint.request(&http, reqwest::Method::DELETE, &format!("/identities/{id}")).send().await?;
         if res.status().is_success() {
             println!("{id}");

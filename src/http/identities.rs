@@ -4,15 +4,15 @@ use super::AppState;
 use crate::error::ApiError;
 use crate::identity::Identity;
 use crate::identity::import::{BatchPatchBody, CreateIdentityBody, UpdateIdentityBody};
-use crate::identity::view::{CredentialsView, render};
+use crate::identity::view::{AdminMetadata, CredentialsView, render};
 use crate::persistence::identity::{ListFilter, ListPage};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value as Json, json};
 use uuid::Uuid;
 
-/// Credential types `include_credential` accepts.
-const CREDENTIAL_TYPES: [&str; 11] = [
+/// Credential types `include_credential` accepts (Kratos' `ParseCredentialsType`).
+const CREDENTIAL_TYPES: [&str; 10] = [
     "password",
     "oidc",
     "totp",
@@ -20,7 +20,6 @@ const CREDENTIAL_TYPES: [&str; 11] = [
     "webauthn",
     "code",
     "passkey",
-    "profile",
     "saml",
     "link_recovery",
     "code_recovery",
@@ -70,15 +69,21 @@ fn included_credentials(pairs: &[(String, String)]) -> Result<Vec<String>, ApiEr
 }
 
 fn render_admin(state: &AppState, identity: &Identity, view: CredentialsView<'_>) -> Json {
-    render(identity, &state.identities.schema_url_of(identity), view, true)
+    render(identity, &state.identities.schema_url_of(identity), view, AdminMetadata::Show)
+}
+
+/// Create and update answer with what the request set (`metadata_admin` left out when unset).
+fn render_written(state: &AppState, identity: &Identity) -> Json {
+    render(identity, &state.identities.schema_url_of(identity), CredentialsView::NoConfig, AdminMetadata::OmitNull)
 }
 
 fn json_response(status: actix_web::http::StatusCode, body: &Json) -> HttpResponse {
     HttpResponse::build(status).content_type("application/json").body(body.to_string())
 }
 
+/// A create/batch body that does not decode: Kratos sets only the message (`WithError`).
 fn decode_error(e: &serde_json::Error) -> ApiError {
-    ApiError::bad_request("The request was malformed or contained invalid parameters").with_message(e.to_string())
+    ApiError::new(actix_web::http::StatusCode::BAD_REQUEST, "").with_message(e.to_string())
 }
 
 /// What a list request asks for.
@@ -137,8 +142,9 @@ fn parse_list(pairs: &[(String, String)]) -> Result<ListRequest, ApiError> {
     }
     let has = |k: &str| first(pairs, k).is_some();
     let mode = if has("page_token") || has("page_size") || !has("page") {
-        // `per_page` alone is an alias of `page_size`.
-        let size_raw = first(pairs, "page_size").or_else(|| first(pairs, "per_page").filter(|_| !has("page_size")));
+        // `per_page` alone (no page_token, page_size or page) is an alias of `page_size`.
+        let alias = !has("page_token") && !has("page_size") && !has("page");
+        let size_raw = first(pairs, "page_size").or_else(|| first(pairs, "per_page").filter(|_| alias));
         let size = match size_raw.filter(|s| !s.is_empty()) {
             None => 250,
             Some(s) => s
@@ -219,7 +225,10 @@ async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRespon
             let more = found.len() as i64 > size;
             found.truncate(size as usize);
             // Kratos rewrites a lone `per_page` into `page_size` before building links.
-            if first(&pairs, "page_size").is_none()
+            let has = |k: &str| pairs.iter().any(|(key, _)| key == k);
+            if !has("page_token")
+                && !has("page_size")
+                && !has("page")
                 && let Some(pos) = pairs.iter().position(|(k, _)| k == "per_page")
             {
                 pairs.remove(pos);
@@ -306,10 +315,7 @@ async fn create(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResp
     let body: CreateIdentityBody = serde_json::from_slice(&body).map_err(|e| decode_error(&e))?;
     let identity = state.identities.create(body).await?;
     let location = format!("{}identities/{}", state.config.admin_base_url(), identity.id);
-    let mut res = json_response(
-        actix_web::http::StatusCode::CREATED,
-        &render_admin(&state, &identity, CredentialsView::NoConfig),
-    );
+    let mut res = json_response(actix_web::http::StatusCode::CREATED, &render_written(&state, &identity));
     if let Ok(v) = HeaderValue::from_str(&location) {
         res.headers_mut().insert(header::LOCATION, v);
     }
@@ -318,20 +324,20 @@ async fn create(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResp
 
 async fn batch(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
     let body: BatchPatchBody = serde_json::from_slice(&body).map_err(|e| decode_error(&e))?;
-    if body.identities.len() > BATCH_LIMIT {
+    let entries = body.identities.unwrap_or_default();
+    if entries.len() > BATCH_LIMIT {
         return Err(ApiError::bad_request(format!(
             "The maximum number of identities per request that can be created or deleted at once is {BATCH_LIMIT}."
         )));
     }
-    let plaintext =
-        body.identities.iter().filter(|e| e.create.as_ref().is_some_and(|c| c.has_plaintext_password())).count();
+    let plaintext = entries.iter().filter(|e| e.create.as_ref().is_some_and(|c| c.has_plaintext_password())).count();
     if plaintext > BATCH_PLAINTEXT_LIMIT {
         return Err(ApiError::bad_request(format!(
             "The maximum number of identities per request that can be created with a plaintext password is {BATCH_PLAINTEXT_LIMIT}."
         )));
     }
-    let patch_ids: Vec<Option<Uuid>> = body.identities.iter().map(|e| e.patch_id).collect();
-    let results = state.identities.create_batch(body.identities.into_iter().map(|e| e.create).collect()).await?;
+    let patch_ids: Vec<Option<Uuid>> = entries.iter().map(|e| e.patch_id).collect();
+    let results = state.identities.create_batch(entries.into_iter().map(|e| e.create).collect()).await?;
     let items: Vec<Json> = results
         .into_iter()
         .zip(patch_ids)
@@ -351,9 +357,10 @@ async fn batch(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpRespo
 }
 
 async fn update(state: web::Data<AppState>, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
-    let body: UpdateIdentityBody = serde_json::from_slice(&body).map_err(|e| decode_error(&e))?;
+    let body: UpdateIdentityBody = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("Unable to decode JSON payload: {e}")))?;
     let identity = state.identities.update(path_id(&id), body).await?;
-    Ok(json_response(actix_web::http::StatusCode::OK, &render_admin(&state, &identity, CredentialsView::NoConfig)))
+    Ok(json_response(actix_web::http::StatusCode::OK, &render_written(&state, &identity)))
 }
 
 async fn patch(state: web::Data<AppState>, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, ApiError> {

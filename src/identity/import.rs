@@ -48,8 +48,9 @@ pub struct UpdateIdentityBody {
     pub schema_id: Option<String>,
     #[serde(default)]
     pub traits: Option<Json>,
+    /// Decoded leniently by the service (only password, oidc and saml are imported).
     #[serde(default)]
-    pub credentials: Option<ImportCredentials>,
+    pub credentials: Option<Json>,
     #[serde(default)]
     pub metadata_public: Option<Json>,
     #[serde(default)]
@@ -66,10 +67,10 @@ pub struct UpdateIdentityBody {
 pub struct AddressInput {
     #[serde(default)]
     pub id: Option<Uuid>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub value: String,
     #[serde(default)]
-    pub verified: bool,
+    pub verified: Option<bool>,
     #[serde(default)]
     pub via: Option<String>,
     #[serde(default)]
@@ -113,7 +114,7 @@ pub struct ImportPasswordConfig {
     #[serde(default)]
     pub password: Option<String>,
     #[serde(default)]
-    pub use_password_migration_hook: bool,
+    pub use_password_migration_hook: Option<bool>,
 }
 
 impl std::fmt::Debug for ImportPasswordConfig {
@@ -146,10 +147,12 @@ pub struct ImportProvidersConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImportProvider {
+    #[serde(default)]
     pub provider: String,
+    #[serde(default)]
     pub subject: String,
     #[serde(default)]
-    pub use_auto_link: bool,
+    pub use_auto_link: Option<bool>,
     #[serde(default)]
     pub organization: Option<Uuid>,
 }
@@ -169,5 +172,10 @@ pub struct BatchPatchEntry {
 #[serde(deny_unknown_fields)]
 pub struct BatchPatchBody {
     #[serde(default)]
-    pub identities: Vec<BatchPatchEntry>,
+    pub identities: Option<Vec<BatchPatchEntry>>,
+}
+
+/// `null` decodes as the empty string (Go's zero value).
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
 }

@@ -12,6 +12,11 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 
 const PATCH_FAILED: &str = "An error occured when applying the JSON patch";
+/// Most `/` segments a patch path may have.
+const MAX_PATH_DEPTH: usize = 32;
+/// Credential types an identity can hold.
+const CREDENTIAL_TYPES: [&str; 8] =
+    ["password", "oidc", "totp", "lookup_secret", "webauthn", "code", "passkey", "saml"];
 
 fn patch_error(message: impl Into<String>) -> ApiError {
     ApiError::bad_request(PATCH_FAILED).with_message(message)
@@ -46,6 +51,10 @@ pub fn parse(body: &[u8]) -> Result<Vec<PatchOperation>, ApiError> {
             return Err(patch_error(format!("unsupported operation: {kind}")));
         }
         let path = op.path().to_string();
+        // Deeper paths would build values deep enough to exhaust the stack.
+        if path.matches('/').count() > MAX_PATH_DEPTH {
+            return Err(patch_error(format!("patch path is deeper than {MAX_PATH_DEPTH} levels: {path}")));
+        }
         if denied(&path) {
             return Err(patch_error(format!("patch includes denied path: {path}")));
         }
@@ -135,6 +144,8 @@ struct Patched {
     #[serde(default)]
     state: String,
     #[serde(default)]
+    state_changed_at: Option<DateTime<Utc>>,
+    #[serde(default)]
     traits: Json,
     #[serde(default)]
     metadata_public: Option<Json>,
@@ -154,7 +165,7 @@ struct Patched {
 
 /// Reads the patched document back into `identity`. An invalid state is refused with
 /// Kratos' message.
-pub fn merge_into(identity: &mut Identity, doc: Json) -> Result<(), ApiError> {
+pub fn merge_into(identity: &mut Identity, doc: Json, now: DateTime<Utc>) -> Result<(), ApiError> {
     let p: Patched = serde_json::from_value(doc).map_err(|e| patch_error(e.to_string()))?;
     let state = IdentityState::parse(&p.state).ok_or_else(|| {
         ApiError::bad_request(format!(
@@ -163,10 +174,14 @@ pub fn merge_into(identity: &mut Identity, doc: Json) -> Result<(), ApiError> {
         ))
         .with_message("identity state is not valid")
     })?;
-    let now = identity.updated_at;
+    if let Some(kind) = p.credentials.iter().flatten().map(|(k, _)| k).find(|k| !CREDENTIAL_TYPES.contains(&k.as_str()))
+    {
+        return Err(patch_error(format!("unknown credentials type: {kind}")));
+    }
     identity.schema_id = p.schema_id;
+    identity.state_changed_at = p.state_changed_at.or(identity.state_changed_at);
     identity.state = state;
-    identity.traits = p.traits;
+    identity.traits = if p.traits.is_null() { Json::Object(Map::new()) } else { p.traits };
     identity.metadata_public = p.metadata_public.filter(|v| !v.is_null());
     identity.metadata_admin = p.metadata_admin.filter(|v| !v.is_null());
     identity.external_id = p.external_id.filter(|e| !e.is_empty());
@@ -174,19 +189,19 @@ pub fn merge_into(identity: &mut Identity, doc: Json) -> Result<(), ApiError> {
     let old = std::mem::take(&mut identity.credentials);
     for (kind, c) in p.credentials.unwrap_or_default() {
         let prior = old.get(&kind);
+        let config = c.config.or_else(|| prior.map(|o| o.config.clone())).unwrap_or_else(|| Json::Object(Map::new()));
+        let unchanged =
+            prior.is_some_and(|o| o.config == config && o.identifiers == c.identifiers && o.version == c.version);
         identity.credentials.insert(
             kind.clone(),
             Credential {
                 id: prior.map_or_else(Uuid::new_v4, |o| o.id),
                 kind: kind.clone(),
                 identifiers: c.identifiers,
-                config: c
-                    .config
-                    .or_else(|| prior.map(|o| o.config.clone()))
-                    .unwrap_or_else(|| Json::Object(Map::new())),
+                config,
                 version: c.version,
                 created_at: prior.map_or(now, |o| o.created_at),
-                updated_at: now,
+                updated_at: if unchanged { prior.map_or(now, |o| o.updated_at) } else { now },
             },
         );
     }
@@ -196,9 +211,10 @@ pub fn merge_into(identity: &mut Identity, doc: Json) -> Result<(), ApiError> {
         .unwrap_or_default()
         .into_iter()
         .map(|a| {
+            // Only this identity's own address ids are kept (an id may not move rows).
             let prior = old_verifiable.iter().find(|o| Some(o.id) == a.id);
             VerifiableAddress {
-                id: a.id.unwrap_or_else(Uuid::now_v7),
+                id: prior.map_or_else(Uuid::now_v7, |o| o.id),
                 value: a.value.trim().to_lowercase(),
                 verified: a.verified,
                 via: if a.via.is_empty() { "email".into() } else { a.via },
@@ -217,7 +233,7 @@ pub fn merge_into(identity: &mut Identity, doc: Json) -> Result<(), ApiError> {
         .map(|a| {
             let prior = old_recovery.iter().find(|o| Some(o.id) == a.id);
             RecoveryAddress {
-                id: a.id.unwrap_or_else(Uuid::now_v7),
+                id: prior.map_or_else(Uuid::now_v7, |o| o.id),
                 value: a.value.trim().to_lowercase(),
                 via: if a.via.is_empty() { "email".into() } else { a.via },
                 created_at: prior.map_or(now, |o| o.created_at),

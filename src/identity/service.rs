@@ -83,9 +83,10 @@ fn new_credential(kind: &str, now: DateTime<Utc>) -> Credential {
 
 fn verifiable_from_input(a: AddressInput, now: DateTime<Utc>) -> VerifiableAddress {
     VerifiableAddress {
-        id: a.id.unwrap_or_else(Uuid::now_v7),
+        // A client-chosen id could name another identity's row: ids are always ours.
+        id: Uuid::now_v7(),
         value: a.value.trim().to_lowercase(),
-        verified: a.verified,
+        verified: a.verified.unwrap_or(false),
         via: a.via.filter(|v| !v.is_empty()).unwrap_or_else(|| "email".into()),
         status: a.status.unwrap_or_default(),
         verified_at: a.verified_at,
@@ -96,7 +97,7 @@ fn verifiable_from_input(a: AddressInput, now: DateTime<Utc>) -> VerifiableAddre
 
 fn recovery_from_input(a: AddressInput, now: DateTime<Utc>) -> RecoveryAddress {
     RecoveryAddress {
-        id: a.id.unwrap_or_else(Uuid::now_v7),
+        id: Uuid::now_v7(),
         value: a.value.trim().to_lowercase(),
         via: a.via.filter(|v| !v.is_empty()).unwrap_or_else(|| "email".into()),
         created_at: a.created_at.unwrap_or(now),
@@ -105,26 +106,37 @@ fn recovery_from_input(a: AddressInput, now: DateTime<Utc>) -> RecoveryAddress {
 }
 
 /// Whether `config` holds a usable password.
-fn has_password(c: &Credential) -> bool {
-    c.config.get("hashed_password").and_then(Json::as_str).is_some_and(|h| !h.is_empty())
-        || c.config.get("use_password_migration_hook").and_then(Json::as_bool) == Some(true)
-}
-
 fn array_len(config: &Json, key: &str) -> usize {
     config.get(key).and_then(Json::as_array).map_or(0, Vec::len)
 }
 
-/// First-factor credentials: a password, each linked oidc/saml account, each passkey and
-/// each passwordless WebAuthn key.
+/// First-factor credentials as Kratos' strategies count them: a password with a hash and an
+/// identifier, each oidc link without an organization whose identifier is present, each
+/// passkey and passwordless WebAuthn key of a credential that has identifiers. (SAML has no
+/// counter in Kratos OSS; the password migration hook is not configurable yet.)
 pub fn count_first_factors(identity: &Identity) -> usize {
     identity
         .credentials
         .values()
         .map(|c| match c.kind.as_str() {
-            "password" => usize::from(has_password(c) && !c.identifiers.is_empty()),
-            "oidc" | "saml" => array_len(&c.config, "providers"),
-            "passkey" => array_len(&c.config, "credentials"),
-            "webauthn" => c
+            "password" => usize::from(
+                c.config.get("hashed_password").and_then(Json::as_str).is_some_and(|h| !h.is_empty())
+                    && !c.identifiers.is_empty(),
+            ),
+            "oidc" => c.config.get("providers").and_then(Json::as_array).map_or(0, |ps| {
+                ps.iter()
+                    .filter(|p| p.get("organization").and_then(Json::as_str).is_none_or(str::is_empty))
+                    .filter(|p| {
+                        let id = provider_identifier(
+                            p.get("provider").and_then(Json::as_str).unwrap_or_default(),
+                            p.get("subject").and_then(Json::as_str).unwrap_or_default(),
+                        );
+                        c.identifiers.contains(&id)
+                    })
+                    .count()
+            }),
+            "passkey" if !c.identifiers.is_empty() => array_len(&c.config, "credentials"),
+            "webauthn" if !c.identifiers.is_empty() => c
                 .config
                 .get("credentials")
                 .and_then(Json::as_array)
@@ -132,6 +144,26 @@ pub fn count_first_factors(identity: &Identity) -> usize {
             _ => 0,
         })
         .sum()
+}
+
+/// PostgreSQL refuses NUL characters in text and jsonb: such input is a 400, not a retry.
+fn contains_nul(identity: &Identity) -> bool {
+    fn walk(v: &Json) -> bool {
+        match v {
+            Json::String(s) => s.contains('\0'),
+            Json::Array(a) => a.iter().any(walk),
+            Json::Object(m) => m.iter().any(|(k, v)| k.contains('\0') || walk(v)),
+            _ => false,
+        }
+    }
+    walk(&identity.traits)
+        || identity.metadata_public.as_ref().is_some_and(walk)
+        || identity.metadata_admin.as_ref().is_some_and(walk)
+        || identity.external_id.as_deref().is_some_and(|e| e.contains('\0'))
+        || identity.schema_id.contains('\0')
+        || identity.credentials.values().any(|c| walk(&c.config) || c.identifiers.iter().any(|i| i.contains('\0')))
+        || identity.verifiable_addresses.iter().any(|a| a.value.contains('\0') || a.status.contains('\0'))
+        || identity.recovery_addresses.iter().any(|a| a.value.contains('\0'))
 }
 
 impl IdentityService {
@@ -150,7 +182,7 @@ impl IdentityService {
         let now = self.clock.now();
         if let Some(pw) = creds.password {
             let config = pw.config;
-            let new_config = if config.use_password_migration_hook {
+            let new_config = if config.use_password_migration_hook == Some(true) {
                 json!({ "hashed_password": "", "use_password_migration_hook": true })
             } else {
                 let hashed = match config.password.filter(|p| !p.is_empty()) {
@@ -187,7 +219,7 @@ impl IdentityService {
                 if let Some(org) = p.organization {
                     entry["organization"] = json!(org);
                 }
-                if kind == "oidc" && p.use_auto_link {
+                if kind == "oidc" && p.use_auto_link == Some(true) {
                     entry["use_auto_link"] = json!(true);
                 }
                 list.push(entry);
@@ -239,10 +271,20 @@ impl IdentityService {
     /// extension says: credential identifiers and verifiable/recovery addresses (addresses
     /// already on the identity that match keep their id and verification state).
     pub fn apply_schema(&self, identity: &mut Identity) -> Result<(), ApiError> {
-        let extracted = self.schemas.validate_traits(&identity.schema_id, &identity.traits).map_err(|e| match e {
+        if identity.schema_id.is_empty() {
+            identity.schema_id = self.schemas.default_id().to_string();
+        }
+        if identity.traits.is_null() {
+            identity.traits = json!({});
+        }
+        let schema_id = self.schemas.get(&identity.schema_id).map_or(identity.schema_id.clone(), |s| s.id.clone());
+        let extracted = self.schemas.validate_traits(&schema_id, &identity.traits).map_err(|e| match e {
             TraitsError::UnknownSchema(id) => ApiError::bad_request(format!("Unable to find JSON Schema ID: {id}")),
             TraitsError::Invalid(_) => ApiError::bad_request(e.to_string()),
         })?;
+        if contains_nul(identity) {
+            return Err(ApiError::bad_request("The identity contains a NUL character, which cannot be stored."));
+        }
         let now = self.clock.now();
         self.apply_identifiers(identity, &extracted, now);
         self.apply_addresses(identity, &extracted, now);
@@ -391,14 +433,18 @@ impl IdentityService {
         let outcomes = futures_util::future::join_all(writes).await;
         // Kratos inserts a single identity without partial-insert mode: its conflict fails
         // the whole request with 409.
+        let batch_error = |e: WriteError| match e {
+            WriteError::Conflict(_) => ApiError::unique_violation(),
+            other => write_error(other),
+        };
         if valid.len() == 1
             && let Some(Err(e)) = outcomes.first()
         {
-            return Err(write_error(e.clone()));
+            return Err(batch_error(e.clone()));
         }
         for (&n, outcome) in valid.iter().zip(outcomes) {
             if let Err(e) = outcome {
-                results[n] = Some(Err(write_error(e)));
+                results[n] = Some(Err(batch_error(e)));
             }
         }
         Ok(results.into_iter().map(|r| r.map(|r| r.map(|i| i.id))).collect())
@@ -447,9 +493,7 @@ impl IdentityService {
         self.apply_schema(identity)?;
         identity.updated_at = self.clock.now();
         self.persist(identity).await.map_err(|e| match e {
-            WriteError::Conflict(_) => ApiError::conflict(
-                "Unable to insert or update resource because a resource with that value exists already",
-            ),
+            WriteError::Conflict(_) => ApiError::unique_violation(),
             other => write_error(other),
         })?;
         self.changed(identity.id);
@@ -467,11 +511,24 @@ impl IdentityService {
             identity.state = IdentityState::parse(state).ok_or_else(state_error)?;
             identity.state_changed_at = Some(self.clock.now());
         }
-        identity.traits = body.traits.unwrap_or(Json::Null);
+        identity.traits = body.traits.filter(|t| !t.is_null()).unwrap_or_else(|| json!({}));
         identity.metadata_public = body.metadata_public.filter(|v| !v.is_null());
         identity.metadata_admin = body.metadata_admin.filter(|v| !v.is_null());
         identity.external_id = body.external_id.filter(|e| !e.is_empty());
-        if let Some(creds) = body.credentials {
+        if let Some(creds) = body.credentials.filter(|c| !c.is_null()) {
+            // Lenient as Kratos' decoder for this endpoint: types that cannot be imported
+            // (e.g. `code` from a GET body sent back) are ignored.
+            let known: serde_json::Map<String, Json> = creds
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .filter(|(k, _)| matches!(k.as_str(), "password" | "oidc" | "saml"))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let creds: ImportCredentials = serde_json::from_value(Json::Object(known))
+                .map_err(|e| ApiError::bad_request(format!("Unable to decode JSON payload: {e}")))?;
             self.import_credentials(&mut identity, creds).await?;
         }
         self.save(&mut identity).await?;
@@ -480,13 +537,14 @@ impl IdentityService {
 
     /// `PATCH /admin/identities/{id}` with an RFC 6902 document.
     pub async fn patch(&self, id: Uuid, patch: &[u8]) -> Result<Identity, ApiError> {
-        let ops = super::patch::parse(patch)?;
         let mut identity = self.get(id).await?;
+        let ops = super::patch::parse(patch)?;
         let url = self.schema_url_of(&identity);
-        let doc = super::view::render(&identity, &url, super::view::CredentialsView::Full, true);
+        let doc =
+            super::view::render(&identity, &url, super::view::CredentialsView::Full, super::view::AdminMetadata::Show);
         let patched = super::patch::apply(doc, &ops)?;
         let old_state = identity.state;
-        super::patch::merge_into(&mut identity, patched)?;
+        super::patch::merge_into(&mut identity, patched, self.clock.now())?;
         if identity.state != old_state {
             identity.state_changed_at = Some(self.clock.now());
         }
@@ -567,9 +625,6 @@ impl IdentityService {
             }
             other => return Err(ApiError::bad_request(format!("Credentials type {other} cannot be deleted."))),
         }
-        identity.updated_at = now;
-        self.persist(&identity).await.map_err(write_error)?;
-        self.changed(identity.id);
-        Ok(())
+        self.save(&mut identity).await
     }
 }

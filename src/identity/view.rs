@@ -64,8 +64,19 @@ fn declassified_providers(kind: &str, config: &Json) -> Json {
     json!({ "providers": providers })
 }
 
-/// Renders `identity`; `schema_url` is computed by the caller, `admin` adds `metadata_admin`.
-pub fn render(identity: &Identity, schema_url: &str, credentials: CredentialsView<'_>, admin: bool) -> Json {
+/// Whether and how `metadata_admin` appears.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminMetadata {
+    /// Not at all (public views).
+    Hidden,
+    /// Only when set (responses built from a request body: create, update).
+    OmitNull,
+    /// Always, `null` when unset (responses read from the store).
+    Show,
+}
+
+/// Renders `identity`; `schema_url` is computed by the caller.
+pub fn render(identity: &Identity, schema_url: &str, credentials: CredentialsView<'_>, admin: AdminMetadata) -> Json {
     let mut m = Map::new();
     m.insert("id".into(), json!(identity.id));
     if let Some(ext) = identity.external_id.as_deref().filter(|e| !e.is_empty()) {
@@ -132,8 +143,14 @@ pub fn render(identity: &Identity, schema_url: &str, credentials: CredentialsVie
         m.insert("recovery_addresses".into(), Json::Array(list));
     }
     m.insert("metadata_public".into(), identity.metadata_public.clone().unwrap_or(Json::Null));
-    if admin && let Some(meta) = identity.metadata_admin.as_ref().filter(|v| !v.is_null()) {
-        m.insert("metadata_admin".into(), meta.clone());
+    match (admin, identity.metadata_admin.as_ref().filter(|v| !v.is_null())) {
+        (AdminMetadata::Hidden, _) | (AdminMetadata::OmitNull, None) => {}
+        (_, Some(meta)) => {
+            m.insert("metadata_admin".into(), meta.clone());
+        }
+        (AdminMetadata::Show, None) => {
+            m.insert("metadata_admin".into(), Json::Null);
+        }
     }
     m.insert("created_at".into(), ts(&identity.created_at));
     m.insert("updated_at".into(), ts(&identity.updated_at));

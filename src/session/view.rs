@@ -2,7 +2,7 @@
 
 use super::Session;
 use crate::identity::Identity;
-use crate::identity::view::{CredentialsView, render};
+use crate::identity::view::{AdminMetadata, CredentialsView, render};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value as Json, json};
 
@@ -44,7 +44,10 @@ pub fn render_session(
         .collect();
     m.insert("authentication_methods".into(), Json::Array(methods));
     m.insert("issued_at".into(), ts(&session.issued_at));
-    m.insert("identity".into(), identity.map_or(Json::Null, |(i, url)| render(i, url, CredentialsView::Hidden, false)));
+    m.insert(
+        "identity".into(),
+        identity.map_or(Json::Null, |(i, url)| render(i, url, CredentialsView::Hidden, AdminMetadata::Hidden)),
+    );
     let devices: Vec<Json> = if with_devices {
         session
             .devices

@@ -80,6 +80,18 @@ async fn create_and_get(db: Db) {
     assert!(tessera::hash::verify_blocking(b"correct horse battery", hash).unwrap());
     assert!(got["credentials"]["code"].get("config").is_none());
 
+    // Read back from the store, an unset metadata_admin is null (create left it out).
+    let (_, _, plain) =
+        t.admin_json(Method::POST, "/admin/identities", Some(json!({"traits": {"email": "plain@example.org"}}))).await;
+    assert!(plain.get("metadata_admin").is_none());
+    let (_, _, plain) =
+        t.admin_json(Method::GET, &format!("/admin/identities/{}", plain["id"].as_str().unwrap()), None).await;
+    assert_eq!(plain["metadata_admin"], Value::Null);
+    assert_eq!(
+        t.admin_json(Method::GET, &format!("/admin/identities/{id}?include_credential=profile"), None).await.0,
+        400
+    );
+
     let (status, _, err) =
         t.admin_json(Method::GET, &format!("/admin/identities/{id}?include_credential=nope"), None).await;
     assert_eq!(status, 400);
@@ -131,6 +143,7 @@ async fn create_errors_change_nothing(db: Db) {
             "does not match any known hash format",
         ),
         (json!({"traits": {"email": "TAKEN@example.org"}}), 409, "reason", "conflicts with another identity"),
+        (json!({"traits": {"email": "n@example.org"}, "metadata_public": {"k": "\u{0}"}}), 400, "reason", "NUL"),
         (json!({"traits": {"email": "f@example.org"}, "external_id": "taken"}), 409, "reason", "conflicts"),
     ];
     for (body, status, field, needle) in cases {
@@ -378,11 +391,33 @@ async fn patch_rules(db: Db) {
         assert_eq!(status, 400, "{ops} → {err}");
         assert!(err["error"]["message"].as_str().unwrap().contains(needle), "{ops} → {err}");
     }
+    // Bounded depth, known credential types only, no NUL characters.
+    let deep = format!("/metadata_admin{}", "/a".repeat(40));
+    let (status, _, _) = patch(json!([{"op": "add", "path": deep, "value": 1}])).await;
+    assert_eq!(status, 400);
+    let (status, _, _) =
+        patch(json!([{"op": "add", "path": "/credentials/bogus", "value": {"identifiers": []}}])).await;
+    assert_eq!(status, 400);
+    let (status, _, _) = patch(json!([{"op": "add", "path": "/metadata_public", "value": {"x": "a\u{0}b"}}])).await;
+    assert_eq!(status, 400);
     let res = t.http.patch(format!("{}{path}", t.admin)).send().await.unwrap();
     assert_eq!(res.status(), 400);
     let (_, _, after) = t.admin_json(Method::GET, &path, None).await;
     assert_eq!(after["traits"]["email"], "P2@example.org");
     assert_eq!(after["state"], "inactive");
+    assert_eq!(after["metadata_public"], Value::Null);
+
+    // An address id of another identity cannot be taken over through a patch.
+    let other = create(&t, json!({"traits": {"email": "victim@example.org"}})).await;
+    let victim_address = other["verifiable_addresses"][0]["id"].clone();
+    let (status, _, patched) =
+        patch(json!([{"op": "replace", "path": "/verifiable_addresses/0/id", "value": victim_address}])).await;
+    assert_eq!(status, 200, "{patched}");
+    assert_ne!(patched["verifiable_addresses"][0]["id"], victim_address);
+    let (_, _, victim) =
+        t.admin_json(Method::GET, &format!("/admin/identities/{}", other["id"].as_str().unwrap()), None).await;
+    assert_eq!(victim["verifiable_addresses"][0]["value"], "victim@example.org");
+    assert_eq!(victim["verifiable_addresses"][0]["id"], victim_address);
     let (status, _, _) =
         t.admin_json(Method::PATCH, &format!("/admin/identities/{}", uuid::Uuid::new_v4()), Some(json!([]))).await;
     assert_eq!(status, 404);
