@@ -35,6 +35,12 @@ enum Command {
         #[arg(short, long)]
         config: Option<PathBuf>,
     },
+    /// Delete expired sessions once, in batches of `actors.janitor.batch_size`, and exit.
+    Cleanup {
+        /// TOML configuration file.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+    },
     /// Manage identities through a running server's admin API.
     Identities {
         #[command(flatten)]
@@ -164,6 +170,16 @@ async fn serve(mut config: Config, dev: bool, migrate: bool) -> Result<(), Strin
     Ok(())
 }
 
+async fn cleanup(config: Config) -> Result<(), String> {
+    let dsn = config.dsn.clone().ok_or("dsn is not set: configure `dsn` or set DSN")?;
+    let store = Store::connect(&dsn).map_err(|e| e.to_string())?;
+    let clock = tessera::clock::Clock::system();
+    let batch = config.actors.janitor.batch_size.max(1);
+    let n = tessera::actors::janitor::delete_expired(&store, &clock, batch).await.map_err(|e| e.to_string())?;
+    println!("deleted {n} expired sessions");
+    Ok(())
+}
+
 async fn migrate(config: Config) -> Result<(), String> {
     let dsn = config.dsn.ok_or("dsn is not set: configure `dsn` or set DSN")?;
     let store = Store::connect(&dsn).map_err(|e| e.to_string())?;
@@ -187,6 +203,9 @@ fn main() -> ExitCode {
             .build()
             .map_err(|e| e.to_string())
             .and_then(|rt| rt.block_on(identities(endpoint, command))),
+        Command::Cleanup { config } => {
+            load_config(config.as_ref()).and_then(|c| runtime().map_err(|e| e.to_string())?.block_on(cleanup(c)))
+        }
         Command::Migrate { config } => {
             load_config(config.as_ref()).and_then(|c| runtime().map_err(|e| e.to_string())?.block_on(migrate(c)))
         }

@@ -339,3 +339,83 @@ async fn delete_identity_sessions(state: web::Data<AppState>, id: web::Path<Stri
     state.sessions.delete_all_of(id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
+
+fn is_private(ip: &std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.is_private(),
+        // Unique local addresses fc00::/7.
+        std::net::IpAddr::V6(v6) => (v6.segments()[0] & 0xfe00) == 0xfc00,
+    }
+}
+
+/// The client address as Kratos records it for a session device (behaviour.md §3.5):
+/// `True-Client-IP`, `Cf-Connecting-IP`, `X-Real-IP`, then the right-most non-private
+/// `X-Forwarded-For` entry, then the peer address.
+pub fn client_ip(req: &HttpRequest) -> Option<String> {
+    let header =
+        |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
+    for name in ["true-client-ip", "cf-connecting-ip", "x-real-ip"] {
+        if let Some(v) = header(name) {
+            return Some(v.to_string());
+        }
+    }
+    if let Some(xff) = header("x-forwarded-for") {
+        return Some(
+            xff.rsplit(',')
+                .map(str::trim)
+                .find(|entry| entry.parse::<std::net::IpAddr>().map_or(true, |ip| !is_private(&ip)))
+                .unwrap_or_default()
+                .to_string(),
+        );
+    }
+    req.peer_addr().map(|a| a.to_string())
+}
+
+/// The device a request comes from: address, user agent and `Cf-Ipcity`/`Cf-Ipcountry`.
+pub fn device_from_request(req: &HttpRequest, now: DateTime<Utc>) -> crate::session::Device {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let location = match (header("cf-ipcity"), header("cf-ipcountry")) {
+        (Some(city), Some(country)) => Some(format!("{city}, {country}")),
+        (Some(one), None) | (None, Some(one)) => Some(one),
+        (None, None) => None,
+    };
+    crate::session::Device {
+        id: Uuid::new_v4(),
+        ip_address: client_ip(req),
+        user_agent: header("user-agent"),
+        location,
+        created_at: now,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    #[test]
+    fn device_address_follows_kratos_precedence() {
+        let req = TestRequest::default()
+            .insert_header(("X-Forwarded-For", "203.0.113.9, 10.0.0.1, 192.168.1.1"))
+            .to_http_request();
+        assert_eq!(client_ip(&req).as_deref(), Some("203.0.113.9"));
+        let req = TestRequest::default().insert_header(("X-Forwarded-For", "10.0.0.1, 127.0.0.1")).to_http_request();
+        assert_eq!(client_ip(&req).as_deref(), Some("127.0.0.1"), "loopback is not private");
+        let req = TestRequest::default().insert_header(("X-Forwarded-For", "10.0.0.1, 172.16.0.2")).to_http_request();
+        assert_eq!(client_ip(&req).as_deref(), Some(""));
+        let req = TestRequest::default()
+            .insert_header(("X-Forwarded-For", "203.0.113.9"))
+            .insert_header(("X-Real-IP", "198.51.100.7"))
+            .insert_header(("True-Client-IP", "192.0.2.5"))
+            .to_http_request();
+        assert_eq!(client_ip(&req).as_deref(), Some("192.0.2.5"));
+        let req = TestRequest::default()
+            .insert_header(("Cf-Ipcity", "Berlin"))
+            .insert_header(("Cf-Ipcountry", "DE"))
+            .insert_header(("User-Agent", "ua"))
+            .to_http_request();
+        let d = device_from_request(&req, crate::clock::Clock::system().now());
+        assert_eq!(d.location.as_deref(), Some("Berlin, DE"));
+        assert_eq!(d.user_agent.as_deref(), Some("ua"));
+    }
+}

@@ -408,13 +408,18 @@ impl IdentityService {
         &self,
         bodies: Vec<Option<CreateIdentityBody>>,
     ) -> Result<Vec<Option<Result<Uuid, ApiError>>>, ApiError> {
-        let mut prepared = Vec::with_capacity(bodies.len());
-        for body in bodies {
-            prepared.push(match body {
-                Some(b) => Some(self.prepare(b).await?),
-                None => None,
-            });
-        }
+        // Bodies are converted concurrently: plain-text passwords hash in parallel on the
+        // bounded pool (which caps the concurrency).
+        let conversions = bodies.into_iter().map(|body| async move {
+            match body {
+                Some(b) => self.prepare(b).await.map(Some),
+                None => Ok(None),
+            }
+        });
+        let prepared = futures_util::future::join_all(conversions)
+            .await
+            .into_iter()
+            .collect::<Result<Vec<Option<Identity>>, ApiError>>()?;
         let mut results: Vec<Option<Result<Identity, ApiError>>> = prepared
             .into_iter()
             .map(|p| {

@@ -96,6 +96,10 @@ fn migrate_then_serve_without_dev() {
     assert!(ready);
     assert!(status.success());
 
+    let out = Command::new(bin()).arg("cleanup").env("DSN", &dsn).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "deleted 0 expired sessions");
+
     let out = Command::new(bin()).arg("version").output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("tessera {}", env!("CARGO_PKG_VERSION")));
 }
