@@ -64,10 +64,13 @@ pub async fn load_live(store: &Store, public_base: &str, key: Key) -> Result<Opt
         Key::Id(id) => session_rows::find(&mut conn, *id).await?,
     };
     let Some(session) = session else { return Ok(None) };
-    let Some(identity) = identity_rows::find(&mut conn, session.identity_id).await? else { return Ok(None) };
+    let Some(mut identity) = identity_rows::find(&mut conn, session.identity_id).await? else { return Ok(None) };
+    let available_aal = available_aal(&identity);
+    // A live session never shows credentials; keeping them would only cost memory.
+    identity.credentials.clear();
     Ok(Some(Arc::new(Live {
         schema_url: crate::schema::schema_url(public_base, &identity.schema_id),
-        available_aal: available_aal(&identity),
+        available_aal,
         session,
         identity,
         validated_at: Instant::now(),
@@ -246,6 +249,17 @@ impl SessionRegistry {
             self.drop_entry(t);
         }
         idle_tokens.len()
+    }
+
+    /// Stops a session's actor but leaves its registry entry, as a panicking handler would
+    /// (tests: a closed mailbox must be treated as not live).
+    #[doc(hidden)]
+    pub fn stop_actor_keep_entry(&self, session_id: Uuid) {
+        if let Some(token) = self.inner.token_of.get(&session_id)
+            && let Some(e) = self.inner.by_token.get(token.value())
+        {
+            e.addr.do_send(Passivate);
+        }
     }
 
     /// Number of live session actors.

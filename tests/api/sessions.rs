@@ -358,3 +358,32 @@ async fn expired_sessions_are_cleaned_up(db: Db) {
     assert!(state.sessions.find(fresh.id).await.unwrap().is_some());
 }
 both_backends!(expired_sessions_are_cleaned_up);
+
+/// At most `actors.session.max_live` actors; a closed mailbox is re-activated from the store.
+async fn live_cap_and_closed_mailboxes(db: Db) {
+    let t = TestApp::builder(db)
+        .config(|c| {
+            c.actors.session.max_live = 2;
+            c.actors.session.revalidate_interval = tessera::config::Dur(Duration::from_millis(20));
+        })
+        .build()
+        .await;
+    let identity = new_identity(&t, "cap@example.org").await;
+    let mut tokens = Vec::new();
+    for _ in 0..3 {
+        tokens.push(issue(&t, &identity).await);
+    }
+    let registry = t.app().state().sessions.registry.clone();
+    for (_, token) in &tokens {
+        assert_eq!(whoami(&t, token).await.0, 200);
+    }
+    assert_eq!(registry.live(), 2, "the least recently used session was passivated");
+
+    let (session, token) = &tokens[2];
+    registry.stop_actor_keep_entry(session.id);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let reads = registry.store_reads();
+    assert_eq!(whoami(&t, token).await.0, 200, "a dead actor is replaced, not trusted");
+    assert_eq!(registry.store_reads() - reads, 1);
+}
+both_backends!(live_cap_and_closed_mailboxes);
