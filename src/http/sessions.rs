@@ -70,7 +70,7 @@ async fn caller(state: &AppState, req: &HttpRequest) -> Result<Arc<Live>, ApiErr
     let live = state.sessions.authenticate(&token).await?.ok_or_else(no_session)?;
     if state.config.session.whoami.required_aal == "highest_available"
         && live.session.aal < Aal::Aal2
-        && live.available_aal == Aal::Aal2
+        && live.shared.available_aal == Aal::Aal2
     {
         let mut redirect = url::Url::parse(&format!("{}self-service/login/browser", state.config.public_base_url()))
             .map_err(|e| ApiError::internal(&e))?;
@@ -94,7 +94,7 @@ async fn caller(state: &AppState, req: &HttpRequest) -> Result<Arc<Live>, ApiErr
 }
 
 fn render_live(state: &AppState, live: &Live) -> Json {
-    render_session(&live.session, Some((&live.identity, &live.schema_url)), true, state.clock.now())
+    render_session(&live.session, Some((&live.shared.identity, &live.shared.schema_url)), true, state.clock.now())
 }
 
 async fn whoami(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
@@ -105,7 +105,7 @@ async fn whoami(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResp
         )));
     }
     let mut res = json_response(StatusCode::OK, &render_live(&state, &live));
-    if let Ok(v) = HeaderValue::from_str(&live.identity.id.to_string()) {
+    if let Ok(v) = HeaderValue::from_str(&live.shared.identity.id.to_string()) {
         res.headers_mut().insert(HeaderName::from_static("x-kratos-authenticated-identity-id"), v);
     }
     Ok(res)
@@ -116,11 +116,19 @@ async fn list_mine(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpR
     let page = LegacyPage::from_request(&req, 250, 1000);
     let (sessions, total) = state
         .sessions
-        .list_of_identity(live.identity.id, Some(true), Some(live.session.id), page.offset as i64, page.limit as i64)
+        .list_of_identity(
+            live.shared.identity.id,
+            Some(true),
+            Some(live.session.id),
+            page.offset as i64,
+            page.limit as i64,
+        )
         .await?;
     let now = state.clock.now();
-    let body: Vec<Json> =
-        sessions.iter().map(|s| render_session(s, Some((&live.identity, &live.schema_url)), true, now)).collect();
+    let body: Vec<Json> = sessions
+        .iter()
+        .map(|s| render_session(s, Some((&live.shared.identity, &live.shared.schema_url)), true, now))
+        .collect();
     let mut res = json_response(StatusCode::OK, &Json::Array(body));
     page.write_headers(&req, total as usize, res.headers_mut());
     Ok(res)
@@ -128,7 +136,7 @@ async fn list_mine(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpR
 
 async fn revoke_my_others(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let live = caller(&state, &req).await?;
-    let count = state.sessions.revoke_all_of(live.identity.id, Some(live.session.id)).await?;
+    let count = state.sessions.revoke_all_of(live.shared.identity.id, Some(live.session.id)).await?;
     Ok(json_response(StatusCode::OK, &json!({ "count": count })))
 }
 
@@ -150,7 +158,7 @@ async fn revoke_mine(
             .with_message("cannot revoke current session"));
     }
     if let Some(s) = state.sessions.find(id).await?
-        && s.identity_id == live.identity.id
+        && s.identity_id == live.shared.identity.id
     {
         state.sessions.revoke(s).await?;
     }

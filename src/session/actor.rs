@@ -2,7 +2,7 @@
 //! the snapshot without a message; the actor refreshes it from the store (at most once per
 //! `actors.session.revalidate_interval`, concurrent requests coalesced by its mailbox).
 
-use super::registry::{Live, load_live};
+use super::registry::{IdentityCache, Live, load_live};
 use crate::persistence::{Store, StoreError};
 use actix::prelude::*;
 use std::sync::{Arc, RwLock};
@@ -26,6 +26,7 @@ pub struct SessionActor {
     pub(super) store: Store,
     pub(super) revalidate_interval: Duration,
     pub(super) public_base: String,
+    pub(super) identities: IdentityCache,
 }
 
 impl Actor for SessionActor {
@@ -46,9 +47,10 @@ impl Handler<Revalidate> for SessionActor {
         if current.validated_at.elapsed() < self.revalidate_interval {
             return AtomicResponse::new(Box::pin(fut::ready(Ok(Some(current)))));
         }
+        let cache = self.identities.clone();
         let (store, base, id) = (self.store.clone(), self.public_base.clone(), current.session.id);
         AtomicResponse::new(Box::pin(
-            async move { load_live(&store, &base, super::registry::Key::Id(id)).await }.into_actor(self).map(
+            async move { load_live(&store, &base, &cache, super::registry::Key::Id(id)).await }.into_actor(self).map(
                 |res, act, _| {
                     if let Ok(Some(live)) = &res {
                         publish(&act.cell, live.clone());

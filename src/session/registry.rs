@@ -10,19 +10,30 @@ use crate::persistence::{Store, StoreError, identity as identity_rows, session a
 use actix::prelude::*;
 use dashmap::DashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, Weak};
 use std::time::Instant;
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
-/// A live session with what answering for it needs.
+/// What live sessions need of their identity; shared by all live sessions of one identity
+/// (as long as it is unchanged), without credentials.
 #[derive(Debug)]
-pub struct Live {
-    pub session: Session,
+pub struct SharedIdentity {
     pub identity: Identity,
     pub schema_url: String,
     /// The highest AAL the identity's credentials allow (behaviour.md §14.2).
     pub available_aal: Aal,
+}
+
+/// Live identities by id, shared between sessions (weak: dropped with their last session).
+pub type IdentityCache = Arc<DashMap<Uuid, Weak<SharedIdentity>>>;
+
+/// A live session with what answering for it needs.
+#[derive(Debug)]
+pub struct Live {
+    /// The session without its token hashes (lookups are done; they are not needed here).
+    pub session: Session,
+    pub shared: Arc<SharedIdentity>,
     pub validated_at: Instant,
 }
 
@@ -56,7 +67,12 @@ pub fn available_aal(identity: &Identity) -> Aal {
 }
 
 /// Loads a session and its identity from the store.
-pub async fn load_live(store: &Store, public_base: &str, key: Key) -> Result<Option<Arc<Live>>, StoreError> {
+pub async fn load_live(
+    store: &Store,
+    public_base: &str,
+    cache: &IdentityCache,
+    key: Key,
+) -> Result<Option<Arc<Live>>, StoreError> {
     let mut pooled = store.get().await?;
     let mut conn = pooled.conn();
     let session = match &key {
@@ -65,16 +81,29 @@ pub async fn load_live(store: &Store, public_base: &str, key: Key) -> Result<Opt
     };
     let Some(session) = session else { return Ok(None) };
     let Some(mut identity) = identity_rows::find(&mut conn, session.identity_id).await? else { return Ok(None) };
+    let mut session = session;
+    session.token_hash = String::new();
+    session.logout_token_hash = String::new();
     let available_aal = available_aal(&identity);
     // A live session never shows credentials; keeping them would only cost memory.
     identity.credentials.clear();
-    Ok(Some(Arc::new(Live {
-        schema_url: crate::schema::schema_url(public_base, &identity.schema_id),
-        available_aal,
-        session,
-        identity,
-        validated_at: Instant::now(),
-    })))
+    let reusable = cache
+        .get(&identity.id)
+        .and_then(|w| w.upgrade())
+        .filter(|s| s.identity == identity && s.available_aal == available_aal);
+    let shared = match reusable {
+        Some(s) => s,
+        None => {
+            let s = Arc::new(SharedIdentity {
+                schema_url: crate::schema::schema_url(public_base, &identity.schema_id),
+                available_aal,
+                identity,
+            });
+            cache.insert(s.identity.id, Arc::downgrade(&s));
+            s
+        }
+    };
+    Ok(Some(Arc::new(Live { session, shared, validated_at: Instant::now() })))
 }
 
 struct Entry {
@@ -89,6 +118,7 @@ struct Inner {
     by_token: DashMap<String, Arc<Entry>>,
     token_of: DashMap<Uuid, String>,
     loading: DashMap<String, Arc<OnceCell<Option<Arc<Entry>>>>>,
+    identities: IdentityCache,
     store: Store,
     config: SessionActorsConfig,
     public_base: String,
@@ -110,6 +140,7 @@ impl SessionRegistry {
                 by_token: DashMap::new(),
                 token_of: DashMap::new(),
                 loading: DashMap::new(),
+                identities: Arc::new(DashMap::new()),
                 store,
                 config,
                 public_base,
@@ -163,18 +194,24 @@ impl SessionRegistry {
             return Ok(Some(e.value().clone()));
         }
         self.inner.store_reads.fetch_add(1, Ordering::Relaxed);
-        let Some(live) =
-            load_live(&self.inner.store, &self.inner.public_base, Key::TokenHash(token_hash.into())).await?
+        let Some(live) = load_live(
+            &self.inner.store,
+            &self.inner.public_base,
+            &self.inner.identities,
+            Key::TokenHash(token_hash.into()),
+        )
+        .await?
         else {
             return Ok(None);
         };
-        let (session_id, identity_id) = (live.session.id, live.identity.id);
+        let (session_id, identity_id) = (live.session.id, live.shared.identity.id);
         let cell: Cell = Arc::new(RwLock::new(live));
         let actor = SessionActor {
             cell: cell.clone(),
             store: self.inner.store.clone(),
             revalidate_interval: self.inner.config.revalidate_interval.0,
             public_base: self.inner.public_base.clone(),
+            identities: self.inner.identities.clone(),
         };
         let entry = Arc::new(Entry {
             cell,
@@ -248,6 +285,7 @@ impl SessionRegistry {
         for t in &idle_tokens {
             self.drop_entry(t);
         }
+        self.inner.identities.retain(|_, w| w.strong_count() > 0);
         idle_tokens.len()
     }
 

@@ -107,7 +107,7 @@ impl SessionService {
         let Some(live) = self.registry.by_token(&token_hash(token)).await.map_err(store_error)? else {
             return Ok(None);
         };
-        let identity_active = live.identity.state == crate::identity::IdentityState::Active;
+        let identity_active = live.shared.identity.state == crate::identity::IdentityState::Active;
         Ok(live.session.is_active(self.clock.now(), identity_active).then_some(live))
     }
 
