@@ -100,6 +100,14 @@ impl ApiError {
         )
     }
 
+    /// A storage failure: 503 while the database is unreachable, else 500.
+    pub fn store(e: crate::persistence::StoreError) -> Self {
+        match e {
+            crate::persistence::StoreError::Unavailable(_) => Self::unavailable(&e),
+            other => Self::internal(&other),
+        }
+    }
+
     /// 503: a dependency (the database) is unavailable.
     pub fn unavailable(cause: &dyn std::fmt::Display) -> Self {
         tracing::warn!(error = %cause, "service unavailable");

@@ -29,9 +29,14 @@ impl std::fmt::Debug for Endpoint {
     }
 }
 
-/// Identity ids go into URL paths: only UUIDs are sent.
-fn checked_id(id: &str) -> Result<uuid::Uuid, String> {
-    uuid::Uuid::parse_str(id).map_err(|_| format!("{id}: not an identity id (a UUID)"))
+/// Identity ids go into URL paths: only UUIDs are sent; anything else is reported and counted.
+fn checked_id(id: &str, failed: &mut usize) -> Option<uuid::Uuid> {
+    let parsed = uuid::Uuid::parse_str(id).ok();
+    if parsed.is_none() {
+        *failed += 1;
+        eprintln!("{id}: not an identity id (a UUID)");
+    }
+    parsed
 }
 
 impl Endpoint {
@@ -223,14 +228,7 @@ pub async fn get(endpoint: &Endpoint, ids: &[String], include: &[String]) -> any
     let mut found = Vec::new();
     let mut failed = 0;
     for id in ids {
-        let id = match checked_id(id) {
-            Ok(id) => id,
-            Err(e) => {
-                failed += 1;
-                eprintln!("{e}");
-                continue;
-            }
-        };
+        let Some(id) = checked_id(id, &mut failed) else { continue };
         let query: Vec<(&str, &str)> = include.iter().map(|t| ("include_credential", t.as_str())).collect();
         let res =
             endpoint.request(&http, reqwest::Method::GET, &format!("/identities/{id}")).query(&query).send().await?;
@@ -251,14 +249,7 @@ pub async fn delete(endpoint: &Endpoint, ids: &[String]) -> anyhow::Result<usize
     let http = client()?;
     let mut failed = 0;
     for id in ids {
-        let id = match checked_id(id) {
-            Ok(id) => id,
-            Err(e) => {
-                failed += 1;
-                eprintln!("{e}");
-                continue;
-            }
-        };
+        let Some(id) = checked_id(id, &mut failed) else { continue };
         let res = endpoint.request(&http, reqwest::Method::DELETE, &format!("/identities/{id}")).send().await?;
         if res.status().is_success() {
             println!("{id}");

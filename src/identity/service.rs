@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::hash::{self, HashError, HashPool};
 use crate::persistence::identity::{self as rows, ListFilter, ListPage};
-use crate::persistence::{Durability, Persister, Store, StoreError, WriteError, WriteOp};
+use crate::persistence::{Durability, Persister, Store, WriteError, WriteOp};
 use crate::schema::{Extracted, SchemaRegistry, TraitsError};
 use chrono::{DateTime, Utc};
 use serde_json::{Value as Json, json};
@@ -33,13 +33,6 @@ pub struct IdentityService {
     pub clock: Clock,
     /// Told when an identity changes, so cached sessions are reloaded (None in tools).
     pub sessions: Option<crate::session::SessionService>,
-}
-
-fn store_error(e: StoreError) -> ApiError {
-    match e {
-        StoreError::Unavailable(_) => ApiError::unavailable(&e),
-        other => ApiError::internal(&other),
-    }
 }
 
 /// Maps a refused durable write to the answer Kratos gives.
@@ -457,16 +450,16 @@ impl IdentityService {
 
     /// Loads an identity or answers 404.
     pub async fn get(&self, id: Uuid) -> Result<Identity, ApiError> {
-        let mut conn = self.store.get().await.map_err(store_error)?;
-        rows::find(&mut conn.conn(), id).await.map_err(store_error)?.ok_or_else(ApiError::no_rows)
+        let mut conn = self.store.get().await.map_err(ApiError::store)?;
+        rows::find(&mut conn.conn(), id).await.map_err(ApiError::store)?.ok_or_else(ApiError::no_rows)
     }
 
     /// `GET /admin/identities/by/external/{externalID}`.
     pub async fn get_by_external_id(&self, external_id: &str) -> Result<Identity, ApiError> {
-        let mut conn = self.store.get().await.map_err(store_error)?;
+        let mut conn = self.store.get().await.map_err(ApiError::store)?;
         rows::find_by_external_id(&mut conn.conn(), external_id)
             .await
-            .map_err(store_error)?
+            .map_err(ApiError::store)?
             .ok_or_else(ApiError::no_rows)
     }
 
@@ -477,14 +470,14 @@ impl IdentityService {
         page: ListPage,
         with_credentials: bool,
     ) -> Result<Vec<Identity>, ApiError> {
-        let mut conn = self.store.get().await.map_err(store_error)?;
-        rows::list(&mut conn.conn(), filter, page, with_credentials).await.map_err(store_error)
+        let mut conn = self.store.get().await.map_err(ApiError::store)?;
+        rows::list(&mut conn.conn(), filter, page, with_credentials).await.map_err(ApiError::store)
     }
 
     /// Number of identities.
     pub async fn count(&self) -> Result<i64, ApiError> {
-        let mut conn = self.store.get().await.map_err(store_error)?;
-        rows::count(&mut conn.conn()).await.map_err(store_error)
+        let mut conn = self.store.get().await.map_err(ApiError::store)?;
+        rows::count(&mut conn.conn()).await.map_err(ApiError::store)
     }
 
     fn changed(&self, id: Uuid) {

@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::identity::Identity;
 use crate::persistence::session::{self as rows, ActiveFilter};
-use crate::persistence::{Durability, Persister, Store, StoreError, WriteError, WriteOp};
+use crate::persistence::{Durability, Persister, Store, WriteError, WriteOp};
 use actix_web::cookie::{Cookie, CookieJar, Key};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha512};
@@ -25,13 +25,6 @@ pub struct SessionService {
     pub clock: Clock,
     keys: Arc<Vec<Key>>,
     notify: Option<tokio::sync::mpsc::UnboundedSender<crate::actors::Notice>>,
-}
-
-fn store_error(e: StoreError) -> ApiError {
-    match e {
-        StoreError::Unavailable(_) => ApiError::unavailable(&e),
-        other => ApiError::internal(&other),
-    }
 }
 
 fn write_error(e: WriteError) -> ApiError {
@@ -104,7 +97,7 @@ impl SessionService {
 
     /// The live session a token belongs to, if it is active now.
     pub async fn authenticate(&self, token: &str) -> Result<Option<Arc<Live>>, ApiError> {
-        let Some(live) = self.registry.by_token(&token_hash(token)).await.map_err(store_error)? else {
+        let Some(live) = self.registry.by_token(&token_hash(token)).await.map_err(ApiError::store)? else {
             return Ok(None);
         };
         let identity_active = live.shared.identity.state == crate::identity::IdentityState::Active;
@@ -113,8 +106,8 @@ impl SessionService {
 
     /// A session by id (from the store).
     pub async fn find(&self, id: Uuid) -> Result<Option<Session>, ApiError> {
-        let mut conn = self.store.get().await.map_err(store_error)?;
-        rows::find(&mut conn.conn(), id).await.map_err(store_error)
+        let mut conn = self.store.get().await.map_err(ApiError::store)?;
+        rows::find(&mut conn.conn(), id).await.map_err(ApiError::store)
     }
 
     /// Revokes a session (durable) and drops it from every instance's memory.
@@ -134,9 +127,11 @@ impl SessionService {
         offset: i64,
         limit: i64,
     ) -> Result<(Vec<Session>, i64), ApiError> {
-        let mut conn = self.store.get().await.map_err(store_error)?;
+        let mut conn = self.store.get().await.map_err(ApiError::store)?;
         let filter = ActiveFilter { active, now: self.clock.now() };
-        rows::list_of_identity(&mut conn.conn(), identity_id, filter, except, offset, limit).await.map_err(store_error)
+        rows::list_of_identity(&mut conn.conn(), identity_id, filter, except, offset, limit)
+            .await
+            .map_err(ApiError::store)
     }
 
     /// All sessions after a keyset position, newest first.
@@ -146,9 +141,9 @@ impl SessionService {
         after: Option<(DateTime<Utc>, Uuid)>,
         limit: i64,
     ) -> Result<Vec<Session>, ApiError> {
-        let mut conn = self.store.get().await.map_err(store_error)?;
+        let mut conn = self.store.get().await.map_err(ApiError::store)?;
         let filter = ActiveFilter { active, now: self.clock.now() };
-        rows::list_all(&mut conn.conn(), filter, after, limit).await.map_err(store_error)
+        rows::list_all(&mut conn.conn(), filter, after, limit).await.map_err(ApiError::store)
     }
 
     /// Revokes every active session of `identity_id` except `except`; returns how many.
