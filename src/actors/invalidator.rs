@@ -9,6 +9,9 @@ use futures_util::StreamExt;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
+/// How long the listener waits quietly before pinging its connection.
+const KEEPALIVE: Duration = Duration::from_secs(30);
+
 /// The NOTIFY channel.
 pub const CHANNEL: &str = "tessera_invalidate";
 
@@ -51,12 +54,26 @@ async fn listen_loop(url: String, registry: SessionRegistry) {
             && diesel::sql_query(format!("LISTEN {CHANNEL}")).execute(&mut conn).await.is_ok()
         {
             backoff = Duration::from_millis(100);
-            let mut stream = std::pin::pin!(conn.notifications_stream());
-            while let Some(Ok(n)) = stream.next().await {
-                match Notice::decode(&n.payload) {
-                    Some(Notice::Session(id)) => registry.invalidate_session(id),
-                    Some(Notice::Identity(id)) => registry.invalidate_identity(id),
-                    None => {}
+            loop {
+                // The stream never ends by itself, even when the connection silently dies:
+                // after a quiet spell the connection is pinged (the stream is re-created after
+                // that; it yields every notification the connection has received).
+                let next = {
+                    let mut stream = std::pin::pin!(conn.notifications_stream());
+                    tokio::time::timeout(KEEPALIVE, stream.next()).await
+                };
+                match next {
+                    Ok(Some(Ok(n))) => match Notice::decode(&n.payload) {
+                        Some(Notice::Session(id)) => registry.invalidate_session(id),
+                        Some(Notice::Identity(id)) => registry.invalidate_identity(id),
+                        None => {}
+                    },
+                    Ok(_) => break,
+                    Err(_) => {
+                        if diesel::sql_query("SELECT 1").execute(&mut conn).await.is_err() {
+                            break;
+                        }
+                    }
                 }
             }
             tracing::warn!("invalidation listener lost its connection; reconnecting");

@@ -42,6 +42,7 @@ fn write_error(e: WriteError) -> ApiError {
         WriteError::Rejected(_) => {
             ApiError::bad_request("The identity contains a value the database refuses (for example a NUL character).")
         }
+        WriteError::NotFound => ApiError::no_rows(),
         WriteError::Stopped => ApiError::unavailable(&"the persister is shutting down"),
     }
 }
@@ -490,7 +491,8 @@ impl IdentityService {
     async fn save(&self, identity: &mut Identity) -> Result<(), ApiError> {
         self.apply_schema(identity)?;
         identity.updated_at = self.clock.now();
-        self.persist(identity).await.map_err(|e| match e {
+        let op = WriteOp::UpdateIdentity(Box::new(identity.clone()));
+        self.persister.write(op, Durability::Durable).await.map_err(|e| match e {
             WriteError::Conflict(_) => ApiError::unique_violation(),
             other => write_error(other),
         })?;

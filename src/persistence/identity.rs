@@ -238,6 +238,17 @@ pub async fn upsert_many(conn: &mut Conn<'_>, batch: &[&Identity]) -> Result<(),
     Ok(())
 }
 
+/// Whether the identity exists; on PostgreSQL its row is locked until the transaction ends,
+/// so a concurrent delete waits instead of being undone by an upsert.
+pub async fn lock_existing(conn: &mut Conn<'_>, id: Uuid) -> Result<bool, StoreError> {
+    let q = identities::table.find(Id(id)).select(identities::id);
+    let found: Option<Id> = match conn {
+        Conn::Pg(c) => q.for_update().first(&mut **c).await.optional()?,
+        Conn::Sqlite(c) => q.first(&mut **c).await.optional()?,
+    };
+    Ok(found.is_some())
+}
+
 /// Deletes an identity and, by cascade, everything that belongs to it.
 pub async fn delete(conn: &mut Conn<'_>, id: Uuid) -> Result<(), StoreError> {
     on_conn!(conn, c => diesel::delete(identities::table.find(Id(id))).execute(c).await)?;

@@ -39,6 +39,9 @@ pub enum Durability {
 pub enum WriteOp {
     /// Insert or replace an identity with its credentials and addresses.
     UpsertIdentity(Box<Identity>),
+    /// Replace an identity that must still exist (an admin update): if it was deleted in
+    /// the meantime the write fails with [`WriteError::NotFound`] instead of re-creating it.
+    UpdateIdentity(Box<Identity>),
     /// Delete an identity and everything that belongs to it.
     DeleteIdentity(Uuid),
     /// Insert or replace a session (and add its devices).
@@ -56,7 +59,7 @@ struct RowKey {
 impl WriteOp {
     fn key(&self) -> RowKey {
         match self {
-            WriteOp::UpsertIdentity(i) => RowKey { table: "identities", id: i.id },
+            WriteOp::UpsertIdentity(i) | WriteOp::UpdateIdentity(i) => RowKey { table: "identities", id: i.id },
             WriteOp::DeleteIdentity(id) => RowKey { table: "identities", id: *id },
             WriteOp::UpsertSession(s) => RowKey { table: "sessions", id: s.id },
             WriteOp::DeleteSessionsOf(id) => RowKey { table: "sessions_of", id: *id },
@@ -64,7 +67,7 @@ impl WriteOp {
     }
 
     fn is_upsert(&self) -> bool {
-        matches!(self, WriteOp::UpsertIdentity(_) | WriteOp::UpsertSession(_))
+        matches!(self, WriteOp::UpsertIdentity(_) | WriteOp::UpdateIdentity(_) | WriteOp::UpsertSession(_))
     }
 }
 
@@ -77,6 +80,9 @@ pub enum WriteError {
     /// The database refused the write for another reason tied to its data.
     #[error("rejected: {0}")]
     Rejected(String),
+    /// The row an update needs is gone.
+    #[error("not found")]
+    NotFound,
     /// The Persister is gone (shutdown).
     #[error("persister stopped")]
     Stopped,
@@ -84,7 +90,13 @@ pub enum WriteError {
 
 impl From<&StoreError> for WriteError {
     fn from(e: &StoreError) -> Self {
-        if e.is_conflict() { WriteError::Conflict(e.to_string()) } else { WriteError::Rejected(e.to_string()) }
+        if e.is_conflict() {
+            WriteError::Conflict(e.to_string())
+        } else if matches!(e, StoreError::Query(diesel::result::Error::NotFound)) {
+            WriteError::NotFound
+        } else {
+            WriteError::Rejected(e.to_string())
+        }
     }
 }
 
@@ -258,7 +270,12 @@ impl Persister {
                 {
                     self.shared.stats.coalesced.fetch_add(1, Ordering::Relaxed);
                     if let Some(e) = buf.entries.get_mut(&seq) {
-                        e.op = op;
+                        // An update merged into a create that has not been written yet stays a
+                        // create (the row does not exist until it is).
+                        e.op = match (&e.op, op) {
+                            (WriteOp::UpsertIdentity(_), WriteOp::UpdateIdentity(i)) => WriteOp::UpsertIdentity(i),
+                            (_, op) => op,
+                        };
                         e.durable |= durable;
                         e.waiters.extend(tx);
                     }
@@ -529,6 +546,14 @@ async fn apply_all<'a>(conn: &mut super::Conn<'_>, ops: impl Iterator<Item = &'a
                 if identities.iter().any(|r| r.id == i.id) {
                     identity::upsert_many(conn, &identities).await?;
                     identities.clear();
+                }
+                identities.push(i);
+            }
+            WriteOp::UpdateIdentity(i) => {
+                identity::upsert_many(conn, &identities).await?;
+                identities.clear();
+                if !identity::lock_existing(conn, i.id).await? {
+                    return Err(StoreError::Query(diesel::result::Error::NotFound));
                 }
                 identities.push(i);
             }

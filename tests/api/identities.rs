@@ -787,3 +787,24 @@ async fn cli_import_list_get_delete(db: Db) {
     assert_eq!(count(&t).await, 4);
 }
 both_backends!(cli_import_list_get_delete);
+
+/// An update racing a delete never brings the identity back once the delete was acknowledged.
+async fn update_never_resurrects_a_deleted_identity(db: Db) {
+    let t = TestApp::new(db).await;
+    for n in 0..15 {
+        let created = create(&t, json!({"traits": {"email": format!("race{n}@example.org")}})).await;
+        let path = format!("/admin/identities/{}", created["id"].as_str().unwrap());
+        let put = t.admin_json(
+            Method::PUT,
+            &path,
+            Some(json!({"schema_id": "default", "state": "active", "traits": {"email": format!("race{n}b@example.org")}})),
+        );
+        let delete = t.admin_json(Method::DELETE, &path, None);
+        let ((put_status, _, _), (delete_status, _, _)) = tokio::join!(put, delete);
+        assert_eq!(delete_status, 204);
+        assert!(put_status == 200 || put_status == 404, "{put_status}");
+        let (status, _, _) = t.admin_json(Method::GET, &path, None).await;
+        assert_eq!(status, 404, "round {n}: an acknowledged delete was undone (PUT answered {put_status})");
+    }
+}
+both_backends!(update_never_resurrects_a_deleted_identity);
