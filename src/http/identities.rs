@@ -32,6 +32,22 @@ const BATCH_PLAINTEXT_LIMIT: usize = 200;
 /// Legacy page mode may not reach beyond this many items.
 const PAGE_MODE_LIMIT: i64 = 1000;
 
+/// The public server sends identity routes to the admin server (307, query kept), as Kratos.
+pub(super) fn public_routes(cfg: &mut web::ServiceConfig) {
+    for prefix in ["/identities", "/admin/identities"] {
+        cfg.service(web::resource(prefix).to(to_admin))
+            .service(web::resource(format!("{prefix}/{{tail:.*}}")).to(to_admin));
+    }
+}
+
+async fn to_admin(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let path = req.path().strip_prefix("/admin").unwrap_or(req.path());
+    let query = req.query_string();
+    let base = state.config.admin_base_url();
+    let location = if query.is_empty() { format!("{base}admin{path}") } else { format!("{base}admin{path}?{query}") };
+    HttpResponse::TemporaryRedirect().insert_header((header::LOCATION, location)).finish()
+}
+
 pub(super) fn admin_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/admin/identities").get(list).post(create).patch(batch))
         .service(web::resource("/admin/identities/by/external/{external_id}").get(get_by_external_id))

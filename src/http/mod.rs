@@ -113,6 +113,7 @@ pub fn public_app(
         .configure(|cfg| health::routes(cfg, Side::Public))
         .configure(schemas::public_routes)
         .configure(sessions::public_routes)
+        .configure(identities::public_routes)
         .default_service(web::to(not_found))
         .wrap(ErrorHandlers::new().default_handler(envelope))
         .wrap_fn(|req, srv| {

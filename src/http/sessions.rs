@@ -25,12 +25,22 @@ pub(super) fn public_routes(cfg: &mut web::ServiceConfig) {
 }
 
 pub(super) fn admin_routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/admin/sessions").get(admin_list))
+    cfg.service(web::resource("/admin/sessions/whoami").get(to_public))
+        .service(web::resource("/admin/sessions").get(admin_list).delete(to_public))
         .service(web::resource("/admin/sessions/{id}").get(admin_get).delete(admin_revoke))
         .service(web::resource("/admin/sessions/{id}/extend").patch(admin_extend))
         .service(
             web::resource("/admin/identities/{id}/sessions").get(identity_sessions).delete(delete_identity_sessions),
         );
+}
+
+/// The admin server sends the caller's own session routes to the public server (307).
+async fn to_public(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let path = req.path().strip_prefix("/admin/").unwrap_or(req.path());
+    let query = req.query_string();
+    let base = state.config.public_base_url();
+    let location = if query.is_empty() { format!("{base}{path}") } else { format!("{base}{path}?{query}") };
+    HttpResponse::TemporaryRedirect().insert_header((header::LOCATION, location)).finish()
 }
 
 fn query_pairs(req: &HttpRequest) -> Vec<(String, String)> {

@@ -387,3 +387,28 @@ async fn live_cap_and_closed_mailboxes(db: Db) {
     assert_eq!(registry.store_reads() - reads, 1);
 }
 both_backends!(live_cap_and_closed_mailboxes);
+
+/// Cross-port redirects (307, query kept): identity routes on the public port go to the admin
+/// server; the caller's own session routes on the admin port go to the public server.
+async fn cross_port_redirects(db: Db) {
+    let t = TestApp::new(db).await;
+    let admin = t.admin.trim_end_matches('/');
+    let public = t.public.trim_end_matches('/');
+    let id = uuid::Uuid::new_v4();
+    for (method, url, expected) in [
+        (Method::GET, format!("{public}/identities?page_size=1"), format!("{admin}/admin/identities?page_size=1")),
+        (Method::GET, format!("{public}/admin/identities/{id}"), format!("{admin}/admin/identities/{id}")),
+        (
+            Method::DELETE,
+            format!("{public}/identities/{id}/sessions"),
+            format!("{admin}/admin/identities/{id}/sessions"),
+        ),
+        (Method::GET, format!("{admin}/admin/sessions/whoami?x=1"), format!("{public}/sessions/whoami?x=1")),
+        (Method::DELETE, format!("{admin}/admin/sessions"), format!("{public}/sessions")),
+    ] {
+        let res = t.http.request(method, &url).send().await.unwrap();
+        assert_eq!(res.status(), 307, "{url}");
+        assert_eq!(res.headers()["location"].to_str().unwrap(), expected, "{url}");
+    }
+}
+both_backends!(cross_port_redirects);
