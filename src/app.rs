@@ -30,6 +30,8 @@ pub struct App {
     servers: Vec<actix_web::dev::ServerHandle>,
     tasks: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
     state: web::Data<AppState>,
+    /// Held so the supervised Janitor lives as long as the servers.
+    _janitor: actix::Addr<crate::actors::janitor::Janitor>,
 }
 
 /// The DSN `serve --dev` uses when none is configured.
@@ -116,7 +118,6 @@ impl App {
         let janitor = crate::actors::janitor::start(store.clone(), registry, config.actors.clone(), clock.clone());
         let state =
             web::Data::new(AppState { config: config.clone(), store, persister, schemas, clock, identities, sessions });
-        let _ = &janitor;
 
         let workers = options.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
         let s = state.clone();
@@ -135,7 +136,7 @@ impl App {
             .run();
         let servers = vec![public_server.handle(), admin_server.handle()];
         let tasks = vec![tokio::spawn(public_server), tokio::spawn(admin_server)];
-        Ok(App { public_addr, admin_addr, servers, tasks, state })
+        Ok(App { public_addr, admin_addr, servers, tasks, state, _janitor: janitor })
     }
 
     /// `http://<addr>` of the public server.

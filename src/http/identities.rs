@@ -1,6 +1,9 @@
 //! Admin identity endpoints (`/admin/identities…`): parse, call the identity service, render.
 
-use super::AppState;
+use super::{
+    AppState, json_response, link_entry as link, query_all as all, query_first as first, query_pairs,
+    temporary_redirect,
+};
 use crate::error::ApiError;
 use crate::identity::Identity;
 use crate::identity::import::{BatchPatchBody, CreateIdentityBody, UpdateIdentityBody};
@@ -42,10 +45,7 @@ pub(super) fn public_routes(cfg: &mut web::ServiceConfig) {
 
 async fn to_admin(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let path = req.path().strip_prefix("/admin").unwrap_or(req.path());
-    let query = req.query_string();
-    let base = state.config.admin_base_url();
-    let location = if query.is_empty() { format!("{base}admin{path}") } else { format!("{base}admin{path}?{query}") };
-    HttpResponse::TemporaryRedirect().insert_header((header::LOCATION, location)).finish()
+    temporary_redirect(&state.config.admin_base_url(), &format!("admin{path}"), req.query_string())
 }
 
 pub(super) fn admin_routes(cfg: &mut web::ServiceConfig) {
@@ -53,18 +53,6 @@ pub(super) fn admin_routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/admin/identities/by/external/{external_id}").get(get_by_external_id))
         .service(web::resource("/admin/identities/{id}").get(get).put(update).patch(patch).delete(delete))
         .service(web::resource("/admin/identities/{id}/credentials/{type}").delete(delete_credential));
-}
-
-fn query_pairs(req: &HttpRequest) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(req.query_string().as_bytes()).into_owned().collect()
-}
-
-fn all<'a>(pairs: &'a [(String, String)], key: &str) -> impl Iterator<Item = &'a str> {
-    pairs.iter().filter(move |(k, _)| k == key).map(|(_, v)| v.as_str())
-}
-
-fn first<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    all(pairs, key).next()
 }
 
 /// Path ids that are not UUIDs find nothing (Kratos parses them to the nil UUID).
@@ -91,10 +79,6 @@ fn render_admin(state: &AppState, identity: &Identity, view: CredentialsView<'_>
 /// Create and update answer with what the request set (`metadata_admin` left out when unset).
 fn render_written(state: &AppState, identity: &Identity) -> Json {
     render(identity, &state.identities.schema_url_of(identity), CredentialsView::NoConfig, AdminMetadata::OmitNull)
-}
-
-fn json_response(status: actix_web::http::StatusCode, body: &Json) -> HttpResponse {
-    HttpResponse::build(status).content_type("application/json").body(body.to_string())
 }
 
 /// A create/batch body that does not decode: Kratos sets only the message (`WithError`).
@@ -185,16 +169,6 @@ fn parse_list(pairs: &[(String, String)]) -> Result<ListRequest, ApiError> {
         Mode::Page { page, per_page }
     };
     Ok(ListRequest { filter, include, expand_credentials, mode })
-}
-
-/// `<path?query>; rel="…"` with `set` applied to the request's query, keys sorted.
-fn link(req: &HttpRequest, pairs: &[(String, String)], set: &[(&str, String)], rel: &str) -> String {
-    let mut q: Vec<(String, String)> =
-        pairs.iter().filter(|(k, _)| !set.iter().any(|(s, _)| s == k)).cloned().collect();
-    q.extend(set.iter().map(|(k, v)| (k.to_string(), v.clone())));
-    q.sort_by(|a, b| a.0.cmp(&b.0));
-    let query = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(q).finish();
-    format!("<{}?{query}>; rel=\"{rel}\"", req.path())
 }
 
 /// The page-mode `Link` (Kratos' `pagepagination`): entries carry `page` and `per_page`.

@@ -1,6 +1,7 @@
 //! Legacy pagination (`page`/`per_page`, or `page_token`/`page_size`) and its headers, as
 //! Kratos' `migrationpagination`: nothing is ever refused, out-of-range values are clamped.
 
+use super::{link_entry, query_pairs};
 use actix_web::HttpRequest;
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue, LINK};
 use base64::Engine;
@@ -10,10 +11,6 @@ use base64::Engine;
 pub struct LegacyPage {
     pub offset: usize,
     pub limit: usize,
-}
-
-fn query_pairs(req: &HttpRequest) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(req.query_string().as_bytes()).into_owned().collect()
 }
 
 impl LegacyPage {
@@ -53,19 +50,15 @@ impl LegacyPage {
         let off = (self.offset.min(i64::MAX as usize / 4)) as i64;
         let (ipp_i, total_i) = (ipp as i64, total as i64);
         let last = if total_i % ipp_i == 0 { total_i - ipp_i } else { (total_i / ipp_i) * ipp_i };
-        let base: Vec<(String, String)> = query_pairs(req)
-            .into_iter()
-            .filter(|(k, _)| !matches!(k.as_str(), "page" | "per_page" | "page_size" | "page_token"))
-            .collect();
+        let pairs = query_pairs(req);
         let entry = |offset: i64, size: i64, rel: &str| {
-            let mut q = base.clone();
-            q.push(("page".into(), (offset / size).to_string()));
-            q.push(("page_size".into(), size.to_string()));
-            q.push(("page_token".into(), encode_token(offset)));
-            q.push(("per_page".into(), size.to_string()));
-            q.sort();
-            let query = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(q).finish();
-            format!("<{}?{query}>; rel=\"{rel}\"", req.path())
+            let set = [
+                ("page", (offset / size).to_string()),
+                ("page_size", size.to_string()),
+                ("page_token", encode_token(offset)),
+                ("per_page", size.to_string()),
+            ];
+            link_entry(req, &pairs, &set, rel)
         };
         let rels = if off >= last {
             if total == 0 {

@@ -2,9 +2,9 @@
 //! `/admin/schemas`); the admin server redirects them to the public server (307), as Kratos.
 
 use super::pagination::LegacyPage;
-use super::{AppState, ok_json};
+use super::{AppState, ok_json, to_public};
 use crate::error::ApiError;
-use actix_web::{HttpRequest, HttpResponse, http::header, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
 pub(super) fn public_routes(cfg: &mut web::ServiceConfig) {
@@ -17,15 +17,6 @@ pub(super) fn public_routes(cfg: &mut web::ServiceConfig) {
 pub(super) fn admin_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/admin/schemas").get(to_public))
         .service(web::resource("/admin/schemas/{id}").get(to_public));
-}
-
-/// 307 to the same path (without `/admin`) and query on the public base URL.
-async fn to_public(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    let base = state.config.public_base_url();
-    let path = req.path().strip_prefix("/admin").unwrap_or(req.path()).trim_start_matches('/');
-    let query = req.query_string();
-    let location = if query.is_empty() { format!("{base}{path}") } else { format!("{base}{path}?{query}") };
-    HttpResponse::TemporaryRedirect().insert_header((header::LOCATION, location)).finish()
 }
 
 async fn list(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {

@@ -1,8 +1,8 @@
 //! Session endpoints: `/sessions/whoami`, the caller's own sessions, token exchange, and the
 //! admin session API.
 
-use super::AppState;
 use super::pagination::LegacyPage;
+use super::{AppState, json_response, link_entry, query_first as first, query_pairs, to_public};
 use crate::error::ApiError;
 use crate::session::registry::Live;
 use crate::session::service::no_session;
@@ -32,27 +32,6 @@ pub(super) fn admin_routes(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/admin/identities/{id}/sessions").get(identity_sessions).delete(delete_identity_sessions),
         );
-}
-
-/// The admin server sends the caller's own session routes to the public server (307).
-async fn to_public(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    let path = req.path().strip_prefix("/admin/").unwrap_or(req.path());
-    let query = req.query_string();
-    let base = state.config.public_base_url();
-    let location = if query.is_empty() { format!("{base}{path}") } else { format!("{base}{path}?{query}") };
-    HttpResponse::TemporaryRedirect().insert_header((header::LOCATION, location)).finish()
-}
-
-fn query_pairs(req: &HttpRequest) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(req.query_string().as_bytes()).into_owned().collect()
-}
-
-fn first<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
-}
-
-fn json_response(status: StatusCode, body: &Json) -> HttpResponse {
-    HttpResponse::build(status).content_type("application/json").body(body.to_string())
 }
 
 /// The session token of a request: `X-Session-Token`, then the session cookie, then
@@ -284,13 +263,7 @@ async fn admin_list(state: web::Data<AppState>, req: HttpRequest) -> Result<Http
         body.push(render_admin(&state, s, expand).await?);
     }
     let link = |token: String, rel: &str| {
-        let mut q: Vec<(String, String)> =
-            pairs.iter().filter(|(k, _)| k != "page_token" && k != "page_size").cloned().collect();
-        q.push(("page_size".into(), size.to_string()));
-        q.push(("page_token".into(), token));
-        q.sort_by(|a, b| a.0.cmp(&b.0));
-        let query = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(q).finish();
-        format!("<{}?{query}>; rel=\"{rel}\"", req.path())
+        link_entry(&req, &pairs, &[("page_size", size.to_string()), ("page_token", token)], rel)
     };
     let far_future = chrono::NaiveDate::from_ymd_opt(2200, 12, 31)
         .and_then(|d| d.and_hms_opt(23, 59, 59))

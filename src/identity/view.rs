@@ -16,7 +16,8 @@ pub enum CredentialsView<'a> {
     Full,
 }
 
-fn ts(t: &chrono::DateTime<chrono::Utc>) -> Json {
+/// A timestamp as the API renders it (RFC 3339, UTC, only the fractional digits needed).
+pub fn ts(t: &chrono::DateTime<chrono::Utc>) -> Json {
     json!(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
 }
 

@@ -168,16 +168,6 @@ pub async fn find_by_token_hash(conn: &mut Conn<'_>, hash: &str) -> Result<Optio
     Ok(with_devices(conn, rows).await?.pop())
 }
 
-/// A session by the hash of its logout token.
-pub async fn find_by_logout_token_hash(conn: &mut Conn<'_>, hash: &str) -> Result<Option<Session>, StoreError> {
-    let rows: Vec<SessionRow> = on_conn!(conn, c => sessions::table
-        .filter(sessions::logout_token_hash.eq(hash))
-        .select(SessionRow::as_select())
-        .load(c)
-        .await)?;
-    Ok(with_devices(conn, rows).await?.pop())
-}
-
 /// Filter on the stored activity of a session (`active` query parameter).
 #[derive(Debug, Clone, Copy)]
 pub struct ActiveFilter {

@@ -152,16 +152,12 @@ impl SessionService {
         let n = sessions.len() as i64;
         let writes = sessions.into_iter().map(|mut s| {
             s.revoke(self.clock.now());
-            let id = s.id;
-            async move {
-                self.persist(&s).await?;
-                self.registry.invalidate_session(id);
-                Ok::<_, ApiError>(())
-            }
+            async move { self.persist(&s).await }
         });
         for r in futures_util::future::join_all(writes).await {
             r?;
         }
+        // One notice drops every live session of the identity, here and on other instances.
         self.changed(crate::actors::Notice::Identity(identity_id));
         Ok(n)
     }

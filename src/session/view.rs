@@ -2,13 +2,9 @@
 
 use super::Session;
 use crate::identity::Identity;
-use crate::identity::view::{AdminMetadata, CredentialsView, render};
+use crate::identity::view::{AdminMetadata, CredentialsView, render, ts};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value as Json, json};
-
-fn ts(t: &DateTime<Utc>) -> Json {
-    json!(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
-}
 
 /// Renders `session`; `identity` is `(identity, schema_url)` when expanded (else `null`);
 /// `active` is the computed activity (stored flag, expiry, identity state).
