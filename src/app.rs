@@ -115,9 +115,43 @@ impl App {
             clock: clock.clone(),
             sessions: Some(sessions.clone()),
         };
-        let janitor = crate::actors::janitor::start(store.clone(), registry, config.actors.clone(), clock.clone());
-        let state =
-            web::Data::new(AppState { config: config.clone(), store, persister, schemas, clock, identities, sessions });
+        let flows = crate::selfservice::registry::FlowRegistry::new(
+            store.clone(),
+            persister.clone(),
+            config.actors.flow.clone(),
+        );
+        let dummy_hash =
+            identities.hashes.hash(random_secret().into_bytes()).await.context("hashing the dummy password")?;
+        let selfservice = crate::selfservice::SelfService {
+            config: config.clone(),
+            store: store.clone(),
+            persister: persister.clone(),
+            clock: clock.clone(),
+            schemas: schemas.clone(),
+            identities: identities.clone(),
+            sessions: sessions.clone(),
+            flows: flows.clone(),
+            brute_force: crate::selfservice::brute_force::BruteForce::new(
+                config.security.brute_force.clone(),
+                store.clone(),
+                clock.clone(),
+            ),
+            breaches: Default::default(),
+            hooks: Default::default(),
+            dummy_hash: Arc::new(dummy_hash),
+        };
+        let janitor =
+            crate::actors::janitor::start(store.clone(), registry, flows, config.actors.clone(), clock.clone());
+        let state = web::Data::new(AppState {
+            config: config.clone(),
+            store,
+            persister,
+            schemas,
+            clock,
+            identities,
+            sessions,
+            selfservice,
+        });
 
         let workers = options.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
         let s = state.clone();

@@ -9,8 +9,10 @@ pub mod error;
 pub mod hash;
 pub mod http;
 pub mod identity;
+pub mod jsonnet;
 pub mod persistence;
 pub mod schema;
+pub mod selfservice;
 pub mod session;
 pub mod telemetry;
 

@@ -3,12 +3,14 @@
 
 use crate::clock::Clock;
 use crate::config::ActorsConfig;
+use crate::persistence::selfservice::{self as flow_rows, FlowTable};
 use crate::persistence::{Store, StoreError, session as session_rows};
+use crate::selfservice::registry::FlowRegistry;
 use crate::session::SessionRegistry;
 use actix::prelude::*;
 use std::time::Duration;
 
-/// Deletes expired sessions in batches of `batch_size`; returns how many.
+/// Deletes expired sessions and flows in batches of `batch_size`; returns how many rows.
 pub async fn delete_expired(store: &Store, clock: &Clock, batch_size: usize) -> Result<usize, StoreError> {
     let mut total = 0;
     loop {
@@ -16,15 +18,30 @@ pub async fn delete_expired(store: &Store, clock: &Clock, batch_size: usize) -> 
         let n = session_rows::delete_expired(&mut pooled.conn(), clock.now(), batch_size as i64).await?;
         total += n;
         if n < batch_size {
-            return Ok(total);
+            break;
         }
     }
+    // Flows are kept for a while after they expire: a late submit still finds them and gets
+    // "expired" (with a replacement flow) instead of "not found".
+    let flow_cutoff = clock.now() - chrono::Duration::hours(1);
+    for table in [FlowTable::Login, FlowTable::Registration] {
+        loop {
+            let mut pooled = store.get().await?;
+            let n = flow_rows::delete_expired_flows(&mut pooled.conn(), table, flow_cutoff, batch_size as i64).await?;
+            total += n;
+            if n < batch_size {
+                break;
+            }
+        }
+    }
+    Ok(total)
 }
 
 /// Runs cleanup and idle passivation on a schedule.
 pub struct Janitor {
     store: Store,
     registry: SessionRegistry,
+    flows: FlowRegistry,
     config: ActorsConfig,
     clock: Clock,
 }
@@ -40,6 +57,10 @@ impl Actor for Janitor {
             if n > 0 {
                 tracing::debug!(passivated = n, "idle session actors passivated");
             }
+            let n = act.flows.sweep_idle();
+            if n > 0 {
+                tracing::debug!(passivated = n, "idle flow actors passivated");
+            }
         });
         let interval = self.config.janitor.interval.0.max(Duration::from_millis(100));
         ctx.run_interval(interval, |act, ctx| {
@@ -47,7 +68,7 @@ impl Actor for Janitor {
             ctx.spawn(
                 async move {
                     match delete_expired(&store, &clock, batch).await {
-                        Ok(n) if n > 0 => tracing::info!(deleted = n, "expired sessions deleted"),
+                        Ok(n) if n > 0 => tracing::info!(deleted = n, "expired sessions and flows deleted"),
                         Ok(_) => {}
                         Err(e) => tracing::warn!(error = %e, "janitor: cleanup failed"),
                     }
@@ -61,6 +82,12 @@ impl Actor for Janitor {
 impl Supervised for Janitor {}
 
 /// Starts the janitor under a supervisor.
-pub fn start(store: Store, registry: SessionRegistry, config: ActorsConfig, clock: Clock) -> Addr<Janitor> {
-    Supervisor::start(move |_| Janitor { store, registry, config, clock })
+pub fn start(
+    store: Store,
+    registry: SessionRegistry,
+    flows: FlowRegistry,
+    config: ActorsConfig,
+    clock: Clock,
+) -> Addr<Janitor> {
+    Supervisor::start(move |_| Janitor { store, registry, flows, config, clock })
 }

@@ -285,6 +285,8 @@ mod tests {
             enabled = true
             [selfservice.flows.login]
             ui_url = "http://localhost/login"
+            [selfservice.flows.settings]
+            privileged_session_max_age = "1h"
             [log]
             level = "debug"
             format = "json"
@@ -301,7 +303,8 @@ mod tests {
         assert_eq!(loaded.config.persistence.flush_interval.0, Duration::from_millis(20));
         assert_eq!(loaded.warnings.len(), 2, "{:?}", loaded.warnings);
         assert!(loaded.warnings.iter().any(|w| w.contains("`serve.public.cors`")));
-        assert!(loaded.warnings.iter().any(|w| w.contains("`selfservice`")));
+        assert_eq!(loaded.config.selfservice.flows.login.ui_url, "http://localhost/login");
+        assert!(loaded.warnings.iter().any(|w| w.contains("`selfservice.flows.settings.privileged_session_max_age`")));
         Ok(())
     }
 

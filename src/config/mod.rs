@@ -3,9 +3,11 @@
 //! Loading (defaults → TOML file → environment) and key checking live in [`load`].
 
 mod load;
+mod selfservice;
 mod values;
 
 pub use load::{ConfigError, Loaded, load};
+pub use selfservice::*;
 pub use values::{ByteSize, Dur};
 
 use serde::Deserialize;
@@ -28,6 +30,9 @@ pub struct Config {
     pub persistence: PersistenceConfig,
     pub courier: CourierConfig,
     pub session: SessionConfig,
+    pub selfservice: SelfServiceConfig,
+    pub cookies: CookiesConfig,
+    pub security: SecurityConfig,
     /// Set by `serve --dev`, not by the file.
     #[serde(skip)]
     pub dev: bool,

@@ -3,8 +3,10 @@
 
 mod health;
 mod identities;
+pub mod negotiate;
 mod pagination;
 mod schemas;
+mod selfservice;
 pub mod sessions;
 
 use crate::clock::Clock;
@@ -33,6 +35,7 @@ pub struct AppState {
     pub clock: Clock,
     pub identities: crate::identity::IdentityService,
     pub sessions: crate::session::SessionService,
+    pub selfservice: crate::selfservice::SelfService,
 }
 
 /// Which server a route table is for.
@@ -114,6 +117,7 @@ pub fn public_app(
         .configure(schemas::public_routes)
         .configure(sessions::public_routes)
         .configure(identities::public_routes)
+        .configure(selfservice::public_routes)
         .default_service(web::to(not_found))
         .wrap(ErrorHandlers::new().default_handler(envelope))
         .wrap_fn(|req, srv| {
@@ -174,6 +178,7 @@ pub fn admin_app(
         .configure(schemas::admin_routes)
         .configure(identities::admin_routes)
         .configure(sessions::admin_routes)
+        .configure(selfservice::admin_routes)
         .default_service(web::to(not_found))
         .wrap(ErrorHandlers::new().default_handler(envelope))
         .wrap_fn(move |req, srv| {

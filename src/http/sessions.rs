@@ -61,25 +61,27 @@ async fn caller(state: &AppState, req: &HttpRequest) -> Result<Arc<Live>, ApiErr
         && live.session.aal < Aal::Aal2
         && live.shared.available_aal == Aal::Aal2
     {
-        let mut redirect = url::Url::parse(&format!("{}self-service/login/browser", state.config.public_base_url()))
-            .map_err(|e| ApiError::internal(&e))?;
-        {
-            let mut q = redirect.query_pairs_mut();
-            q.append_pair("aal", "aal2");
-            let pairs = query_pairs(req);
-            if let Some(r) = first(&pairs, "return_to") {
-                q.append_pair("return_to", r);
-            }
-        }
-        let mut err = ApiError::new(StatusCode::FORBIDDEN, "Session does not fulfill the requested Authenticator Assurance Level")
-            .with_id("session_aal2_required")
-            .with_reason("An active session was found but it does not fulfill the requested Authenticator Assurance Level. Please verify yourself with a second factor to resolve this issue.");
-        let mut siblings = serde_json::Map::new();
-        siblings.insert("redirect_browser_to".into(), json!(redirect.to_string()));
-        err.siblings = Some(Box::new(siblings));
-        return Err(err);
+        let pairs = query_pairs(req);
+        return Err(aal2_required(&state.config, first(&pairs, "return_to")));
     }
     Ok(live)
+}
+
+/// 403 `session_aal2_required` with `redirect_browser_to` the AAL2 login.
+pub fn aal2_required(config: &crate::config::Config, return_to: Option<&str>) -> ApiError {
+    let mut redirect = format!("{}self-service/login/browser?aal=aal2", config.public_base_url());
+    if let Some(r) = return_to {
+        redirect.push_str("&return_to=");
+        redirect.extend(url::form_urlencoded::byte_serialize(r.as_bytes()));
+    }
+    let mut err = ApiError::new(StatusCode::FORBIDDEN, "Session does not fulfill the requested Authenticator Assurance Level")
+        .with_id("session_aal2_required")
+        .with_reason("An active session was found but it does not fulfill the requested Authenticator Assurance Level. Please verify yourself with a second factor to resolve this issue.")
+        .with_details(json!({ "redirect_browser_to": redirect }));
+    let mut siblings = serde_json::Map::new();
+    siblings.insert("redirect_browser_to".into(), json!(redirect));
+    err.siblings = Some(Box::new(siblings));
+    err
 }
 
 fn render_live(state: &AppState, live: &Live) -> Json {
@@ -154,7 +156,7 @@ async fn revoke_mine(
     Ok(HttpResponse::NoContent().finish())
 }
 
-async fn token_exchange(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+async fn token_exchange(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let pairs = query_pairs(&req);
     let (Some(init), Some(ret)) = (
         first(&pairs, "init_code").filter(|v| !v.is_empty()),
@@ -162,10 +164,13 @@ async fn token_exchange(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     ) else {
         return Err(ApiError::bad_request("init_code and return_to_code query params must be set"));
     };
-    let _ = (init, ret);
-    // Exchange codes are created by the OpenID Connect method for API flows; until then no
-    // code can be bound to a session.
-    Err(ApiError::not_found("no session yet for this \"code\""))
+    let Some((session, token)) = state.sessions.exchange(init, ret).await? else {
+        return Err(ApiError::not_found("no session yet for this \"code\""));
+    };
+    let identity = state.identities.get(session.identity_id).await?;
+    let schema_url = state.identities.schema_url_of(&identity);
+    let body = render_session(&session, Some((&identity, &schema_url)), true, state.clock.now());
+    Ok(json_response(StatusCode::OK, &json!({ "session_token": token, "session": body })))
 }
 
 fn parse_active(pairs: &[(String, String)]) -> Result<Option<bool>, ApiError> {

@@ -63,7 +63,8 @@ pub fn provider_identifier(provider: &str, subject: &str) -> String {
     format!("{provider}:{subject}")
 }
 
-fn new_credential(kind: &str, now: DateTime<Utc>) -> Credential {
+/// An empty credential of `kind`.
+pub fn new_credential(kind: &str, now: DateTime<Utc>) -> Credential {
     Credential {
         id: Uuid::new_v4(),
         kind: kind.to_string(),
@@ -382,6 +383,27 @@ impl IdentityService {
         }
         identity.verifiable_addresses = verifiable;
         identity.recovery_addresses = recovery;
+    }
+
+    /// Writes a new identity (durable); a taken identifier is `WriteError::Conflict`.
+    pub async fn insert(&self, identity: &Identity) -> Result<(), WriteError> {
+        self.persist(identity).await
+    }
+
+    /// Replaces the stored password hash of an identity (re-hash on login).
+    pub async fn replace_password_hash(&self, id: Uuid, hashed: &str) -> Result<Identity, ApiError> {
+        let mut identity = self.get(id).await?;
+        let now = self.clock.now();
+        if let Some(c) = identity.credentials.get_mut("password") {
+            c.config = json!({ "hashed_password": hashed });
+            c.updated_at = now;
+        }
+        identity.updated_at = now;
+        self.persister
+            .write(WriteOp::UpdateIdentity(Box::new(identity.clone())), Durability::Durable)
+            .await
+            .map_err(write_error)?;
+        Ok(identity)
     }
 
     async fn persist(&self, identity: &Identity) -> Result<(), WriteError> {

@@ -276,6 +276,25 @@ pub async fn find_by_external_id(conn: &mut Conn<'_>, external_id: &str) -> Resu
     Ok(hydrate(conn, rows, true).await?.pop())
 }
 
+/// Loads the identity that owns credential identifier `identifier` of type `kind`.
+pub async fn find_by_identifier(
+    conn: &mut Conn<'_>,
+    kind: &str,
+    identifier: &str,
+) -> Result<Option<Identity>, StoreError> {
+    let rows: Vec<IdentityRow> = on_conn!(conn, c => identities::table
+        .filter(identities::id.eq_any(
+            identifiers::table
+                .filter(identifiers::kind.eq(kind))
+                .filter(identifiers::identifier.eq(identifier))
+                .select(identifiers::identity_id),
+        ))
+        .select(IdentityRow::as_select())
+        .load(c)
+        .await)?;
+    Ok(hydrate(conn, rows, true).await?.pop())
+}
+
 /// Which identities a list returns (filters are exclusive, as in Kratos).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ListFilter {

@@ -33,6 +33,7 @@ macro_rules! insert_all {
 pub mod identity;
 pub mod persister;
 pub mod schema;
+pub mod selfservice;
 pub mod session;
 pub mod types;
 

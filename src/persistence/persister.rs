@@ -13,6 +13,7 @@
 //! * Back-pressure: callers wait for room when `buffer_size` operations are pending.
 //! * Every operation is idempotent, so retrying after an ambiguous commit is safe.
 
+use super::selfservice::{self, ErrorRecord, FlowRecord, FlowTable};
 use super::{Store, StoreError, identity, session};
 use crate::config::PersistenceConfig;
 use crate::identity::Identity;
@@ -48,6 +49,10 @@ pub enum WriteOp {
     UpsertSession(Box<Session>),
     /// Delete every session of an identity.
     DeleteSessionsOf(Uuid),
+    /// Insert or replace a self-service flow.
+    UpsertFlow(Box<FlowRecord>),
+    /// Store a self-service error container.
+    InsertError(Box<ErrorRecord>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -63,11 +68,25 @@ impl WriteOp {
             WriteOp::DeleteIdentity(id) => RowKey { table: "identities", id: *id },
             WriteOp::UpsertSession(s) => RowKey { table: "sessions", id: s.id },
             WriteOp::DeleteSessionsOf(id) => RowKey { table: "sessions_of", id: *id },
+            WriteOp::UpsertFlow(f) => RowKey {
+                table: match f.table {
+                    FlowTable::Login => "login_flows",
+                    FlowTable::Registration => "registration_flows",
+                },
+                id: f.id,
+            },
+            WriteOp::InsertError(e) => RowKey { table: "errors", id: e.id },
         }
     }
 
     fn is_upsert(&self) -> bool {
-        matches!(self, WriteOp::UpsertIdentity(_) | WriteOp::UpdateIdentity(_) | WriteOp::UpsertSession(_))
+        matches!(
+            self,
+            WriteOp::UpsertIdentity(_)
+                | WriteOp::UpdateIdentity(_)
+                | WriteOp::UpsertSession(_)
+                | WriteOp::UpsertFlow(_)
+        )
     }
 }
 
@@ -581,6 +600,9 @@ async fn apply_all<'a>(conn: &mut super::Conn<'_>, ops: impl Iterator<Item = &'a
                 sessions.clear();
                 session::delete_of_identity(conn, *id).await?;
             }
+            // Flows and errors refer to nothing written in the same batch.
+            WriteOp::UpsertFlow(f) => selfservice::upsert_flow(conn, f).await?,
+            WriteOp::InsertError(e) => selfservice::insert_error(conn, e).await?,
         }
     }
     identity::upsert_many(conn, &identities).await?;

@@ -135,3 +135,79 @@ diesel::table! {
 diesel::joinable!(sessions -> identities (identity_id));
 diesel::joinable!(session_devices -> sessions (session_id));
 diesel::allow_tables_to_appear_in_same_query!(sessions, session_devices, identities);
+
+/// Declares one self-service flow table (they all share one shape).
+macro_rules! flow_table {
+    ($name:ident) => {
+        diesel::table! {
+            use diesel::sql_types::*;
+            use crate::persistence::types::{DbJson, DbTimestamptz, DbUuid};
+
+            $name (id) {
+                id -> DbUuid,
+                #[sql_name = "type"]
+                flow_type -> Text,
+                state -> Text,
+                request_url -> Text,
+                return_to -> Nullable<Text>,
+                active_method -> Nullable<Text>,
+                ui -> DbJson,
+                csrf_token -> Text,
+                identity_id -> Nullable<DbUuid>,
+                session_id -> Nullable<DbUuid>,
+                data -> DbJson,
+                issued_at -> DbTimestamptz,
+                expires_at -> DbTimestamptz,
+                created_at -> DbTimestamptz,
+                updated_at -> DbTimestamptz,
+            }
+        }
+    };
+}
+
+flow_table!(selfservice_login_flows);
+flow_table!(selfservice_registration_flows);
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::persistence::types::{DbJson, DbTimestamptz, DbUuid};
+
+    selfservice_errors (id) {
+        id -> DbUuid,
+        error -> DbJson,
+        csrf_token -> Text,
+        was_seen -> Bool,
+        seen_at -> Nullable<DbTimestamptz>,
+        created_at -> DbTimestamptz,
+        updated_at -> DbTimestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::persistence::types::DbTimestamptz;
+
+    brute_force_counters (key) {
+        key -> Text,
+        failures -> Integer,
+        window_start -> DbTimestamptz,
+        locked_until -> Nullable<DbTimestamptz>,
+        updated_at -> DbTimestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::persistence::types::{DbTimestamptz, DbUuid};
+
+    session_token_exchanges (id) {
+        id -> DbUuid,
+        flow_id -> DbUuid,
+        session_id -> Nullable<DbUuid>,
+        init_code_hash -> Text,
+        return_to_code_hash -> Text,
+        session_token_sealed -> Nullable<Text>,
+        created_at -> DbTimestamptz,
+        updated_at -> DbTimestamptz,
+    }
+}

@@ -121,7 +121,8 @@ fn apply(ext: &Json, value: &str, path: &str, out: &mut Extracted, violations: &
     let mut norm = |via: &str| match normalise(via, value) {
         Ok(v) => Some(v),
         Err(message) => {
-            push_unique(violations, Violation { instance_path: path.to_string(), message });
+            let ui = super::UiViolation::generic(super::pointer_to_field(path), &message);
+            push_unique(violations, Violation { instance_path: path.to_string(), message, ui });
             None
         }
     };

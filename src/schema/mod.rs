@@ -37,6 +37,131 @@ pub struct Violation {
     pub instance_path: String,
     /// What is wrong.
     pub message: String,
+    /// How a UI shows it: the node it belongs to and the `uiText` id and context.
+    pub ui: UiViolation,
+}
+
+/// A violation as a UI message (behaviour.md §13.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UiViolation {
+    /// Dotted node name (`traits.email`); empty for the flow level.
+    pub field: String,
+    pub id: u32,
+    pub text: String,
+    pub context: Json,
+}
+
+impl UiViolation {
+    /// A violation shown as the generic message 4000001.
+    pub fn generic(field: String, reason: &str) -> UiViolation {
+        UiViolation { field, id: 4000001, text: reason.into(), context: serde_json::json!({ "reason": reason }) }
+    }
+}
+
+/// `/traits/a/b` → `traits.a.b`.
+pub fn pointer_to_field(pointer: &str) -> String {
+    pointer
+        .trim_start_matches('/')
+        .split('/')
+        .map(|s| s.replace("~1", "/").replace("~0", "~"))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+fn ui_violation(e: &jsonschema::ValidationError<'_>) -> UiViolation {
+    use jsonschema::error::ValidationErrorKind as K;
+    use serde_json::json;
+    let field = pointer_to_field(&e.instance_path().to_string());
+    let instance = e.instance();
+    let len = || instance.as_str().map_or(0, |s| s.chars().count());
+    let items = || instance.as_array().map_or(0, Vec::len);
+    let (id, text, context) = match e.kind() {
+        K::Required { property } => {
+            let name = property.as_str().unwrap_or_default().to_string();
+            let field = if field.is_empty() { name.clone() } else { format!("{field}.{name}") };
+            return UiViolation {
+                field,
+                id: 4000002,
+                text: format!("Property {name} is missing."),
+                context: json!({ "property": name }),
+            };
+        }
+        K::MinLength { limit } => (
+            4000003,
+            format!("length must be >= {limit}, but got {}", len()),
+            json!({"min_length": limit, "actual_length": len()}),
+        ),
+        K::MaxLength { limit } => (
+            4000017,
+            format!("length must be <= {limit}, but got {}", len()),
+            json!({"max_length": limit, "actual_length": len()}),
+        ),
+        K::Pattern { pattern } => {
+            (4000004, format!("does not match pattern \"{pattern}\""), json!({ "pattern": pattern }))
+        }
+        K::Minimum { limit } => {
+            (4000018, format!("must be >= {limit} but found {instance}"), json!({"minimum": limit, "actual": instance}))
+        }
+        K::ExclusiveMinimum { limit } => {
+            (4000019, format!("must be > {limit} but found {instance}"), json!({"minimum": limit, "actual": instance}))
+        }
+        K::Maximum { limit } => {
+            (4000020, format!("must be <= {limit} but found {instance}"), json!({"maximum": limit, "actual": instance}))
+        }
+        K::ExclusiveMaximum { limit } => {
+            (4000021, format!("must be < {limit} but found {instance}"), json!({"maximum": limit, "actual": instance}))
+        }
+        K::MultipleOf { multiple_of } => (
+            4000022,
+            format!("{instance} not multipleOf {multiple_of}"),
+            json!({"base": multiple_of, "actual": instance}),
+        ),
+        K::MaxItems { limit } => (
+            4000023,
+            format!("maximum {limit} items allowed, but found {} items", items()),
+            json!({"max_items": limit, "actual_items": items()}),
+        ),
+        K::MinItems { limit } => (
+            4000024,
+            format!("minimum {limit} items allowed, but found {} items", items()),
+            json!({"min_items": limit, "actual_items": items()}),
+        ),
+        K::UniqueItems => (4000025, "items must be unique".to_string(), json!({})),
+        K::Type { kind } => {
+            let allowed: Vec<String> = match kind {
+                jsonschema::error::TypeKind::Single(t) => vec![t.to_string()],
+                jsonschema::error::TypeKind::Multiple(ts) => ts.iter().map(|t| t.to_string()).collect(),
+            };
+            let actual = match &**instance {
+                Json::Null => "null",
+                Json::Bool(_) => "boolean",
+                Json::Number(n) if n.is_i64() || n.is_u64() => "integer",
+                Json::Number(_) => "number",
+                Json::String(_) => "string",
+                Json::Array(_) => "array",
+                Json::Object(_) => "object",
+            };
+            (
+                4000026,
+                format!("expected {}, but got {actual}", allowed.join(" or ")),
+                json!({"allowed_types": allowed, "actual_type": actual}),
+            )
+        }
+        K::Constant { expected_value } => {
+            (4000029, format!("must be equal to constant {expected_value}"), json!({ "expected": &**expected_value }))
+        }
+        K::Format { format } if format == "email" => {
+            (4000040, format!("{instance} is not valid \"email\""), json!({ "value": instance }))
+        }
+        K::Format { format } if format == "tel" => {
+            (4000041, format!("{instance} is not valid \"tel\""), json!({ "value": instance }))
+        }
+        _ => {
+            let reason = e.to_string();
+            return UiViolation::generic(field, &reason);
+        }
+    };
+    UiViolation { field, id, text, context }
 }
 
 /// Why traits do not fit their schema.
@@ -194,7 +319,11 @@ impl SchemaRegistry {
         let violations: Vec<Violation> = schema
             .validator
             .iter_errors(&document)
-            .map(|e| Violation { instance_path: e.instance_path().to_string(), message: e.to_string() })
+            .map(|e| Violation {
+                instance_path: e.instance_path().to_string(),
+                message: e.to_string(),
+                ui: ui_violation(&e),
+            })
             .collect();
         if !violations.is_empty() {
             return Err(TraitsError::Invalid(violations));

@@ -115,6 +115,15 @@ pub fn new_token(prefix: &str) -> String {
     format!("{prefix}{body}")
 }
 
+/// The logout token of a session token: derived one-way, so it can be shown again whenever
+/// the session token is presented, while only its hash is stored.
+pub fn logout_token_for(session_token: &str) -> String {
+    const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let digest = Sha256::digest(format!("tessera-logout:{session_token}").as_bytes());
+    let body: String = digest.iter().take(32).map(|b| ALNUM[usize::from(*b) % ALNUM.len()] as char).collect();
+    format!("ory_lo_{body}")
+}
+
 /// How tokens are stored: lower-case hex SHA-256.
 pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
@@ -143,7 +152,7 @@ impl Session {
         lifespan: Duration,
     ) -> (Session, String, String) {
         let token = new_token("ory_st_");
-        let logout = new_token("ory_lo_");
+        let logout = logout_token_for(&token);
         let session = Session {
             id: Uuid::new_v4(),
             identity_id,

@@ -3,6 +3,12 @@
 
 use super::registry::Live;
 use super::{AuthMethod, Device, Session, SessionRegistry, token_hash};
+
+/// A session-token exchange code: 64 alphanumerics.
+fn exchange_code() -> String {
+    use rand::Rng;
+    rand::rng().sample_iter(&rand::distr::Alphanumeric).take(64).map(char::from).collect()
+}
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::ApiError;
@@ -188,26 +194,111 @@ impl SessionService {
         self.changed(crate::actors::Notice::Identity(identity_id));
     }
 
+    /// Encrypts and authenticates `payload` (AES-256-GCM, first secret; opaque text).
+    pub fn seal(&self, payload: &str) -> Option<String> {
+        let key = self.keys.first()?;
+        let mut jar = CookieJar::new();
+        jar.private_mut(key).add(Cookie::new("s", payload.to_string()));
+        jar.get("s").map(|c| c.value().to_string())
+    }
+
+    /// Opens a value made by [`Self::seal`] with any configured secret.
+    pub fn unseal(&self, sealed: &str) -> Option<String> {
+        self.keys.iter().find_map(|key| {
+            let mut jar = CookieJar::new();
+            jar.add_original(Cookie::new("s", sealed.to_string()));
+            jar.private(key).get("s").map(|c| c.value().to_string())
+        })
+    }
+
     /// The encrypted session cookie value for `token` (opaque; `secrets.cookie[0]` encrypts).
     pub fn cookie_value(&self, token: &str, expires_at: DateTime<Utc>) -> Option<String> {
-        let key = self.keys.first()?;
         let nonce = super::new_token("");
-        let payload = serde_json::json!({"t": token, "e": expires_at, "n": &nonce[..8]}).to_string();
-        let mut jar = CookieJar::new();
-        jar.private_mut(key).add(Cookie::new("s", payload));
-        jar.get("s").map(|c| c.value().to_string())
+        self.seal(&serde_json::json!({"t": token, "e": expires_at, "n": &nonce[..8]}).to_string())
     }
 
     /// The token inside a session cookie value (any configured secret may have made it).
     pub fn token_from_cookie(&self, value: &str) -> Option<String> {
-        for key in self.keys.iter() {
-            let mut jar = CookieJar::new();
-            jar.add_original(Cookie::new("s", value.to_string()));
-            if let Some(c) = jar.private(key).get("s") {
-                let v: serde_json::Value = serde_json::from_str(c.value()).ok()?;
-                return v.get("t").and_then(serde_json::Value::as_str).map(str::to_string);
-            }
-        }
-        None
+        let v: serde_json::Value = serde_json::from_str(&self.unseal(value)?).ok()?;
+        v.get("t").and_then(serde_json::Value::as_str).map(str::to_string)
+    }
+
+    /// The `expires_at` inside a session cookie value.
+    pub fn cookie_expiry(&self, value: &str) -> Option<DateTime<Utc>> {
+        let v: serde_json::Value = serde_json::from_str(&self.unseal(value)?).ok()?;
+        serde_json::from_value(v.get("e")?.clone()).ok()
+    }
+
+    /// Re-authenticates an existing session (refresh or AAL upgrade): the method is appended,
+    /// times start again and the device is recorded. Durable.
+    pub async fn reauthenticate(
+        &self,
+        id: Uuid,
+        method: AuthMethod,
+        device: Device,
+        now: DateTime<Utc>,
+    ) -> Result<Session, ApiError> {
+        let mut session = self.find(id).await?.ok_or_else(super::service::no_session)?;
+        session.authentication_methods.push(method);
+        session.aal = super::compute_aal(&session.authentication_methods);
+        session.authenticated_at = now;
+        session.issued_at = now;
+        session.expires_at = now + self.lifespan();
+        session.updated_at = now;
+        session.devices.push(device);
+        self.persist(&session).await?;
+        self.changed(crate::actors::Notice::Session(session.id));
+        Ok(session)
+    }
+
+    /// Creates a session-token exchanger for an API flow; returns `(init_code, return_to_code)`.
+    pub async fn create_exchanger(&self, flow_id: Uuid) -> Result<(String, String), ApiError> {
+        let init = exchange_code();
+        let return_to = exchange_code();
+        let mut pooled = self.store.get().await.map_err(ApiError::store)?;
+        crate::persistence::selfservice::create_exchanger(
+            &mut pooled.conn(),
+            flow_id,
+            &token_hash(&init),
+            &token_hash(&return_to),
+            self.clock.now(),
+        )
+        .await
+        .map_err(ApiError::store)?;
+        Ok((init, return_to))
+    }
+
+    /// Binds a flow's exchanger to a session (the OIDC method does this when an API flow
+    /// finishes in a browser). The token is kept sealed until it is exchanged.
+    pub async fn bind_exchanger(&self, flow_id: Uuid, session_id: Uuid, token: &str) -> Result<bool, ApiError> {
+        let sealed = self.seal(token).ok_or_else(|| ApiError::internal(&"no secret to seal the session token"))?;
+        let mut pooled = self.store.get().await.map_err(ApiError::store)?;
+        let n = crate::persistence::selfservice::bind_exchanger(
+            &mut pooled.conn(),
+            flow_id,
+            session_id,
+            &sealed,
+            self.clock.now(),
+        )
+        .await
+        .map_err(ApiError::store)?;
+        Ok(n > 0)
+    }
+
+    /// `GET /sessions/token-exchange`: the session and token bound to a pair of codes.
+    pub async fn exchange(&self, init_code: &str, return_to_code: &str) -> Result<Option<(Session, String)>, ApiError> {
+        let found = {
+            let mut pooled = self.store.get().await.map_err(ApiError::store)?;
+            crate::persistence::selfservice::find_exchanger(
+                &mut pooled.conn(),
+                &token_hash(init_code),
+                &token_hash(return_to_code),
+            )
+            .await
+            .map_err(ApiError::store)?
+        };
+        let Some((session_id, sealed)) = found else { return Ok(None) };
+        let Some(token) = self.unseal(&sealed) else { return Ok(None) };
+        Ok(self.find(session_id).await?.map(|s| (s, token)))
     }
 }

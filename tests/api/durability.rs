@@ -1,10 +1,8 @@
 //! kill -9: every write the server acknowledged survives a crash of the process.
 
 use crate::both_backends;
-use crate::harness::{Db, TestDb, bin, identity};
+use crate::harness::{Db, TestDb, bin};
 use std::time::{Duration, Instant};
-use tessera::persistence::{Store, identity as identity_rows, session as session_rows};
-use tessera::session::{Aal, AuthMethod, Session};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -21,6 +19,7 @@ fn env(dsn: &str, public: u16, admin: u16) -> Vec<(String, String)> {
         ("TESSERA__HASHERS__ARGON2__MEMORY".into(), "\"64KB\"".into()),
         ("TESSERA__HASHERS__ARGON2__PARALLELISM".into(), "1".into()),
         ("TESSERA__LOG__LEVEL".into(), "\"error\"".into()),
+        ("TESSERA__SELFSERVICE__METHODS__PASSWORD__CONFIG__HAVEIBEENPWNED_ENABLED".into(), "false".into()),
     ]
 }
 
@@ -54,41 +53,77 @@ async fn whoami(http: &reqwest::Client, public: u16, token: &str) -> u16 {
         .as_u16()
 }
 
+async fn login(http: &reqwest::Client, public: u16, email: &str) -> serde_json::Value {
+    let flow: serde_json::Value = http
+        .get(format!("http://127.0.0.1:{public}/self-service/login/api"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let res = http
+        .post(format!("http://127.0.0.1:{public}/self-service/login?flow={}", flow["id"].as_str().unwrap()))
+        .json(&serde_json::json!({"method": "password", "identifier": email, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
+async fn register(http: &reqwest::Client, public: u16, email: &str) -> u16 {
+    let flow: serde_json::Value = http
+        .get(format!("http://127.0.0.1:{public}/self-service/registration/api"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    http.post(format!("http://127.0.0.1:{public}/self-service/registration?flow={}", flow["id"].as_str().unwrap()))
+        .json(&serde_json::json!({"method": "password", "traits": {"email": email}, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+const PASSWORD: &str = "kill-nine-survivor-7";
+
 async fn acknowledged_writes_survive_kill_9(db: Db) {
     let test_db = TestDb::new(db).await;
-    let store = Store::connect(&test_db.dsn).unwrap();
-    store.migrate().await.unwrap();
-    // Sessions made outside the server (the login flow is not there yet): ten of them.
-    let owner = identity("owner@example.org");
-    let now = tessera::clock::Clock::system().now();
-    let mut sessions: Vec<(Session, String)> = Vec::new();
-    {
-        let mut pooled = store.get().await.unwrap();
-        let mut conn = pooled.conn();
-        identity_rows::upsert(&mut conn, &owner).await.unwrap();
-        for _ in 0..10 {
-            let method = AuthMethod {
-                method: "password".into(),
-                aal: Some(Aal::Aal1),
-                completed_at: now,
-                provider: None,
-                organization: None,
-            };
-            let (s, token, _) = Session::issue(owner.id, vec![method], None, now, chrono::Duration::hours(1));
-            session_rows::upsert_many(&mut conn, &[&s]).await.unwrap();
-            sessions.push((s, token));
-        }
-    }
     let (public, admin) = (free_port(), free_port());
     let vars = env(&test_db.dsn, public, admin);
     let http = reqwest::Client::new();
     let mut child = serve(&vars, &http, admin).await;
+    // Sign-ups and sign-ins over the self-service API: each acknowledged session is durable.
+    assert_eq!(register(&http, public, "owner@example.org").await, 200);
+    let mut sessions: Vec<(String, String)> = Vec::new();
+    for _ in 0..10 {
+        let body = login(&http, public, "owner@example.org").await;
+        sessions.push((
+            body["session"]["id"].as_str().unwrap().to_string(),
+            body["session_token"].as_str().unwrap().to_string(),
+        ));
+    }
     for (_, token) in &sessions {
         assert_eq!(whoami(&http, public, token).await, 200);
     }
-    // Acknowledged revocations and identity creations, then kill -9 right after the last ack.
-    for (s, _) in &sessions[..5] {
-        let res = http.delete(format!("http://127.0.0.1:{admin}/admin/sessions/{}", s.id)).send().await.unwrap();
+    // Acknowledged revocations (self-service logout and admin), identity creations and
+    // registrations; then kill -9 right after the last acknowledgement.
+    for (_, token) in &sessions[..3] {
+        let res = http
+            .delete(format!("http://127.0.0.1:{public}/self-service/logout/api"))
+            .json(&serde_json::json!({"session_token": token}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 204);
+    }
+    for (id, _) in &sessions[3..5] {
+        let res = http.delete(format!("http://127.0.0.1:{admin}/admin/sessions/{id}")).send().await.unwrap();
         assert_eq!(res.status(), 204);
     }
     let mut created = Vec::new();
@@ -102,6 +137,9 @@ async fn acknowledged_writes_survive_kill_9(db: Db) {
         assert_eq!(res.status(), 201);
         created.push(res.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_string());
     }
+    for n in 0..3 {
+        assert_eq!(register(&http, public, &format!("signup{n}@example.org")).await, 200);
+    }
     child.start_kill().unwrap();
     child.wait().await.unwrap();
 
@@ -113,6 +151,9 @@ async fn acknowledged_writes_survive_kill_9(db: Db) {
     for id in &created {
         let res = http.get(format!("http://127.0.0.1:{admin}/admin/identities/{id}")).send().await.unwrap();
         assert_eq!(res.status(), 200, "acknowledged identity {id} was lost");
+    }
+    for n in 0..3 {
+        login(&http, public, &format!("signup{n}@example.org")).await;
     }
     child.start_kill().unwrap();
     child.wait().await.unwrap();

@@ -97,6 +97,13 @@ pub fn test_config(dsn: &str) -> Config {
     cfg.hashers.argon2.iterations = 1;
     cfg.hashers.argon2.parallelism = 1;
     cfg.hashers.bcrypt.cost = 4;
+    // No network in tests: the breached-password check runs only against a local peer.
+    cfg.selfservice.methods.password.config.haveibeenpwned_enabled = false;
+    cfg.selfservice.default_browser_return_url = Some("https://app.example/welcome".into());
+    cfg.selfservice.allowed_return_urls = vec!["https://app.example/".into()];
+    cfg.selfservice.flows.login.ui_url = "https://ui.example/login".into();
+    cfg.selfservice.flows.registration.ui_url = "https://ui.example/registration".into();
+    cfg.selfservice.flows.error.ui_url = "https://ui.example/error".into();
     cfg.identity.schemas = vec![
         SchemaSource { id: "default".into(), url: fixture("all-strategies.schema.json"), selfservice_selectable: true },
         SchemaSource { id: "phone".into(), url: fixture("phone-password.schema.json"), selfservice_selectable: true },

@@ -11,4 +11,5 @@ mod identities;
 mod persister;
 mod schemas;
 mod sdk;
+mod selfservice;
 mod sessions;

@@ -1,0 +1,1 @@
+ALTER TABLE session_token_exchanges DROP COLUMN session_token_sealed;

@@ -1,0 +1,345 @@
+//! `[selfservice]`, `[cookies]` and `[security]`: the self-service flows, their methods and
+//! hooks, shared cookie attributes, and tessera's brute-force defence.
+
+use super::Dur;
+use serde::Deserialize;
+use std::time::Duration;
+
+const FALLBACK_UI: &str = "https://www.ory.sh/kratos/docs/fallback/";
+
+fn fallback(flow: &str) -> String {
+    format!("{FALLBACK_UI}{flow}")
+}
+
+/// `[selfservice]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct SelfServiceConfig {
+    /// Where browsers go after a flow when nothing more specific is configured.
+    pub default_browser_return_url: Option<String>,
+    /// `return_to` values must match one of these (scheme, host, path prefix).
+    pub allowed_return_urls: Vec<String>,
+    pub flows: FlowsConfig,
+    pub methods: MethodsConfig,
+}
+
+/// `[selfservice.flows]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct FlowsConfig {
+    pub login: LoginFlowConfig,
+    pub registration: RegistrationFlowConfig,
+    pub logout: LogoutFlowConfig,
+    pub error: UiOnlyConfig,
+    pub settings: UiOnlyConfig,
+    pub verification: UiOnlyConfig,
+    pub recovery: UiOnlyConfig,
+}
+
+impl Default for FlowsConfig {
+    fn default() -> Self {
+        FlowsConfig {
+            login: LoginFlowConfig::default(),
+            registration: RegistrationFlowConfig::default(),
+            logout: LogoutFlowConfig::default(),
+            error: UiOnlyConfig { ui_url: fallback("error") },
+            settings: UiOnlyConfig { ui_url: fallback("settings") },
+            verification: UiOnlyConfig { ui_url: fallback("verification") },
+            recovery: UiOnlyConfig { ui_url: fallback("recovery") },
+        }
+    }
+}
+
+/// A flow of which only the UI URL is used so far.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct UiOnlyConfig {
+    pub ui_url: String,
+}
+
+impl Default for UiOnlyConfig {
+    fn default() -> Self {
+        UiOnlyConfig { ui_url: fallback("error") }
+    }
+}
+
+/// `selfservice.flows.login.style`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginStyle {
+    #[default]
+    Unified,
+    IdentifierFirst,
+}
+
+/// `selfservice.flows.registration.style`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RegistrationStyle {
+    Unified,
+    #[default]
+    ProfileFirst,
+}
+
+/// `[selfservice.flows.login]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct LoginFlowConfig {
+    pub ui_url: String,
+    pub lifespan: Dur,
+    pub style: LoginStyle,
+    pub before: BeforeConfig,
+    pub after: AfterConfig,
+}
+
+impl Default for LoginFlowConfig {
+    fn default() -> Self {
+        LoginFlowConfig {
+            ui_url: fallback("login"),
+            lifespan: Dur(Duration::from_secs(3600)),
+            style: LoginStyle::default(),
+            before: BeforeConfig::default(),
+            after: AfterConfig::default(),
+        }
+    }
+}
+
+/// `[selfservice.flows.registration]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RegistrationFlowConfig {
+    pub enabled: bool,
+    pub ui_url: String,
+    pub lifespan: Dur,
+    pub style: RegistrationStyle,
+    /// Deprecated Kratos switch: `true` forces the one-step (unified) form.
+    pub enable_legacy_one_step: bool,
+    pub before: BeforeConfig,
+    pub after: AfterConfig,
+}
+
+impl Default for RegistrationFlowConfig {
+    fn default() -> Self {
+        RegistrationFlowConfig {
+            enabled: true,
+            ui_url: fallback("registration"),
+            lifespan: Dur(Duration::from_secs(3600)),
+            style: RegistrationStyle::default(),
+            enable_legacy_one_step: false,
+            before: BeforeConfig::default(),
+            after: AfterConfig::default(),
+        }
+    }
+}
+
+impl RegistrationFlowConfig {
+    /// Whether registration shows traits first and credentials in a second step.
+    pub fn two_step(&self) -> bool {
+        self.style == RegistrationStyle::ProfileFirst && !self.enable_legacy_one_step
+    }
+}
+
+/// `[selfservice.flows.logout]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct LogoutFlowConfig {
+    pub after: ReturnOnly,
+}
+
+/// An `after` section with only a return URL.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ReturnOnly {
+    pub default_browser_return_url: Option<String>,
+}
+
+/// `before`: hooks run while a flow is created.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct BeforeConfig {
+    pub hooks: Vec<HookConfig>,
+}
+
+/// `after`: hooks and return URL, globally and per method (a method's hooks replace the global ones).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AfterConfig {
+    pub default_browser_return_url: Option<String>,
+    pub hooks: Vec<HookConfig>,
+    pub password: MethodAfterConfig,
+    pub profile: MethodAfterConfig,
+    pub oidc: MethodAfterConfig,
+    pub code: MethodAfterConfig,
+    pub webauthn: MethodAfterConfig,
+    pub passkey: MethodAfterConfig,
+    pub totp: MethodAfterConfig,
+    pub lookup_secret: MethodAfterConfig,
+    pub saml: MethodAfterConfig,
+}
+
+impl AfterConfig {
+    /// The per-method section for a credential type, if the type is known.
+    pub fn method(&self, method: &str) -> Option<&MethodAfterConfig> {
+        Some(match method {
+            "password" => &self.password,
+            "profile" => &self.profile,
+            "oidc" => &self.oidc,
+            "code" => &self.code,
+            "webauthn" => &self.webauthn,
+            "passkey" => &self.passkey,
+            "totp" => &self.totp,
+            "lookup_secret" => &self.lookup_secret,
+            "saml" => &self.saml,
+            _ => return None,
+        })
+    }
+
+    /// The hooks that run after `method`: the method's own when it has any, else the global list.
+    pub fn hooks_for(&self, method: &str) -> &[HookConfig] {
+        match self.method(method) {
+            Some(m) if !m.hooks.is_empty() => &m.hooks,
+            _ => &self.hooks,
+        }
+    }
+
+    /// The method's return URL, else the flow's.
+    pub fn return_url_for(&self, method: &str) -> Option<&str> {
+        self.method(method)
+            .and_then(|m| m.default_browser_return_url.as_deref())
+            .or(self.default_browser_return_url.as_deref())
+    }
+}
+
+/// `after.<method>`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct MethodAfterConfig {
+    pub default_browser_return_url: Option<String>,
+    pub hooks: Vec<HookConfig>,
+}
+
+/// One hook entry: `{ hook = "web_hook", config = { … } }`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HookConfig {
+    pub hook: String,
+    #[serde(default)]
+    pub config: Option<serde_json::Value>,
+}
+
+/// `[selfservice.methods]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct MethodsConfig {
+    pub password: PasswordMethodConfig,
+    pub profile: Toggle,
+}
+
+impl Default for MethodsConfig {
+    fn default() -> Self {
+        MethodsConfig { password: PasswordMethodConfig::default(), profile: Toggle { enabled: true } }
+    }
+}
+
+/// A method with only an `enabled` switch.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Toggle {
+    pub enabled: bool,
+}
+
+impl Default for Toggle {
+    fn default() -> Self {
+        Toggle { enabled: true }
+    }
+}
+
+/// `[selfservice.methods.password]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct PasswordMethodConfig {
+    pub enabled: bool,
+    pub config: PasswordPolicyConfig,
+}
+
+impl Default for PasswordMethodConfig {
+    fn default() -> Self {
+        PasswordMethodConfig { enabled: true, config: PasswordPolicyConfig::default() }
+    }
+}
+
+/// `[selfservice.methods.password.config]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct PasswordPolicyConfig {
+    pub min_password_length: usize,
+    pub identifier_similarity_check_enabled: bool,
+    pub haveibeenpwned_enabled: bool,
+    /// Host (or full `http(s)://` base URL, for a local range-API server) of the
+    /// k-anonymity range API.
+    pub haveibeenpwned_host: String,
+    pub max_breaches: u32,
+    pub ignore_network_errors: bool,
+}
+
+impl Default for PasswordPolicyConfig {
+    fn default() -> Self {
+        PasswordPolicyConfig {
+            min_password_length: 8,
+            identifier_similarity_check_enabled: true,
+            haveibeenpwned_enabled: true,
+            haveibeenpwned_host: "api.pwnedpasswords.com".into(),
+            max_breaches: 0,
+            ignore_network_errors: true,
+        }
+    }
+}
+
+/// `[cookies]`: attributes shared by the CSRF and session cookies.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct CookiesConfig {
+    pub domain: Option<String>,
+    pub path: Option<String>,
+    pub same_site: Option<String>,
+    pub secure: Option<bool>,
+}
+
+/// `[security]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct SecurityConfig {
+    pub account_enumeration: AccountEnumerationConfig,
+    pub brute_force: BruteForceConfig,
+}
+
+/// `[security.account_enumeration]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AccountEnumerationConfig {
+    pub mitigate: bool,
+}
+
+/// `[security.brute_force]` (tessera's own): failed password logins are counted per
+/// identifier and per client IP; a bucket that reaches its limit inside `window` is locked
+/// for `lockout`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct BruteForceConfig {
+    pub enabled: bool,
+    pub window: Dur,
+    pub lockout: Dur,
+    pub max_failures_per_identifier: u32,
+    pub max_failures_per_ip: u32,
+}
+
+impl Default for BruteForceConfig {
+    fn default() -> Self {
+        BruteForceConfig {
+            enabled: true,
+            window: Dur(Duration::from_secs(15 * 60)),
+            lockout: Dur(Duration::from_secs(15 * 60)),
+            max_failures_per_identifier: 10,
+            max_failures_per_ip: 100,
+        }
+    }
+}

@@ -1,0 +1,677 @@
+//! Self-service endpoints: login and registration (create, fetch, submit), logout, and stored
+//! errors. Handlers turn the request into a [`RequestInfo`], run one flow step, and render
+//! the [`Outcome`] as JSON or a browser redirect (behaviour.md §2.2).
+
+use super::negotiate::{accepts_json, is_browser_request, is_json_request};
+use super::sessions::{client_ip, device_from_request, request_token};
+use super::{AppState, json_response, query_first as first, query_pairs, to_public};
+use crate::error::ApiError;
+use crate::selfservice::flow::{Flow, FlowKind, FlowType};
+use crate::selfservice::registry::FlowError;
+use crate::selfservice::{self as ss, Outcome, RequestInfo, csrf, login, registration};
+use crate::session::view::render_session;
+use actix_web::cookie::{Cookie, time::Duration as CookieDuration};
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
+use serde_json::{Value as Json, json};
+use uuid::Uuid;
+
+pub(super) fn public_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/self-service/login/browser").get(login_browser))
+        .service(web::resource("/self-service/login/api").get(login_api))
+        .service(web::resource("/self-service/login/flows").get(login_fetch))
+        .service(web::resource("/self-service/login").post(login_submit).get(login_submit))
+        .service(web::resource("/self-service/registration/browser").get(registration_browser))
+        .service(web::resource("/self-service/registration/api").get(registration_api))
+        .service(web::resource("/self-service/registration/flows").get(registration_fetch))
+        .service(web::resource("/self-service/registration").post(registration_submit).get(registration_submit))
+        .service(web::resource("/self-service/logout/browser").get(logout_browser))
+        .service(web::resource("/self-service/logout/api").delete(logout_api))
+        .service(web::resource("/self-service/logout").get(logout))
+        .service(web::resource("/self-service/errors").get(read_error));
+}
+
+pub(super) fn admin_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/admin/self-service/{tail:.*}").to(to_public));
+}
+
+fn svc(state: &AppState) -> &ss::SelfService {
+    &state.selfservice
+}
+
+/// The URL the client used (`X-Forwarded-Proto`/`-Host` honoured), as Kratos' `request_url`.
+fn request_url(req: &HttpRequest) -> String {
+    let header = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let info = req.connection_info();
+    let scheme = header("x-forwarded-proto").unwrap_or_else(|| info.scheme().to_string());
+    let host = header("x-forwarded-host").unwrap_or_else(|| info.host().to_string());
+    let pq = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+    format!("{scheme}://{host}{pq}")
+}
+
+fn is_cloudflare_cookie(name: &str) -> bool {
+    name.starts_with("__cf") || name.starts_with("_cf") || name.starts_with("cf_")
+}
+
+/// What a flow step needs to know about `req`.
+async fn request_info(state: &AppState, req: &HttpRequest) -> Result<RequestInfo, ApiError> {
+    let token = request_token(state, req);
+    let session = match &token {
+        Some(t) => state.sessions.authenticate(t).await?,
+        None => None,
+    };
+    let cookies: Vec<(String, String)> = req
+        .cookies()
+        .map(|c| c.iter().map(|c| (c.name().to_string(), c.value().to_string())).collect())
+        .unwrap_or_default();
+    let header = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok());
+    let ajax = matches!(header("sec-fetch-mode"), Some("cors" | "same-origin"));
+    let now = state.clock.now();
+    Ok(RequestInfo {
+        is_json: is_json_request(req),
+        is_browser: is_browser_request(req),
+        csrf_cookie: csrf::from_request(&state.config, req),
+        has_cookie_header: req.headers().contains_key(header::COOKIE),
+        has_foreign_cookie: cookies.iter().any(|(n, _)| !is_cloudflare_cookie(n)),
+        has_origin: req.headers().contains_key(header::ORIGIN),
+        json_body: header("content-type").is_some_and(|v| v.starts_with("application/json")),
+        ajax,
+        session_token: session.as_ref().and(token),
+        session,
+        device: device_from_request(req, now),
+        client_ip: client_ip(req).map(|ip| strip_port(&ip)),
+        url: request_url(req),
+        headers: req
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string())))
+            .collect(),
+        method: req.method().to_string(),
+        cookies,
+    })
+}
+
+fn strip_port(addr: &str) -> String {
+    addr.parse::<std::net::SocketAddr>().map_or_else(|_| addr.to_string(), |a| a.ip().to_string())
+}
+
+/// The CSRF token of the request's cookie, or a new one (then the cookie must be set).
+fn csrf_token(state: &AppState, req: &HttpRequest) -> (String, bool) {
+    match csrf::from_request(&state.config, req) {
+        Some(t) => (t, false),
+        None => (csrf::new_token(), true),
+    }
+}
+
+/// The JSON of a flow, with a freshly masked CSRF token for browser flows.
+fn flow_json(flow: &Flow, transient_payload: Option<&Json>, exchange_code: Option<&str>) -> Json {
+    let masked = (flow.flow_type == FlowType::Browser).then(|| csrf::mask(&flow.csrf_token));
+    let mut v = flow.render(masked.as_deref(), transient_payload);
+    if let (Some(code), Some(o)) = (exchange_code, v.as_object_mut()) {
+        o.insert("session_token_exchange_code".into(), json!(code));
+    }
+    v
+}
+
+fn ui_redirect(ui_url: &str, flow_id: Uuid, status: StatusCode) -> HttpResponse {
+    let to = ss::redirect::with_query(ui_url, "flow", &flow_id.to_string());
+    HttpResponseBuilder::new(status).insert_header((header::LOCATION, to)).finish()
+}
+
+/// The session cookie for `token`.
+fn session_cookie(state: &AppState, token: &str, expires_at: chrono::DateTime<chrono::Utc>) -> Option<Cookie<'static>> {
+    let c = &state.config.session.cookie;
+    let value = state.sessions.cookie_value(token, expires_at)?;
+    let secure = c.secure.unwrap_or(!state.config.dev);
+    let mut cookie = Cookie::build(c.name.clone(), value)
+        .http_only(true)
+        .secure(secure)
+        .same_site(csrf::same_site(c.same_site.as_deref().or(state.config.cookies.same_site.as_deref())))
+        .path(c.path.clone().or_else(|| state.config.cookies.path.clone()).unwrap_or_else(|| "/".into()))
+        .finish();
+    if let Some(d) = c.domain.clone().or_else(|| state.config.cookies.domain.clone()) {
+        cookie.set_domain(d);
+    }
+    if c.persistent {
+        let remaining = (expires_at - state.clock.now()).num_seconds().max(0);
+        cookie.set_max_age(CookieDuration::seconds(remaining));
+    }
+    Some(cookie)
+}
+
+/// A cookie that removes the session cookie.
+fn session_cookie_removal(state: &AppState) -> Cookie<'static> {
+    let c = &state.config.session.cookie;
+    let mut cookie = Cookie::build(c.name.clone(), "")
+        .http_only(true)
+        .path(c.path.clone().or_else(|| state.config.cookies.path.clone()).unwrap_or_else(|| "/".into()))
+        .max_age(CookieDuration::seconds(-1))
+        .finish();
+    if let Some(d) = c.domain.clone().or_else(|| state.config.cookies.domain.clone()) {
+        cookie.set_domain(d);
+    }
+    cookie
+}
+
+/// Sends an error: JSON for JSON clients and API flows, else a stored error shown by the UI.
+async fn error_response(state: &AppState, req: &HttpRequest, api_flow: bool, e: ApiError) -> HttpResponse {
+    use actix_web::ResponseError;
+    if api_flow || is_json_request(req) {
+        return e.error_response();
+    }
+    let id = match svc(state).store_error(&e).await {
+        Ok(id) => id,
+        Err(e) => return e.error_response(),
+    };
+    if accepts_json(req) {
+        return e.error_response();
+    }
+    let to = ss::redirect::with_query(&state.config.selfservice.flows.error.ui_url, "id", &id.to_string());
+    HttpResponse::SeeOther().insert_header((header::LOCATION, to)).finish()
+}
+
+fn flow_error(e: FlowError) -> ApiError {
+    match e {
+        FlowError::NotFound => ApiError::no_rows(),
+        FlowError::Store(e) => ApiError::store(e),
+    }
+}
+
+// --- creation ------------------------------------------------------------------------------
+
+fn flag(pairs: &[(String, String)], key: &str) -> bool {
+    matches!(first(pairs, key).map(str::to_ascii_lowercase).as_deref(), Some("true" | "1" | "t"))
+}
+
+async fn create(state: web::Data<AppState>, req: HttpRequest, kind: FlowKind, flow_type: FlowType) -> HttpResponse {
+    let info = match request_info(&state, &req).await {
+        Ok(i) => i,
+        Err(e) => return error_response(&state, &req, flow_type == FlowType::Api, e).await,
+    };
+    let pairs = query_pairs(&req);
+    let (csrf_real, new_cookie) = csrf_token(&state, &req);
+    let get = |k: &str| first(&pairs, k).map(str::to_string);
+    let created = match kind {
+        FlowKind::Login => {
+            let params = login::InitParams {
+                refresh: flag(&pairs, "refresh"),
+                aal: get("aal"),
+                return_to: get("return_to"),
+                identity_schema: get("identity_schema"),
+                login_challenge: get("login_challenge"),
+                return_session_token_exchange_code: flag(&pairs, "return_session_token_exchange_code"),
+            };
+            login::init(svc(&state), flow_type, &info, params, csrf_real.clone()).await.map(|i| match i {
+                login::Init::Created { flow, exchange_code } => Ok((*flow, exchange_code)),
+                login::Init::SignedIn(to) => Err(to),
+            })
+        }
+        FlowKind::Registration => {
+            let params = registration::InitParams {
+                return_to: get("return_to"),
+                identity_schema: get("identity_schema"),
+                login_challenge: get("login_challenge"),
+                return_session_token_exchange_code: flag(&pairs, "return_session_token_exchange_code"),
+            };
+            registration::init(svc(&state), flow_type, &info, params, csrf_real.clone()).await.map(|i| match i {
+                registration::Init::Created { flow, exchange_code } => Ok((*flow, exchange_code)),
+                registration::Init::SignedIn(to) => Err(to),
+            })
+        }
+    };
+    let (flow, exchange_code) = match created {
+        Ok(Ok(c)) => c,
+        Ok(Err(to)) => return HttpResponse::SeeOther().insert_header((header::LOCATION, to)).finish(),
+        Err(e) => return error_response(&state, &req, flow_type == FlowType::Api, e).await,
+    };
+    let mut res = if flow_type == FlowType::Browser && !info.is_json {
+        ui_redirect(svc(&state).ui_url(kind), flow.id, StatusCode::SEE_OTHER)
+    } else {
+        json_response(StatusCode::OK, &flow_json(&flow, None, exchange_code.as_deref()))
+    };
+    if flow_type == FlowType::Browser && new_cookie {
+        let _ = res.add_cookie(&csrf::cookie(&state.config, &csrf_real));
+    }
+    res
+}
+
+async fn login_browser(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    create(state, req, FlowKind::Login, FlowType::Browser).await
+}
+
+async fn login_api(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    create(state, req, FlowKind::Login, FlowType::Api).await
+}
+
+async fn registration_browser(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    create(state, req, FlowKind::Registration, FlowType::Browser).await
+}
+
+async fn registration_api(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    create(state, req, FlowKind::Registration, FlowType::Api).await
+}
+
+// --- fetch ---------------------------------------------------------------------------------
+
+async fn fetch(state: web::Data<AppState>, req: HttpRequest, kind: FlowKind) -> Result<HttpResponse, ApiError> {
+    let pairs = query_pairs(&req);
+    let id = first(&pairs, "id").and_then(|v| Uuid::parse_str(v).ok()).ok_or_else(ApiError::no_rows)?;
+    if kind == FlowKind::Registration && !state.config.selfservice.flows.registration.enabled {
+        return Err(registration::disabled());
+    }
+    let flow = svc(&state).flows.get(kind, id).await.map_err(flow_error)?;
+    if flow.flow_type == FlowType::Browser {
+        let info = request_info(&state, &req).await?;
+        let ok = info.csrf_cookie.as_deref().is_some_and(|c| {
+            use subtle::ConstantTimeEq;
+            bool::from(c.as_bytes().ct_eq(flow.csrf_token.as_bytes()))
+        });
+        if !ok {
+            return Err(ss::csrf_error(&info, ss::csrf_reject_reason(&info, false)));
+        }
+    }
+    if flow.is_expired(state.clock.now()) {
+        let base = state.config.public_base_url();
+        let name = kind.as_str();
+        let e = ApiError::new(
+            StatusCode::GONE,
+            "The requested resource is no longer available because it has expired or is otherwise invalid.",
+        )
+        .with_id("self_service_flow_expired");
+        return Err(match flow.flow_type {
+            FlowType::Browser => {
+                let mut redirect = format!("{base}self-service/{name}/browser");
+                if let Some(r) = &flow.return_to {
+                    redirect = ss::redirect::with_query(&redirect, "return_to", r);
+                }
+                e.with_reason(format!("The {name} flow has expired. Redirect the user to the {name} flow init endpoint to initialize a new {name} flow."))
+                    .with_details(json!({"redirect_to": redirect, "return_to": flow.return_to.clone().unwrap_or_default()}))
+            }
+            FlowType::Api => e
+                .with_reason(format!("The {name} flow has expired. Call the {name} flow init API endpoint to initialize a new {name} flow."))
+                .with_details(json!({"api": format!("{base}self-service/{name}/api")})),
+        });
+    }
+    Ok(json_response(StatusCode::OK, &flow_json(&flow, None, None)))
+}
+
+async fn login_fetch(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    fetch(state, req, FlowKind::Login).await
+}
+
+async fn registration_fetch(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    fetch(state, req, FlowKind::Registration).await
+}
+
+// --- submit --------------------------------------------------------------------------------
+
+/// The submitted payload as JSON (`application/json`, or a form with dotted names), and
+/// whether it was a form.
+fn parse_body(req: &HttpRequest, body: &[u8]) -> Result<(Json, bool), ApiError> {
+    let ct =
+        req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
+    if ct.starts_with("application/json") {
+        let v: Json = serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("Unable to decode JSON payload: {e}")))?;
+        if !v.is_object() {
+            return Err(ApiError::bad_request("The request body must be a JSON object."));
+        }
+        return Ok((v, false));
+    }
+    if ct.starts_with("application/x-www-form-urlencoded")
+        || (ct.is_empty() && req.method() == actix_web::http::Method::GET)
+    {
+        let source = if req.method() == actix_web::http::Method::GET { req.query_string().as_bytes() } else { body };
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(source).into_owned().collect();
+        let mut v = ss::form_to_json(&pairs);
+        if let Some(o) = v.as_object_mut() {
+            o.remove("flow");
+            o.retain(|_, v| !matches!(v, Json::String(s) if s.is_empty()));
+            // A form cannot carry JSON objects; a JSON-encoded transient payload is accepted.
+            if let Some(Json::String(tp)) = o.get("transient_payload").cloned() {
+                match serde_json::from_str::<Json>(&tp) {
+                    Ok(p) if p.is_object() => {
+                        o.insert("transient_payload".into(), p);
+                    }
+                    _ => return Err(ApiError::bad_request("transient_payload must be a JSON object")),
+                }
+            }
+        }
+        return Ok((v, true));
+    }
+    if ct.is_empty() && body.is_empty() {
+        return Ok((json!({}), false));
+    }
+    Err(ApiError::for_status(StatusCode::UNSUPPORTED_MEDIA_TYPE).with_reason(format!(
+        "The content type \"{ct}\" is not supported; use application/json or application/x-www-form-urlencoded."
+    )))
+}
+
+async fn submit(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes, kind: FlowKind) -> HttpResponse {
+    let pairs = query_pairs(&req);
+    let Some(id) = first(&pairs, "flow").and_then(|v| Uuid::parse_str(v).ok()) else {
+        let e = ApiError::bad_request("The flow query parameter is missing or malformed.");
+        return error_response(&state, &req, false, e).await;
+    };
+    let (body, from_form) = match parse_body(&req, &body) {
+        Ok(b) => b,
+        Err(e) => return error_response(&state, &req, false, e).await,
+    };
+    if let Some(tp) = body.get("transient_payload")
+        && !tp.is_object()
+    {
+        return error_response(&state, &req, false, ApiError::bad_request("transient_payload must be a JSON object"))
+            .await;
+    }
+    let info = match request_info(&state, &req).await {
+        Ok(i) => i,
+        Err(e) => return error_response(&state, &req, false, e).await,
+    };
+    let service = svc(&state).clone();
+    let step_info = info.clone();
+    let result = svc(&state)
+        .flows
+        .apply(
+            kind,
+            id,
+            Box::new(move |flow| {
+                let api = flow.flow_type == FlowType::Api;
+                Box::pin(async move {
+                    let (flow, outcome) = match kind {
+                        FlowKind::Login => login::submit(service, flow, body, step_info).await,
+                        FlowKind::Registration => {
+                            registration::submit_flow(service, flow, body, step_info, from_form).await
+                        }
+                    };
+                    (flow, (outcome, api))
+                })
+            }),
+        )
+        .await;
+    match result {
+        Ok((outcome, api)) => render_outcome(&state, &req, &info, kind, outcome, api).await,
+        Err(e) => error_response(&state, &req, false, flow_error(e)).await,
+    }
+}
+
+async fn login_submit(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    submit(state, req, body, FlowKind::Login).await
+}
+
+async fn registration_submit(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    submit(state, req, body, FlowKind::Registration).await
+}
+
+fn has_error_message(flow: &Flow) -> bool {
+    use crate::selfservice::text::TextType;
+    flow.ui
+        .messages
+        .iter()
+        .chain(flow.ui.nodes.iter().flat_map(|n| n.messages.iter()))
+        .any(|m| m.kind == TextType::Error)
+}
+
+async fn render_outcome(
+    state: &AppState,
+    req: &HttpRequest,
+    info: &RequestInfo,
+    kind: FlowKind,
+    outcome: Outcome,
+    api: bool,
+) -> HttpResponse {
+    match outcome {
+        Outcome::Form { flow, status, transient_payload } => {
+            if flow.flow_type == FlowType::Browser && !info.is_json {
+                // Registration sends validation errors back with 302, steps with 303.
+                let redirect = if kind == FlowKind::Registration && has_error_message(&flow) {
+                    StatusCode::FOUND
+                } else {
+                    StatusCode::SEE_OTHER
+                };
+                return ui_redirect(svc(state).ui_url(kind), flow.id, redirect);
+            }
+            json_response(status, &flow_json(&flow, transient_payload.as_ref(), None))
+        }
+        Outcome::Redirect { to, status } => {
+            HttpResponseBuilder::new(status).insert_header((header::LOCATION, to)).finish()
+        }
+        Outcome::Expired { new_flow, error } => {
+            use actix_web::ResponseError;
+            if new_flow.flow_type == FlowType::Api || info.is_json {
+                error.error_response()
+            } else {
+                ui_redirect(svc(state).ui_url(kind), new_flow.id, StatusCode::SEE_OTHER)
+            }
+        }
+        Outcome::Error(e) => error_response(state, req, api, e).await,
+        Outcome::Done(done) => render_done(state, info, *done),
+    }
+}
+
+fn render_done(state: &AppState, info: &RequestInfo, done: ss::Done) -> HttpResponse {
+    let now = state.clock.now();
+    let schema_url = state.identities.schema_url_of(&done.identity);
+    let identity_json = crate::identity::view::render(
+        &done.identity,
+        &schema_url,
+        crate::identity::view::CredentialsView::Hidden,
+        crate::identity::view::AdminMetadata::Hidden,
+    );
+    let api = done.flow.flow_type == FlowType::Api;
+    let continue_with =
+        if done.continue_with.is_empty() { Json::Null } else { Json::Array(done.continue_with.clone()) };
+    let session_json = done.session.as_ref().map(|(s, _)| {
+        let aal_ok = aal_satisfied(state, s, &done.identity);
+        let shown = (api && !aal_ok).then_some(()).map_or(Some((&done.identity, schema_url.as_str())), |_| None);
+        (render_session(s, shown, true, now), aal_ok)
+    });
+    let mut res = match done.flow.kind {
+        FlowKind::Login => {
+            let Some((session, aal_ok)) = session_json else {
+                return ApiError::internal(&"login finished without a session").error_response_owned();
+            };
+            if api {
+                let token = done.session.as_ref().map(|(_, t)| t.clone()).unwrap_or_default();
+                json_response(
+                    StatusCode::OK,
+                    &json!({"session_token": token, "session": session, "continue_with": continue_with}),
+                )
+            } else if !aal_ok {
+                let e = super::sessions::aal2_required(
+                    &state.config,
+                    ss::redirect::return_to_of(&done.flow.request_url).as_deref(),
+                );
+                let to = e
+                    .siblings
+                    .as_ref()
+                    .and_then(|s| s.get("redirect_browser_to"))
+                    .and_then(Json::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                if info.is_json {
+                    let mut err = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "browser location change required")
+                        .with_id("browser_location_change_required")
+                        .with_reason(
+                            "In order to complete this flow please redirect the browser to: ".to_string() + &to,
+                        );
+                    let mut siblings = serde_json::Map::new();
+                    siblings.insert("redirect_browser_to".into(), json!(to));
+                    err.siblings = Some(Box::new(siblings));
+                    err.error_response_owned()
+                } else {
+                    HttpResponse::SeeOther().insert_header((header::LOCATION, to)).finish()
+                }
+            } else if info.is_json {
+                json_response(StatusCode::OK, &json!({"session": session, "continue_with": continue_with}))
+            } else {
+                HttpResponse::SeeOther().insert_header((header::LOCATION, done.redirect.clone())).finish()
+            }
+        }
+        FlowKind::Registration => {
+            if api || info.is_json {
+                let mut body = serde_json::Map::new();
+                if done.expose_session
+                    && let Some((session, _)) = &session_json
+                {
+                    if api {
+                        let token = done.session.as_ref().map(|(_, t)| t.clone()).unwrap_or_default();
+                        body.insert("session_token".into(), json!(token));
+                    }
+                    body.insert("session".into(), session.clone());
+                }
+                body.insert("identity".into(), identity_json);
+                body.insert("continue_with".into(), continue_with);
+                json_response(StatusCode::OK, &Json::Object(body))
+            } else {
+                HttpResponse::SeeOther().insert_header((header::LOCATION, done.redirect.clone())).finish()
+            }
+        }
+    };
+    if done.set_cookie
+        && let Some((session, token)) = &done.session
+    {
+        if let Some(c) = session_cookie(state, token, session.expires_at) {
+            let _ = res.add_cookie(&c);
+        }
+        // A new sign-in (no session before, or another identity's) gets a new CSRF token.
+        if info.session.as_ref().is_none_or(|l| l.session.identity_id != done.identity.id) {
+            let _ = res.add_cookie(&csrf::cookie(&state.config, &csrf::new_token()));
+        }
+    }
+    res
+}
+
+fn aal_satisfied(state: &AppState, session: &crate::session::Session, identity: &crate::identity::Identity) -> bool {
+    use crate::session::Aal;
+    state.config.session.whoami.required_aal != "highest_available"
+        || session.aal >= Aal::Aal2
+        || crate::session::registry::available_aal(identity) < Aal::Aal2
+}
+
+trait OwnedErrorResponse {
+    fn error_response_owned(self) -> HttpResponse;
+}
+
+impl OwnedErrorResponse for ApiError {
+    fn error_response_owned(self) -> HttpResponse {
+        actix_web::ResponseError::error_response(&self)
+    }
+}
+
+// --- logout --------------------------------------------------------------------------------
+
+fn session_inactive() -> ApiError {
+    ApiError::unauthorized("No active session was found in this request.")
+        .with_id("session_inactive")
+        .with_message("request does not have a valid authentication session")
+}
+
+async fn logout_browser(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let token = request_token(&state, &req);
+    let live = match &token {
+        Some(t) => state.sessions.authenticate(t).await,
+        None => Ok(None),
+    };
+    let (Ok(Some(_)), Some(token)) = (live, token) else {
+        return error_response(&state, &req, false, session_inactive()).await;
+    };
+    let pairs = query_pairs(&req);
+    let mut url = format!("{}self-service/logout", state.config.public_base_url());
+    let logout_token = crate::session::logout_token_for(&token);
+    url = ss::redirect::with_query(&url, "token", &logout_token);
+    if let Some(r) = first(&pairs, "return_to").filter(|r| !r.is_empty()) {
+        let default = logout_default(&state);
+        if let Err(e) = ss::redirect::validate(&state.config, r, &default) {
+            return error_response(&state, &req, false, login::return_to_forbidden(e)).await;
+        }
+        url = ss::redirect::with_query(&url, "return_to", r);
+    }
+    json_response(StatusCode::OK, &json!({"logout_token": logout_token, "logout_url": url}))
+}
+
+fn logout_default(state: &AppState) -> String {
+    state
+        .config
+        .selfservice
+        .flows
+        .logout
+        .after
+        .default_browser_return_url
+        .clone()
+        .unwrap_or_else(|| ss::redirect::default_return(&state.config))
+}
+
+async fn logout(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let pairs = query_pairs(&req);
+    let Some(sent) = first(&pairs, "token").filter(|t| !t.is_empty()).map(str::to_string) else {
+        let e = ApiError::bad_request("Please include a token in the URL query.");
+        return error_response(&state, &req, false, e).await;
+    };
+    let token = request_token(&state, &req);
+    let live = match &token {
+        Some(t) => state.sessions.authenticate(t).await,
+        None => Ok(None),
+    };
+    let (Ok(Some(live)), Some(token)) = (live, token) else {
+        return error_response(&state, &req, false, session_inactive()).await;
+    };
+    let expected = crate::session::logout_token_for(&token);
+    let matches = {
+        use subtle::ConstantTimeEq;
+        bool::from(expected.as_bytes().ct_eq(sent.as_bytes()))
+    };
+    if !matches {
+        let e = ApiError::new(StatusCode::FORBIDDEN, "The requested action was forbidden").with_reason(
+            "Unable to log out because the logout token in the URL query does not match the session cookie.",
+        );
+        return error_response(&state, &req, false, e).await;
+    }
+    let default = logout_default(&state);
+    let to = match first(&pairs, "return_to").filter(|r| !r.is_empty()) {
+        Some(r) => match ss::redirect::validate(&state.config, r, &default) {
+            Ok(to) => to,
+            Err(e) => return error_response(&state, &req, false, login::return_to_forbidden(e)).await,
+        },
+        None => default,
+    };
+    match state.sessions.find(live.session.id).await {
+        Ok(Some(s)) => {
+            if let Err(e) = state.sessions.revoke(s).await {
+                return error_response(&state, &req, false, e).await;
+            }
+        }
+        Ok(None) => {}
+        Err(e) => return error_response(&state, &req, false, e).await,
+    }
+    let mut res = if is_json_request(&req) {
+        HttpResponse::NoContent().finish()
+    } else {
+        HttpResponse::SeeOther().insert_header((header::LOCATION, to)).finish()
+    };
+    let _ = res.add_cookie(&session_cookie_removal(&state));
+    let _ = res.add_cookie(&csrf::cookie(&state.config, &csrf::new_token()));
+    res
+}
+
+async fn logout_api(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let forbidden = || {
+        ApiError::new(StatusCode::FORBIDDEN, "The requested action was forbidden")
+            .with_reason("The provided Ory Session Token could not be found, is invalid, or otherwise malformed.")
+    };
+    let v: Json = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("Unable to decode JSON payload: {e}")))?;
+    let token = v.get("session_token").and_then(Json::as_str).filter(|t| !t.is_empty()).ok_or_else(forbidden)?;
+    let live = state.sessions.authenticate(token).await?.ok_or_else(forbidden)?;
+    let session = state.sessions.find(live.session.id).await?.ok_or_else(forbidden)?;
+    state.sessions.revoke(session).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+// --- errors --------------------------------------------------------------------------------
+
+async fn read_error(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let pairs = query_pairs(&req);
+    let id = first(&pairs, "id").or_else(|| first(&pairs, "error")).unwrap_or_default().to_string();
+    let body = ss::errors::read(svc(&state), &id).await?;
+    Ok(json_response(StatusCode::OK, &body))
+}

@@ -1,0 +1,172 @@
+//! Jsonnet rendering for web-hook bodies (and, later, courier HTTP bodies and session
+//! tokenizer claims), with rsjsonnet: no imports, no native functions, a bounded call stack,
+//! a size cap on templates and a wall-clock deadline (evaluation runs on a blocking thread).
+
+use rsjsonnet_lang::arena::Arena;
+use rsjsonnet_lang::interner::InternedStr;
+use rsjsonnet_lang::program::{
+    Callbacks, EvalError, EvalErrorKind, EvalStackTraceItem, ImportError, NativeError, Program, Thunk, Value,
+};
+use rsjsonnet_lang::span::SpanId;
+use serde_json::Value as Json;
+use std::time::Duration;
+
+/// Max Jsonnet call depth (go-jsonnet's default).
+const MAX_STACK: usize = 500;
+/// Largest accepted template.
+const MAX_TEMPLATE: usize = 256 * 1024;
+/// How long one evaluation may take.
+pub const DEADLINE: Duration = Duration::from_secs(1);
+
+struct NoIo;
+
+impl<'p> Callbacks<'p> for NoIo {
+    fn import(&mut self, _: &mut Program<'p>, _: SpanId, _: &str) -> Result<Thunk<'p>, ImportError> {
+        Err(ImportError)
+    }
+
+    fn import_str(&mut self, _: &mut Program<'p>, _: SpanId, _: &str) -> Result<String, ImportError> {
+        Err(ImportError)
+    }
+
+    fn import_bin(&mut self, _: &mut Program<'p>, _: SpanId, _: &str) -> Result<Vec<u8>, ImportError> {
+        Err(ImportError)
+    }
+
+    fn trace(&mut self, _: &mut Program<'p>, _: &str, _: &[EvalStackTraceItem]) {}
+
+    fn native_call(
+        &mut self,
+        _: &mut Program<'p>,
+        _: InternedStr<'p>,
+        _: &[Value<'p>],
+    ) -> Result<Value<'p>, NativeError> {
+        Err(NativeError)
+    }
+}
+
+fn to_jsonnet<'p>(p: &mut Program<'p>, v: &Json) -> Value<'p> {
+    match v {
+        Json::Null => Value::null(),
+        Json::Bool(b) => Value::bool(*b),
+        Json::Number(n) => Value::number(n.as_f64().unwrap_or(f64::NAN)),
+        Json::String(s) => Value::string(s),
+        Json::Array(a) => {
+            let items: Vec<_> = a.iter().map(|x| to_jsonnet(p, x)).collect();
+            p.make_array(&items)
+        }
+        Json::Object(o) => {
+            let fields: Vec<_> = o.iter().map(|(k, x)| (p.intern_str(k), to_jsonnet(p, x))).collect();
+            p.make_object(&fields)
+        }
+    }
+}
+
+/// `Ok(None)`: the template raised `error "cancel…"` (Kratos skips the request then).
+fn eval_err(e: EvalError) -> Result<Option<Json>, String> {
+    match e.kind {
+        EvalErrorKind::ExplicitError { message, .. } if message.starts_with("cancel") => Ok(None),
+        EvalErrorKind::ExplicitError { message, .. } => Err(message),
+        EvalErrorKind::StackOverflow => Err("jsonnet: max stack frames exceeded".into()),
+        other => Err(format!("jsonnet: {other:?}")),
+    }
+}
+
+fn run<'p>(p: &mut Program<'p>, root: &Thunk<'p>, tla: &[(&str, &Json)]) -> Result<String, EvalError> {
+    let mut cb = NoIo;
+    let mut value = p.eval_value(root, &mut cb)?;
+    if value.is_function() {
+        let func = p.value_to_thunk(&value);
+        let mut args = Vec::new();
+        for (name, v) in tla {
+            let val = to_jsonnet(p, v);
+            args.push((p.intern_str(name), p.value_to_thunk(&val)));
+        }
+        value = p.eval_call(&func, &[], &args, &mut cb)?;
+    }
+    p.manifest_json(&value, false)
+}
+
+/// Evaluates `template` with ext vars and top-level arguments (blocking).
+pub fn eval_blocking(template: &str, ext: &[(&str, &Json)], tla: &[(&str, &Json)]) -> Result<Option<Json>, String> {
+    if template.len() > MAX_TEMPLATE {
+        return Err("jsonnet: template too large".into());
+    }
+    let arena = Arena::new();
+    let mut p = Program::new(&arena);
+    p.set_max_stack(MAX_STACK);
+    let mut seen = std::collections::HashSet::new();
+    for (name, v) in ext {
+        if !seen.insert(*name) {
+            continue;
+        }
+        let val = to_jsonnet(&mut p, v);
+        let thunk = p.value_to_thunk(&val);
+        let name = p.intern_str(name);
+        p.add_ext_var(name, &thunk);
+    }
+    let (span_ctx, _) = p.span_manager_mut().insert_source_context(template.len());
+    let root = p
+        .load_source(span_ctx, template.as_bytes(), true, "<template>")
+        .map_err(|e| format!("jsonnet syntax: {e:?}"))?;
+    match run(&mut p, &root, tla) {
+        Ok(json) => serde_json::from_str(&json).map(Some).map_err(|e| e.to_string()),
+        Err(e) => eval_err(e),
+    }
+}
+
+/// Renders a Kratos-style template `function(ctx) { … }` on a blocking thread with a deadline.
+pub async fn render(template: String, ctx: Json) -> Result<Option<Json>, String> {
+    let job = tokio::task::spawn_blocking(move || eval_blocking(&template, &[], &[("ctx", &ctx)]));
+    match tokio::time::timeout(DEADLINE, job).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => Err(format!("jsonnet: evaluation failed: {e}")),
+        Err(_) => Err("jsonnet: evaluation timed out".into()),
+    }
+}
+
+/// Loads a template from `base64://…`, `file://…` or `http(s)://…`.
+pub async fn load(url: &str, http: &reqwest::Client) -> Result<String, String> {
+    use base64::Engine;
+    if let Some(b) = url.strip_prefix("base64://") {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(b.trim())
+            .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(b.trim()))
+            .map_err(|e| format!("invalid base64 template: {e}"))?;
+        return String::from_utf8(bytes).map_err(|e| e.to_string());
+    }
+    if let Some(path) = url.strip_prefix("file://") {
+        return tokio::fs::read_to_string(path).await.map_err(|e| format!("cannot read {path}: {e}"));
+    }
+    if url.starts_with("http://") || url.starts_with("https://") {
+        let res = http.get(url).send().await.map_err(|e| e.to_string())?;
+        if !res.status().is_success() {
+            return Err(format!("template {url} answered {}", res.status()));
+        }
+        return res.text().await.map_err(|e| e.to_string());
+    }
+    Err(format!("unsupported template URL {url:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn renders_ctx_and_detects_cancel() {
+        let ctx =
+            json!({"identity": {"id": "x", "traits": {"email": "a@b.c"}}, "flow": {"transient_payload": {"n": 1}}});
+        let out = eval_blocking(
+            "function(ctx) { id: ctx.identity.id, email: ctx.identity.traits.email, tp: ctx.flow.transient_payload }",
+            &[],
+            &[("ctx", &ctx)],
+        );
+        assert_eq!(out, Ok(Some(json!({"email": "a@b.c", "id": "x", "tp": {"n": 1}}))));
+        assert_eq!(eval_blocking("function(ctx) error 'cancel'", &[], &[("ctx", &ctx)]), Ok(None));
+        assert_eq!(eval_blocking("function(ctx) { a: error 'cancel' }", &[], &[("ctx", &ctx)]), Ok(None));
+        assert!(eval_blocking("function(ctx) error 'boom'", &[], &[("ctx", &ctx)]).is_err());
+        assert!(eval_blocking("local f(n) = f(n + 1); f(0)", &[], &[]).is_err(), "the stack is bounded");
+        assert!(eval_blocking("{", &[], &[]).is_err());
+    }
+}

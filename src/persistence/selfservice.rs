@@ -1,0 +1,335 @@
+//! Self-service rows: flows (one table per kind, one shape), stored errors, session token
+//! exchangers and brute-force counters.
+
+use super::schema::{
+    brute_force_counters as bf, selfservice_errors as errors, selfservice_login_flows, selfservice_registration_flows,
+    session_token_exchanges as exchanges,
+};
+use super::types::{Id, Json, Ts};
+use super::{Conn, StoreError};
+use crate::on_conn;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::upsert::excluded;
+use diesel_async::RunQueryDsl;
+use uuid::Uuid;
+
+/// Which flow table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FlowTable {
+    Login,
+    Registration,
+}
+
+/// A flow as stored: common columns plus a kind-specific JSON document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlowRecord {
+    pub table: FlowTable,
+    pub id: Uuid,
+    pub flow_type: String,
+    pub state: String,
+    pub request_url: String,
+    pub return_to: Option<String>,
+    pub active_method: Option<String>,
+    pub ui: serde_json::Value,
+    pub csrf_token: String,
+    pub data: serde_json::Value,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Runs `$body` with `t` bound to the flow table module of `$table`.
+macro_rules! with_flow_table {
+    ($table:expr, $t:ident => $body:expr) => {
+        match $table {
+            FlowTable::Login => {
+                use selfservice_login_flows as $t;
+                $body
+            }
+            FlowTable::Registration => {
+                use selfservice_registration_flows as $t;
+                $body
+            }
+        }
+    };
+}
+
+type FlowTuple = (Id, String, String, String, Option<String>, Option<String>, Json, String, Json, Ts, Ts, Ts, Ts);
+
+fn from_tuple(table: FlowTable, r: FlowTuple) -> FlowRecord {
+    FlowRecord {
+        table,
+        id: r.0.0,
+        flow_type: r.1,
+        state: r.2,
+        request_url: r.3,
+        return_to: r.4,
+        active_method: r.5,
+        ui: r.6.0,
+        csrf_token: r.7,
+        data: r.8.0,
+        issued_at: r.9.0,
+        expires_at: r.10.0,
+        created_at: r.11.0,
+        updated_at: r.12.0,
+    }
+}
+
+/// Inserts or replaces a flow.
+pub async fn upsert_flow(conn: &mut Conn<'_>, f: &FlowRecord) -> Result<(), StoreError> {
+    with_flow_table!(f.table, t => {
+        let row = (
+            t::id.eq(Id(f.id)),
+            t::flow_type.eq(&f.flow_type),
+            t::state.eq(&f.state),
+            t::request_url.eq(&f.request_url),
+            t::return_to.eq(&f.return_to),
+            t::active_method.eq(&f.active_method),
+            t::ui.eq(Json(f.ui.clone())),
+            t::csrf_token.eq(&f.csrf_token),
+            t::data.eq(Json(f.data.clone())),
+            t::issued_at.eq(Ts(f.issued_at)),
+            t::expires_at.eq(Ts(f.expires_at)),
+            t::created_at.eq(Ts(f.created_at)),
+            t::updated_at.eq(Ts(f.updated_at)),
+        );
+        on_conn!(conn, c => diesel::insert_into(t::table)
+            .values(row.clone())
+            .on_conflict(t::id)
+            .do_update()
+            .set((
+                t::state.eq(excluded(t::state)),
+                t::return_to.eq(excluded(t::return_to)),
+                t::active_method.eq(excluded(t::active_method)),
+                t::ui.eq(excluded(t::ui)),
+                t::data.eq(excluded(t::data)),
+                t::expires_at.eq(excluded(t::expires_at)),
+                t::updated_at.eq(excluded(t::updated_at)),
+            ))
+            .execute(c)
+            .await)?;
+    });
+    Ok(())
+}
+
+/// A flow by id.
+pub async fn find_flow(conn: &mut Conn<'_>, table: FlowTable, id: Uuid) -> Result<Option<FlowRecord>, StoreError> {
+    let row: Option<FlowTuple> = with_flow_table!(table, t => on_conn!(conn, c => t::table
+        .filter(t::id.eq(Id(id)))
+        .select((
+            t::id, t::flow_type, t::state, t::request_url, t::return_to, t::active_method, t::ui,
+            t::csrf_token, t::data, t::issued_at, t::expires_at, t::created_at, t::updated_at,
+        ))
+        .first::<FlowTuple>(c)
+        .await
+        .optional())?);
+    Ok(row.map(|r| from_tuple(table, r)))
+}
+
+/// Deletes up to `limit` flows of one kind that expired before `before`.
+pub async fn delete_expired_flows(
+    conn: &mut Conn<'_>,
+    table: FlowTable,
+    before: DateTime<Utc>,
+    limit: i64,
+) -> Result<usize, StoreError> {
+    let before = Ts(before);
+    Ok(with_flow_table!(table, t => on_conn!(conn, c => {
+        let ids: Vec<Id> = t::table.filter(t::expires_at.lt(before)).select(t::id).limit(limit).load(c).await?;
+        diesel::delete(t::table.filter(t::id.eq_any(ids))).execute(c).await
+    }))?)
+}
+
+// --- stored errors -------------------------------------------------------------------------
+
+/// A stored self-service error (`flowError`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ErrorRecord {
+    pub id: Uuid,
+    pub error: serde_json::Value,
+    pub was_seen: bool,
+    pub seen_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Stores an error container.
+pub async fn insert_error(conn: &mut Conn<'_>, e: &ErrorRecord) -> Result<(), StoreError> {
+    let row = (
+        errors::id.eq(Id(e.id)),
+        errors::error.eq(Json(e.error.clone())),
+        errors::csrf_token.eq(""),
+        errors::was_seen.eq(e.was_seen),
+        errors::seen_at.eq(e.seen_at.map(Ts)),
+        errors::created_at.eq(Ts(e.created_at)),
+        errors::updated_at.eq(Ts(e.updated_at)),
+    );
+    on_conn!(conn, c => diesel::insert_into(errors::table).values(row.clone()).on_conflict_do_nothing().execute(c).await)?;
+    Ok(())
+}
+
+/// Reads an error and marks it seen.
+pub async fn read_error(conn: &mut Conn<'_>, id: Uuid, now: DateTime<Utc>) -> Result<Option<ErrorRecord>, StoreError> {
+    let row: Option<(Id, Json, bool, Option<Ts>, Ts, Ts)> = on_conn!(conn, c => errors::table
+        .filter(errors::id.eq(Id(id)))
+        .select((errors::id, errors::error, errors::was_seen, errors::seen_at, errors::created_at, errors::updated_at))
+        .first(c)
+        .await
+        .optional())?;
+    let Some(r) = row else { return Ok(None) };
+    on_conn!(conn, c => diesel::update(errors::table.filter(errors::id.eq(Id(id))))
+        .set((errors::was_seen.eq(true), errors::seen_at.eq(Some(Ts(now))), errors::updated_at.eq(Ts(now))))
+        .execute(c)
+        .await)?;
+    Ok(Some(ErrorRecord {
+        id: r.0.0,
+        error: r.1.0,
+        was_seen: r.2,
+        seen_at: r.3.map(|t| t.0),
+        created_at: r.4.0,
+        updated_at: r.5.0,
+    }))
+}
+
+// --- session token exchange -------------------------------------------------------------------
+
+/// Creates an exchanger for a flow (codes stored as SHA-256 hex).
+pub async fn create_exchanger(
+    conn: &mut Conn<'_>,
+    flow_id: Uuid,
+    init_hash: &str,
+    return_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let row = (
+        exchanges::id.eq(Id(Uuid::new_v4())),
+        exchanges::flow_id.eq(Id(flow_id)),
+        exchanges::init_code_hash.eq(init_hash),
+        exchanges::return_to_code_hash.eq(return_hash),
+        exchanges::created_at.eq(Ts(now)),
+        exchanges::updated_at.eq(Ts(now)),
+    );
+    on_conn!(conn, c => diesel::insert_into(exchanges::table).values(row).execute(c).await)?;
+    Ok(())
+}
+
+/// Binds the exchanger of a flow to a session (with the session token, sealed).
+pub async fn bind_exchanger(
+    conn: &mut Conn<'_>,
+    flow_id: Uuid,
+    session_id: Uuid,
+    sealed_token: &str,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    Ok(on_conn!(conn, c => diesel::update(exchanges::table.filter(exchanges::flow_id.eq(Id(flow_id))))
+        .set((
+            exchanges::session_id.eq(Some(Id(session_id))),
+            exchanges::session_token_sealed.eq(Some(sealed_token)),
+            exchanges::updated_at.eq(Ts(now)),
+        ))
+        .execute(c)
+        .await)?)
+}
+
+/// The bound session and sealed token for a pair of code hashes.
+pub async fn find_exchanger(
+    conn: &mut Conn<'_>,
+    init_hash: &str,
+    return_hash: &str,
+) -> Result<Option<(Uuid, String)>, StoreError> {
+    let row: Option<(Option<Id>, Option<String>)> = on_conn!(conn, c => exchanges::table
+        .filter(exchanges::init_code_hash.eq(init_hash))
+        .filter(exchanges::return_to_code_hash.eq(return_hash))
+        .filter(exchanges::session_id.is_not_null())
+        .select((exchanges::session_id, exchanges::session_token_sealed))
+        .first(c)
+        .await
+        .optional())?;
+    Ok(row.and_then(|(s, t)| Some((s?.0, t?))))
+}
+
+// --- brute-force counters -------------------------------------------------------------------
+
+/// A brute-force bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counter {
+    pub failures: i32,
+    pub window_start: DateTime<Utc>,
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+/// The bucket `key`, if it exists.
+pub async fn counter(conn: &mut Conn<'_>, key: &str) -> Result<Option<Counter>, StoreError> {
+    let row: Option<(i32, Ts, Option<Ts>)> = on_conn!(conn, c => bf::table
+        .filter(bf::key.eq(key))
+        .select((bf::failures, bf::window_start, bf::locked_until))
+        .first(c)
+        .await
+        .optional())?;
+    Ok(row.map(|(failures, w, l)| Counter { failures, window_start: w.0, locked_until: l.map(|t| t.0) }))
+}
+
+/// Reserves one attempt in bucket `key` (call inside a transaction). A window that started
+/// before `window_start_after`, or a lock that has run out, restarts the bucket. Returns
+/// `(attempt number in this window, locked_until)`; when already locked the count is not
+/// raised and `0` is returned. The attempt that reaches `limit` locks the bucket until
+/// `lock_until`. Every step is a single UPDATE whose arithmetic happens in the database, so
+/// parallel callers get distinct numbers.
+pub async fn reserve_attempt(
+    conn: &mut Conn<'_>,
+    key: &str,
+    now: DateTime<Utc>,
+    window_start_after: DateTime<Utc>,
+    limit: i32,
+    lock_until: DateTime<Utc>,
+) -> Result<(i32, Option<DateTime<Utc>>), StoreError> {
+    let fresh = (
+        bf::key.eq(key),
+        bf::failures.eq(0),
+        bf::window_start.eq(Ts(now)),
+        bf::locked_until.eq(None::<Ts>),
+        bf::updated_at.eq(Ts(now)),
+    );
+    on_conn!(conn, c => diesel::insert_into(bf::table).values(fresh).on_conflict_do_nothing().execute(c).await)?;
+    // A run-out lock or an old window restarts the bucket.
+    on_conn!(conn, c => diesel::update(bf::table.filter(bf::key.eq(key)).filter(
+            bf::locked_until.le(Ts(now)).or(bf::locked_until.is_null().and(bf::window_start.le(Ts(window_start_after)))),
+        ))
+        .set((bf::failures.eq(0), bf::window_start.eq(Ts(now)), bf::locked_until.eq(None::<Ts>)))
+        .execute(c)
+        .await)?;
+    let raised = on_conn!(conn, c => diesel::update(bf::table.filter(bf::key.eq(key)).filter(bf::locked_until.is_null()))
+        .set((bf::failures.eq(bf::failures + 1), bf::updated_at.eq(Ts(now))))
+        .execute(c)
+        .await)?;
+    on_conn!(conn, c => diesel::update(
+            bf::table.filter(bf::key.eq(key)).filter(bf::locked_until.is_null()).filter(bf::failures.ge(limit)),
+        )
+        .set(bf::locked_until.eq(Some(Ts(lock_until))))
+        .execute(c)
+        .await)?;
+    let c = counter(conn, key).await?.ok_or(StoreError::Query(diesel::result::Error::NotFound))?;
+    if raised == 0 {
+        return Ok((0, c.locked_until));
+    }
+    Ok((c.failures, c.locked_until))
+}
+
+/// Gives back one reserved attempt (the attempt succeeded), unless the bucket is locked.
+pub async fn release_attempt(conn: &mut Conn<'_>, key: &str) -> Result<(), StoreError> {
+    on_conn!(conn, c => diesel::update(
+            bf::table.filter(bf::key.eq(key)).filter(bf::failures.gt(0)).filter(bf::locked_until.is_null()),
+        )
+        .set(bf::failures.eq(bf::failures - 1))
+        .execute(c)
+        .await)?;
+    Ok(())
+}
+
+/// Clears a bucket (after a successful login).
+pub async fn clear_counter(conn: &mut Conn<'_>, key: &str) -> Result<(), StoreError> {
+    on_conn!(conn, c => diesel::delete(bf::table.filter(bf::key.eq(key))).execute(c).await)?;
+    Ok(())
+}

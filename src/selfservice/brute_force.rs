@@ -1,0 +1,102 @@
+//! Brute-force defence (tessera's own; Kratos has none): every password attempt reserves a
+//! slot in a per-identifier and a per-IP bucket *before* the password is checked. The
+//! reservation is one transaction whose counters are raised by the database, so parallel
+//! attempts on any number of instances get distinct numbers, and at most the configured
+//! number of attempts per window is ever evaluated. A success clears the identifier's bucket.
+
+use crate::clock::Clock;
+use crate::config::BruteForceConfig;
+use crate::persistence::selfservice as rows;
+use crate::persistence::{Store, StoreError};
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+/// Whether an attempt may be evaluated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Allowed,
+    /// Locked out until then.
+    Locked(DateTime<Utc>),
+}
+
+/// The counters, kept in the store.
+#[derive(Clone)]
+pub struct BruteForce {
+    config: BruteForceConfig,
+    store: Store,
+    clock: Clock,
+}
+
+fn id_key(identifier: &str) -> String {
+    format!("id:{}", hex::encode(Sha256::digest(identifier.trim().to_lowercase().as_bytes())))
+}
+
+fn ip_key(ip: &str) -> String {
+    format!("ip:{ip}")
+}
+
+fn dur(d: std::time::Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+impl BruteForce {
+    /// Counters over `store`.
+    pub fn new(config: BruteForceConfig, store: Store, clock: Clock) -> BruteForce {
+        BruteForce { config, store, clock }
+    }
+
+    /// Reserves an attempt for `identifier` from `ip`.
+    pub async fn reserve(&self, identifier: &str, ip: Option<&str>) -> Result<Verdict, StoreError> {
+        if !self.config.enabled {
+            return Ok(Verdict::Allowed);
+        }
+        let now = self.clock.now();
+        let window_start_after = now - dur(self.config.window.0);
+        let lock_until = now + dur(self.config.lockout.0);
+        let mut buckets = vec![(id_key(identifier), self.config.max_failures_per_identifier)];
+        if let Some(ip) = ip.filter(|ip| !ip.is_empty()) {
+            buckets.push((ip_key(ip), self.config.max_failures_per_ip));
+        }
+        let mut pooled = self.store.get().await?;
+        let mut conn = pooled.conn();
+        conn.begin().await?;
+        let mut verdict = Verdict::Allowed;
+        for (key, limit) in buckets {
+            let limit = i32::try_from(limit.max(1)).unwrap_or(i32::MAX);
+            let reserved = rows::reserve_attempt(&mut conn, &key, now, window_start_after, limit, lock_until).await;
+            let (n, locked_until) = match reserved {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = conn.rollback().await;
+                    return Err(e);
+                }
+            };
+            // `n == 0`: the bucket was locked before this attempt.
+            if n == 0 || n > limit {
+                verdict = Verdict::Locked(locked_until.unwrap_or(lock_until));
+            }
+        }
+        conn.commit().await?;
+        Ok(verdict)
+    }
+
+    /// A successful login: the identifier's bucket starts over and the address gets its
+    /// attempt back (so many users behind one address are not locked out by signing in).
+    pub async fn succeeded(&self, identifier: &str, ip: Option<&str>) -> Result<(), StoreError> {
+        if !self.config.enabled {
+            return Ok(());
+        }
+        let mut pooled = self.store.get().await?;
+        let mut conn = pooled.conn();
+        rows::clear_counter(&mut conn, &id_key(identifier)).await?;
+        if let Some(ip) = ip.filter(|ip| !ip.is_empty()) {
+            rows::release_attempt(&mut conn, &ip_key(ip)).await?;
+        }
+        Ok(())
+    }
+
+    /// Seconds until `until`, at least 1.
+    pub fn retry_after(&self, until: DateTime<Utc>) -> i64 {
+        (until - self.clock.now()).num_seconds().max(1)
+    }
+}

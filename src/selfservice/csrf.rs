@@ -1,0 +1,108 @@
+//! CSRF protection for browser flows (behaviour.md §3.3): a random token in a cookie named
+//! after the public base URL, and a masked copy of it in every form.
+
+use crate::config::Config;
+use actix_web::HttpRequest;
+use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
+use base64::Engine;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+const TOKEN_LEN: usize = 32;
+
+/// `csrf_token_` + hex SHA-256 of the public base URL.
+pub fn cookie_name(config: &Config) -> String {
+    format!("csrf_token_{}", hex::encode(Sha256::digest(config.public_base_url().as_bytes())))
+}
+
+/// A new real token (base64 of 32 random bytes).
+pub fn new_token() -> String {
+    let mut b = [0u8; TOKEN_LEN];
+    rand::rng().fill_bytes(&mut b);
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+fn decode(token: &str) -> Option<Vec<u8>> {
+    base64::engine::general_purpose::STANDARD.decode(token.trim()).ok()
+}
+
+/// The real token from the request's CSRF cookie, if present and well-formed.
+pub fn from_request(config: &Config, req: &HttpRequest) -> Option<String> {
+    let c = req.cookie(&cookie_name(config))?;
+    let v = c.value().to_string();
+    (decode(&v)?.len() == TOKEN_LEN).then_some(v)
+}
+
+/// A masked form token: base64(pad ‖ (token XOR pad)); a new pad each time.
+pub fn mask(real: &str) -> String {
+    let Some(token) = decode(real).filter(|t| t.len() == TOKEN_LEN) else { return String::new() };
+    let mut pad = [0u8; TOKEN_LEN];
+    rand::rng().fill_bytes(&mut pad);
+    let mut out = Vec::with_capacity(2 * TOKEN_LEN);
+    out.extend_from_slice(&pad);
+    out.extend(token.iter().zip(pad.iter()).map(|(a, b)| a ^ b));
+    base64::engine::general_purpose::STANDARD.encode(out)
+}
+
+fn unmask(masked: &str) -> Option<Vec<u8>> {
+    let raw = decode(masked)?;
+    if raw.len() != 2 * TOKEN_LEN {
+        return None;
+    }
+    let (pad, x) = raw.split_at(TOKEN_LEN);
+    Some(x.iter().zip(pad.iter()).map(|(a, b)| a ^ b).collect())
+}
+
+/// Whether a masked form token belongs to the real cookie token (constant time).
+pub fn verify(real: &str, masked: &str) -> bool {
+    match (decode(real), unmask(masked)) {
+        (Some(r), Some(m)) if r.len() == TOKEN_LEN => bool::from(r.ct_eq(&m)),
+        _ => false,
+    }
+}
+
+/// The CSRF cookie carrying `token`.
+pub fn cookie(config: &Config, token: &str) -> Cookie<'static> {
+    let secure = config.cookies.secure.unwrap_or(!config.dev);
+    let same_site = if secure { same_site(config.cookies.same_site.as_deref()) } else { SameSite::Lax };
+    let mut c = Cookie::build(cookie_name(config), token.to_string())
+        .http_only(true)
+        .secure(secure)
+        .same_site(same_site)
+        .path(config.cookies.path.clone().unwrap_or_else(|| "/".into()))
+        .max_age(CookieDuration::days(365))
+        .finish();
+    if let Some(d) = &config.cookies.domain {
+        c.set_domain(d.clone());
+    }
+    c
+}
+
+/// Parses a SameSite setting (`Strict`, `Lax`, `None`); anything else is Lax.
+pub fn same_site(v: Option<&str>) -> SameSite {
+    match v.map(str::to_ascii_lowercase).as_deref() {
+        Some("strict") => SameSite::Strict,
+        Some("none") => SameSite::None,
+        _ => SameSite::Lax,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masked_tokens_verify_against_their_real_token_only() {
+        let real = new_token();
+        let other = new_token();
+        let a = mask(&real);
+        let b = mask(&real);
+        assert_ne!(a, b, "each render gets a new pad");
+        assert!(verify(&real, &a) && verify(&real, &b));
+        assert!(!verify(&other, &a));
+        assert!(!verify(&real, &real), "the real token is not a masked token");
+        assert!(!verify(&real, ""));
+        assert!(!verify(&real, "not base64!"));
+    }
+}

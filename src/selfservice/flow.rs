@@ -1,0 +1,198 @@
+//! The self-service flow model shared by login and registration: identity, type, state,
+//! lifespan, UI, and how it is stored and rendered (behaviour.md §4).
+
+use super::ui::Container;
+use crate::identity::view::ts;
+use crate::persistence::selfservice::{FlowRecord, FlowTable};
+use crate::session::Aal;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json, json};
+use uuid::Uuid;
+
+/// Which self-service flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FlowKind {
+    Login,
+    Registration,
+}
+
+impl FlowKind {
+    /// The path segment (`login`, `registration`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlowKind::Login => "login",
+            FlowKind::Registration => "registration",
+        }
+    }
+
+    fn table(self) -> FlowTable {
+        match self {
+            FlowKind::Login => FlowTable::Login,
+            FlowKind::Registration => FlowTable::Registration,
+        }
+    }
+}
+
+/// `api` (native apps) or `browser` (HTML forms and SPAs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowType {
+    Api,
+    Browser,
+}
+
+impl FlowType {
+    /// The serialised name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlowType::Api => "api",
+            FlowType::Browser => "browser",
+        }
+    }
+}
+
+/// Flow states used by login and registration.
+pub mod state {
+    pub const CHOOSE_METHOD: &str = "choose_method";
+    pub const SENT_EMAIL: &str = "sent_email";
+    pub const PASSED_CHALLENGE: &str = "passed_challenge";
+}
+
+/// Kind-specific fields, stored as one JSON document.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FlowData {
+    #[serde(default)]
+    pub refresh: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_aal: Option<Aal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_schema: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth2_login_challenge: Option<String>,
+    /// Login: the identity a refresh or AAL upgrade is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_id: Option<Uuid>,
+    /// Login: the session a refresh or AAL upgrade extends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<Uuid>,
+    /// Identifier-first login: the identifier chosen in step one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identifier: Option<String>,
+    /// The session-token exchanger's return-to code (sealed), for API flows that asked for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exchange_return_code: Option<String>,
+    /// Two-step registration: the traits accepted in the profile step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traits: Option<Json>,
+}
+
+/// A login or registration flow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Flow {
+    pub id: Uuid,
+    pub kind: FlowKind,
+    pub flow_type: FlowType,
+    pub state: String,
+    pub request_url: String,
+    pub return_to: Option<String>,
+    pub active: Option<String>,
+    pub ui: Container,
+    /// The real CSRF token the flow was created with (browser flows; empty for API flows).
+    pub csrf_token: String,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub data: FlowData,
+}
+
+impl Flow {
+    /// Whether the flow may no longer be submitted.
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at < now
+    }
+
+    /// The stored form.
+    pub fn to_record(&self) -> FlowRecord {
+        FlowRecord {
+            table: self.kind.table(),
+            id: self.id,
+            flow_type: self.flow_type.as_str().into(),
+            state: self.state.clone(),
+            request_url: self.request_url.clone(),
+            return_to: self.return_to.clone(),
+            active_method: self.active.clone(),
+            ui: serde_json::to_value(&self.ui).unwrap_or(Json::Null),
+            csrf_token: self.csrf_token.clone(),
+            data: serde_json::to_value(&self.data).unwrap_or(Json::Null),
+            issued_at: self.issued_at,
+            expires_at: self.expires_at,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+
+    /// Rebuilds a flow from its stored form (`None` if the row is not a readable flow).
+    pub fn from_record(r: FlowRecord) -> Option<Flow> {
+        Some(Flow {
+            id: r.id,
+            kind: match r.table {
+                FlowTable::Login => FlowKind::Login,
+                FlowTable::Registration => FlowKind::Registration,
+            },
+            flow_type: if r.flow_type == "api" { FlowType::Api } else { FlowType::Browser },
+            state: r.state,
+            request_url: r.request_url,
+            return_to: r.return_to,
+            active: r.active_method,
+            ui: serde_json::from_value(r.ui).ok()?,
+            csrf_token: r.csrf_token,
+            issued_at: r.issued_at,
+            expires_at: r.expires_at,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            data: serde_json::from_value(r.data).ok()?,
+        })
+    }
+
+    /// The flow's JSON (`loginFlow` / `registrationFlow`). `csrf_masked` fills the CSRF node.
+    pub fn render(&self, csrf_masked: Option<&str>, transient_payload: Option<&Json>) -> Json {
+        let mut ui = self.ui.clone();
+        if let (Some(masked), Some(node)) = (csrf_masked, ui.node_mut("csrf_token", None)) {
+            node.set_value(Some(masked.into()));
+        }
+        let mut o = Map::new();
+        o.insert("id".into(), json!(self.id));
+        o.insert("organization_id".into(), json!(self.data.organization_id));
+        o.insert("type".into(), json!(self.flow_type.as_str()));
+        o.insert("expires_at".into(), ts(&self.expires_at));
+        o.insert("issued_at".into(), ts(&self.issued_at));
+        o.insert("request_url".into(), json!(self.request_url));
+        if let Some(r) = &self.return_to {
+            o.insert("return_to".into(), json!(r));
+        }
+        if let Some(a) = &self.active {
+            o.insert("active".into(), json!(a));
+        }
+        o.insert("ui".into(), serde_json::to_value(&ui).unwrap_or(Json::Null));
+        if self.kind == FlowKind::Login {
+            o.insert("created_at".into(), ts(&self.created_at));
+            o.insert("updated_at".into(), ts(&self.updated_at));
+            o.insert("refresh".into(), json!(self.data.refresh));
+            o.insert("requested_aal".into(), json!(self.data.requested_aal.unwrap_or(Aal::Aal1).as_str()));
+        }
+        if let Some(c) = &self.data.oauth2_login_challenge {
+            o.insert("oauth2_login_challenge".into(), json!(c));
+        }
+        if let Some(s) = &self.data.identity_schema {
+            o.insert("identity_schema".into(), json!(s));
+        }
+        o.insert("state".into(), json!(self.state));
+        if let Some(tp) = transient_payload {
+            o.insert("transient_payload".into(), tp.clone());
+        }
+        Json::Object(o)
+    }
+}

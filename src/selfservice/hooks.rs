@@ -1,0 +1,464 @@
+//! Hooks (behaviour.md §17): `session`, `revoke_active_sessions`, `require_verified_address`,
+//! `show_verification_ui` and `web_hook`, configured before and after flows, globally and per
+//! method (a method's own after-hooks replace the global list).
+
+use super::flow::{Flow, FlowKind};
+use super::text::{Text, TextType};
+use super::{Outcome, RequestInfo, SelfService};
+use crate::config::HookConfig;
+use crate::error::ApiError;
+use crate::identity::Identity;
+use crate::session::Session;
+use actix_web::http::StatusCode;
+use serde_json::{Map, Value as Json, json};
+use std::time::Duration;
+
+/// Before or after a flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Before,
+    After,
+}
+
+/// Where hooks run.
+#[derive(Debug, Clone, Copy)]
+pub struct HookPoint<'a> {
+    pub kind: FlowKind,
+    pub stage: Stage,
+    pub method: &'a str,
+}
+
+/// Why a hook stopped the flow.
+#[derive(Debug)]
+pub enum HookError {
+    /// A web hook answered with UI messages (`can_interrupt` / `parse`): the flow is shown again.
+    Messages(Vec<(String, Text)>),
+    /// Any other failure.
+    Api(ApiError),
+}
+
+impl From<ApiError> for HookError {
+    fn from(e: ApiError) -> Self {
+        HookError::Api(e)
+    }
+}
+
+impl HookError {
+    /// The response for a flow whose hook failed.
+    pub fn into_outcome(self, mut flow: Flow, transient_payload: Option<Json>) -> Outcome {
+        match self {
+            HookError::Messages(messages) => {
+                flow.ui.reset_messages();
+                for (field, text) in messages {
+                    flow.ui.add_field_message(&field, text);
+                }
+                Outcome::Form { flow, status: StatusCode::BAD_REQUEST, transient_payload }
+            }
+            HookError::Api(e) => Outcome::Error(e),
+        }
+    }
+}
+
+/// Runs hooks; holds the web-hook HTTP client.
+#[derive(Clone)]
+pub struct HookRunner {
+    client: reqwest::Client,
+}
+
+impl Default for HookRunner {
+    fn default() -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        HookRunner { client }
+    }
+}
+
+/// Request headers web hooks may see (Kratos' default `clients.web_hook.header_allowlist`).
+const HEADER_ALLOWLIST: [&str; 17] = [
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "content-length",
+    "content-type",
+    "origin",
+    "priority",
+    "referer",
+    "sec-ch-ua",
+    "sec-ch-ua-mobile",
+    "sec-ch-ua-platform",
+    "sec-fetch-dest",
+    "sec-fetch-mode",
+    "sec-fetch-site",
+    "sec-fetch-user",
+    "true-client-ip",
+    "user-agent",
+];
+
+/// The after-hooks configured for a flow kind and method.
+pub fn after_hooks<'a>(svc: &'a SelfService, kind: FlowKind, method: &str) -> &'a [HookConfig] {
+    match kind {
+        FlowKind::Login => svc.config.selfservice.flows.login.after.hooks_for(method),
+        FlowKind::Registration => svc.config.selfservice.flows.registration.after.hooks_for(method),
+    }
+}
+
+fn is_pre_persist(h: &HookConfig) -> bool {
+    h.hook == "web_hook"
+        && h.config.as_ref().is_some_and(|c| {
+            c.get("can_interrupt").and_then(Json::as_bool) == Some(true)
+                || c.pointer("/response/parse").and_then(Json::as_bool) == Some(true)
+        })
+}
+
+impl HookRunner {
+    /// Before-hooks of a flow kind (run while the flow is created; a failure aborts creation).
+    pub async fn run_before(
+        &self,
+        svc: &SelfService,
+        kind: FlowKind,
+        flow: &Flow,
+        info: &RequestInfo,
+    ) -> Result<(), ApiError> {
+        let hooks = match kind {
+            FlowKind::Login => &svc.config.selfservice.flows.login.before.hooks,
+            FlowKind::Registration => &svc.config.selfservice.flows.registration.before.hooks,
+        };
+        for h in hooks {
+            if h.hook == "web_hook" {
+                let ctx = self.context(flow, info, None, None, None);
+                match self.web_hook(h.config.as_ref(), ctx).await {
+                    Ok(_) => {}
+                    Err(HookError::Api(e)) => return Err(e),
+                    Err(HookError::Messages(m)) => {
+                        let reason =
+                            m.first().map_or_else(|| "a web hook refused the request".into(), |(_, t)| t.text.clone());
+                        return Err(ApiError::bad_request(reason));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// After-hooks of a login, or the post-persist hooks of a registration (`session` is
+    /// handled by the registration itself).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn run_after(
+        &self,
+        svc: &SelfService,
+        point: HookPoint<'_>,
+        flow: &mut Flow,
+        info: &RequestInfo,
+        identity: &Identity,
+        session: Option<&Session>,
+        transient_payload: Option<&Json>,
+    ) -> Result<(), HookError> {
+        for h in after_hooks(svc, point.kind, point.method) {
+            match h.hook.as_str() {
+                "revoke_active_sessions" => {
+                    svc.sessions.revoke_all_of(identity.id, session.map(|s| s.id)).await?;
+                }
+                "require_verified_address"
+                    if point.kind == FlowKind::Login && !identity.verifiable_addresses.iter().any(|a| a.verified) =>
+                {
+                    return Err(HookError::Api(
+                        ApiError::new(StatusCode::FORBIDDEN, "The request was forbidden")
+                            .with_id("session_verified_address_required")
+                            .with_reason("A verified address is required to log in."),
+                    ));
+                }
+                "web_hook" if point.kind == FlowKind::Registration && is_pre_persist(h) => {
+                    // Ran before the identity was written.
+                }
+                "web_hook" => {
+                    let ctx = self.context(flow, info, Some(identity), session, transient_payload);
+                    self.web_hook(h.config.as_ref(), ctx).await?;
+                }
+                // `session` (registration) and `show_verification_ui` are applied by the flow;
+                // unknown names are ignored, as Kratos does.
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Registration's pre-persist web hooks (`can_interrupt` or `response.parse`): they may
+    /// refuse the registration or change the identity before it is written.
+    pub async fn run_pre_persist(
+        &self,
+        svc: &SelfService,
+        method: &str,
+        flow: &Flow,
+        info: &RequestInfo,
+        identity: &mut Identity,
+        transient_payload: Option<&Json>,
+    ) -> Result<(), HookError> {
+        let hooks =
+            svc.config.selfservice.flows.registration.after.method(method).map(|m| m.hooks.as_slice()).unwrap_or(&[]);
+        for h in hooks.iter().filter(|h| is_pre_persist(h)) {
+            let ctx = self.context(flow, info, Some(identity), None, transient_payload);
+            if let Some(patch) = self.web_hook(h.config.as_ref(), ctx).await? {
+                apply_identity_patch(identity, &patch)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn context(
+        &self,
+        flow: &Flow,
+        info: &RequestInfo,
+        identity: Option<&Identity>,
+        session: Option<&Session>,
+        transient_payload: Option<&Json>,
+    ) -> Json {
+        let mut headers = Map::new();
+        for (k, v) in &info.headers {
+            if HEADER_ALLOWLIST.contains(&k.to_ascii_lowercase().as_str()) {
+                let canonical = canonical_header(k);
+                let entry = headers.entry(canonical).or_insert_with(|| json!([]));
+                if let Some(a) = entry.as_array_mut() {
+                    a.push(json!(v));
+                }
+            }
+        }
+        let cookies: Map<String, Json> = info.cookies.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+        let mut ctx = Map::new();
+        ctx.insert("flow".into(), flow.render(None, transient_payload));
+        ctx.insert("request_headers".into(), Json::Object(headers));
+        ctx.insert("request_method".into(), json!(info.method));
+        ctx.insert("request_url".into(), json!(info.url));
+        ctx.insert("request_cookies".into(), Json::Object(cookies));
+        if let Some(i) = identity {
+            ctx.insert(
+                "identity".into(),
+                crate::identity::view::render(
+                    i,
+                    "",
+                    crate::identity::view::CredentialsView::Hidden,
+                    crate::identity::view::AdminMetadata::Show,
+                ),
+            );
+        }
+        if let Some(s) = session {
+            ctx.insert("session".into(), crate::session::view::render_session(s, None, true, s.issued_at));
+        }
+        Json::Object(ctx)
+    }
+
+    /// Calls one web hook. `Ok(Some(identity))` when `response.parse` returned identity changes.
+    async fn web_hook(&self, config: Option<&Json>, ctx: Json) -> Result<Option<Json>, HookError> {
+        let invalid = |reason: &str| {
+            HookError::Api(
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "The services failed to load its configuration")
+                    .with_id("invalid_configuration")
+                    .with_reason(reason.to_string()),
+            )
+        };
+        let Some(config) = config else { return Err(invalid("a web_hook has no config")) };
+        let url = config.get("url").and_then(Json::as_str).ok_or_else(|| invalid("a web_hook has no url"))?;
+        let method = config.get("method").and_then(Json::as_str).unwrap_or("POST").to_ascii_uppercase();
+        let can_interrupt = config.get("can_interrupt").and_then(Json::as_bool).unwrap_or(false);
+        let parse = config.pointer("/response/parse").and_then(Json::as_bool).unwrap_or(false);
+        let ignore = config.pointer("/response/ignore").and_then(Json::as_bool).unwrap_or(false);
+        if ignore && (parse || can_interrupt) {
+            return Err(invalid(
+                "A web hook can not be configured to both ignore the response and parse it or interrupt the flow.",
+            ));
+        }
+        let body = match config.get("body").and_then(Json::as_str) {
+            Some(template_url) => {
+                let template = crate::jsonnet::load(template_url, &self.client).await.map_err(|e| invalid(&e))?;
+                match crate::jsonnet::render(template, ctx).await {
+                    Ok(Some(b)) => Some(b),
+                    // `error "cancel"`: skip the call.
+                    Ok(None) => return Ok(None),
+                    Err(e) => return Err(invalid(&format!("the web hook body template failed: {e}"))),
+                }
+            }
+            None => None,
+        };
+        let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|_| invalid("invalid web hook method"))?;
+        let mut req = self.client.request(method.clone(), url);
+        let mut form = false;
+        if let Some(h) = config.get("headers").and_then(Json::as_object) {
+            for (k, v) in h {
+                if let Some(v) = v.as_str() {
+                    form |=
+                        k.eq_ignore_ascii_case("content-type") && v.starts_with("application/x-www-form-urlencoded");
+                    req = req.header(k.as_str(), v);
+                }
+            }
+        }
+        if let Some(auth) = config.get("auth") {
+            let c = auth.get("config").cloned().unwrap_or(Json::Null);
+            let s = |k: &str| c.get(k).and_then(Json::as_str).unwrap_or_default().to_string();
+            match auth.get("type").and_then(Json::as_str) {
+                Some("basic_auth") => req = req.basic_auth(s("user"), Some(s("password"))),
+                Some("api_key") if s("in") == "cookie" => {
+                    req = req.header("Cookie", format!("{}={}", s("name"), s("value")))
+                }
+                Some("api_key") => req = req.header(s("name"), s("value")),
+                _ => {}
+            }
+        }
+        if method != reqwest::Method::TRACE
+            && let Some(b) = body
+        {
+            req = if form {
+                if !b.as_object().is_some_and(|o| o.values().all(Json::is_string)) {
+                    return Err(invalid("a form-encoded web hook body must be an object of strings"));
+                }
+                req.form(&b)
+            } else {
+                req.json(&b)
+            };
+        }
+        if ignore {
+            tokio::spawn(async move {
+                if let Err(e) = req.timeout(Duration::from_secs(30)).send().await {
+                    tracing::warn!(error = %e.without_url(), "asynchronous web hook failed");
+                }
+            });
+            return Ok(None);
+        }
+        let res = req.send().await.map_err(|e| {
+            if e.is_timeout() {
+                HookError::Api(
+                    ApiError::new(StatusCode::GATEWAY_TIMEOUT, "The web hook timed out")
+                        .with_reason("A third-party upstream service could not be reached in time."),
+                )
+            } else {
+                HookError::Api(
+                    ApiError::new(
+                        StatusCode::BAD_GATEWAY,
+                        "An upstream server encountered an error or returned a malformed response",
+                    )
+                    .with_reason("A third-party upstream service responded improperly."),
+                )
+            }
+        })?;
+        let status = res.status();
+        let text = res.text().await.unwrap_or_default();
+        if status.as_u16() >= 400 {
+            if can_interrupt || parse {
+                return Err(parse_messages(&text));
+            }
+            return Err(HookError::Api(
+                ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "An upstream server encountered an error or returned a malformed response",
+                )
+                .with_reason(format!("web hook failed with status code {}", status.as_u16())),
+            ));
+        }
+        if parse && status.as_u16() != 204 {
+            let v: Json = serde_json::from_str(&text).map_err(|_| {
+                HookError::Api(
+                    ApiError::new(
+                        StatusCode::BAD_GATEWAY,
+                        "An upstream server encountered an error or returned a malformed response",
+                    )
+                    .with_reason("The web hook response could not be parsed."),
+                )
+            })?;
+            return Ok(v.get("identity").cloned());
+        }
+        Ok(None)
+    }
+}
+
+fn canonical_header(name: &str) -> String {
+    name.split('-')
+        .map(|p| {
+            let mut c = p.chars();
+            match c.next() {
+                Some(f) => f.to_ascii_uppercase().to_string() + &c.as_str().to_ascii_lowercase(),
+                None => String::new(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// A refusing web hook's `{"messages":[{"instance_ptr","messages":[uiText]}]}`.
+fn parse_messages(body: &str) -> HookError {
+    let generic = || {
+        HookError::Api(
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "An upstream server encountered an error or returned a malformed response",
+            )
+            .with_reason("The web hook refused the request but its response could not be parsed."),
+        )
+    };
+    let Ok(v) = serde_json::from_str::<Json>(body) else { return generic() };
+    let Some(groups) = v.get("messages").and_then(Json::as_array) else { return generic() };
+    let mut out = Vec::new();
+    for g in groups {
+        let ptr = g.get("instance_ptr").and_then(Json::as_str).unwrap_or("#/");
+        let field = crate::schema::pointer_to_field(ptr.trim_start_matches('#'));
+        for m in g.get("messages").and_then(Json::as_array).into_iter().flatten() {
+            let kind = match m.get("type").and_then(Json::as_str) {
+                Some("info") => TextType::Info,
+                Some("success") => TextType::Success,
+                _ => TextType::Error,
+            };
+            out.push((
+                field.clone(),
+                Text {
+                    id: m.get("id").and_then(Json::as_u64).and_then(|n| u32::try_from(n).ok()).unwrap_or(4000001),
+                    text: m.get("text").and_then(Json::as_str).unwrap_or_default().to_string(),
+                    kind,
+                    context: m.get("context").cloned().filter(|c| !c.is_null()),
+                },
+            ));
+        }
+    }
+    if out.is_empty() { generic() } else { HookError::Messages(out) }
+}
+
+/// Applies a parsing web hook's `identity` object to the identity being created.
+fn apply_identity_patch(identity: &mut Identity, patch: &Json) -> Result<(), HookError> {
+    let Some(p) = patch.as_object() else { return Ok(()) };
+    if let Some(t) = p.get("traits").filter(|t| t.is_object()) {
+        identity.traits = t.clone();
+    }
+    if let Some(s) = p.get("schema_id").and_then(Json::as_str) {
+        identity.schema_id = s.to_string();
+    }
+    if let Some(s) = p.get("state").and_then(Json::as_str) {
+        identity.state = crate::identity::IdentityState::parse(s)
+            .ok_or_else(|| HookError::Api(ApiError::bad_request("the web hook returned an invalid identity state")))?;
+    }
+    if let Some(m) = p.get("metadata_public") {
+        identity.metadata_public = Some(m.clone()).filter(|v| !v.is_null());
+    }
+    if let Some(m) = p.get("metadata_admin") {
+        identity.metadata_admin = Some(m.clone()).filter(|v| !v.is_null());
+    }
+    if let Some(e) = p.get("external_id") {
+        identity.external_id = e.as_str().map(str::to_string).filter(|s| !s.is_empty());
+    }
+    if let Some(addrs) = p.get("verifiable_addresses").and_then(Json::as_array) {
+        for a in addrs {
+            let (Some(value), Some(verified)) =
+                (a.get("value").and_then(Json::as_str), a.get("verified").and_then(Json::as_bool))
+            else {
+                continue;
+            };
+            if let Some(existing) =
+                identity.verifiable_addresses.iter_mut().find(|x| x.value.eq_ignore_ascii_case(value))
+            {
+                existing.verified = verified;
+                if let Some(s) = a.get("status").and_then(Json::as_str) {
+                    existing.status = s.to_string();
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,319 @@
+//! Self-service flows: login, registration and logout with the password and profile methods,
+//! their hooks, CSRF protection, brute-force defence and stored errors. Flows live in
+//! [`registry::FlowActor`]s; the rules are plain async functions over a [`flow::Flow`].
+
+pub mod brute_force;
+pub mod csrf;
+pub mod errors;
+pub mod flow;
+pub mod hooks;
+pub mod login;
+pub mod password;
+pub mod redirect;
+pub mod registration;
+pub mod registry;
+pub mod text;
+pub mod ui;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::identity::IdentityService;
+use crate::persistence::{Persister, Store};
+use crate::schema::SchemaRegistry;
+use crate::session::registry::Live;
+use crate::session::{Device, SessionService};
+use actix_web::http::StatusCode;
+use flow::{Flow, FlowKind, FlowType};
+use serde_json::{Value as Json, json};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// Everything the flows use.
+#[derive(Clone)]
+pub struct SelfService {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub persister: Persister,
+    pub clock: Clock,
+    pub schemas: SchemaRegistry,
+    pub identities: IdentityService,
+    pub sessions: SessionService,
+    pub flows: registry::FlowRegistry,
+    pub brute_force: brute_force::BruteForce,
+    pub breaches: password::BreachChecker,
+    pub hooks: hooks::HookRunner,
+    /// A hash of a random password in the configured format: unknown identifiers are checked
+    /// against it so that they cost as much time as known ones.
+    pub dummy_hash: Arc<String>,
+}
+
+/// What a flow step needs to know about the HTTP request (owned: it crosses to the actor).
+#[derive(Clone)]
+pub struct RequestInfo {
+    /// Kratos' `IsJSONRequest`.
+    pub is_json: bool,
+    /// Kratos' `IsBrowserRequest`.
+    pub is_browser: bool,
+    /// The real token from the CSRF cookie.
+    pub csrf_cookie: Option<String>,
+    /// The request had a `Cookie` header at all.
+    pub has_cookie_header: bool,
+    /// The body is JSON (`Content-Type: application/json…`).
+    pub json_body: bool,
+    /// The request carried a cookie other than Cloudflare's (forbidden on API flows).
+    pub has_foreign_cookie: bool,
+    /// The request carried an `Origin` header (forbidden on API flows).
+    pub has_origin: bool,
+    /// `Sec-Fetch-Mode` says the request came from script (for the CSRF hint).
+    pub ajax: bool,
+    /// The caller's active session, if any, and the token it was presented with.
+    pub session: Option<Arc<Live>>,
+    pub session_token: Option<String>,
+    pub device: Device,
+    pub client_ip: Option<String>,
+    /// The full request URL (as the client addressed it).
+    pub url: String,
+    /// Request headers for web hooks (name, value).
+    pub headers: Vec<(String, String)>,
+    pub method: String,
+    pub cookies: Vec<(String, String)>,
+}
+
+/// What the HTTP layer answers after a flow step.
+pub enum Outcome {
+    /// Show the flow again (validation error or an intermediate step): JSON with `status`,
+    /// or a browser redirect to the flow's UI.
+    Form { flow: Flow, status: StatusCode, transient_payload: Option<Json> },
+    /// The flow is done: a session was issued (or, registration without session hook, only
+    /// an identity created).
+    Done(Box<Done>),
+    /// Browser redirect (e.g. already signed in).
+    Redirect { to: String, status: StatusCode },
+    /// The flow expired: a replacement was created.
+    Expired { new_flow: Flow, error: ApiError },
+    /// An error: JSON envelope, or (browser) a stored error shown by the error UI.
+    Error(ApiError),
+}
+
+/// A finished login or registration.
+pub struct Done {
+    pub flow: Flow,
+    pub identity: crate::identity::Identity,
+    /// The session and its clear-text token, when one was issued.
+    pub session: Option<(crate::session::Session, String)>,
+    /// Whether the session cookie is set (browser flows with a session).
+    pub set_cookie: bool,
+    /// Whether the session (and token) appear in the response body.
+    pub expose_session: bool,
+    pub continue_with: Vec<Json>,
+    /// Browser redirect target.
+    pub redirect: String,
+}
+
+/// 400 `session_already_available`.
+pub fn already_signed_in() -> ApiError {
+    ApiError::bad_request(
+        "A valid session was detected and thus login is not possible. Did you forget to set `?refresh=true`?",
+    )
+    .with_id("session_already_available")
+}
+
+/// The reason of 4000001 when an API flow carries browser signals.
+pub const API_FLOW_BROWSER_SIGNAL: &str =
+    "The HTTP request contained an Origin or Cookie header, but API flows must not send these headers.";
+
+impl SelfService {
+    /// A new flow of `kind` and `flow_type` for `request_url`, with an empty UI.
+    pub fn new_flow(&self, kind: FlowKind, flow_type: FlowType, request_url: String, csrf: String) -> Flow {
+        let now = self.clock.now();
+        let lifespan = match kind {
+            FlowKind::Login => self.config.selfservice.flows.login.lifespan.0,
+            FlowKind::Registration => self.config.selfservice.flows.registration.lifespan.0,
+        };
+        let id = Uuid::new_v4();
+        let action = format!("{}self-service/{}?flow={id}", self.config.public_base_url(), kind.as_str());
+        Flow {
+            id,
+            kind,
+            flow_type,
+            state: flow::state::CHOOSE_METHOD.into(),
+            return_to: redirect::return_to_of(&request_url),
+            request_url,
+            active: None,
+            ui: ui::Container::new(action),
+            csrf_token: if flow_type == FlowType::Browser { csrf } else { String::new() },
+            issued_at: now,
+            expires_at: now + chrono::Duration::from_std(lifespan).unwrap_or(chrono::Duration::hours(1)),
+            created_at: now,
+            updated_at: now,
+            data: flow::FlowData::default(),
+        }
+    }
+
+    /// The UI URL of a flow kind.
+    pub fn ui_url(&self, kind: FlowKind) -> &str {
+        match kind {
+            FlowKind::Login => &self.config.selfservice.flows.login.ui_url,
+            FlowKind::Registration => &self.config.selfservice.flows.registration.ui_url,
+        }
+    }
+
+    /// The CSRF check of a submit (behaviour.md §3.3): browser flows need the masked token in
+    /// the body; API flows must not carry browser signals (`Err(Some(msg))` → 400 form).
+    pub fn ensure_csrf(&self, flow: &Flow, info: &RequestInfo, body: &Json) -> Result<(), CsrfFailure> {
+        match flow.flow_type {
+            FlowType::Api => {
+                if info.has_origin || info.has_foreign_cookie {
+                    return Err(CsrfFailure::ApiBrowserSignal);
+                }
+                Ok(())
+            }
+            FlowType::Browser => {
+                let sent = body.get("csrf_token").and_then(Json::as_str).unwrap_or_default();
+                match &info.csrf_cookie {
+                    Some(real) if csrf::verify(real, sent) => Ok(()),
+                    _ => Err(CsrfFailure::Violation(csrf_error(info, csrf_reject_reason(info, sent.is_empty())))),
+                }
+            }
+        }
+    }
+
+    /// Persists an error container (durable) and returns its id.
+    pub async fn store_error(&self, error: &ApiError) -> Result<Uuid, ApiError> {
+        errors::store(self, error).await
+    }
+}
+
+/// How a submit failed its CSRF check.
+pub enum CsrfFailure {
+    /// 403 `security_csrf_violation`.
+    Violation(ApiError),
+    /// An API flow with an `Origin` or cookie header: 400 form with 4000001.
+    ApiBrowserSignal,
+}
+
+/// Why a CSRF check failed (`None`: the cookie is there but no token was sent in a form).
+pub fn csrf_reject_reason(info: &RequestInfo, token_missing: bool) -> Option<&'static str> {
+    if !info.has_cookie_header {
+        Some("The HTTP Cookie Header is empty or not set.")
+    } else if info.csrf_cookie.is_none() {
+        Some("The HTTP Cookie Header was set but did not include the anti-CSRF cookie.")
+    } else if token_missing && !info.json_body {
+        None
+    } else {
+        Some(
+            "The HTTP Cookie Header was set and a CSRF token was sent but they do not match. We recommend deleting all cookies for this domain and retrying the flow.",
+        )
+    }
+}
+
+/// 403 `security_csrf_violation` with Kratos' details.
+pub fn csrf_error(info: &RequestInfo, reject_reason: Option<&str>) -> ApiError {
+    let hint = match reject_reason {
+        None => {
+            "The anti-CSRF cookie was found but the CSRF token was not included in the HTTP request body (csrf_token) nor in the HTTP Header (X-CSRF-Token)."
+        }
+        Some(_) if info.ajax => {
+            "We detected an AJAX call: make sure that CORS is enabled for this origin and that the request is sent with credentials (`credentials: 'include'` with fetch, `withCredentials: true` with axios), from the same top-level domain as this server."
+        }
+        Some(_) => {
+            "We detected a regular browser or server-side call: make sure that the browser sends the CSRF cookie with the form and that the form includes the csrf_token field. Server-side apps must forward the Cookie header."
+        }
+    };
+    let mut details = json!({ "docs": "https://www.ory.sh/kratos/docs/debug/csrf", "hint": hint });
+    if let (Some(r), Some(o)) = (reject_reason, details.as_object_mut()) {
+        o.insert("reject_reason".into(), json!(r));
+    }
+    ApiError::new(StatusCode::FORBIDDEN, "the request was rejected to protect you from Cross-Site-Request-Forgery")
+        .with_id("security_csrf_violation")
+        .with_reason("Please retry the flow and optionally clear your cookies. The request was rejected to protect you from Cross-Site-Request-Forgery (CSRF) which could cause account takeover, leaking personal information, and other serious security issues.")
+        .with_details(details)
+}
+
+/// Converts a form-encoded body (`traits.email=…`) into the nested JSON a JSON body has.
+pub fn form_to_json(pairs: &[(String, String)]) -> Json {
+    let mut root = serde_json::Map::new();
+    for (key, value) in pairs {
+        let parts: Vec<&str> = key.split('.').collect();
+        insert_path(&mut root, &parts, Json::String(value.clone()));
+    }
+    Json::Object(root)
+}
+
+fn insert_path(obj: &mut serde_json::Map<String, Json>, parts: &[&str], value: Json) {
+    let Some((first, rest)) = parts.split_first() else { return };
+    if rest.is_empty() {
+        // The first value of a repeated key wins.
+        obj.entry(first.to_string()).or_insert(value);
+        return;
+    }
+    let child = obj.entry(first.to_string()).or_insert_with(|| Json::Object(Default::default()));
+    if !child.is_object() {
+        *child = Json::Object(Default::default());
+    }
+    if let Json::Object(map) = child {
+        insert_path(map, rest, value);
+    }
+}
+
+/// Coerces form strings in `traits` to the JSON types the identity schema declares
+/// (numbers, booleans), as Kratos' form decoder does.
+pub fn coerce_traits(schema: &Json, traits: &mut Json) {
+    fn walk(root: &Json, schema: &Json, value: &mut Json, depth: usize) {
+        if depth > 16 {
+            return;
+        }
+        let schema = match schema.get("$ref").and_then(Json::as_str).and_then(|r| r.strip_prefix('#')) {
+            Some(p) => root.pointer(p).unwrap_or(schema),
+            None => schema,
+        };
+        let kind = schema.get("type").and_then(|t| match t {
+            Json::String(s) => Some(s.as_str()),
+            Json::Array(a) => a.iter().filter_map(Json::as_str).find(|s| *s != "null"),
+            _ => None,
+        });
+        match (kind, &mut *value) {
+            (Some("object"), Json::Object(map)) => {
+                if let Some(props) = schema.get("properties").and_then(Json::as_object) {
+                    for (k, v) in map.iter_mut() {
+                        if let Some(s) = props.get(k) {
+                            walk(root, s, v, depth + 1);
+                        }
+                    }
+                }
+            }
+            (Some("integer"), Json::String(s)) => {
+                if let Ok(n) = s.trim().parse::<i64>() {
+                    *value = json!(n);
+                }
+            }
+            (Some("number"), Json::String(s)) => {
+                if let Ok(n) = s.trim().parse::<f64>()
+                    && let Some(num) = serde_json::Number::from_f64(n)
+                {
+                    *value = if n.fract() == 0.0 && n.abs() < 9.0e15 { json!(n as i64) } else { Json::Number(num) };
+                }
+            }
+            (Some("boolean"), Json::String(s)) => match s.as_str() {
+                "true" | "on" | "1" => *value = json!(true),
+                "false" | "off" | "0" | "" => *value = json!(false),
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+    if let Some(traits_schema) = schema.pointer("/properties/traits") {
+        walk(schema, traits_schema, traits, 0);
+    }
+}
+
+/// Removes empty-string trait values from a form submit (an empty optional field is absent).
+pub fn drop_empty_strings(traits: &mut Json) {
+    if let Json::Object(map) = traits {
+        map.retain(|_, v| !matches!(v, Json::String(s) if s.is_empty()));
+        for v in map.values_mut() {
+            drop_empty_strings(v);
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! `return_to` allow-listing and default return URLs (behaviour.md §2.5).
+
+use crate::config::Config;
+use url::Url;
+
+/// Why a `return_to` was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Requested return_to URL \"{0}\" is not allowed.")]
+pub struct Forbidden(pub String);
+
+/// The global default return URL (`selfservice.default_browser_return_url`, else the public base).
+pub fn default_return(config: &Config) -> String {
+    config.selfservice.default_browser_return_url.clone().unwrap_or_else(|| config.public_base_url())
+}
+
+fn allowed(config: &Config) -> Vec<Url> {
+    let mut list: Vec<Url> = config
+        .selfservice
+        .allowed_return_urls
+        .iter()
+        .filter_map(|u| Url::parse(u).ok())
+        .filter(|u| {
+            // Entries whose host is `*` (or a bare `*.` wildcard without a domain) allow anything: ignored.
+            u.host_str().is_some_and(|h| h != "*" && h != "%2A")
+        })
+        .collect();
+    if let Ok(u) = Url::parse(&format!("{}self-service", config.public_base_url())) {
+        list.push(u);
+    }
+    list
+}
+
+fn host_matches(allowed: &str, host: &str) -> bool {
+    let (allowed, host) = (allowed.to_ascii_lowercase(), host.to_ascii_lowercase());
+    match allowed.strip_prefix('*') {
+        Some(rest) => host.ends_with(&rest),
+        None => allowed == host,
+    }
+}
+
+fn host_port(u: &Url) -> String {
+    match (u.host_str(), u.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// Validates `candidate` (absolute, or relative to `default`) against the allow-list.
+pub fn validate(config: &Config, candidate: &str, default: &str) -> Result<String, Forbidden> {
+    let base = Url::parse(default).map_err(|_| Forbidden(candidate.into()))?;
+    let target = base.join(candidate).map_err(|_| Forbidden(candidate.into()))?;
+    let ok = allowed(config).iter().any(|a| {
+        a.scheme().eq_ignore_ascii_case(target.scheme())
+            && host_matches(&host_port(a), &host_port(&target))
+            && target.path().starts_with(a.path())
+    });
+    if ok { Ok(target.to_string()) } else { Err(Forbidden(candidate.into())) }
+}
+
+/// The `return_to` query value of a URL, if any.
+pub fn return_to_of(url: &str) -> Option<String> {
+    Url::parse(url)
+        .ok()?
+        .query_pairs()
+        .find(|(k, _)| k == "return_to")
+        .map(|(_, v)| v.into_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// The browser redirect after a flow: the flow's `return_to` (or that of its request URL) if
+/// allowed, else `default`.
+pub fn after_flow(
+    config: &Config,
+    return_to: Option<&str>,
+    request_url: &str,
+    default: &str,
+) -> Result<String, Forbidden> {
+    let candidate = return_to.map(str::to_string).or_else(|| return_to_of(request_url));
+    match candidate {
+        Some(c) => validate(config, &c, default),
+        None => Ok(default.to_string()),
+    }
+}
+
+/// Appends `key=value` to a URL's query.
+pub fn with_query(url: &str, key: &str, value: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut u) => {
+            u.query_pairs_mut().append_pair(key, value);
+            u.to_string()
+        }
+        Err(_) => {
+            let sep = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{sep}{key}={}", url::form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(allowed: &[&str]) -> Config {
+        let mut c = Config::default();
+        c.serve.public.base_url = Some("http://127.0.0.1:4433/".into());
+        c.selfservice.default_browser_return_url = Some("https://app.example/".into());
+        c.selfservice.allowed_return_urls = allowed.iter().map(|s| s.to_string()).collect();
+        c
+    }
+
+    #[test]
+    fn allow_list_matches_scheme_host_and_path_prefix() {
+        let c = config(&["https://app.example/dashboard", "https://*.example.org/"]);
+        let d = "https://app.example/";
+        assert!(validate(&c, "https://app.example/dashboard/x", d).is_ok());
+        assert!(validate(&c, "https://APP.example/dashboard", d).is_ok());
+        assert!(validate(&c, "/dashboard", d).is_ok(), "relative URLs inherit the default's origin");
+        assert!(validate(&c, "https://a.example.org/anything", d).is_ok());
+        assert!(validate(&c, "http://app.example/dashboard", d).is_err(), "scheme must match");
+        assert!(validate(&c, "https://evil.example/dashboard", d).is_err());
+        assert!(validate(&c, "https://app.example/other", d).is_err());
+        assert!(validate(&c, "http://127.0.0.1:4433/self-service/login/browser", d).is_ok());
+    }
+
+    #[test]
+    fn wildcard_host_entries_are_ignored() {
+        let c = config(&["https://*/"]);
+        assert!(validate(&c, "https://evil.example/", "https://app.example/").is_err());
+    }
+}

@@ -1,0 +1,210 @@
+//! UI texts (`uiText`): the ids are Kratos' (`reference/messages.tsv`); the wording is ours.
+//! tessera's own ids live in the 4_01_9xxx range (see README, "Message ids of our own").
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value as Json, json};
+
+/// `info`, `error` or `success`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TextType {
+    Info,
+    Error,
+    Success,
+}
+
+/// One `uiText`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Text {
+    pub id: u32,
+    pub text: String,
+    #[serde(rename = "type")]
+    pub kind: TextType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<Json>,
+}
+
+fn info(id: u32, text: impl Into<String>) -> Text {
+    Text { id, text: text.into(), kind: TextType::Info, context: None }
+}
+
+fn error(id: u32, text: impl Into<String>, context: Option<Json>) -> Text {
+    Text { id, text: text.into(), kind: TextType::Error, context }
+}
+
+// --- login (101xxxx) ---------------------------------------------------------------------
+
+/// 1010003: confirm the identity again (refresh).
+pub fn login_reauth() -> Text {
+    info(1010003, "Please confirm this action by verifying that it is you.")
+}
+
+/// 1010004: a second factor is required.
+pub fn login_mfa() -> Text {
+    info(1010004, "Please complete the second authentication challenge.")
+}
+
+/// 1010001: the submit label of a refresh login.
+pub fn login_submit() -> Text {
+    info(1010001, "Sign in")
+}
+
+/// 1010022: the password login submit label.
+pub fn login_with_password() -> Text {
+    info(1010022, "Sign in with password")
+}
+
+/// 1040001: the registration submit label.
+pub fn register() -> Text {
+    info(1040001, "Sign up")
+}
+
+/// 1040008: back to the previous registration step.
+pub fn registration_back() -> Text {
+    info(1040008, "Back")
+}
+
+/// 1040009: choose how to sign in, shown on the credential step.
+pub fn registration_choose_credentials() -> Text {
+    info(1040009, "Please choose a credential to authenticate yourself with.")
+}
+
+// --- labels (107xxxx) --------------------------------------------------------------------
+
+/// 1070001: "Password".
+pub fn label_password() -> Text {
+    info(1070001, "Password")
+}
+
+/// 1070002: a label generated from a schema `title`.
+pub fn label_generated(title: &str, name: &str) -> Text {
+    Text { id: 1070002, text: title.into(), kind: TextType::Info, context: Some(json!({"title": title, "name": name})) }
+}
+
+/// 1070004: "ID".
+pub fn label_id() -> Text {
+    info(1070004, "ID")
+}
+
+/// 1070009: "Continue".
+pub fn label_continue() -> Text {
+    info(1070009, "Continue")
+}
+
+// --- validation (4xxxxxx) -------------------------------------------------------------------
+
+/// 4000001: a generic validation error carrying a reason.
+pub fn generic(reason: &str) -> Text {
+    error(4000001, reason, Some(json!({"reason": reason})))
+}
+
+/// 4000002: a required property is missing.
+pub fn required(property: &str) -> Text {
+    error(4000002, format!("Property {property} is missing."), Some(json!({"property": property})))
+}
+
+/// 4000006: invalid credentials.
+pub fn invalid_credentials() -> Text {
+    error(
+        4000006,
+        "The provided credentials are invalid, check for spelling mistakes in your password or username, email address, or phone number.",
+        None,
+    )
+}
+
+/// 4000007: the identifier is taken.
+pub fn duplicate_credentials() -> Text {
+    error(4000007, "An account with the same identifier (email, phone, username, ...) exists already.", None)
+}
+
+/// 4000009: the schema has no password identifier.
+pub fn identifier_missing() -> Text {
+    error(
+        4000009,
+        "Could not find any login identifiers. Did you forget to set them? This could also be caused by a server misconfiguration.",
+        None,
+    )
+}
+
+/// 4000031: the password is too similar to the identifier.
+pub fn password_too_similar() -> Text {
+    error(4000031, "The password can not be used because it is too similar to the identifier.", None)
+}
+
+/// 4000032: the password is too short.
+pub fn password_too_short(min: usize, actual: usize) -> Text {
+    error(
+        4000032,
+        format!("The password must be at least {min} characters long, but got {actual}."),
+        Some(json!({"min_length": min, "actual_length": actual})),
+    )
+}
+
+/// 4000033: the password is too long for the hasher.
+pub fn password_too_long(max: usize, actual: usize) -> Text {
+    error(
+        4000033,
+        format!("The password must be at most {max} characters long, but got {actual}."),
+        Some(json!({"max_length": max, "actual_length": actual})),
+    )
+}
+
+/// 4000034: the password appears in data breaches.
+pub fn password_breached(breaches: u64) -> Text {
+    error(
+        4000034,
+        "The password has been found in data breaches and must no longer be used.",
+        Some(json!({"breaches": breaches})),
+    )
+}
+
+/// 4000005: the password policy could not be checked or was violated otherwise.
+pub fn password_policy(reason: &str) -> Text {
+    error(4000005, format!("The password can not be used because {reason}."), Some(json!({"reason": reason})))
+}
+
+/// 4010001: the login flow expired.
+pub fn login_expired(expired_at: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> Text {
+    expired(4010001, "login", expired_at, now)
+}
+
+/// 4040001: the registration flow expired.
+pub fn registration_expired(expired_at: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> Text {
+    expired(4040001, "registration", expired_at, now)
+}
+
+fn expired(id: u32, what: &str, expired_at: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> Text {
+    let ago = (now - expired_at).num_seconds().max(0);
+    error(
+        id,
+        format!("The {what} flow expired {:.2} minutes ago, please try again.", ago as f64 / 60.0),
+        Some(json!({
+            "expired_at": crate::identity::view::ts(&expired_at),
+            "expired_at_unix": expired_at.timestamp(),
+        })),
+    )
+}
+
+/// 4010002: no method is responsible for the submitted payload.
+pub fn no_strategy() -> Text {
+    error(4010002, "Could not find a strategy to log you in with. Did you fill out the form correctly?", None)
+}
+
+/// 4010003: no method is responsible for the registration payload.
+pub fn no_registration_strategy() -> Text {
+    error(4010003, "Could not find a strategy to sign you up with. Did you fill out the form correctly?", None)
+}
+
+/// 4000037: no account for the identifier (identifier-first login without enumeration mitigation).
+pub fn account_not_found() -> Text {
+    error(4000037, "This account does not exist or has no login method configured.", None)
+}
+
+/// 4019001 (tessera): too many failed attempts; try again later.
+pub fn locked_out(retry_after_seconds: i64) -> Text {
+    error(
+        4019001,
+        format!("Too many failed sign-in attempts. Please try again in {retry_after_seconds} seconds."),
+        Some(json!({"retry_after_seconds": retry_after_seconds})),
+    )
+}

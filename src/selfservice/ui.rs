@@ -1,0 +1,362 @@
+//! The UI container (`uiContainer`): nodes, groups, attributes and messages, the trait
+//! inputs generated from an identity schema, and how errors land in it (behaviour.md §13).
+
+use super::text::{self, Text};
+use crate::schema::UiViolation;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json};
+
+/// Node groups (`uiNode.group`).
+pub mod group {
+    pub const DEFAULT: &str = "default";
+    pub const PASSWORD: &str = "password";
+    pub const PROFILE: &str = "profile";
+    pub const IDENTIFIER_FIRST: &str = "identifier_first";
+    pub const OIDC: &str = "oidc";
+    pub const CODE: &str = "code";
+}
+
+/// `uiContainer`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Container {
+    pub action: String,
+    pub method: String,
+    pub nodes: Vec<Node>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub messages: Vec<Text>,
+}
+
+/// `uiNode`. Attributes are kept as a JSON object (their shape depends on the node type).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub group: String,
+    pub attributes: Map<String, Json>,
+    pub messages: Vec<Text>,
+    pub meta: Meta,
+}
+
+/// `uiNode.meta`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Meta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<Text>,
+}
+
+/// A builder for `input` nodes.
+pub struct Input {
+    attrs: Map<String, Json>,
+    group: &'static str,
+    label: Option<Text>,
+}
+
+impl Input {
+    /// An input named `name` of HTML type `kind`.
+    pub fn new(group: &'static str, name: &str, kind: &str) -> Input {
+        let mut attrs = Map::new();
+        attrs.insert("name".into(), name.into());
+        attrs.insert("type".into(), kind.into());
+        Input { attrs, group, label: None }
+    }
+
+    /// Sets `value`.
+    pub fn value(mut self, v: impl Into<Json>) -> Input {
+        self.attrs.insert("value".into(), v.into());
+        self
+    }
+
+    /// Marks the input required.
+    pub fn required(mut self) -> Input {
+        self.attrs.insert("required".into(), true.into());
+        self
+    }
+
+    /// Sets `autocomplete`.
+    pub fn autocomplete(mut self, v: &str) -> Input {
+        self.attrs.insert("autocomplete".into(), v.into());
+        self
+    }
+
+    /// Sets `pattern`.
+    pub fn pattern(mut self, v: &str) -> Input {
+        self.attrs.insert("pattern".into(), v.into());
+        self
+    }
+
+    /// Sets `meta.label`.
+    pub fn label(mut self, t: Text) -> Input {
+        self.label = Some(t);
+        self
+    }
+
+    /// The node (`disabled` and `node_type` are always present).
+    pub fn node(mut self) -> Node {
+        self.attrs.entry("disabled").or_insert(false.into());
+        self.attrs.insert("node_type".into(), "input".into());
+        Node {
+            kind: "input".into(),
+            group: self.group.into(),
+            attributes: self.attrs,
+            messages: Vec::new(),
+            meta: Meta { label: self.label },
+        }
+    }
+}
+
+impl Node {
+    /// The `name` attribute.
+    pub fn name(&self) -> &str {
+        self.attributes.get("name").and_then(Json::as_str).unwrap_or_default()
+    }
+
+    /// The HTML input type.
+    pub fn input_type(&self) -> &str {
+        self.attributes.get("type").and_then(Json::as_str).unwrap_or_default()
+    }
+
+    /// Sets or removes the value.
+    pub fn set_value(&mut self, v: Option<Json>) {
+        match v {
+            Some(v) => self.attributes.insert("value".into(), v),
+            None => self.attributes.remove("value"),
+        };
+    }
+}
+
+/// The CSRF node (browser flows only); its value is filled in per response.
+pub fn csrf_node() -> Node {
+    Input::new(group::DEFAULT, "csrf_token", "hidden").value("").required().node()
+}
+
+impl Container {
+    /// An empty POST container submitting to `action`.
+    pub fn new(action: String) -> Container {
+        Container { action, method: "POST".into(), nodes: Vec::new(), messages: Vec::new() }
+    }
+
+    /// The node named `name` (first in `group` when given).
+    pub fn node_mut(&mut self, name: &str, group: Option<&str>) -> Option<&mut Node> {
+        self.nodes.iter_mut().find(|n| n.name() == name && group.is_none_or(|g| n.group == g))
+    }
+
+    /// Removes every message (flow level and nodes).
+    pub fn reset_messages(&mut self) {
+        self.messages.clear();
+        for n in &mut self.nodes {
+            n.messages.clear();
+        }
+    }
+
+    /// Empties every password input (after a failed submit).
+    pub fn clear_passwords(&mut self) {
+        for n in &mut self.nodes {
+            if n.input_type() == "password" {
+                n.attributes.remove("value");
+            }
+        }
+    }
+
+    /// Adds a message to the node `field`; a missing node is created as a text input (§13.2).
+    pub fn add_field_message(&mut self, field: &str, message: Text) {
+        if field.is_empty() {
+            self.messages.push(message);
+            return;
+        }
+        if let Some(n) = self.nodes.iter_mut().find(|n| n.name() == field) {
+            n.messages.push(message);
+            return;
+        }
+        let mut node = Input::new(group::DEFAULT, field, "text").node();
+        node.messages.push(message);
+        self.nodes.push(node);
+    }
+
+    /// Renders schema violations into the UI.
+    pub fn add_violations(&mut self, violations: &[UiViolation]) {
+        for v in violations {
+            let message = Text {
+                id: v.id,
+                text: v.text.clone(),
+                kind: text::TextType::Error,
+                context: Some(v.context.clone()).filter(|c| c.as_object().is_none_or(|o| !o.is_empty())),
+            };
+            self.add_field_message(&v.field, message);
+        }
+    }
+
+    /// Sets the values of `traits.*` nodes from submitted traits.
+    pub fn fill_traits(&mut self, traits: &Json) {
+        for n in &mut self.nodes {
+            let Some(path) = n.name().strip_prefix("traits.") else { continue };
+            let pointer = format!("/{}", path.replace('~', "~0").replace('/', "~1").replace('.', "/"));
+            match traits.pointer(&pointer) {
+                Some(v) if !v.is_null() => n.set_value(Some(v.clone())),
+                _ => n.set_value(None),
+            }
+        }
+    }
+
+    /// Orders nodes as Kratos does (behaviour.md §13.3): first by group (`groups`; a group not
+    /// listed comes first), then — only between nodes of one group, or a default and a password
+    /// node — by the position of the first key that prefixes the node name (`method` last).
+    /// Both passes are insertion sorts, which is what Go's sorts do for forms this size.
+    pub fn sort(&mut self, groups: &[&str], keys: &[String]) {
+        let gidx = |n: &Node| groups.iter().position(|g| *g == n.group).map_or(-1, |i| i as i64);
+        let total = self.nodes.len() + keys.len() + 1;
+        let pos = |n: &Node| {
+            if n.name() == "method" {
+                return total;
+            }
+            keys.iter().position(|k| n.name().starts_with(k.as_str())).unwrap_or(keys.len())
+        };
+        let value = |n: &Node| match n.attributes.get("value") {
+            None | Some(Json::Null) => "<nil>".to_string(),
+            Some(Json::String(s)) => s.clone(),
+            Some(v) => v.to_string(),
+        };
+        let nodes = &mut self.nodes;
+        for i in 1..nodes.len() {
+            let mut j = i;
+            while j > 0 && gidx(&nodes[j]) < gidx(&nodes[j - 1]) {
+                nodes.swap(j, j - 1);
+                j -= 1;
+            }
+        }
+        let related = |a: &Node, b: &Node| {
+            a.group == b.group
+                || (a.group == group::DEFAULT && b.group == group::PASSWORD)
+                || (a.group == group::PASSWORD && b.group == group::DEFAULT)
+        };
+        let less = |a: &Node, b: &Node| {
+            if !related(a, b) {
+                return false;
+            }
+            let (pa, pb) = (pos(a), pos(b));
+            pa < pb || (pa == pb && value(a) < value(b))
+        };
+        for i in 1..nodes.len() {
+            let mut j = i;
+            while j > 0 && less(&nodes[j], &nodes[j - 1]) {
+                nodes.swap(j, j - 1);
+                j -= 1;
+            }
+        }
+    }
+}
+
+/// Login's group order.
+pub const LOGIN_GROUPS: [&str; 8] =
+    ["oidc", "default", "webauthn", "passkey", "code", "password", "totp", "lookup_secret"];
+/// Registration's group order.
+pub const REGISTRATION_GROUPS: [&str; 9] =
+    ["oidc", "saml", "default", "webauthn", "passkey", "code", "password", "captcha", "profile"];
+
+/// Login's sort keys.
+pub fn login_keys() -> Vec<String> {
+    ["csrf_token", "identifier", "password"].iter().map(|s| s.to_string()).collect()
+}
+
+/// Registration's sort keys: csrf, the first trait, password, the other traits (schema order).
+pub fn registration_keys(schema: &Json) -> Vec<String> {
+    let mut traits = Vec::new();
+    if let Some(t) = schema.pointer("/properties/traits") {
+        schema_keys(t, "traits", &mut traits, 0);
+    }
+    let mut keys = vec!["csrf_token".to_string()];
+    let mut rest = traits.into_iter();
+    if let Some(first) = rest.next() {
+        keys.push(first);
+    }
+    keys.push("password".into());
+    keys.extend(rest);
+    keys.extend(["webauthn_remove", "webauthn_register_displayname", "webauthn_register"].map(String::from));
+    keys
+}
+
+fn schema_keys(obj: &Json, prefix: &str, out: &mut Vec<String>, depth: usize) {
+    if depth > 16 {
+        return;
+    }
+    let Some(props) = obj.get("properties").and_then(Json::as_object) else { return };
+    for (k, v) in props {
+        let name = format!("{prefix}.{k}");
+        out.push(name.clone());
+        if v.get("type").and_then(Json::as_str) == Some("object") {
+            schema_keys(v, &name, out, depth + 1);
+        }
+    }
+}
+
+/// Trait inputs generated from an identity schema, in schema order (behaviour.md §13.1).
+pub fn trait_nodes(schema: &Json, group: &'static str) -> Vec<Node> {
+    let mut out = Vec::new();
+    if let Some(traits) = resolve(schema, schema.pointer("/properties/traits").unwrap_or(&Json::Null)) {
+        walk(schema, traits, "traits", &mut out, group, 0);
+    }
+    out
+}
+
+fn resolve<'a>(root: &'a Json, node: &'a Json) -> Option<&'a Json> {
+    match node.get("$ref").and_then(Json::as_str) {
+        Some(r) => r.strip_prefix('#').and_then(|p| root.pointer(p)),
+        None => Some(node),
+    }
+}
+
+fn walk(root: &Json, obj: &Json, prefix: &str, out: &mut Vec<Node>, group: &'static str, depth: usize) {
+    if depth > 16 {
+        return;
+    }
+    let Some(props) = obj.get("properties").and_then(Json::as_object) else { return };
+    let required: Vec<&str> = obj
+        .get("required")
+        .and_then(Json::as_array)
+        .map(|a| a.iter().filter_map(Json::as_str).collect())
+        .unwrap_or_default();
+    for (key, prop) in props {
+        let Some(prop) = resolve(root, prop) else { continue };
+        let name = format!("{prop_prefix}.{key}", prop_prefix = prefix);
+        let kind = prop.get("type").and_then(|t| match t {
+            Json::String(s) => Some(s.as_str()),
+            Json::Array(a) => a.iter().filter_map(Json::as_str).find(|s| *s != "null"),
+            _ => None,
+        });
+        match kind {
+            Some("object") => {
+                walk(root, prop, &name, out, group, depth + 1);
+                continue;
+            }
+            Some("array") if prop.pointer("/items/type").and_then(Json::as_str) == Some("object") => continue,
+            None if prop.get("default").is_none() => continue,
+            _ => {}
+        }
+        let html = match (kind, prop.get("format").and_then(Json::as_str)) {
+            (Some("number" | "integer"), _) => "number",
+            (Some("boolean"), _) => "checkbox",
+            (_, Some("email")) => "email",
+            (_, Some("tel")) => "tel",
+            (_, Some("date")) => "date",
+            (_, Some("date-time")) => "datetime-local",
+            (_, Some("uri")) => "url",
+            _ => "text",
+        };
+        let mut input = Input::new(group, &name, html);
+        if required.contains(&key.as_str()) {
+            input = input.required();
+        }
+        match html {
+            "email" => input = input.autocomplete("email"),
+            "tel" => input = input.autocomplete("tel"),
+            "url" => input = input.autocomplete("url"),
+            _ => {}
+        }
+        if let Some(p) = prop.get("pattern").and_then(Json::as_str) {
+            input = input.pattern(p);
+        }
+        if let Some(title) = prop.get("title").and_then(Json::as_str) {
+            input = input.label(text::label_generated(title, &name));
+        }
+        out.push(input.node());
+    }
+}
