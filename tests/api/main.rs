@@ -7,6 +7,7 @@ mod durability;
 mod harness;
 mod hash_vectors;
 mod health;
+mod hooks;
 mod identities;
 mod persister;
 mod schemas;

@@ -43,3 +43,18 @@ async fn identities(db: Db) {
     run_suite(&t, "identities.test.mjs").await;
 }
 both_backends!(identities);
+
+async fn selfservice(db: Db) {
+    if !peers_available() {
+        return;
+    }
+    let t = TestApp::builder(db)
+        .config(|c| {
+            c.selfservice.flows.registration.after.password.hooks =
+                vec![tessera::config::HookConfig { hook: "session".into(), config: None }];
+        })
+        .build()
+        .await;
+    run_suite(&t, "selfservice.test.mjs").await;
+}
+both_backends!(selfservice);

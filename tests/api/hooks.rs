@@ -1,0 +1,189 @@
+//! Web hooks and the breached-password check against a real HTTP server process on loopback
+//! (`tests/peers/http_peer.py`, standard-library Python).
+
+use crate::both_backends;
+use crate::harness::{Db, TestApp};
+use crate::selfservice::{PASSWORD, api_flow, api_login, api_register, api_submit, message_ids, node};
+use base64::Engine;
+use reqwest::Method;
+use serde_json::{Value, json};
+use tessera::config::{Config, HookConfig};
+use tokio::io::AsyncBufReadExt;
+
+/// The peer process; killed when dropped.
+pub struct Peer {
+    _child: tokio::process::Child,
+    pub base: String,
+}
+
+impl Peer {
+    pub async fn start() -> Option<Peer> {
+        let spawned = tokio::process::Command::new("python3")
+            .arg("tests/peers/http_peer.py")
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn();
+        let mut child = match spawned {
+            Ok(c) => c,
+            Err(e) => {
+                assert!(std::env::var("TESSERA_REQUIRE_PEERS").as_deref() != Ok("1"), "python3 is required: {e}");
+                eprintln!("note: python3 unavailable, HTTP peer tests skipped: {e}");
+                return None;
+            }
+        };
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let port = line.strip_prefix("PORT ").unwrap().trim().to_string();
+        Some(Peer { _child: child, base: format!("http://127.0.0.1:{port}") })
+    }
+
+    pub async fn requests(&self) -> Vec<Value> {
+        reqwest::get(format!("{}/requests", self.base)).await.unwrap().json().await.unwrap()
+    }
+}
+
+fn template(jsonnet: &str) -> String {
+    format!("base64://{}", base64::engine::general_purpose::STANDARD.encode(jsonnet))
+}
+
+fn web_hook(config: Value) -> HookConfig {
+    HookConfig { hook: "web_hook".into(), config: Some(config) }
+}
+
+fn session_hook() -> HookConfig {
+    HookConfig { hook: "session".into(), config: None }
+}
+
+async fn app_with(db: Db, tweak: impl FnOnce(&mut Config) + 'static) -> TestApp {
+    TestApp::builder(db).config(tweak).build().await
+}
+
+async fn web_hooks_with_jsonnet(db: Db) {
+    let Some(peer) = Peer::start().await else { return };
+    let body = template(
+        "function(ctx) { email: ctx.identity.traits.email, tp: ctx.flow.transient_payload, \
+         method: ctx.request_method, ua: std.objectHas(ctx.request_headers, 'User-Agent'), \
+         flow_type: ctx.flow.type }",
+    );
+    let url = format!("{}/hook/ok", peer.base);
+    let t = app_with(db, move |c| {
+        c.selfservice.flows.registration.after.password.hooks = vec![
+            web_hook(json!({
+                "url": url, "method": "POST", "body": body, "headers": {"X-Test": "yes"},
+                "auth": {"type": "api_key", "config": {"name": "X-Api-Key", "value": "hook-secret", "in": "header"}},
+            })),
+            session_hook(),
+        ];
+    })
+    .await;
+    let flow = api_flow(&t, "registration", "").await;
+    let (status, done) = api_submit(
+        &t,
+        "registration",
+        &flow,
+        json!({"method": "password", "traits": {"email": "hook@example.org"}, "password": PASSWORD, "transient_payload": {"consent": true}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{done}");
+    assert!(done["session_token"].is_string(), "the session hook still runs after the web hook");
+    let seen = peer.requests().await;
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0]["method"], "POST");
+    assert_eq!(seen[0]["headers"]["x-api-key"], "hook-secret");
+    assert_eq!(seen[0]["headers"]["x-test"], "yes");
+    assert_eq!(
+        seen[0]["body"],
+        json!({"email": "hook@example.org", "tp": {"consent": true}, "method": "POST", "ua": false, "flow_type": "api"})
+    );
+}
+both_backends!(web_hooks_with_jsonnet);
+
+async fn interrupting_and_parsing_hooks(db: Db) {
+    let Some(peer) = Peer::start().await else { return };
+    let body = template("function(ctx) { traits: ctx.identity.traits }");
+    let (interrupt, parse, fail) = (
+        format!("{}/hook/interrupt", peer.base),
+        format!("{}/hook/parse", peer.base),
+        format!("{}/hook/fail", peer.base),
+    );
+    let cancel =
+        template("function(ctx) if ctx.identity.traits.email == 'skip@example.org' then error 'cancel' else {}");
+    let t = app_with(db, {
+        let body = body.clone();
+        move |c| {
+            c.selfservice.flows.registration.after.password.hooks = vec![
+                web_hook(json!({"url": interrupt, "method": "POST", "body": cancel, "can_interrupt": true})),
+                web_hook(json!({"url": parse, "method": "POST", "body": body, "response": {"parse": true}})),
+            ];
+            c.selfservice.flows.login.after.hooks =
+                vec![web_hook(json!({"url": fail, "method": "POST", "body": template("function(ctx) {}")}))];
+        }
+    })
+    .await;
+    // The interrupting hook refuses: the flow comes back with its message on the field.
+    let flow = api_flow(&t, "registration", "").await;
+    let (status, body) = api_submit(
+        &t,
+        "registration",
+        &flow,
+        json!({"method": "password", "traits": {"email": "blocked@example.org"}, "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let email = node(&body, "traits.email").unwrap();
+    assert_eq!(email["messages"][0]["text"], "blocked by the hook");
+    assert_eq!(email["messages"][0]["context"], json!({"reason": "blocked"}));
+    let (_, _, list) = t.admin_json(Method::GET, "/admin/identities", None).await;
+    assert!(list.as_array().unwrap().is_empty(), "a refused registration writes nothing");
+    // `error "cancel"` skips the interrupting hook; the parsing hook changes the identity.
+    let (status, done) = api_submit(
+        &t,
+        "registration",
+        &flow,
+        json!({"method": "password", "traits": {"email": "skip@example.org"}, "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["identity"]["traits"]["name"]["first"], "Hooked");
+    assert_eq!(done["identity"]["metadata_public"], json!({"hooked": true}));
+    let paths: Vec<String> = peer.requests().await.iter().map(|r| r["path"].as_str().unwrap().to_string()).collect();
+    assert_eq!(paths, ["/hook/interrupt", "/hook/parse"], "the cancelled call was not sent");
+    // A failing login hook: 502, and no session for the caller.
+    let (status, body) = api_login(&t, "skip@example.org", PASSWORD).await;
+    assert_eq!(status, 502, "{body}");
+}
+both_backends!(interrupting_and_parsing_hooks);
+
+async fn breached_passwords_are_refused(db: Db) {
+    let Some(peer) = Peer::start().await else { return };
+    let host = peer.base.clone();
+    let t = app_with(db, move |c| {
+        c.selfservice.methods.password.config.haveibeenpwned_enabled = true;
+        c.selfservice.methods.password.config.haveibeenpwned_host = host;
+    })
+    .await;
+    let flow = api_flow(&t, "registration", "").await;
+    let (status, body) = api_submit(
+        &t,
+        "registration",
+        &flow,
+        json!({"method": "password", "traits": {"email": "pwned@example.org"}, "password": "breached-password-1"}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let messages = &node(&body, "password").unwrap()["messages"];
+    assert_eq!(messages[0]["id"], 4000034);
+    assert_eq!(messages[0]["context"]["breaches"], 42);
+    // Only the five-character prefix of the SHA-1 reached the range API.
+    let seen = peer.requests().await;
+    assert!(seen.is_empty(), "range lookups are GETs and are not recorded as hooks");
+    api_register(&t, "safe@example.org").await;
+    assert_eq!(message_ids(&body), [4000034]);
+}
+both_backends!(breached_passwords_are_refused);
