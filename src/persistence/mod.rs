@@ -205,6 +205,8 @@ struct StoreInner {
     backend: Backend,
     /// Where migrations connect (for SQLite: the file path; memory databases use the pool).
     migrate_url: String,
+    /// Connections checked out so far (benchmarks count store work with it).
+    checkouts: std::sync::atomic::AtomicU64,
 }
 
 /// Parsed form of a DSN.
@@ -311,7 +313,14 @@ impl Store {
                 )
             }
         };
-        Ok(Store { inner: std::sync::Arc::new(StoreInner { pool, backend: dsn.backend, migrate_url: dsn.url }) })
+        Ok(Store {
+            inner: std::sync::Arc::new(StoreInner {
+                pool,
+                backend: dsn.backend,
+                migrate_url: dsn.url,
+                checkouts: Default::default(),
+            }),
+        })
     }
 
     /// The backend this store talks to.
@@ -324,8 +333,14 @@ impl Store {
         (self.inner.backend == Backend::Postgres).then_some(self.inner.migrate_url.as_str())
     }
 
+    /// Connections checked out of the pool so far.
+    pub fn checkouts(&self) -> u64 {
+        std::sync::atomic::AtomicU64::load(&self.inner.checkouts, std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Checks a connection out of the pool.
     pub async fn get(&self) -> Result<PooledConn, StoreError> {
+        self.inner.checkouts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(PooledConn(match &self.inner.pool {
             Pool::Pg(p) => Pooled::Pg(Box::new(p.get().await?)),
             Pool::Sqlite(p) => Pooled::Sqlite(p.get().await?),

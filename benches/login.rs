@@ -1,0 +1,174 @@
+//! Password logins/s against raw verifications/s, and registrations/s against raw hashes/s,
+//! with the same hasher parameters and pool size, in one run; and the requests and store
+//! connection checkouts of one browser login. Default argon2id parameters (128 MB).
+//! PostgreSQL when DATABASE_URL is set, else SQLite: `cargo bench --bench login`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use std::time::Instant;
+use tessera::app::{App, BuildOptions};
+use tessera::config::{self, SchemaSource};
+use tessera::hash::HashPool;
+
+const N: usize = 48;
+const PASSWORD: &str = "bench-password-for-login-1";
+
+async fn rate<F, Fut>(n: usize, concurrency: usize, f: F) -> f64
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let start = Instant::now();
+    futures_util::stream::iter(0..n).map(&f).buffer_unordered(concurrency).collect::<Vec<()>>().await;
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+async fn api_json(http: &reqwest::Client, req: reqwest::RequestBuilder) -> (u16, Value) {
+    let _ = http;
+    let res = req.send().await.unwrap();
+    (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
+}
+
+async fn run() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema_name = format!("blogin{}", std::process::id());
+    let (dsn, backend) = match std::env::var("DATABASE_URL") {
+        Ok(base) => {
+            let mut c = AsyncPgConnection::establish(&base).await.unwrap();
+            diesel::sql_query(format!("CREATE SCHEMA {schema_name}")).execute(&mut c).await.unwrap();
+            let sep = if base.contains('?') { '&' } else { '?' };
+            (format!("{base}{sep}options=-csearch_path%3D{schema_name}"), "postgres")
+        }
+        Err(_) => (format!("sqlite://{}?_fk=true", dir.path().join("b.sqlite").display()), "sqlite"),
+    };
+    let mut cfg = config::load(None, Vec::new()).unwrap().config;
+    cfg.dsn = Some(dsn);
+    cfg.dev = true;
+    cfg.serve.public.port = 0;
+    cfg.serve.admin.port = 0;
+    cfg.selfservice.methods.password.config.haveibeenpwned_enabled = false;
+    let schema = format!("file://{}/config/identity.schema.json", env!("CARGO_MANIFEST_DIR"));
+    cfg.identity.schemas = vec![SchemaSource { id: "default".into(), url: schema, selfservice_selectable: true }];
+    let hashers = cfg.hashers.clone();
+    let app = App::build(cfg, BuildOptions { migrate: true, workers: Some(2), clock: None }).await.unwrap();
+    let public = app.public_url();
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let raw = HashPool::new(&hashers).unwrap();
+    let workers = raw.workers();
+    let concurrency = workers * 4;
+
+    // Baseline: raw hashes on a pool of the same size.
+    let raw_hash = rate(N, concurrency, |_| {
+        let raw = raw.clone();
+        async move {
+            raw.hash(PASSWORD.as_bytes().to_vec()).await.unwrap();
+        }
+    })
+    .await;
+    // Registrations: flow creation + submit, over HTTP.
+    let registrations = rate(N, concurrency, |n| {
+        let (http, public) = (http.clone(), public.clone());
+        async move {
+            let (_, flow) = api_json(&http, http.get(format!("{public}/self-service/registration/api"))).await;
+            let (status, body) = api_json(
+                &http,
+                http.post(format!("{public}/self-service/registration?flow={}", flow["id"].as_str().unwrap())).json(
+                    &json!({"method": "password", "traits": {"email": format!("user{n}@example.org")}, "password": PASSWORD}),
+                ),
+            )
+            .await;
+            assert_eq!(status, 200, "{body}");
+        }
+    })
+    .await;
+    // Baseline: raw verifications of the same kind of hash.
+    let stored = raw.hash(PASSWORD.as_bytes().to_vec()).await.unwrap();
+    let raw_verify = rate(N, concurrency, |_| {
+        let (raw, stored) = (raw.clone(), stored.clone());
+        async move {
+            assert!(raw.verify(PASSWORD.as_bytes().to_vec(), stored).await.unwrap());
+        }
+    })
+    .await;
+    // Logins: flow creation + submit, over HTTP.
+    let logins = rate(N, concurrency, |n| {
+        let (http, public) = (http.clone(), public.clone());
+        async move {
+            let (_, flow) = api_json(&http, http.get(format!("{public}/self-service/login/api"))).await;
+            let (status, body) = api_json(
+                &http,
+                http.post(format!("{public}/self-service/login?flow={}", flow["id"].as_str().unwrap())).json(
+                    &json!({"method": "password", "identifier": format!("user{n}@example.org"), "password": PASSWORD}),
+                ),
+            )
+            .await;
+            assert_eq!(status, 200, "{body}");
+        }
+    })
+    .await;
+
+    // One browser login: requests and store connection checkouts.
+    let store = app.state().store.clone();
+    let before = store.checkouts();
+    let flow_reads = app.state().selfservice.flows.store_reads();
+    let res = http.get(format!("{public}/self-service/login/browser")).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    let cookies: Vec<String> = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
+        .collect();
+    let id = res.headers()["location"].to_str().unwrap().split("flow=").nth(1).unwrap().to_string();
+    let res = http
+        .get(format!("{public}/self-service/login/flows?id={id}"))
+        .header("Cookie", cookies.join("; "))
+        .send()
+        .await
+        .unwrap();
+    let flow: Value = res.json().await.unwrap();
+    let csrf = flow["ui"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["attributes"]["name"] == "csrf_token")
+        .unwrap()["attributes"]["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let res = http
+        .post(format!("{public}/self-service/login?flow={id}"))
+        .header("Cookie", cookies.join("; "))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("method", "password"),
+            ("identifier", "user0@example.org"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let checkouts = store.checkouts() - before;
+    let flow_loads = app.state().selfservice.flows.store_reads() - flow_reads;
+
+    println!(
+        "backend: {backend}, argon2id {} MiB, hash pool {workers} workers, {N} operations each, concurrency {concurrency}",
+        hashers.argon2.memory.0 >> 20
+    );
+    println!("raw hashes:        {raw_hash:>7.2}/s");
+    println!("registrations:     {registrations:>7.2}/s   ratio {:.2} (target >= 0.85)", registrations / raw_hash);
+    println!("raw verifications: {raw_verify:>7.2}/s");
+    println!("password logins:   {logins:>7.2}/s   ratio {:.2} (target >= 0.9)", logins / raw_verify);
+    println!(
+        "browser login: 3 requests (init 303, fetch flow, submit 303); {checkouts} store connection checkouts, {flow_loads} flow loads from the store"
+    );
+    app.stop().await;
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    actix::System::with_tokio_rt(move || rt).block_on(run());
+}
