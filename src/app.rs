@@ -118,6 +118,7 @@ impl App {
         let flows = crate::selfservice::registry::FlowRegistry::new(
             store.clone(),
             persister.clone(),
+            clock.clone(),
             config.actors.flow.clone(),
         );
         let dummy_hash =

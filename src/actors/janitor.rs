@@ -34,6 +34,16 @@ pub async fn delete_expired(store: &Store, clock: &Clock, batch_size: usize) -> 
             }
         }
     }
+    // Brute-force buckets nobody has touched for a day (and that are not locked) go too.
+    let stale = clock.now() - chrono::Duration::hours(24);
+    loop {
+        let mut pooled = store.get().await?;
+        let n = flow_rows::delete_stale_counters(&mut pooled.conn(), stale, clock.now(), batch_size as i64).await?;
+        total += n;
+        if n < batch_size {
+            break;
+        }
+    }
     Ok(total)
 }
 

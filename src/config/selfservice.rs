@@ -330,6 +330,9 @@ pub struct BruteForceConfig {
     pub lockout: Dur,
     pub max_failures_per_identifier: u32,
     pub max_failures_per_ip: u32,
+    /// Take the client address from `True-Client-IP` / `X-Real-IP` / `X-Forwarded-For` (only
+    /// behind a proxy that sets them); otherwise the TCP peer address is used.
+    pub use_forwarded_headers: bool,
 }
 
 impl Default for BruteForceConfig {
@@ -340,6 +343,7 @@ impl Default for BruteForceConfig {
             lockout: Dur(Duration::from_secs(15 * 60)),
             max_failures_per_identifier: 10,
             max_failures_per_ip: 100,
+            use_forwarded_headers: false,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! runs every hash and verification.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
@@ -28,6 +28,7 @@ struct Inner {
     workers: usize,
     in_flight: AtomicUsize,
     peak: AtomicUsize,
+    completed: AtomicU64,
 }
 
 /// How new passwords are hashed.
@@ -48,6 +49,7 @@ impl HashPool {
                 workers,
                 in_flight: AtomicUsize::new(0),
                 peak: AtomicUsize::new(0),
+                completed: AtomicU64::new(0),
             }),
         })
     }
@@ -77,6 +79,11 @@ impl HashPool {
         self.inner.in_flight.load(Ordering::SeqCst)
     }
 
+    /// Jobs (hashes and verifications) finished by this pool so far.
+    pub fn completed(&self) -> u64 {
+        self.inner.completed.load(Ordering::SeqCst)
+    }
+
     /// The most hashes ever computed at once by this pool (never above [`HashPool::workers`]).
     pub fn peak_in_flight(&self) -> usize {
         self.inner.peak.load(Ordering::SeqCst)
@@ -98,7 +105,9 @@ impl HashPool {
             let now = inner.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
             inner.peak.fetch_max(now, Ordering::SeqCst);
             let _leave = InFlight(&inner.in_flight);
-            job(&inner)
+            let result = job(&inner);
+            inner.completed.fetch_add(1, Ordering::SeqCst);
+            result
         });
         match task.await {
             Ok(result) => result,

@@ -79,7 +79,7 @@ async fn request_info(state: &AppState, req: &HttpRequest) -> Result<RequestInfo
         session_token: session.as_ref().and(token),
         session,
         device: device_from_request(req, now),
-        client_ip: client_ip(req).map(|ip| strip_port(&ip)),
+        client_ip: brute_force_ip(state, req),
         url: request_url(req),
         headers: req
             .headers()
@@ -91,13 +91,21 @@ async fn request_info(state: &AppState, req: &HttpRequest) -> Result<RequestInfo
     })
 }
 
-fn strip_port(addr: &str) -> String {
-    addr.parse::<std::net::SocketAddr>().map_or_else(|_| addr.to_string(), |a| a.ip().to_string())
+/// The address brute-force buckets are keyed on: the TCP peer, or (when configured, behind a
+/// trusted proxy) the forwarded client address; only a valid IP counts.
+fn brute_force_ip(state: &AppState, req: &HttpRequest) -> Option<String> {
+    let raw = if state.config.security.brute_force.use_forwarded_headers {
+        client_ip(req)?
+    } else {
+        return req.peer_addr().map(|a| a.ip().to_string());
+    };
+    let ip = raw.parse::<std::net::SocketAddr>().map(|a| a.ip()).or_else(|_| raw.parse::<std::net::IpAddr>()).ok()?;
+    Some(ip.to_string())
 }
 
 /// The CSRF token of the request's cookie, or a new one (then the cookie must be set).
 fn csrf_token(state: &AppState, req: &HttpRequest) -> (String, bool) {
-    match csrf::from_request(&state.config, req) {
+    match csrf::from_request(&state.config, req).filter(|t| csrf::is_valid(t)) {
         Some(t) => (t, false),
         None => (csrf::new_token(), true),
     }
@@ -119,7 +127,11 @@ fn ui_redirect(ui_url: &str, flow_id: Uuid, status: StatusCode) -> HttpResponse 
 }
 
 /// The session cookie for `token`.
-fn session_cookie(state: &AppState, token: &str, expires_at: chrono::DateTime<chrono::Utc>) -> Option<Cookie<'static>> {
+pub(super) fn session_cookie(
+    state: &AppState,
+    token: &str,
+    expires_at: chrono::DateTime<chrono::Utc>,
+) -> Option<Cookie<'static>> {
     let c = &state.config.session.cookie;
     let value = state.sessions.cookie_value(token, expires_at)?;
     let secure = c.secure.unwrap_or(!state.config.dev);
@@ -267,7 +279,9 @@ async fn fetch(state: web::Data<AppState>, req: HttpRequest, kind: FlowKind) -> 
             bool::from(c.as_bytes().ct_eq(flow.csrf_token.as_bytes()))
         });
         if !ok {
-            return Err(ss::csrf_error(&info, ss::csrf_reject_reason(&info, false)));
+            // A GET carries no form token, so with the cookie present Kratos only hints at it.
+            let reason = if info.csrf_cookie.is_some() { None } else { ss::csrf_reject_reason(&info, false) };
+            return Err(ss::csrf_error(&info, reason));
         }
     }
     if flow.is_expired(state.clock.now()) {
@@ -323,6 +337,13 @@ fn parse_body(req: &HttpRequest, body: &[u8]) -> Result<(Json, bool), ApiError> 
     {
         let source = if req.method() == actix_web::http::Method::GET { req.query_string().as_bytes() } else { body };
         let pairs: Vec<(String, String)> = url::form_urlencoded::parse(source).into_owned().collect();
+        // Dotted names become nested objects: bound the nesting (and so every recursion over it).
+        if pairs.iter().any(|(k, _)| k.split('.').count() > ss::MAX_FORM_DEPTH) {
+            return Err(ApiError::bad_request(format!(
+                "A form field name has more than {} dot-separated parts.",
+                ss::MAX_FORM_DEPTH
+            )));
+        }
         let mut v = ss::form_to_json(&pairs);
         if let Some(o) = v.as_object_mut() {
             o.remove("flow");
@@ -420,7 +441,11 @@ async fn render_outcome(
     api: bool,
 ) -> HttpResponse {
     match outcome {
-        Outcome::Form { flow, status, transient_payload } => {
+        Outcome::Form { flow, status, mut transient_payload } => {
+            // Kratos answers validation errors with the flow as stored, without the payload.
+            if has_error_message(&flow) {
+                transient_payload = None;
+            }
             if flow.flow_type == FlowType::Browser && !info.is_json {
                 // Registration sends validation errors back with 302, steps with 303.
                 let redirect = if kind == FlowKind::Registration && has_error_message(&flow) {
@@ -437,11 +462,18 @@ async fn render_outcome(
         }
         Outcome::Expired { new_flow, error } => {
             use actix_web::ResponseError;
-            if new_flow.flow_type == FlowType::Api || info.is_json {
+            let mut res = if new_flow.flow_type == FlowType::Api || info.is_json {
                 error.error_response()
             } else {
                 ui_redirect(svc(state).ui_url(kind), new_flow.id, StatusCode::SEE_OTHER)
+            };
+            // A replacement browser flow minted a CSRF token the browser does not have yet.
+            if new_flow.flow_type == FlowType::Browser
+                && info.csrf_cookie.as_deref() != Some(new_flow.csrf_token.as_str())
+            {
+                let _ = res.add_cookie(&csrf::cookie(&state.config, &new_flow.csrf_token));
             }
+            res
         }
         Outcome::Error(e) => error_response(state, req, api, e).await,
         Outcome::Done(done) => render_done(state, info, *done),
@@ -581,10 +613,10 @@ async fn logout_browser(state: web::Data<AppState>, req: HttpRequest) -> HttpRes
     url = ss::redirect::with_query(&url, "token", &logout_token);
     if let Some(r) = first(&pairs, "return_to").filter(|r| !r.is_empty()) {
         let default = logout_default(&state);
-        if let Err(e) = ss::redirect::validate(&state.config, r, &default) {
-            return error_response(&state, &req, false, login::return_to_forbidden(e)).await;
+        match ss::redirect::validate(&state.config, r, &default) {
+            Ok(valid) => url = ss::redirect::with_query(&url, "return_to", &valid),
+            Err(e) => return error_response(&state, &req, false, login::return_to_forbidden(e)).await,
         }
-        url = ss::redirect::with_query(&url, "return_to", r);
     }
     json_response(StatusCode::OK, &json!({"logout_token": logout_token, "logout_url": url}))
 }
@@ -661,9 +693,11 @@ async fn logout_api(state: web::Data<AppState>, body: web::Bytes) -> Result<Http
     let v: Json = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("Unable to decode JSON payload: {e}")))?;
     let token = v.get("session_token").and_then(Json::as_str).filter(|t| !t.is_empty()).ok_or_else(forbidden)?;
-    let live = state.sessions.authenticate(token).await?.ok_or_else(forbidden)?;
-    let session = state.sessions.find(live.session.id).await?.ok_or_else(forbidden)?;
-    state.sessions.revoke(session).await?;
+    // A known session is revoked (again, if it already was): Kratos answers 204 for it too.
+    let session = state.sessions.find_by_token(token).await?.ok_or_else(forbidden)?;
+    if session.active {
+        state.sessions.revoke(session).await?;
+    }
     Ok(HttpResponse::NoContent().finish())
 }
 

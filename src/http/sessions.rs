@@ -99,6 +99,15 @@ async fn whoami(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResp
     if let Ok(v) = HeaderValue::from_str(&live.shared.identity.id.to_string()) {
         res.headers_mut().insert(HeaderName::from_static("x-kratos-authenticated-identity-id"), v);
     }
+    // A cookie older than the session (e.g. after an admin extend) is issued again.
+    if req.headers().get("x-session-token").is_none()
+        && let Some(c) = req.cookie(&state.config.session.cookie.name)
+        && state.sessions.cookie_expiry(c.value()).is_some_and(|e| e < live.session.expires_at)
+        && let Some(token) = state.sessions.token_from_cookie(c.value())
+        && let Some(fresh) = super::selfservice::session_cookie(&state, &token, live.session.expires_at)
+    {
+        let _ = res.add_cookie(&fresh);
+    }
     Ok(res)
 }
 

@@ -143,7 +143,11 @@ pub async fn load(url: &str, http: &reqwest::Client) -> Result<String, String> {
         if !res.status().is_success() {
             return Err(format!("template {url} answered {}", res.status()));
         }
-        return res.text().await.map_err(|e| e.to_string());
+        let bytes = res.bytes().await.map_err(|e| e.to_string())?;
+        if bytes.len() > MAX_TEMPLATE {
+            return Err("jsonnet: template too large".into());
+        }
+        return String::from_utf8(bytes.to_vec()).map_err(|e| e.to_string());
     }
     Err(format!("unsupported template URL {url:?}"))
 }

@@ -223,6 +223,11 @@ pub struct Persister {
 }
 
 impl Persister {
+    /// How long a deferred write may wait before it is committed (`persistence.flush_interval`).
+    pub fn flush_interval(&self) -> std::time::Duration {
+        self.shared.config.flush_interval.0
+    }
+
     /// Starts the Persister actor under a supervisor on the current arbiter.
     pub fn start(store: Store, config: PersistenceConfig) -> Persister {
         let capacity = config.buffer_size.max(1);

@@ -328,6 +328,25 @@ pub async fn release_attempt(conn: &mut Conn<'_>, key: &str) -> Result<(), Store
     Ok(())
 }
 
+/// Deletes buckets untouched since `before` that are not locked now.
+pub async fn delete_stale_counters(
+    conn: &mut Conn<'_>,
+    before: DateTime<Utc>,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<usize, StoreError> {
+    Ok(on_conn!(conn, c => {
+        let keys: Vec<String> = bf::table
+            .filter(bf::updated_at.lt(Ts(before)))
+            .filter(bf::locked_until.is_null().or(bf::locked_until.lt(Ts(now))))
+            .select(bf::key)
+            .limit(limit)
+            .load(c)
+            .await?;
+        diesel::delete(bf::table.filter(bf::key.eq_any(keys))).execute(c).await
+    })?)
+}
+
 /// Clears a bucket (after a successful login).
 pub async fn clear_counter(conn: &mut Conn<'_>, key: &str) -> Result<(), StoreError> {
     on_conn!(conn, c => diesel::delete(bf::table.filter(bf::key.eq(key))).execute(c).await)?;

@@ -27,11 +27,16 @@ fn decode(token: &str) -> Option<Vec<u8>> {
     base64::engine::general_purpose::STANDARD.decode(token.trim()).ok()
 }
 
-/// The real token from the request's CSRF cookie, if present and well-formed.
+/// The value of the request's CSRF cookie, if present (it may still be malformed: then every
+/// check against it fails as a mismatch).
 pub fn from_request(config: &Config, req: &HttpRequest) -> Option<String> {
     let c = req.cookie(&cookie_name(config))?;
-    let v = c.value().to_string();
-    (decode(&v)?.len() == TOKEN_LEN).then_some(v)
+    Some(c.value().to_string()).filter(|v| !v.is_empty())
+}
+
+/// Whether `token` is a well-formed real token (base64 of 32 bytes).
+pub fn is_valid(token: &str) -> bool {
+    decode(token).is_some_and(|t| t.len() == TOKEN_LEN)
 }
 
 /// A masked form token: base64(pad ‖ (token XOR pad)); a new pad each time.
@@ -54,9 +59,15 @@ fn unmask(masked: &str) -> Option<Vec<u8>> {
     Some(x.iter().zip(pad.iter()).map(|(a, b)| a ^ b).collect())
 }
 
-/// Whether a masked form token belongs to the real cookie token (constant time).
-pub fn verify(real: &str, masked: &str) -> bool {
-    match (decode(real), unmask(masked)) {
+/// Whether a form token belongs to the real cookie token (constant time). Masked tokens are
+/// what forms carry; an unmasked token is accepted too, as nosurf does.
+pub fn verify(real: &str, sent: &str) -> bool {
+    let sent = match decode(sent) {
+        Some(raw) if raw.len() == TOKEN_LEN => Some(raw),
+        Some(_) => unmask(sent),
+        None => None,
+    };
+    match (decode(real), sent) {
         (Some(r), Some(m)) if r.len() == TOKEN_LEN => bool::from(r.ct_eq(&m)),
         _ => false,
     }
@@ -101,7 +112,9 @@ mod tests {
         assert_ne!(a, b, "each render gets a new pad");
         assert!(verify(&real, &a) && verify(&real, &b));
         assert!(!verify(&other, &a));
-        assert!(!verify(&real, &real), "the real token is not a masked token");
+        assert!(verify(&real, &real), "an unmasked token is accepted, as nosurf does");
+        assert!(!verify(&real, &other));
+        assert!(!verify("not base64!", &a), "a malformed cookie never matches");
         assert!(!verify(&real, ""));
         assert!(!verify(&real, "not base64!"));
     }

@@ -162,6 +162,15 @@ impl HookRunner {
                     svc.sessions.revoke_all_of(identity.id, session.map(|s| s.id)).await?;
                 }
                 "require_verified_address"
+                    if point.kind == FlowKind::Login && identity.verifiable_addresses.is_empty() =>
+                {
+                    return Err(HookError::Api(
+                        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "The services failed to load its configuration")
+                            .with_id("invalid_configuration")
+                            .with_reason("A misconfiguration prevents login. Expected to find a verification address but this identity does not have one assigned."),
+                    ));
+                }
+                "require_verified_address"
                     if point.kind == FlowKind::Login && !identity.verifiable_addresses.iter().any(|a| a.verified) =>
                 {
                     return Err(HookError::Api(
@@ -271,15 +280,24 @@ impl HookRunner {
         }
         let body = match config.get("body").and_then(Json::as_str) {
             Some(template_url) => {
-                let template = crate::jsonnet::load(template_url, &self.client).await.map_err(|e| invalid(&e))?;
+                // Template problems are logged in full but answered with a fixed reason: a
+                // template URL or path may carry secrets.
+                let template = crate::jsonnet::load(template_url, &self.client).await.map_err(|e| {
+                    tracing::error!(error = %e, "web hook body template could not be loaded");
+                    invalid("The web hook body template could not be loaded.")
+                })?;
                 match crate::jsonnet::render(template, ctx).await {
                     Ok(Some(b)) => Some(b),
                     // `error "cancel"`: skip the call.
                     Ok(None) => return Ok(None),
-                    Err(e) => return Err(invalid(&format!("the web hook body template failed: {e}"))),
+                    Err(e) => {
+                        tracing::error!(error = %e, "web hook body template failed");
+                        return Err(invalid("The web hook body template failed to render."));
+                    }
                 }
             }
-            None => None,
+            None if method.eq_ignore_ascii_case("TRACE") => None,
+            None => return Err(invalid("A web hook needs a body template (`body`).")),
         };
         let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|_| invalid("invalid web hook method"))?;
         let mut req = self.client.request(method.clone(), url);
@@ -342,7 +360,7 @@ impl HookRunner {
             }
         })?;
         let status = res.status();
-        let text = res.text().await.unwrap_or_default();
+        let text = read_limited(res).await;
         if status.as_u16() >= 400 {
             if can_interrupt || parse {
                 return Err(parse_messages(&text));
@@ -369,6 +387,20 @@ impl HookRunner {
         }
         Ok(None)
     }
+}
+
+/// Reads at most 5 MiB of a response body (as Kratos); the rest is ignored.
+async fn read_limited(mut res: reqwest::Response) -> String {
+    const LIMIT: usize = 5 << 20;
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = res.chunk().await {
+        body.extend_from_slice(&chunk);
+        if body.len() >= LIMIT {
+            body.truncate(LIMIT);
+            break;
+        }
+    }
+    String::from_utf8_lossy(&body).into_owned()
 }
 
 fn canonical_header(name: &str) -> String {
@@ -403,14 +435,13 @@ fn parse_messages(body: &str) -> HookError {
         let field = crate::schema::pointer_to_field(ptr.trim_start_matches('#'));
         for m in g.get("messages").and_then(Json::as_array).into_iter().flatten() {
             let kind = match m.get("type").and_then(Json::as_str) {
-                Some("info") => TextType::Info,
-                Some("success") => TextType::Success,
-                _ => TextType::Error,
+                Some("error") => TextType::Error,
+                _ => TextType::Info,
             };
             out.push((
                 field.clone(),
                 Text {
-                    id: m.get("id").and_then(Json::as_u64).and_then(|n| u32::try_from(n).ok()).unwrap_or(4000001),
+                    id: m.get("id").and_then(Json::as_u64).and_then(|n| u32::try_from(n).ok()).unwrap_or(0),
                     text: m.get("text").and_then(Json::as_str).unwrap_or_default().to_string(),
                     kind,
                     context: m.get("context").cloned().filter(|c| !c.is_null()),

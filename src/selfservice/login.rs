@@ -247,7 +247,7 @@ pub fn return_to_forbidden(e: super::redirect::Forbidden) -> ApiError {
 /// A replacement for an expired flow (same type, request URL and schema) with `message`.
 pub async fn replace_expired(svc: &SelfService, old: &Flow, info: &RequestInfo) -> Outcome {
     let now = svc.clock.now();
-    let csrf = info.csrf_cookie.clone().unwrap_or_else(super::csrf::new_token);
+    let csrf = info.csrf_cookie.clone().filter(|t| super::csrf::is_valid(t)).unwrap_or_else(super::csrf::new_token);
     let mut new_flow = svc.new_flow(old.kind, old.flow_type, old.request_url.clone(), csrf);
     new_flow.data.identity_schema = old.data.identity_schema.clone();
     new_flow.return_to = old.return_to.clone();
@@ -326,8 +326,15 @@ pub async fn submit(svc: SelfService, flow: Flow, body: Json, info: RequestInfo)
     // 3. The method.
     let method = body.get("method").and_then(Json::as_str).unwrap_or_default().to_string();
     let identifier_first = svc.config.selfservice.flows.login.style == LoginStyle::IdentifierFirst;
+    let first_factor = flow.data.requested_aal.unwrap_or(Aal::Aal1) == Aal::Aal1 || flow.data.refresh;
+    if info.method == "GET" && matches!(method.as_str(), "password" | "identifier_first") {
+        let mut f = flow;
+        f.ui.reset_messages();
+        f.ui.messages.push(text::generic(super::GET_NOT_ALLOWED));
+        return (f.clone(), form(f, None));
+    }
     match method.as_str() {
-        "password" if password_enabled(&svc) => password(svc, flow, body, info, tp).await,
+        "password" if password_enabled(&svc) && first_factor => password(svc, flow, body, info, tp).await,
         "identifier_first" if identifier_first && !flow.data.refresh => identify(svc, flow, body, info, tp).await,
         _ => {
             let mut f = flow;
@@ -341,10 +348,10 @@ pub async fn submit(svc: SelfService, flow: Flow, body: Json, info: RequestInfo)
 fn csrf_outcome(flow: Flow, failure: CsrfFailure, tp: Option<Json>) -> (Flow, Outcome) {
     match failure {
         CsrfFailure::Violation(e) => (flow, Outcome::Error(e)),
-        CsrfFailure::ApiBrowserSignal => {
+        CsrfFailure::ApiBrowserSignal(reason) => {
             let mut f = flow;
             f.ui.reset_messages();
-            f.ui.messages.push(text::generic(super::API_FLOW_BROWSER_SIGNAL));
+            f.ui.messages.push(text::generic(reason));
             (f.clone(), form(f, tp))
         }
     }
@@ -511,11 +518,12 @@ async fn finish(
     let method_name = method.method.clone();
     // A refresh or AAL upgrade of the caller's own session keeps that session.
     let reuse = info.session.as_ref().filter(|l| l.session.identity_id == identity.id).map(|l| l.session.id);
+    // The session is built in memory; it is stored only once every after-login hook agreed.
     let issued: Result<(Session, String), ApiError> = match (reuse, info.session_token.clone()) {
         (Some(id), Some(token)) => {
-            svc.sessions.reauthenticate(id, method, info.device.clone(), now).await.map(|s| (s, token))
+            svc.sessions.reauthenticated(id, method, info.device.clone(), now).await.map(|s| (s, token))
         }
-        _ => svc.sessions.issue(&identity, vec![method], Some(info.device.clone())).await,
+        _ => Ok(svc.sessions.build(&identity, vec![method], Some(info.device.clone()))),
     };
     let (session, token) = match issued {
         Ok(s) => s,
@@ -538,6 +546,9 @@ async fn finish(
     let point = HookPoint { kind: FlowKind::Login, stage: Stage::After, method: &method_name };
     if let Err(e) = svc.hooks.run_after(svc, point, flow, info, &identity, Some(&session), tp.as_ref()).await {
         return e.into_outcome(flow.clone(), tp);
+    }
+    if let Err(e) = svc.sessions.save(&session).await {
+        return Outcome::Error(e);
     }
     Outcome::Done(Box::new(Done {
         flow: flow.clone(),

@@ -119,9 +119,16 @@ pub fn already_signed_in() -> ApiError {
     .with_id("session_already_available")
 }
 
-/// The reason of 4000001 when an API flow carries browser signals.
-pub const API_FLOW_BROWSER_SIGNAL: &str =
-    "The HTTP request contained an Origin or Cookie header, but API flows must not send these headers.";
+/// The reason of 4000001 when a credential is submitted with GET (it would end up in URLs
+/// and logs); GET submits exist for e-mailed links and OIDC callbacks only.
+pub const GET_NOT_ALLOWED: &str =
+    "Unable to decode body because HTTP Request Method was \"GET\" but only [POST PUT PATCH] are supported.";
+
+/// The reason of 4000001 when an API flow carries an `Origin` header.
+pub const API_FLOW_ORIGIN: &str = "The HTTP Request Header included the \"Origin\" key, indicating that this request was made as part of an AJAX request in a Browser. The flow however was initiated as an API request. To prevent potential misuse and mitigate several attack vectors including CSRF, the request has been blocked.";
+
+/// The reason of 4000001 when an API flow carries a (non-Cloudflare) cookie.
+pub const API_FLOW_COOKIE: &str = "The HTTP Request Header included the \"Cookie\" key, indicating that this request was made by a Browser. The flow however was initiated as an API request. To prevent potential misuse and mitigate several attack vectors including CSRF, the request has been blocked.";
 
 impl SelfService {
     /// A new flow of `kind` and `flow_type` for `request_url`, with an empty UI.
@@ -164,8 +171,11 @@ impl SelfService {
     pub fn ensure_csrf(&self, flow: &Flow, info: &RequestInfo, body: &Json) -> Result<(), CsrfFailure> {
         match flow.flow_type {
             FlowType::Api => {
-                if info.has_origin || info.has_foreign_cookie {
-                    return Err(CsrfFailure::ApiBrowserSignal);
+                if info.has_origin {
+                    return Err(CsrfFailure::ApiBrowserSignal(API_FLOW_ORIGIN));
+                }
+                if info.has_foreign_cookie {
+                    return Err(CsrfFailure::ApiBrowserSignal(API_FLOW_COOKIE));
                 }
                 Ok(())
             }
@@ -189,8 +199,8 @@ impl SelfService {
 pub enum CsrfFailure {
     /// 403 `security_csrf_violation`.
     Violation(ApiError),
-    /// An API flow with an `Origin` or cookie header: 400 form with 4000001.
-    ApiBrowserSignal,
+    /// An API flow with an `Origin` or cookie header: 400 form with 4000001 and this reason.
+    ApiBrowserSignal(&'static str),
 }
 
 /// Why a CSRF check failed (`None`: the cookie is there but no token was sent in a form).
@@ -231,7 +241,11 @@ pub fn csrf_error(info: &RequestInfo, reject_reason: Option<&str>) -> ApiError {
         .with_details(details)
 }
 
+/// The deepest nesting a form field name (`a.b.c`) may ask for.
+pub const MAX_FORM_DEPTH: usize = 32;
+
 /// Converts a form-encoded body (`traits.email=…`) into the nested JSON a JSON body has.
+/// Callers bound the depth with [`MAX_FORM_DEPTH`].
 pub fn form_to_json(pairs: &[(String, String)]) -> Json {
     let mut root = serde_json::Map::new();
     for (key, value) in pairs {

@@ -44,8 +44,15 @@ fn longest_common_substring(a: &[char], b: &[char]) -> usize {
     best
 }
 
+/// Longest input compared (the comparison is quadratic); longer passwords are not similar to
+/// any identifier in a way that matters.
+const MAX_COMPARED: usize = 1024;
+
 /// Whether `password` is too similar to `identifier`.
 pub fn too_similar(identifier: &str, password: &str) -> bool {
+    if identifier.len() > MAX_COMPARED || password.len() > MAX_COMPARED {
+        return false;
+    }
     let id: Vec<char> = identifier.to_lowercase().chars().collect();
     let pw: Vec<char> = password.to_lowercase().chars().collect();
     if id.is_empty() || pw.is_empty() {
@@ -110,7 +117,8 @@ pub async fn check(
     identifiers: &[String],
     password: &str,
 ) -> Option<Text> {
-    let length = password.chars().count();
+    // Lengths are in bytes, as Kratos counts them.
+    let length = password.len();
     if length < policy.min_password_length {
         return Some(text::password_too_short(policy.min_password_length, length));
     }

@@ -163,6 +163,12 @@ pub async fn submit_flow(
     }
     let method = body.get("method").and_then(Json::as_str).unwrap_or_default().to_string();
     let screen = body.get("screen").and_then(Json::as_str).unwrap_or_default().to_string();
+    if info.method == "GET" && matches!(method.as_str(), "password" | "profile" | "profile:back") {
+        let mut f = flow;
+        f.ui.reset_messages();
+        f.ui.messages.push(text::generic(super::GET_NOT_ALLOWED));
+        return form(f, None);
+    }
     match method.as_str() {
         "profile" | "profile:back" if two_step(&svc) => {
             if screen == "previous" || method == "profile:back" {
@@ -186,10 +192,10 @@ pub async fn submit_flow(
 fn csrf_outcome(flow: Flow, failure: CsrfFailure, tp: Option<Json>) -> (Flow, Outcome) {
     match failure {
         CsrfFailure::Violation(e) => (flow, Outcome::Error(e)),
-        CsrfFailure::ApiBrowserSignal => {
+        CsrfFailure::ApiBrowserSignal(reason) => {
             let mut f = flow;
             f.ui.reset_messages();
-            f.ui.messages.push(text::generic(super::API_FLOW_BROWSER_SIGNAL));
+            f.ui.messages.push(text::generic(reason));
             form(f, tp)
         }
     }

@@ -7,6 +7,7 @@ use super::flow::{Flow, FlowKind};
 use crate::config::FlowActorsConfig;
 use crate::persistence::selfservice::{self as rows, FlowTable};
 use crate::persistence::{Durability, Persister, Store, StoreError, WriteOp};
+use actix::dev::SendError;
 use actix::prelude::*;
 use dashmap::DashMap;
 use futures_util::future::LocalBoxFuture;
@@ -23,6 +24,7 @@ pub type Step<R> = Box<dyn FnOnce(Flow) -> LocalBoxFuture<'static, (Flow, R)> + 
 pub struct FlowActor {
     flow: Flow,
     persister: Persister,
+    clock: crate::clock::Clock,
 }
 
 impl Actor for FlowActor {
@@ -42,10 +44,12 @@ impl<R: Send + 'static> Handler<Apply<R>> for FlowActor {
     fn handle(&mut self, msg: Apply<R>, _: &mut Self::Context) -> Self::Result {
         let current = self.flow.clone();
         let persister = self.persister.clone();
+        let clock = self.clock.clone();
         let fut = async move {
             let before = current.clone();
-            let (next, reply) = (msg.0)(current).await;
+            let (mut next, reply) = (msg.0)(current).await;
             if next != before {
+                next.updated_at = clock.now();
                 let _ = persister.write(WriteOp::UpsertFlow(Box::new(next.to_record())), Durability::Deferred).await;
             }
             (next, reply)
@@ -96,6 +100,7 @@ struct Inner {
     loading: DashMap<Uuid, Arc<OnceCell<Option<Arc<Slot>>>>>,
     store: Store,
     persister: Persister,
+    clock: crate::clock::Clock,
     config: FlowActorsConfig,
     epoch: Instant,
     store_reads: AtomicU64,
@@ -118,13 +123,19 @@ pub enum FlowError {
 
 impl FlowRegistry {
     /// An empty registry.
-    pub fn new(store: Store, persister: Persister, config: FlowActorsConfig) -> FlowRegistry {
+    pub fn new(
+        store: Store,
+        persister: Persister,
+        clock: crate::clock::Clock,
+        config: FlowActorsConfig,
+    ) -> FlowRegistry {
         FlowRegistry {
             inner: Arc::new(Inner {
                 live: DashMap::new(),
                 loading: DashMap::new(),
                 store,
                 persister,
+                clock,
                 config,
                 epoch: Instant::now(),
                 store_reads: AtomicU64::new(0),
@@ -145,7 +156,7 @@ impl FlowRegistry {
     fn start(&self, flow: Flow) -> Arc<Slot> {
         let id = flow.id;
         let kind = flow.kind;
-        let addr = FlowActor { flow, persister: self.inner.persister.clone() }.start();
+        let addr = FlowActor { flow, persister: self.inner.persister.clone(), clock: self.inner.clock.clone() }.start();
         let slot = Arc::new(Slot { addr, kind, last_used: AtomicU64::new(self.now_ms()) });
         self.inner.live.insert(id, slot.clone());
         if self.inner.live.len() > self.inner.config.max_live {
@@ -170,7 +181,20 @@ impl FlowRegistry {
         }
     }
 
+    /// The live actor of a flow, loading it when needed. A flow another instance created a
+    /// moment ago may not be committed yet (flow writes are deferred): a miss is retried once
+    /// after two flush intervals.
     async fn slot(&self, kind: FlowKind, id: Uuid) -> Result<Option<Arc<Slot>>, StoreError> {
+        match self.slot_once(kind, id).await? {
+            Some(s) => Ok(Some(s)),
+            None => {
+                tokio::time::sleep(self.inner.persister.flush_interval() * 2).await;
+                self.slot_once(kind, id).await
+            }
+        }
+    }
+
+    async fn slot_once(&self, kind: FlowKind, id: Uuid) -> Result<Option<Arc<Slot>>, StoreError> {
         if let Some(s) = self.inner.live.get(&id).map(|e| e.value().clone()) {
             if s.kind != kind {
                 return Ok(None);
@@ -200,22 +224,34 @@ impl FlowRegistry {
     }
 
     /// Runs `step` on flow `id` of `kind`, serialised with every other step of that flow.
+    /// A step sent to an actor that has just been passivated goes to a reloaded one.
     pub async fn apply<R: Send + 'static>(&self, kind: FlowKind, id: Uuid, step: Step<R>) -> Result<R, FlowError> {
-        let mut step = Some(step);
-        for _ in 0..2 {
+        let stopped = || FlowError::Store(StoreError::Unavailable("flow actor stopped".into()));
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let mut message = Some(Apply::<()>(Box::new(move |flow| {
+            Box::pin(async move {
+                let (flow, reply) = step(flow).await;
+                let _ = tx.send(reply);
+                (flow, ())
+            })
+        })));
+        for _ in 0..3 {
+            let Some(msg) = message.take() else { break };
             let Some(slot) = self.slot(kind, id).await? else { return Err(FlowError::NotFound) };
-            if !slot.addr.connected() {
-                // A stopped actor is not live: reload from the store.
-                self.inner.live.remove_if(&id, |_, s| Arc::ptr_eq(s, &slot));
-                continue;
+            match slot.addr.try_send(msg) {
+                Ok(()) => return rx.await.map_err(|_| stopped()),
+                Err(SendError::Full(msg)) => {
+                    slot.addr.send(msg).await.map_err(|_| stopped())?;
+                    return rx.await.map_err(|_| stopped());
+                }
+                Err(SendError::Closed(msg)) => {
+                    // Not live any more: reload from the store and try again.
+                    self.inner.live.remove_if(&id, |_, s| Arc::ptr_eq(s, &slot));
+                    message = Some(msg);
+                }
             }
-            let Some(s) = step.take() else { break };
-            return slot.addr.send(Apply(s)).await.map_err(|_| {
-                self.inner.live.remove_if(&id, |_, s| Arc::ptr_eq(s, &slot));
-                FlowError::Store(StoreError::Unavailable("flow actor stopped".into()))
-            });
         }
-        Err(FlowError::NotFound)
+        Err(stopped())
     }
 
     /// The current state of flow `id`.

@@ -96,9 +96,23 @@ impl SessionService {
         methods: Vec<AuthMethod>,
         device: Option<Device>,
     ) -> Result<(Session, String), ApiError> {
-        let (session, token, _logout) = Session::issue(identity.id, methods, device, self.clock.now(), self.lifespan());
+        let (session, token) = self.build(identity, methods, device);
         self.persist(&session).await?;
         Ok((session, token))
+    }
+
+    /// A new session for `identity`, not stored yet (hooks may still refuse it): see [`Self::save`].
+    pub fn build(&self, identity: &Identity, methods: Vec<AuthMethod>, device: Option<Device>) -> (Session, String) {
+        let (session, token, _logout) = Session::issue(identity.id, methods, device, self.clock.now(), self.lifespan());
+        (session, token)
+    }
+
+    /// Stores a session made by [`Self::build`] or [`Self::reauthenticated`] (durable) and
+    /// drops any cached copy.
+    pub async fn save(&self, session: &Session) -> Result<(), ApiError> {
+        self.persist(session).await?;
+        self.changed(crate::actors::Notice::Session(session.id));
+        Ok(())
     }
 
     /// The live session a token belongs to, if it is active now.
@@ -229,9 +243,9 @@ impl SessionService {
         serde_json::from_value(v.get("e")?.clone()).ok()
     }
 
-    /// Re-authenticates an existing session (refresh or AAL upgrade): the method is appended,
-    /// times start again and the device is recorded. Durable.
-    pub async fn reauthenticate(
+    /// An existing session re-authenticated (refresh or AAL upgrade): the method is appended,
+    /// times start again and the device is recorded. Not stored yet: see [`Self::save`].
+    pub async fn reauthenticated(
         &self,
         id: Uuid,
         method: AuthMethod,
@@ -246,9 +260,13 @@ impl SessionService {
         session.expires_at = now + self.lifespan();
         session.updated_at = now;
         session.devices.push(device);
-        self.persist(&session).await?;
-        self.changed(crate::actors::Notice::Session(session.id));
         Ok(session)
+    }
+
+    /// The stored session a token belongs to, active or not (logout of a dead session is fine).
+    pub async fn find_by_token(&self, token: &str) -> Result<Option<Session>, ApiError> {
+        let mut conn = self.store.get().await.map_err(ApiError::store)?;
+        rows::find_by_token_hash(&mut conn.conn(), &token_hash(token)).await.map_err(ApiError::store)
     }
 
     /// Creates a session-token exchanger for an API flow; returns `(init_code, return_to_code)`.

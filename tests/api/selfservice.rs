@@ -232,6 +232,31 @@ async fn api_validation_errors(db: Db) {
     let (status, body) = json_of(res).await;
     assert_eq!((status, message_ids(&body)), (400, vec![4000001]));
 
+    // A cookie on an API flow is refused too (Cloudflare's own cookies are not).
+    let submit = format!("{}/self-service/login?flow={}", t.public, flow["id"].as_str().unwrap());
+    let res =
+        t.http.post(&submit).header("Cookie", "session=x").json(&json!({"method": "password"})).send().await.unwrap();
+    let (status, body) = json_of(res).await;
+    assert_eq!((status, message_ids(&body)), (400, vec![4000001]));
+    assert!(body["ui"]["messages"][0]["text"].as_str().unwrap().contains("\"Cookie\""));
+    // Credentials never travel in a URL: GET submits of the password method are refused.
+    let res = t.get(&format!("{submit}&method=password&identifier=taken@example.org&password={PASSWORD}")).await;
+    let (status, body) = json_of(res).await;
+    assert_eq!((status, message_ids(&body)), (400, vec![4000001]), "{body}");
+    // Absurdly nested form names are refused before anything else happens.
+    let deep = format!("{}=x", vec!["a"; 5000].join("."));
+    let res = t
+        .http
+        .post(&submit)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header("Accept", "application/json")
+        .body(deep)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(t.get(&format!("{}/health/alive", t.public)).await.status(), 200);
+
     // Registration: required trait, invalid e-mail, policy, duplicate, no identifier.
     let flow = api_flow(&t, "registration", "").await;
     let cases = [
@@ -405,7 +430,16 @@ async fn sessions_and_refresh(db: Db) {
     let who =
         t.http.get(format!("{}/sessions/whoami", t.public)).header("X-Session-Token", &token).send().await.unwrap();
     assert_eq!(who.status(), 401);
-    for body in [json!({"session_token": token}), json!({"session_token": "ory_st_nope"}), json!({})] {
+    // Logging out a session that is already revoked is fine (Kratos finds it by token).
+    let res = t
+        .http
+        .delete(format!("{}/self-service/logout/api", t.public))
+        .json(&json!({"session_token": token}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    for body in [json!({"session_token": "ory_st_nope"}), json!({})] {
         let res = t.http.delete(format!("{}/self-service/logout/api", t.public)).json(&body).send().await.unwrap();
         assert_eq!(res.status(), 403, "{body}");
     }
@@ -739,3 +773,129 @@ async fn token_exchange_codes(db: Db) {
     }
 }
 both_backends!(token_exchange_codes);
+
+async fn identifier_first_and_enumeration(db: Db) {
+    let t = TestApp::builder(db)
+        .config(|c| c.selfservice.flows.login.style = tessera::config::LoginStyle::IdentifierFirst)
+        .build()
+        .await;
+    api_register(&t, "idfirst@example.org").await;
+    let flow = api_flow(&t, "login", "").await;
+    assert_eq!(node_names(&flow), ["identifier", "method", "csrf_token"], "identifier_first sorts before default");
+    assert_eq!(node(&flow, "method").unwrap()["attributes"]["value"], "identifier_first");
+    assert_eq!(node(&flow, "identifier").unwrap()["group"], "identifier_first");
+    // Unknown account (no enumeration mitigation): 4000037 on the identifier.
+    let (status, body) =
+        api_submit(&t, "login", &flow, json!({"method": "identifier_first", "identifier": "ghost@example.org"})).await;
+    assert_eq!(status, 400);
+    assert_eq!(node(&body, "identifier").unwrap()["messages"][0]["id"], 4000037);
+    // Known account: step two asks for the password (400 + flow), then the login succeeds.
+    let (status, step) =
+        api_submit(&t, "login", &flow, json!({"method": "identifier_first", "identifier": "IDFIRST@example.org"}))
+            .await;
+    assert_eq!(status, 400, "{step}");
+    assert_eq!(step["active"], "identifier_first");
+    assert_eq!(node(&step, "identifier").unwrap()["attributes"]["type"], "hidden");
+    assert!(node(&step, "password").is_some());
+    let (status, body) = api_submit(&t, "login", &flow, json!({"method": "password", "password": PASSWORD})).await;
+    assert_eq!(status, 200, "{body}");
+
+    // Unknown identifiers cost a password verification too (no timing oracle).
+    let hashes = &t.app().state().identities.hashes;
+    let before = hashes.completed();
+    let (_, body) = api_login(&t, "nobody-at-all@example.org", "whatever-password").await;
+    assert_eq!(message_ids(&body), [4000006]);
+    assert_eq!(hashes.completed() - before, 1, "one dummy verification for an unknown identifier");
+}
+both_backends!(identifier_first_and_enumeration);
+
+async fn login_hooks(db: Db) {
+    let t = TestApp::builder(db)
+        .config(|c| {
+            c.selfservice.flows.login.after.password.hooks = vec![
+                tessera::config::HookConfig { hook: "revoke_active_sessions".into(), config: None },
+                tessera::config::HookConfig { hook: "require_verified_address".into(), config: None },
+            ];
+        })
+        .build()
+        .await;
+    let body = api_register(&t, "hooked@example.org").await;
+    let id = body["identity"]["id"].as_str().unwrap().to_string();
+    // Unverified address: refused with 403.
+    let (status, body) = api_login(&t, "hooked@example.org", PASSWORD).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["id"], "session_verified_address_required");
+    // Verify the address (admin), then log in twice: the second login revokes the first session.
+    let patch = json!([
+        {"op": "replace", "path": "/verifiable_addresses/0/verified", "value": true},
+        {"op": "replace", "path": "/verifiable_addresses/0/status", "value": "completed"},
+    ]);
+    let (status, _, updated) = t.admin_json(Method::PATCH, &format!("/admin/identities/{id}"), Some(patch)).await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["verifiable_addresses"][0]["verified"], true);
+    let (status, first) = api_login(&t, "hooked@example.org", PASSWORD).await;
+    assert_eq!(status, 200, "{first}");
+    let (status, _) = api_login(&t, "hooked@example.org", PASSWORD).await;
+    assert_eq!(status, 200);
+    let token = first["session_token"].as_str().unwrap();
+    let who =
+        t.http.get(format!("{}/sessions/whoami", t.public)).header("X-Session-Token", token).send().await.unwrap();
+    assert_eq!(who.status(), 401, "revoke_active_sessions revoked the earlier session");
+}
+both_backends!(login_hooks);
+
+async fn flows_survive_a_restart(db: Db) {
+    let mut t = TestApp::new(db).await;
+    api_register(&t, "restart@example.org").await;
+    let flow = api_flow(&t, "login", "").await;
+    let (status, _) =
+        api_submit(&t, "login", &flow, json!({"method": "password", "identifier": "restart@example.org"})).await;
+    assert_eq!(status, 400);
+    // A graceful stop flushes the deferred flow writes; a new instance loads the flow.
+    t.stop().await;
+    let t2 = TestApp::builder(Db::Sqlite).same_db_as(&t).build().await;
+    let res = t2.get(&format!("{}/self-service/login/flows?id={}", t2.public, flow["id"].as_str().unwrap())).await;
+    let (status, stored) = json_of(res).await;
+    assert_eq!(status, 200, "{stored}");
+    assert_eq!(node(&stored, "password").unwrap()["messages"][0]["id"], 4000002, "the last state was kept");
+    let (status, body) = api_submit(
+        &t2,
+        "login",
+        &flow,
+        json!({"method": "password", "identifier": "restart@example.org", "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(t2.app().state().selfservice.flows.store_reads(), 1, "one load for the fetch and the submit");
+}
+both_backends!(flows_survive_a_restart);
+
+async fn whoami_reissues_an_outdated_cookie(db: Db) {
+    let clock = tessera::clock::Clock::fixed(tessera::clock::Clock::system().now());
+    let t = TestApp::builder(db).clock(clock.clone()).config(with_session_hook).build().await;
+    let mut jar = Jar::default();
+    let res = jar
+        .send(
+            t.http.get(format!("{}/self-service/registration/browser", t.public)).header("Accept", "application/json"),
+        )
+        .await;
+    let (_, flow) = json_of(res).await;
+    let submit = format!("{}/self-service/registration?flow={}", t.public, flow["id"].as_str().unwrap());
+    let res = jar
+        .send(t.http.post(&submit).json(&json!({"csrf_token": csrf_of(&flow), "method": "password", "password": PASSWORD, "traits": {"email": "cookie@example.org"}})))
+        .await;
+    let (status, done) = json_of(res).await;
+    assert_eq!(status, 200, "{done}");
+    let session_id = done["session"]["id"].as_str().unwrap().to_string();
+    let res = jar.send(t.http.get(format!("{}/sessions/whoami", t.public))).await;
+    assert_eq!(res.status(), 200);
+    assert!(res.headers().get(SET_COOKIE).is_none(), "an up-to-date cookie is left alone");
+    clock.advance(chrono::Duration::hours(1));
+    let (status, _, _) = t.admin_json(Method::PATCH, &format!("/admin/sessions/{session_id}/extend"), None).await;
+    assert_eq!(status, 200);
+    let before = jar.cookies["ory_kratos_session"].clone();
+    let res = jar.send(t.http.get(format!("{}/sessions/whoami", t.public))).await;
+    assert_eq!(res.status(), 200);
+    assert_ne!(jar.cookies["ory_kratos_session"], before, "the extended session gets a new cookie");
+}
+both_backends!(whoami_reissues_an_outdated_cookie);
