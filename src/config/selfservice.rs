@@ -114,6 +114,8 @@ pub struct RegistrationFlowConfig {
     pub style: RegistrationStyle,
     /// Deprecated Kratos switch: `true` forces the one-step (unified) form.
     pub enable_legacy_one_step: bool,
+    /// On a duplicate identifier, tell the user how the existing account signs in (4000028).
+    pub login_hints: bool,
     pub before: BeforeConfig,
     pub after: AfterConfig,
 }
@@ -126,6 +128,7 @@ impl Default for RegistrationFlowConfig {
             lifespan: Dur(Duration::from_secs(3600)),
             style: RegistrationStyle::default(),
             enable_legacy_one_step: false,
+            login_hints: false,
             before: BeforeConfig::default(),
             after: AfterConfig::default(),
         }

@@ -381,13 +381,54 @@ async fn password(
         Err(WriteError::Conflict(_)) => {
             f.ui.reset_messages();
             f.ui.clear_passwords();
-            f.ui.messages.push(text::duplicate_credentials());
+            let hint = if svc.config.selfservice.flows.registration.login_hints {
+                login_hint(&svc, &extracted.password_identifiers).await
+            } else {
+                None
+            };
+            f.ui.messages.push(hint.unwrap_or_else(text::duplicate_credentials));
             return form(f, tp);
         }
         Err(e) => return (f, Outcome::Error(ApiError::internal(&e))),
     }
     let outcome = finish(&svc, &mut f, identity, &info, tp).await;
     (f, outcome)
+}
+
+/// 4000028 for the account that already holds one of `identifiers`, when it has a way to sign in.
+async fn login_hint(svc: &SelfService, identifiers: &[String]) -> Option<text::Text> {
+    let mut pooled = svc.store.get().await.ok()?;
+    for id in identifiers {
+        let Ok(Some(existing)) =
+            crate::persistence::identity::find_by_identifier(&mut pooled.conn(), "password", id).await
+        else {
+            continue;
+        };
+        let mut types: Vec<String> = existing
+            .credentials
+            .values()
+            .filter(|c| {
+                c.kind != "password"
+                    || c.config.get("hashed_password").and_then(Json::as_str).is_some_and(|h| !h.is_empty())
+            })
+            .map(|c| c.kind.clone())
+            .collect();
+        types.sort();
+        let mut providers: Vec<String> = existing
+            .credentials
+            .get("oidc")
+            .and_then(|c| c.config.get("providers"))
+            .and_then(Json::as_array)
+            .map(|a| a.iter().filter_map(|p| p.get("provider").and_then(Json::as_str).map(str::to_string)).collect())
+            .unwrap_or_default();
+        providers.sort();
+        providers.dedup();
+        if types.is_empty() && providers.is_empty() {
+            return None;
+        }
+        return Some(text::duplicate_with_hints(id, &types, &providers));
+    }
+    None
 }
 
 /// After the identity exists: a session is issued and persisted (even without a `session`

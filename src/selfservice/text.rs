@@ -117,6 +117,52 @@ pub fn duplicate_credentials() -> Text {
     error(4000007, "An account with the same identifier (email, phone, username, ...) exists already.", None)
 }
 
+/// 4000028: the identifier is taken; how the existing account signs in.
+pub fn duplicate_with_hints(identifier: &str, types: &[String], providers: &[String]) -> Text {
+    let who = if identifier.is_empty() { "an email, phone, or username" } else { identifier };
+    let mut text = format!("You tried signing in with {who} which is already in use by another account.");
+    let mut ways: Vec<&str> = types
+        .iter()
+        .filter_map(|t| match t.as_str() {
+            "password" => Some("your password"),
+            "oidc" | "saml" => Some("social sign in"),
+            "webauthn" => Some("your passkey or a security key"),
+            "passkey" => Some("your passkey"),
+            _ => None,
+        })
+        .collect();
+    ways.dedup();
+    if !ways.is_empty() {
+        let list = match ways.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{}, or {last}", rest.join(", ")),
+            _ => ways.join(", "),
+        };
+        text.push_str(&format!(" You can sign in using {list}."));
+    }
+    if !providers.is_empty() {
+        let titled: Vec<String> = providers
+            .iter()
+            .map(|p| {
+                let mut c = p.chars();
+                c.next().map_or_else(String::new, |f| f.to_uppercase().collect::<String>() + c.as_str())
+            })
+            .collect();
+        text.push_str(&format!(
+            " You can sign in using one of the following social sign in providers: {}.",
+            titled.join(", ")
+        ));
+    }
+    error(
+        4000028,
+        text,
+        Some(json!({
+            "available_credential_types": types,
+            "available_oidc_providers": providers,
+            "credential_identifier_hint": identifier,
+        })),
+    )
+}
+
 /// 4000009: the schema has no password identifier.
 pub fn identifier_missing() -> Text {
     error(

@@ -187,3 +187,33 @@ async fn breached_passwords_are_refused(db: Db) {
     assert_eq!(message_ids(&body), [4000034]);
 }
 both_backends!(breached_passwords_are_refused);
+
+async fn before_hooks_and_the_replace_rule(db: Db) {
+    let Some(peer) = Peer::start().await else { return };
+    let body = template("function(ctx) { flow: ctx.flow.type, url: ctx.request_url }");
+    let base = peer.base.clone();
+    let t = app_with(db, move |c| {
+        let hook = |path: &str| web_hook(json!({"url": format!("{base}{path}"), "method": "POST", "body": body}));
+        c.selfservice.flows.login.before.hooks = vec![hook("/hook/ok?login-before")];
+        c.selfservice.flows.registration.before.hooks = vec![hook("/hook/fail?registration-before")];
+        c.selfservice.flows.login.after.hooks = vec![hook("/hook/ok?login-global")];
+        c.selfservice.flows.login.after.password.hooks = vec![hook("/hook/ok?login-password")];
+    })
+    .await;
+    // A failing before-hook aborts flow creation.
+    let res = t.get(&format!("{}/self-service/registration/api", t.public)).await;
+    assert_eq!(res.status(), 502);
+    // Login: the before hook runs at creation; after login only the method's hooks run
+    // (they replace the global list).
+    let identity = json!({"traits": {"email": "replace@example.org"}, "credentials": {"password": {"config": {"password": PASSWORD}}}});
+    let (status, _, _) = t.admin_json(Method::POST, "/admin/identities", Some(identity)).await;
+    assert_eq!(status, 201);
+    let (status, body) = api_login(&t, "replace@example.org", PASSWORD).await;
+    assert_eq!(status, 200, "{body}");
+    let seen = peer.requests().await;
+    let paths: Vec<&str> = seen.iter().map(|r| r["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, ["/hook/fail?registration-before", "/hook/ok?login-before", "/hook/ok?login-password"]);
+    assert_eq!(seen[1]["body"]["flow"], "api");
+    assert!(seen[1]["body"]["url"].as_str().unwrap().ends_with("/self-service/login/api"));
+}
+both_backends!(before_hooks_and_the_replace_rule);

@@ -899,3 +899,144 @@ async fn whoami_reissues_an_outdated_cookie(db: Db) {
     assert_ne!(jar.cookies["ory_kratos_session"], before, "the extended session gets a new cookie");
 }
 both_backends!(whoami_reissues_an_outdated_cookie);
+
+fn rich_schema(cfg: &mut tessera::config::Config) {
+    cfg.identity.schemas.push(tessera::config::SchemaSource {
+        id: "rich".into(),
+        url: crate::harness::fixture("rich.schema.json"),
+        selfservice_selectable: true,
+    });
+    cfg.selfservice.flows.registration.enable_legacy_one_step = true;
+    cfg.selfservice.flows.registration.login_hints = true;
+}
+
+async fn rich_traits_from_forms(db: Db) {
+    let t = TestApp::builder(db).config(rich_schema).build().await;
+    let mut jar = Jar::default();
+    let id = browser_flow(&t, &mut jar, "registration", "?identity_schema=rich").await;
+    let flow = fetch_flow(&t, &mut jar, "registration", &id).await;
+    assert_eq!(flow["identity_schema"], "rich");
+    assert_eq!(
+        node_names(&flow),
+        [
+            "csrf_token",
+            "traits.email",
+            "password",
+            "traits.website",
+            "traits.age",
+            "traits.tos",
+            "traits.consent.newsletter",
+            "method"
+        ]
+    );
+    let types: Vec<&str> = ["traits.email", "traits.website", "traits.age", "traits.tos"]
+        .iter()
+        .map(|n| node(&flow, n).unwrap()["attributes"]["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["email", "url", "number", "checkbox"]);
+    let csrf = csrf_of(&flow);
+    let submit = format!("{}/self-service/registration?flow={id}", t.public);
+    // All empty: every required field is reported.
+    let res = jar
+        .send(t.http.post(&submit).form(&[
+            ("csrf_token", csrf.as_str()),
+            ("method", "password"),
+            ("password", PASSWORD),
+            ("traits.email", ""),
+            ("traits.website", ""),
+        ]))
+        .await;
+    assert_eq!(res.status(), 302);
+    let flow = fetch_flow(&t, &mut jar, "registration", &id).await;
+    assert_eq!(node(&flow, "traits.email").unwrap()["messages"][0]["id"], 4000002);
+    assert_eq!(node(&flow, "traits.website").unwrap()["messages"][0]["id"], 4000002);
+    // Too short a URI, a number over its maximum.
+    let res = jar
+        .send(t.http.post(&submit).form(&[
+            ("csrf_token", csrf.as_str()),
+            ("method", "password"),
+            ("password", PASSWORD),
+            ("traits.email", "rich@example.org"),
+            ("traits.website", "http://x"),
+            ("traits.age", "301"),
+        ]))
+        .await;
+    assert_eq!(res.status(), 302);
+    let flow = fetch_flow(&t, &mut jar, "registration", &id).await;
+    assert_eq!(node(&flow, "traits.website").unwrap()["messages"][0]["id"], 4000003);
+    let age = &node(&flow, "traits.age").unwrap()["messages"][0];
+    assert_eq!(age["id"], 4000020);
+    assert_eq!(age["context"], json!({"maximum": 300, "actual": 301}));
+    assert_eq!(node(&flow, "traits.age").unwrap()["attributes"]["value"], 301, "typed values are kept");
+    // Valid: numbers and booleans are stored typed.
+    let res = jar
+        .send(t.http.post(&submit).form(&[
+            ("csrf_token", csrf.as_str()),
+            ("method", "password"),
+            ("password", PASSWORD),
+            ("traits.email", "rich@example.org"),
+            ("traits.website", "https://rich.example.org"),
+            ("traits.age", "42"),
+            ("traits.tos", "true"),
+            ("traits.consent.newsletter", "false"),
+        ]))
+        .await;
+    assert_eq!(res.status(), 303);
+    let (_, _, list) = t.admin_json(Method::GET, "/admin/identities", None).await;
+    let traits = &list[0]["traits"];
+    assert_eq!(
+        *traits,
+        json!({"email": "rich@example.org", "website": "https://rich.example.org", "age": 42, "tos": true, "consent": {"newsletter": false}})
+    );
+    assert_eq!(list[0]["schema_id"], "rich");
+    // The same address again, with login hints on: 4000028 says how to sign in.
+    let flow = api_flow(&t, "registration", "?identity_schema=rich").await;
+    let (status, body) = api_submit(
+        &t,
+        "registration",
+        &flow,
+        json!({"method": "password", "password": PASSWORD, "traits": {"email": "RICH@example.org", "website": "https://other.example.org"}}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let m = &body["ui"]["messages"][0];
+    assert_eq!(m["id"], 4000028, "{body}");
+    assert_eq!(m["context"]["available_credential_types"], json!(["password"]));
+    assert_eq!(m["context"]["credential_identifier_hint"], "rich@example.org");
+}
+both_backends!(rich_traits_from_forms);
+
+/// Two instances on one PostgreSQL database: a flow made on one is finished on the other, and
+/// brute-force counters are shared.
+#[actix_web::test]
+async fn flows_and_lockouts_span_instances() {
+    if std::env::var("DATABASE_URL").is_err() {
+        eprintln!("DATABASE_URL not set: multi-instance test not run");
+        return;
+    }
+    let a =
+        TestApp::builder(Db::Postgres).config(|c| c.security.brute_force.max_failures_per_identifier = 3).build().await;
+    let b = TestApp::builder(Db::Postgres)
+        .same_db_as(&a)
+        .config(|c| c.security.brute_force.max_failures_per_identifier = 3)
+        .build()
+        .await;
+    api_register(&a, "two@example.org").await;
+    // Created on A, submitted on B right away (B loads it from the store).
+    let flow = api_flow(&a, "login", "").await;
+    let (status, body) = api_submit(
+        &b,
+        "login",
+        &flow,
+        json!({"method": "password", "identifier": "two@example.org", "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    // Failures on A and B add up to one lock-out.
+    for (n, app) in [&a, &b, &a].into_iter().enumerate() {
+        let (_, body) = api_login(app, "two@example.org", "wrong-password").await;
+        assert_eq!(message_ids(&body), [4000006], "attempt {n}");
+    }
+    let (_, body) = api_login(&b, "two@example.org", PASSWORD).await;
+    assert_eq!(message_ids(&body), [4019001]);
+}
