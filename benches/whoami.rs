@@ -109,10 +109,12 @@ async fn run() {
 
     // Cold session: store reads for its first request.
     let reads = registry.store_reads();
+    let statements = state.store.statements();
     let whoami_url = format!("{}/sessions/whoami", app.public_url());
     let res = http.get(&whoami_url).header("X-Session-Token", &token).send().await.unwrap();
     assert_eq!(res.status(), 200);
     let cold_reads = registry.store_reads() - reads;
+    let cold_statements = state.store.statements() - statements;
 
     let alive = load(&http, &format!("{}/health/alive", app.public_url()), None).await;
     let reads = registry.store_reads();
@@ -135,7 +137,7 @@ async fn run() {
     );
     println!("ratio whoami / alive: {:.2}", whoami.rps / alive.rps);
     println!(
-        "store reads: {whoami_reads} activations during the whoami run (revalidation reads are 1/s by design); cold session: {cold_reads} activation"
+        "store reads: {whoami_reads} activations during the whoami run (revalidation reads are 1/s by design); cold session: {cold_reads} activation, {cold_statements} SQL statements (incl. the pool's connection check)"
     );
 
     // Memory per live session actor.

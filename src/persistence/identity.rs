@@ -15,7 +15,7 @@ use diesel_async::RunQueryDsl;
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
-#[derive(Queryable, Selectable, Insertable)]
+#[derive(Queryable, Selectable, Insertable, serde::Deserialize)]
 #[diesel(table_name = identities)]
 struct IdentityRow {
     id: Id,
@@ -32,11 +32,12 @@ struct IdentityRow {
     updated_at: Ts,
 }
 
-#[derive(Queryable, Selectable, Insertable)]
+#[derive(Queryable, Selectable, Insertable, serde::Deserialize)]
 #[diesel(table_name = credentials)]
 struct CredentialRow {
     id: Id,
     identity_id: Id,
+    #[serde(rename = "type")]
     kind: String,
     config: Json,
     version: i32,
@@ -44,19 +45,20 @@ struct CredentialRow {
     updated_at: Ts,
 }
 
-#[derive(Queryable, Selectable, Insertable)]
+#[derive(Queryable, Selectable, Insertable, serde::Deserialize)]
 #[diesel(table_name = identifiers)]
 struct IdentifierRow {
     id: Id,
     identifier: String,
     identity_credential_id: Id,
     identity_id: Id,
+    #[serde(rename = "type")]
     kind: String,
     created_at: Ts,
     updated_at: Ts,
 }
 
-#[derive(Queryable, Selectable, Insertable)]
+#[derive(Queryable, Selectable, Insertable, serde::Deserialize)]
 #[diesel(table_name = verifiable)]
 struct VerifiableRow {
     id: Id,
@@ -70,7 +72,7 @@ struct VerifiableRow {
     updated_at: Ts,
 }
 
-#[derive(Queryable, Selectable, Insertable)]
+#[derive(Queryable, Selectable, Insertable, serde::Deserialize)]
 #[diesel(table_name = recovery)]
 struct RecoveryRow {
     id: Id,
@@ -449,6 +451,23 @@ async fn hydrate(
             from_rows(row, kids)
         })
         .collect())
+}
+
+/// An identity from the JSON aggregate a single-statement load returns (PostgreSQL
+/// `row_to_json` / `json_agg` of the identity and its child rows).
+pub(super) fn from_json_aggregate(doc: &serde_json::Value) -> Option<Identity> {
+    fn rows<T: serde::de::DeserializeOwned>(doc: &serde_json::Value, key: &str) -> Option<Vec<T>> {
+        serde_json::from_value(doc.get(key).cloned().unwrap_or(serde_json::Value::Null)).ok()
+    }
+    let identity: IdentityRow = serde_json::from_value(doc.get("identity")?.clone()).ok()?;
+    let kids = Rows {
+        identities: Vec::new(),
+        credentials: rows(doc, "credentials")?,
+        identifiers: rows(doc, "identifiers")?,
+        verifiable: rows(doc, "verifiable")?,
+        recovery: rows(doc, "recovery")?,
+    };
+    Some(from_rows(identity, kids))
 }
 
 fn from_rows(i: IdentityRow, rows: Rows) -> Identity {

@@ -44,6 +44,8 @@ use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfi
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, TransactionManager};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 pub use persister::{Durability, Persister, PersisterStats, StatsSnapshot, WriteError, WriteOp};
@@ -206,7 +208,9 @@ struct StoreInner {
     /// Where migrations connect (for SQLite: the file path; memory databases use the pool).
     migrate_url: String,
     /// Connections checked out so far (benchmarks count store work with it).
-    checkouts: std::sync::atomic::AtomicU64,
+    checkouts: AtomicU64,
+    /// Statements started on pooled connections so far (each one is a round trip on PostgreSQL).
+    statements: Arc<AtomicU64>,
 }
 
 /// Parsed form of a DSN.
@@ -263,7 +267,30 @@ impl Dsn {
     }
 }
 
-fn sqlite_setup(url: &str) -> futures_util::future::BoxFuture<'_, diesel::ConnectionResult<SqliteConn>> {
+/// Counts every statement a connection starts (benchmarks report round trips with it).
+fn count_statements(counter: Arc<AtomicU64>) -> impl diesel::connection::Instrumentation {
+    move |event: diesel::connection::InstrumentationEvent<'_>| {
+        if let diesel::connection::InstrumentationEvent::StartQuery { .. } = event {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+fn pg_setup(
+    url: &str,
+    counter: Arc<AtomicU64>,
+) -> futures_util::future::BoxFuture<'_, diesel::ConnectionResult<AsyncPgConnection>> {
+    Box::pin(async move {
+        let mut conn = AsyncPgConnection::establish(url).await?;
+        conn.set_instrumentation(count_statements(counter));
+        Ok(conn)
+    })
+}
+
+fn sqlite_setup(
+    url: &str,
+    counter: Arc<AtomicU64>,
+) -> futures_util::future::BoxFuture<'_, diesel::ConnectionResult<SqliteConn>> {
     Box::pin(async move {
         let mut conn = <SqliteConn as AsyncConnection>::establish(url).await?;
         for pragma in [
@@ -277,6 +304,7 @@ fn sqlite_setup(url: &str) -> futures_util::future::BoxFuture<'_, diesel::Connec
                 .await
                 .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
         }
+        conn.set_instrumentation(count_statements(counter));
         Ok(conn)
     })
 }
@@ -286,9 +314,13 @@ impl Store {
     /// database is down; [`Store::ping`] tells whether it is up.
     pub fn connect(dsn: &str) -> Result<Store, StoreError> {
         let dsn = Dsn::parse(dsn)?;
+        let statements = Arc::new(AtomicU64::new(0));
         let pool = match dsn.backend {
             Backend::Postgres => {
-                let mgr = AsyncDieselConnectionManager::<AsyncPgConnection>::new(dsn.url.clone());
+                let mut config = ManagerConfig::<AsyncPgConnection>::default();
+                let counter = statements.clone();
+                config.custom_setup = Box::new(move |url| pg_setup(url, counter.clone()));
+                let mgr = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(dsn.url.clone(), config);
                 Pool::Pg(
                     DeadPool::builder(mgr)
                         .max_size(dsn.max_conns)
@@ -301,7 +333,8 @@ impl Store {
             }
             Backend::Sqlite => {
                 let mut config = ManagerConfig::<SqliteConn>::default();
-                config.custom_setup = Box::new(sqlite_setup);
+                let counter = statements.clone();
+                config.custom_setup = Box::new(move |url| sqlite_setup(url, counter.clone()));
                 let mgr = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(dsn.url.clone(), config);
                 Pool::Sqlite(
                     DeadPool::builder(mgr)
@@ -319,6 +352,7 @@ impl Store {
                 backend: dsn.backend,
                 migrate_url: dsn.url,
                 checkouts: Default::default(),
+                statements,
             }),
         })
     }
@@ -335,12 +369,17 @@ impl Store {
 
     /// Connections checked out of the pool so far.
     pub fn checkouts(&self) -> u64 {
-        std::sync::atomic::AtomicU64::load(&self.inner.checkouts, std::sync::atomic::Ordering::Relaxed)
+        AtomicU64::load(&self.inner.checkouts, Ordering::Relaxed)
+    }
+
+    /// Statements run on pooled connections so far (migrations not included).
+    pub fn statements(&self) -> u64 {
+        AtomicU64::load(&self.inner.statements, Ordering::Relaxed)
     }
 
     /// Checks a connection out of the pool.
     pub async fn get(&self) -> Result<PooledConn, StoreError> {
-        self.inner.checkouts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        AtomicU64::fetch_add(&self.inner.checkouts, 1, Ordering::Relaxed);
         Ok(PooledConn(match &self.inner.pool {
             Pool::Pg(p) => Pooled::Pg(Box::new(p.get().await?)),
             Pool::Sqlite(p) => Pooled::Sqlite(p.get().await?),

@@ -12,7 +12,7 @@ use diesel_async::RunQueryDsl;
 use std::collections::HashMap;
 use uuid::Uuid;
 
-#[derive(Queryable, Selectable, Insertable)]
+#[derive(Queryable, Selectable, Insertable, serde::Deserialize)]
 #[diesel(table_name = sessions)]
 struct SessionRow {
     id: Id,
@@ -29,7 +29,7 @@ struct SessionRow {
     updated_at: Ts,
 }
 
-#[derive(Queryable, Selectable, Insertable)]
+#[derive(Queryable, Selectable, Insertable, serde::Deserialize)]
 #[diesel(table_name = devices)]
 struct DeviceRow {
     id: Id,
@@ -110,6 +110,50 @@ pub async fn upsert_many(conn: &mut Conn<'_>, batch: &[&Session]) -> Result<(), 
         devices::updated_at.eq(excluded(devices::updated_at)),
     ));
     Ok(())
+}
+
+/// One-statement load of a session by token hash with its devices, identity, credentials and
+/// addresses (PostgreSQL: one round trip; the JSON aggregate is decoded here).
+pub async fn find_with_identity_pg(
+    c: &mut diesel_async::AsyncPgConnection,
+    token_hash: &str,
+) -> Result<Option<(Session, crate::identity::Identity)>, StoreError> {
+    #[derive(diesel::QueryableByName)]
+    struct Doc {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        doc: String,
+    }
+    const SQL: &str = "SELECT json_build_object(
+        'session', row_to_json(s),
+        'devices', COALESCE((SELECT json_agg(d ORDER BY d.created_at, d.id) FROM session_devices d WHERE d.session_id = s.id), '[]'::json),
+        'identity', row_to_json(i),
+        'credentials', COALESCE((SELECT json_agg(c) FROM identity_credentials c WHERE c.identity_id = i.id), '[]'::json),
+        'identifiers', COALESCE((SELECT json_agg(x ORDER BY x.identifier) FROM identity_credential_identifiers x WHERE x.identity_id = i.id), '[]'::json),
+        'verifiable', COALESCE((SELECT json_agg(v ORDER BY v.id) FROM identity_verifiable_addresses v WHERE v.identity_id = i.id), '[]'::json),
+        'recovery', COALESCE((SELECT json_agg(r ORDER BY r.id) FROM identity_recovery_addresses r WHERE r.identity_id = i.id), '[]'::json)
+    )::text AS doc
+    FROM sessions s JOIN identities i ON i.id = s.identity_id
+    WHERE s.token_hash = $1";
+    let found: Option<Doc> =
+        diesel::sql_query(SQL).bind::<diesel::sql_types::Text, _>(token_hash).get_result(c).await.optional()?;
+    let Some(found) = found else { return Ok(None) };
+    let bad = || StoreError::Query(diesel::result::Error::DeserializationError("session aggregate".into()));
+    let doc: serde_json::Value = serde_json::from_str(&found.doc).map_err(|_| bad())?;
+    let row: SessionRow = serde_json::from_value(doc.get("session").cloned().ok_or_else(bad)?).map_err(|_| bad())?;
+    let devices: Vec<DeviceRow> =
+        serde_json::from_value(doc.get("devices").cloned().ok_or_else(bad)?).map_err(|_| bad())?;
+    let identity = super::identity::from_json_aggregate(&doc).ok_or_else(bad)?;
+    let devices = devices
+        .into_iter()
+        .map(|d| Device {
+            id: d.id.0,
+            ip_address: d.ip_address,
+            user_agent: d.user_agent,
+            location: d.location,
+            created_at: d.created_at.0,
+        })
+        .collect();
+    Ok(Some((from_row(row, devices), identity)))
 }
 
 /// Deletes every session of an identity.

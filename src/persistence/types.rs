@@ -30,17 +30,20 @@ pub struct DbTimestamptz;
 pub struct DbJson;
 
 /// A UUID column value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, AsExpression, FromSqlRow)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, AsExpression, FromSqlRow, serde::Deserialize)]
+#[serde(transparent)]
 #[diesel(sql_type = DbUuid)]
 pub struct Id(pub uuid::Uuid);
 
 /// A timestamp column value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, AsExpression, FromSqlRow)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, AsExpression, FromSqlRow, serde::Deserialize)]
+#[serde(transparent)]
 #[diesel(sql_type = DbTimestamptz)]
 pub struct Ts(pub DateTime<Utc>);
 
 /// A JSON column value.
-#[derive(Debug, Clone, PartialEq, AsExpression, FromSqlRow)]
+#[derive(Debug, Clone, PartialEq, AsExpression, FromSqlRow, serde::Deserialize)]
+#[serde(transparent)]
 #[diesel(sql_type = DbJson)]
 pub struct Json(pub serde_json::Value);
 

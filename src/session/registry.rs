@@ -75,12 +75,24 @@ pub async fn load_live(
 ) -> Result<Option<Arc<Live>>, StoreError> {
     let mut pooled = store.get().await?;
     let mut conn = pooled.conn();
-    let session = match &key {
-        Key::TokenHash(h) => session_rows::find_by_token_hash(&mut conn, h).await?,
-        Key::Id(id) => session_rows::find(&mut conn, *id).await?,
+    let (session, mut identity) = match (&key, &mut conn) {
+        // PostgreSQL: one statement (one round trip) for the session and its identity.
+        (Key::TokenHash(h), crate::persistence::Conn::Pg(c)) => {
+            match session_rows::find_with_identity_pg(c, h).await? {
+                Some(found) => found,
+                None => return Ok(None),
+            }
+        }
+        _ => {
+            let session = match &key {
+                Key::TokenHash(h) => session_rows::find_by_token_hash(&mut conn, h).await?,
+                Key::Id(id) => session_rows::find(&mut conn, *id).await?,
+            };
+            let Some(session) = session else { return Ok(None) };
+            let Some(identity) = identity_rows::find(&mut conn, session.identity_id).await? else { return Ok(None) };
+            (session, identity)
+        }
     };
-    let Some(session) = session else { return Ok(None) };
-    let Some(mut identity) = identity_rows::find(&mut conn, session.identity_id).await? else { return Ok(None) };
     let mut session = session;
     session.token_hash = String::new();
     session.logout_token_hash = String::new();

@@ -125,11 +125,18 @@ async fn single_flight_activation(db: Db) {
     let identity = new_identity(&t, "cold@example.org").await;
     let (_, token) = issue(&t, &identity).await;
     let registry = t.app().state().sessions.registry.clone();
+    let store = t.app().state().store.clone();
     let before = registry.store_reads();
+    let statements = store.statements();
     let requests = (0..100).map(|_| whoami(&t, &token));
     let results = futures_util::future::join_all(requests).await;
     assert!(results.iter().all(|(s, _, _)| *s == 200));
     assert_eq!(registry.store_reads() - before, 1);
+    if matches!(db, Db::Postgres) {
+        // One query for the session and its identity, plus the pool's liveness check of the
+        // connection it checked out (`SELECT 1`).
+        assert_eq!(store.statements() - statements, 2, "a cold session is one query on PostgreSQL");
+    }
     assert_eq!(registry.live(), 1);
     for _ in 0..20 {
         assert_eq!(whoami(&t, &token).await.0, 200);
