@@ -157,7 +157,7 @@ async fn run() {
         .for_each_concurrent(256, |t| {
             let registry = registry.clone();
             async move {
-                let hash = tessera::session::token_hash(t);
+                let hash = tessera::session::token_digest(t);
                 registry.by_token(&hash).await.unwrap().unwrap();
             }
         })

@@ -95,7 +95,9 @@ async fn whoami(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResp
             "Unable to find tokenize template \"{template}\": session.whoami.tokenizer.templates is not configured."
         )));
     }
-    let mut res = json_response(StatusCode::OK, &render_live(&state, &live));
+    let body =
+        live.whoami_body.get_or_init(|| actix_web::web::Bytes::from(render_live(&state, &live).to_string())).clone();
+    let mut res = HttpResponse::Ok().content_type("application/json").body(body);
     if let Ok(v) = HeaderValue::from_str(&live.shared.identity.id.to_string()) {
         res.headers_mut().insert(HeaderName::from_static("x-kratos-authenticated-identity-id"), v);
     }

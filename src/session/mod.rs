@@ -124,6 +124,11 @@ pub fn logout_token_for(session_token: &str) -> String {
     format!("ory_lo_{body}")
 }
 
+/// The SHA-256 digest of a token (the live-session registry's key).
+pub fn token_digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
 /// How tokens are stored: lower-case hex SHA-256.
 pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))

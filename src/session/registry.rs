@@ -25,6 +25,9 @@ pub struct SharedIdentity {
     pub available_aal: Aal,
 }
 
+/// A session token's SHA-256 digest: the registry's key (the store keeps its hex form).
+pub type Digest = [u8; 32];
+
 /// Live identities by id, shared between sessions (weak: dropped with their last session).
 pub type IdentityCache = Arc<DashMap<Uuid, Weak<SharedIdentity>>>;
 
@@ -35,6 +38,9 @@ pub struct Live {
     pub session: Session,
     pub shared: Arc<SharedIdentity>,
     pub validated_at: Instant,
+    /// The whoami body, rendered on first use (a live snapshot is immutable; whoami only
+    /// answers for active sessions, so the computed `active` is always true in it).
+    pub whoami_body: std::sync::OnceLock<actix_web::web::Bytes>,
 }
 
 /// How a session is looked up in the store.
@@ -115,7 +121,7 @@ pub async fn load_live(
             s
         }
     };
-    Ok(Some(Arc::new(Live { session, shared, validated_at: Instant::now() })))
+    Ok(Some(Arc::new(Live { session, shared, validated_at: Instant::now(), whoami_body: Default::default() })))
 }
 
 struct Entry {
@@ -127,9 +133,9 @@ struct Entry {
 }
 
 struct Inner {
-    by_token: DashMap<String, Arc<Entry>>,
-    token_of: DashMap<Uuid, String>,
-    loading: DashMap<String, Arc<OnceCell<Option<Arc<Entry>>>>>,
+    by_token: DashMap<Digest, Arc<Entry>>,
+    token_of: DashMap<Uuid, Digest>,
+    loading: DashMap<Digest, Arc<OnceCell<Option<Arc<Entry>>>>>,
     identities: IdentityCache,
     store: Store,
     config: SessionActorsConfig,
@@ -166,13 +172,13 @@ impl SessionRegistry {
         self.inner.epoch.elapsed().as_millis() as u64
     }
 
-    /// The live session whose token hashes to `token_hash`, activating it if needed.
+    /// The live session whose token has the SHA-256 digest `digest`, activating it if needed.
     /// `None` when no such session exists (whether it is active is for the caller to judge).
-    pub async fn by_token(&self, token_hash: &str) -> Result<Option<Arc<Live>>, StoreError> {
+    pub async fn by_token(&self, digest: &Digest) -> Result<Option<Arc<Live>>, StoreError> {
         for _ in 0..3 {
-            let entry = self.inner.by_token.get(token_hash).map(|e| e.value().clone());
+            let entry = self.inner.by_token.get(digest).map(|e| e.value().clone());
             let Some(entry) = entry else {
-                return Ok(self.activate(token_hash).await?.map(|e| read(&e.cell)));
+                return Ok(self.activate(digest).await?.map(|e| read(&e.cell)));
             };
             entry.last_used.store(self.now_ms(), Ordering::Relaxed);
             let snapshot = read(&entry.cell);
@@ -182,27 +188,26 @@ impl SessionRegistry {
             match entry.addr.send(Revalidate).await {
                 Ok(Ok(Some(live))) => return Ok(Some(live)),
                 Ok(Ok(None)) => {
-                    self.drop_entry(token_hash);
+                    self.drop_entry(digest);
                     return Ok(None);
                 }
                 Ok(Err(e)) => return Err(e),
                 // A closed mailbox (the actor stopped or panicked) is not live: re-activate.
-                Err(_) => self.drop_entry(token_hash),
+                Err(_) => self.drop_entry(digest),
             }
         }
         Ok(None)
     }
 
-    async fn activate(&self, token_hash: &str) -> Result<Option<Arc<Entry>>, StoreError> {
-        let cell =
-            self.inner.loading.entry(token_hash.to_string()).or_insert_with(|| Arc::new(OnceCell::new())).clone();
-        let result = cell.get_or_try_init(|| self.load(token_hash)).await.cloned();
-        self.inner.loading.remove_if(token_hash, |_, v| Arc::ptr_eq(v, &cell));
+    async fn activate(&self, digest: &Digest) -> Result<Option<Arc<Entry>>, StoreError> {
+        let cell = self.inner.loading.entry(*digest).or_insert_with(|| Arc::new(OnceCell::new())).clone();
+        let result = cell.get_or_try_init(|| self.load(digest)).await.cloned();
+        self.inner.loading.remove_if(digest, |_, v| Arc::ptr_eq(v, &cell));
         result
     }
 
-    async fn load(&self, token_hash: &str) -> Result<Option<Arc<Entry>>, StoreError> {
-        if let Some(e) = self.inner.by_token.get(token_hash) {
+    async fn load(&self, digest: &Digest) -> Result<Option<Arc<Entry>>, StoreError> {
+        if let Some(e) = self.inner.by_token.get(digest) {
             return Ok(Some(e.value().clone()));
         }
         self.inner.store_reads.fetch_add(1, Ordering::Relaxed);
@@ -210,7 +215,7 @@ impl SessionRegistry {
             &self.inner.store,
             &self.inner.public_base,
             &self.inner.identities,
-            Key::TokenHash(token_hash.into()),
+            Key::TokenHash(hex::encode(digest)),
         )
         .await?
         else {
@@ -232,16 +237,16 @@ impl SessionRegistry {
             identity_id,
             last_used: AtomicU64::new(self.now_ms()),
         });
-        self.inner.token_of.insert(session_id, token_hash.to_string());
-        self.inner.by_token.insert(token_hash.to_string(), entry.clone());
+        self.inner.token_of.insert(session_id, *digest);
+        self.inner.by_token.insert(*digest, entry.clone());
         if self.inner.by_token.len() > self.inner.config.max_live {
-            self.evict_least_recently_used(token_hash);
+            self.evict_least_recently_used(digest);
         }
         Ok(Some(entry))
     }
 
     /// Passivates the least recently used of a sample of live sessions (not `keep`).
-    fn evict_least_recently_used(&self, keep: &str) {
+    fn evict_least_recently_used(&self, keep: &Digest) {
         let victim = self
             .inner
             .by_token
@@ -249,15 +254,15 @@ impl SessionRegistry {
             .filter(|e| e.key() != keep)
             .take(64)
             .min_by_key(|e| e.value().last_used.load(Ordering::Relaxed))
-            .map(|e| e.key().clone());
+            .map(|e| *e.key());
         if let Some(v) = victim {
             self.drop_entry(&v);
         }
     }
 
-    fn drop_entry(&self, token_hash: &str) {
-        if let Some((_, e)) = self.inner.by_token.remove(token_hash) {
-            self.inner.token_of.remove_if(&e.session_id, |_, t| t == token_hash);
+    fn drop_entry(&self, digest: &Digest) {
+        if let Some((_, e)) = self.inner.by_token.remove(digest) {
+            self.inner.token_of.remove_if(&e.session_id, |_, t| t == digest);
             e.addr.do_send(Passivate);
         }
     }
@@ -271,12 +276,12 @@ impl SessionRegistry {
 
     /// Drops the actors of every live session of an identity.
     pub fn invalidate_identity(&self, identity_id: Uuid) {
-        let tokens: Vec<String> = self
+        let tokens: Vec<Digest> = self
             .inner
             .by_token
             .iter()
             .filter(|e| e.value().identity_id == identity_id)
-            .map(|e| e.key().clone())
+            .map(|e| *e.key())
             .collect();
         for t in tokens {
             self.drop_entry(&t);
@@ -287,12 +292,12 @@ impl SessionRegistry {
     pub fn sweep_idle(&self) -> usize {
         let idle = self.inner.config.idle_timeout.0.as_millis() as u64;
         let now = self.now_ms();
-        let idle_tokens: Vec<String> = self
+        let idle_tokens: Vec<Digest> = self
             .inner
             .by_token
             .iter()
             .filter(|e| now.saturating_sub(e.value().last_used.load(Ordering::Relaxed)) >= idle)
-            .map(|e| e.key().clone())
+            .map(|e| *e.key())
             .collect();
         for t in &idle_tokens {
             self.drop_entry(t);

@@ -117,7 +117,7 @@ impl SessionService {
 
     /// The live session a token belongs to, if it is active now.
     pub async fn authenticate(&self, token: &str) -> Result<Option<Arc<Live>>, ApiError> {
-        let Some(live) = self.registry.by_token(&token_hash(token)).await.map_err(ApiError::store)? else {
+        let Some(live) = self.registry.by_token(&super::token_digest(token)).await.map_err(ApiError::store)? else {
             return Ok(None);
         };
         let identity_active = live.shared.identity.state == crate::identity::IdentityState::Active;
