@@ -84,8 +84,21 @@ pub fn aal2_required(config: &crate::config::Config, return_to: Option<&str>) ->
     err
 }
 
-fn render_live(state: &AppState, live: &Live) -> Json {
-    render_session(&live.session, Some((&live.shared.identity, &live.shared.schema_url)), true, state.clock.now())
+/// The whoami body: the session rendered per request, the identity rendered once per live
+/// identity and spliced in (it is the larger part, and shared by all its sessions).
+fn whoami_body(state: &AppState, live: &Live) -> String {
+    let identity = live.shared.rendered.get_or_init(|| {
+        crate::identity::view::render(
+            &live.shared.identity,
+            &live.shared.schema_url,
+            crate::identity::view::CredentialsView::Hidden,
+            crate::identity::view::AdminMetadata::Hidden,
+        )
+        .to_string()
+    });
+    let session = render_session(&live.session, None, true, state.clock.now()).to_string();
+    // `"identity":null` occurs once, as the top-level key: inside string values quotes are escaped.
+    session.replacen("\"identity\":null", &format!("\"identity\":{identity}"), 1)
 }
 
 async fn whoami(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
@@ -95,9 +108,7 @@ async fn whoami(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResp
             "Unable to find tokenize template \"{template}\": session.whoami.tokenizer.templates is not configured."
         )));
     }
-    let body =
-        live.whoami_body.get_or_init(|| actix_web::web::Bytes::from(render_live(&state, &live).to_string())).clone();
-    let mut res = HttpResponse::Ok().content_type("application/json").body(body);
+    let mut res = HttpResponse::Ok().content_type("application/json").body(whoami_body(&state, &live));
     if let Ok(v) = HeaderValue::from_str(&live.shared.identity.id.to_string()) {
         res.headers_mut().insert(HeaderName::from_static("x-kratos-authenticated-identity-id"), v);
     }

@@ -23,6 +23,8 @@ pub struct SharedIdentity {
     pub schema_url: String,
     /// The highest AAL the identity's credentials allow (behaviour.md §14.2).
     pub available_aal: Aal,
+    /// The identity as whoami shows it, rendered once and shared by its sessions.
+    pub rendered: std::sync::OnceLock<String>,
 }
 
 /// A session token's SHA-256 digest: the registry's key (the store keeps its hex form).
@@ -38,9 +40,6 @@ pub struct Live {
     pub session: Session,
     pub shared: Arc<SharedIdentity>,
     pub validated_at: Instant,
-    /// The whoami body, rendered on first use (a live snapshot is immutable; whoami only
-    /// answers for active sessions, so the computed `active` is always true in it).
-    pub whoami_body: std::sync::OnceLock<actix_web::web::Bytes>,
 }
 
 /// How a session is looked up in the store.
@@ -116,12 +115,13 @@ pub async fn load_live(
                 schema_url: crate::schema::schema_url(public_base, &identity.schema_id),
                 available_aal,
                 identity,
+                rendered: Default::default(),
             });
             cache.insert(s.identity.id, Arc::downgrade(&s));
             s
         }
     };
-    Ok(Some(Arc::new(Live { session, shared, validated_at: Instant::now(), whoami_body: Default::default() })))
+    Ok(Some(Arc::new(Live { session, shared, validated_at: Instant::now() })))
 }
 
 struct Entry {
@@ -276,13 +276,8 @@ impl SessionRegistry {
 
     /// Drops the actors of every live session of an identity.
     pub fn invalidate_identity(&self, identity_id: Uuid) {
-        let tokens: Vec<Digest> = self
-            .inner
-            .by_token
-            .iter()
-            .filter(|e| e.value().identity_id == identity_id)
-            .map(|e| *e.key())
-            .collect();
+        let tokens: Vec<Digest> =
+            self.inner.by_token.iter().filter(|e| e.value().identity_id == identity_id).map(|e| *e.key()).collect();
         for t in tokens {
             self.drop_entry(&t);
         }
