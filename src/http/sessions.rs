@@ -84,8 +84,8 @@ pub fn aal2_required(config: &crate::config::Config, return_to: Option<&str>) ->
     err
 }
 
-/// The whoami body: the session rendered per request, the identity rendered once per live
-/// identity and spliced in (it is the larger part, and shared by all its sessions).
+/// The whoami body: the session part is rendered once per live session and the identity once
+/// per live identity (shared by its sessions); a request only concatenates them.
 fn whoami_body(state: &AppState, live: &Live) -> String {
     let identity = live.shared.rendered.get_or_init(|| {
         crate::identity::view::render(
@@ -96,9 +96,24 @@ fn whoami_body(state: &AppState, live: &Live) -> String {
         )
         .to_string()
     });
-    let session = render_session(&live.session, None, true, state.clock.now()).to_string();
-    // `"identity":null` occurs once, as the top-level key: inside string values quotes are escaped.
-    session.replacen("\"identity\":null", &format!("\"identity\":{identity}"), 1)
+    let (before, after) = live.whoami_parts.get_or_init(|| {
+        let session = render_session(&live.session, None, true, state.clock.now()).to_string();
+        // `"identity":null` occurs once, as the top-level key: inside strings quotes are escaped.
+        const KEY: &str = "\"identity\":null";
+        match session.find(KEY) {
+            Some(at) => (session[..at + KEY.len() - 4].to_string(), session[at + KEY.len()..].to_string()),
+            None => (session, String::new()),
+        }
+    });
+    if !before.ends_with("\"identity\":") {
+        // Not split (cannot happen with `render_session`): the session JSON alone is valid.
+        return before.clone();
+    }
+    let mut body = String::with_capacity(before.len() + identity.len() + after.len());
+    body.push_str(before);
+    body.push_str(identity);
+    body.push_str(after);
+    body
 }
 
 async fn whoami(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {

@@ -40,6 +40,9 @@ pub struct Live {
     pub session: Session,
     pub shared: Arc<SharedIdentity>,
     pub validated_at: Instant,
+    /// The session's whoami JSON around its `identity` value (rendered on first use; a
+    /// snapshot is immutable and whoami only answers for active sessions, so `active` is true).
+    pub whoami_parts: std::sync::OnceLock<(String, String)>,
 }
 
 /// How a session is looked up in the store.
@@ -121,7 +124,7 @@ pub async fn load_live(
             s
         }
     };
-    Ok(Some(Arc::new(Live { session, shared, validated_at: Instant::now() })))
+    Ok(Some(Arc::new(Live { session, shared, validated_at: Instant::now(), whoami_parts: Default::default() })))
 }
 
 struct Entry {

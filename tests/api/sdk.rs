@@ -23,13 +23,16 @@ fn peers_available() -> bool {
 }
 
 async fn run_suite(t: &TestApp, file: &str) {
-    let out = tokio::process::Command::new("node")
-        .args(["--test", "--test-reporter=spec", file])
+    let run = tokio::process::Command::new("node")
+        .args(["--test", "--test-reporter=spec", "--test-timeout=60000", file])
         .current_dir(sdk_dir())
         .env("TESSERA_ADMIN_URL", &t.admin)
         .env("TESSERA_PUBLIC_URL", &t.public)
-        .output()
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(180), run)
         .await
+        .unwrap_or_else(|_| panic!("{file} did not finish within 180 s"))
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{file} failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));

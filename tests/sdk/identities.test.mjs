@@ -7,7 +7,7 @@ import { Configuration, IdentityApi } from "@ory/kratos-client";
 
 const admin = process.env.TESSERA_ADMIN_URL;
 if (!admin) throw new Error("TESSERA_ADMIN_URL is not set");
-const api = new IdentityApi(new Configuration({ basePath: admin }));
+const api = new IdentityApi(new Configuration({ basePath: admin, baseOptions: { timeout: 20000 } }));
 const run = Math.random().toString(36).slice(2, 10);
 const email = (n) => `sdk-${run}-${n}@example.org`;
 

@@ -8,7 +8,7 @@ import { Configuration, FrontendApi } from "@ory/kratos-client";
 
 const pub = process.env.TESSERA_PUBLIC_URL;
 if (!pub) throw new Error("TESSERA_PUBLIC_URL is not set");
-const frontend = new FrontendApi(new Configuration({ basePath: pub }));
+const frontend = new FrontendApi(new Configuration({ basePath: pub, baseOptions: { timeout: 20000 } }));
 const run = Math.random().toString(36).slice(2, 10);
 const email = (n) => `ss-${run}-${n}@example.org`;
 const password = "sdk-self-service-pw-1";
