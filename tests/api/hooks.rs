@@ -217,3 +217,27 @@ async fn before_hooks_and_the_replace_rule(db: Db) {
     assert!(seen[1]["body"]["url"].as_str().unwrap().ends_with("/self-service/login/api"));
 }
 both_backends!(before_hooks_and_the_replace_rule);
+
+async fn fire_and_forget_hooks(db: Db) {
+    let Some(peer) = Peer::start().await else { return };
+    let url = format!("{}/hook/fail?async", peer.base);
+    let body = template("function(ctx) { id: ctx.identity.id }");
+    let t = app_with(db, move |c| {
+        c.selfservice.flows.registration.after.password.hooks =
+            vec![web_hook(json!({"url": url, "method": "POST", "body": body, "response": {"ignore": true}}))];
+    })
+    .await;
+    // The hook answers 500, but with `response.ignore` the registration does not wait for it.
+    let done = api_register(&t, "async@example.org").await;
+    let id = done["identity"]["id"].as_str().unwrap().to_string();
+    for _ in 0..100 {
+        if !peer.requests().await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let seen = peer.requests().await;
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0]["body"]["id"], id);
+}
+both_backends!(fire_and_forget_hooks);

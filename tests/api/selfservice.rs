@@ -699,7 +699,7 @@ async fn brute_force_is_bounded(db: Db) {
         .await;
     api_register(&t, "victim@example.org").await;
     // Many flows, submitted in parallel with wrong passwords.
-    const N: usize = 300;
+    const N: usize = 1000;
     let flows: Vec<Value> = futures_util::future::join_all((0..N).map(|_| api_flow(&t, "login", ""))).await;
     let attempts = flows.iter().map(|f| {
         api_submit(
@@ -1040,3 +1040,27 @@ async fn flows_and_lockouts_span_instances() {
     let (_, body) = api_login(&b, "two@example.org", PASSWORD).await;
     assert_eq!(message_ids(&body), [4019001]);
 }
+
+async fn legacy_hashes_are_upgraded_on_login(db: Db) {
+    let t = TestApp::new(db).await;
+    // An identity imported with a bcrypt hash (cost 4) of PASSWORD; the configured hasher is argon2id.
+    let hashed = bcrypt::hash(PASSWORD, 4).unwrap();
+    let body = json!({"traits": {"email": "legacy@example.org"}, "credentials": {"password": {"config": {"hashed_password": hashed}}}});
+    let (status, _, created) = t.admin_json(Method::POST, "/admin/identities", Some(body)).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    let stored = |v: &Value| v["credentials"]["password"]["config"]["hashed_password"].as_str().unwrap().to_string();
+    let path = format!("/admin/identities/{id}?include_credential=password");
+    let (_, _, before) = t.admin_json(Method::GET, &path, None).await;
+    assert!(stored(&before).starts_with("$2"), "{before}");
+    let (status, body) = api_login(&t, "legacy@example.org", PASSWORD).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, _, after) = t.admin_json(Method::GET, &path, None).await;
+    assert!(stored(&after).starts_with("$argon2id$"), "re-hashed with the configured algorithm: {after}");
+    // The new hash works, and an argon2 hash is not re-hashed again.
+    let (status, _) = api_login(&t, "legacy@example.org", PASSWORD).await;
+    assert_eq!(status, 200);
+    let (_, _, again) = t.admin_json(Method::GET, &path, None).await;
+    assert_eq!(stored(&again), stored(&after));
+}
+both_backends!(legacy_hashes_are_upgraded_on_login);
