@@ -32,6 +32,7 @@ pub struct App {
     state: web::Data<AppState>,
     /// Held so the supervised Janitor lives as long as the servers.
     _janitor: actix::Addr<crate::actors::janitor::Janitor>,
+    _dispatcher: actix::Addr<crate::courier::dispatcher::Dispatcher>,
 }
 
 /// The DSN `serve --dev` uses when none is configured.
@@ -57,8 +58,22 @@ fn random_secret() -> String {
     rand::rng().sample_iter(rand::distr::Alphanumeric).take(32).map(char::from).collect()
 }
 
+/// Connections the kernel queues before they are accepted (std's default of 128 makes a burst
+/// of clients wait for SYN retransmits, seconds each).
+const LISTEN_BACKLOG: u32 = 2048;
+
 fn bind(host: &str, port: u16) -> anyhow::Result<TcpListener> {
-    let listener = TcpListener::bind((host, port)).with_context(|| format!("cannot listen on {host}:{port}"))?;
+    use std::net::ToSocketAddrs;
+    let addr = (host, port)
+        .to_socket_addrs()
+        .with_context(|| format!("cannot resolve {host}:{port}"))?
+        .next()
+        .with_context(|| format!("cannot resolve {host}:{port}"))?;
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr).with_context(|| format!("cannot listen on {host}:{port}"))?;
+    let listener = socket.listen(LISTEN_BACKLOG).with_context(|| format!("cannot listen on {host}:{port}"))?;
+    let listener = listener.into_std()?;
     listener.set_nonblocking(true)?;
     Ok(listener)
 }
@@ -143,6 +158,10 @@ impl App {
         };
         let janitor =
             crate::actors::janitor::start(store.clone(), registry, flows, config.actors.clone(), clock.clone());
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let courier = crate::courier::Courier::new(store.clone(), persister.clone(), clock.clone(), wake.clone());
+        let dispatcher = crate::courier::dispatcher::start(store.clone(), config.courier.clone(), clock.clone(), wake)
+            .map_err(|e| anyhow::anyhow!(e))?;
         let state = web::Data::new(AppState {
             config: config.clone(),
             store,
@@ -152,6 +171,7 @@ impl App {
             identities,
             sessions,
             selfservice,
+            courier,
         });
 
         let workers = options.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -171,7 +191,7 @@ impl App {
             .run();
         let servers = vec![public_server.handle(), admin_server.handle()];
         let tasks = vec![tokio::spawn(public_server), tokio::spawn(admin_server)];
-        Ok(App { public_addr, admin_addr, servers, tasks, state, _janitor: janitor })
+        Ok(App { public_addr, admin_addr, servers, tasks, state, _janitor: janitor, _dispatcher: dispatcher })
     }
 
     /// `http://<addr>` of the public server.

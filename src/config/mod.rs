@@ -410,11 +410,80 @@ impl Default for PersistenceConfig {
     }
 }
 
-/// `[courier]`: only tessera's own `[courier.pool]` is implemented so far.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// `[courier]`: SMTP delivery, the dispatch worker, retries, and tessera's `[courier.pool]`.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct CourierConfig {
+    pub smtp: SmtpConfig,
+    /// A message is abandoned after this many failed attempts beyond the first.
+    pub message_retries: u32,
+    pub worker: CourierWorkerConfig,
     pub pool: CourierPoolConfig,
+}
+
+impl Default for CourierConfig {
+    fn default() -> Self {
+        CourierConfig {
+            smtp: SmtpConfig::default(),
+            message_retries: 5,
+            worker: CourierWorkerConfig::default(),
+            pool: CourierPoolConfig::default(),
+        }
+    }
+}
+
+/// `[courier.smtp]`.
+#[derive(Clone, Deserialize)]
+#[serde(default)]
+pub struct SmtpConfig {
+    /// `smtp://user:pass@host:port/` (STARTTLS unless `?disable_starttls=true`) or `smtps://…`
+    /// (implicit TLS); `?skip_ssl_verify=true`, `?server_name=…`.
+    pub connection_uri: String,
+    pub from_address: String,
+    pub from_name: Option<String>,
+    pub headers: BTreeMap<String, String>,
+    pub local_name: String,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            connection_uri: String::new(),
+            from_address: "no-reply@ory.kratos.sh".into(),
+            from_name: None,
+            headers: BTreeMap::new(),
+            local_name: "localhost".into(),
+        }
+    }
+}
+
+// Written by hand: the connection URI may carry a password.
+impl std::fmt::Debug for SmtpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpConfig")
+            .field("connection_uri", &if self.connection_uri.is_empty() { "" } else { "<redacted>" })
+            .field("from_address", &self.from_address)
+            .field("from_name", &self.from_name)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("local_name", &self.local_name)
+            .finish()
+    }
+}
+
+/// `[courier.worker]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct CourierWorkerConfig {
+    /// Messages claimed at once.
+    pub pull_count: usize,
+    /// Pause between polls when the queue is empty.
+    pub pull_wait: Dur,
+}
+
+impl Default for CourierWorkerConfig {
+    fn default() -> Self {
+        CourierWorkerConfig { pull_count: 10, pull_wait: Dur(Duration::from_secs(1)) }
+    }
 }
 
 /// `[courier.pool]`: delivery workers and per-channel rate limits.

@@ -1,6 +1,7 @@
 //! The two HTTP servers: routing, shared middleware and the error envelope.
 //! Handlers parse and authorise, call one service, and render; no SQL here.
 
+mod courier;
 mod health;
 mod identities;
 pub mod negotiate;
@@ -36,6 +37,7 @@ pub struct AppState {
     pub identities: crate::identity::IdentityService,
     pub sessions: crate::session::SessionService,
     pub selfservice: crate::selfservice::SelfService,
+    pub courier: crate::courier::Courier,
 }
 
 /// Which server a route table is for.
@@ -118,6 +120,7 @@ pub fn public_app(
         .configure(sessions::public_routes)
         .configure(identities::public_routes)
         .configure(selfservice::public_routes)
+        .configure(courier::public_routes)
         .default_service(web::to(not_found))
         .wrap(ErrorHandlers::new().default_handler(envelope))
         .wrap_fn(|req, srv| {
@@ -179,6 +182,7 @@ pub fn admin_app(
         .configure(identities::admin_routes)
         .configure(sessions::admin_routes)
         .configure(selfservice::admin_routes)
+        .configure(courier::admin_routes)
         .default_service(web::to(not_found))
         .wrap(ErrorHandlers::new().default_handler(envelope))
         .wrap_fn(move |req, srv| {

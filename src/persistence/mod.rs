@@ -30,6 +30,7 @@ macro_rules! insert_all {
     };
 }
 
+pub mod courier;
 pub mod identity;
 pub mod persister;
 pub mod schema;

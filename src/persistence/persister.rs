@@ -53,6 +53,8 @@ pub enum WriteOp {
     UpsertFlow(Box<FlowRecord>),
     /// Store a self-service error container.
     InsertError(Box<ErrorRecord>),
+    /// Queue a courier message.
+    InsertMessage(Box<super::courier::MessageRow>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -76,6 +78,7 @@ impl WriteOp {
                 id: f.id,
             },
             WriteOp::InsertError(e) => RowKey { table: "errors", id: e.id },
+            WriteOp::InsertMessage(m) => RowKey { table: "courier_messages", id: m.id.0 },
         }
     }
 
@@ -608,6 +611,7 @@ async fn apply_all<'a>(conn: &mut super::Conn<'_>, ops: impl Iterator<Item = &'a
             // Flows and errors refer to nothing written in the same batch.
             WriteOp::UpsertFlow(f) => selfservice::upsert_flow(conn, f).await?,
             WriteOp::InsertError(e) => selfservice::insert_error(conn, e).await?,
+            WriteOp::InsertMessage(m) => super::courier::insert(conn, &[m]).await?,
         }
     }
     identity::upsert_many(conn, &identities).await?;

@@ -211,3 +211,39 @@ diesel::table! {
         updated_at -> DbTimestamptz,
     }
 }
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::persistence::types::{DbJson, DbTimestamptz, DbUuid};
+
+    courier_messages (id) {
+        id -> DbUuid,
+        #[sql_name = "type"]
+        kind -> SmallInt,
+        status -> SmallInt,
+        channel -> Nullable<Text>,
+        recipient -> Text,
+        subject -> Text,
+        body -> Text,
+        template_type -> Text,
+        template_data -> Nullable<DbJson>,
+        send_count -> Integer,
+        next_attempt_at -> Nullable<DbTimestamptz>,
+        created_at -> DbTimestamptz,
+        updated_at -> DbTimestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::persistence::types::{DbJson, DbTimestamptz, DbUuid};
+
+    courier_message_dispatches (id) {
+        id -> DbUuid,
+        message_id -> DbUuid,
+        status -> Text,
+        error -> Nullable<DbJson>,
+        created_at -> DbTimestamptz,
+        updated_at -> DbTimestamptz,
+    }
+}

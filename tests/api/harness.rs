@@ -97,6 +97,9 @@ pub fn test_config(dsn: &str) -> Config {
     cfg.hashers.argon2.iterations = 1;
     cfg.hashers.argon2.parallelism = 1;
     cfg.hashers.bcrypt.cost = 4;
+    // The courier polls only when a message is queued (courier tests poll often themselves),
+    // so idle servers run no background statements.
+    cfg.courier.worker.pull_wait = config::Dur(std::time::Duration::from_secs(3600));
     // No network in tests: the breached-password check runs only against a local peer.
     cfg.selfservice.methods.password.config.haveibeenpwned_enabled = false;
     cfg.selfservice.default_browser_return_url = Some("https://app.example/welcome".into());

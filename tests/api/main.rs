@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cli;
+mod courier;
 mod durability;
 mod harness;
 mod hash_vectors;

@@ -1,0 +1,242 @@
+//! The dispatcher: a supervised actor that claims due messages and delivers them through a
+//! bounded pool (`[courier.pool] workers`), one token bucket per channel
+//! (`[courier.pool.rate_limits.<channel>]`, the governor crate). A failed attempt is recorded
+//! and retried with exponential back-off; after `courier.message_retries` failed retries the
+//! message is abandoned. One failing message never holds up the others.
+
+use super::smtp::Smtp;
+use crate::clock::Clock;
+use crate::config::CourierConfig;
+use crate::persistence::Store;
+use crate::persistence::courier::{self as rows, ABANDONED, DispatchRow, MessageRow, QUEUED, SENT};
+use crate::persistence::types::{Id, Json, Ts};
+use actix::prelude::*;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, Semaphore};
+use uuid::Uuid;
+
+/// Messages left `processing` this long (a crashed instance) go back to the queue.
+const STALE_PROCESSING: Duration = Duration::from_secs(300);
+/// Longest wait between two attempts of one message.
+const MAX_BACKOFF: Duration = Duration::from_secs(600);
+
+/// Everything a delivery needs; shared by the actor and its in-flight deliveries.
+struct Shared {
+    store: Store,
+    config: CourierConfig,
+    clock: Clock,
+    smtp: Option<Smtp>,
+    limits: HashMap<String, Arc<DefaultDirectRateLimiter>>,
+    permits: Arc<Semaphore>,
+    wake: Arc<Notify>,
+    /// When stale `processing` messages were last looked for.
+    last_stale_check: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+/// The dispatcher actor.
+pub struct Dispatcher {
+    shared: Arc<Shared>,
+    polling: bool,
+}
+
+impl Actor for Dispatcher {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let wait = self.shared.config.worker.pull_wait.0.max(Duration::from_millis(10));
+        ctx.run_interval(wait, |act, ctx| act.poll(ctx));
+        // Enqueues ring the doorbell: poll at once instead of waiting for the interval.
+        let shared = self.shared.clone();
+        let addr = ctx.address();
+        ctx.spawn(
+            async move {
+                loop {
+                    shared.wake.notified().await;
+                    addr.do_send(Poll);
+                }
+            }
+            .into_actor(self),
+        );
+    }
+}
+
+impl Supervised for Dispatcher {
+    fn restarting(&mut self, _: &mut Self::Context) {
+        self.polling = false;
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Poll;
+
+impl Handler<Poll> for Dispatcher {
+    type Result = ();
+
+    fn handle(&mut self, _: Poll, ctx: &mut Self::Context) {
+        self.poll(ctx);
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct PollDone;
+
+impl Handler<PollDone> for Dispatcher {
+    type Result = ();
+
+    fn handle(&mut self, _: PollDone, _: &mut Self::Context) {
+        self.polling = false;
+    }
+}
+
+impl Dispatcher {
+    fn poll(&mut self, ctx: &mut Context<Self>) {
+        if self.polling {
+            return;
+        }
+        self.polling = true;
+        let shared = self.shared.clone();
+        let addr = ctx.address();
+        ctx.spawn(
+            async move {
+                if let Err(e) = drain(&shared).await {
+                    tracing::warn!(error = %e, "courier: polling the queue failed");
+                }
+                addr.do_send(PollDone);
+            }
+            .into_actor(self),
+        );
+    }
+}
+
+/// Claims and starts deliveries until the queue has nothing due.
+async fn drain(shared: &Arc<Shared>) -> Result<(), crate::persistence::StoreError> {
+    let check_stale = {
+        let mut last = shared.last_stale_check.lock().unwrap_or_else(|p| p.into_inner());
+        let due = last.is_none_or(|t| t.elapsed() >= STALE_PROCESSING / 5);
+        if due {
+            *last = Some(std::time::Instant::now());
+        }
+        due
+    };
+    if check_stale {
+        let mut pooled = shared.store.get().await?;
+        let stale = shared.clock.now() - chrono::Duration::from_std(STALE_PROCESSING).unwrap_or_default();
+        rows::requeue_stale(&mut pooled.conn(), stale).await?;
+    }
+    loop {
+        // Claim only as many as can start now, so claimed messages never wait in memory.
+        let permits = Arc::clone(&shared.permits);
+        let first = permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| crate::persistence::StoreError::Unavailable("courier pool closed".into()))?;
+        let free = 1 + shared.permits.available_permits();
+        let limit = free.min(shared.config.worker.pull_count.max(1)) as i64;
+        let claimed = {
+            let mut pooled = shared.store.get().await?;
+            rows::claim(&mut pooled.conn(), shared.clock.now(), limit).await?
+        };
+        if claimed.is_empty() {
+            return Ok(());
+        }
+        let mut first = Some(first);
+        for message in claimed {
+            let permit = match first.take() {
+                Some(p) => p,
+                None => match permits.clone().acquire_owned().await {
+                    Ok(p) => p,
+                    Err(_) => return Ok(()),
+                },
+            };
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                deliver(&shared, message).await;
+                drop(permit);
+            });
+        }
+    }
+}
+
+/// One attempt at one message, recorded whatever happens.
+async fn deliver(shared: &Shared, m: MessageRow) {
+    let channel = m.channel.clone().unwrap_or_else(|| "email".into());
+    if let Some(limit) = shared.limits.get(&channel) {
+        limit.until_ready().await;
+    }
+    let outcome = match (channel.as_str(), &shared.smtp) {
+        ("email", Some(smtp)) => smtp.send(&m.recipient, &m.subject, &m.body, None).await,
+        ("email", None) => Err("courier.smtp.connection_uri is not configured".to_string()),
+        (other, _) => Err(format!("no courier channel {other:?} is configured")),
+    };
+    let now = shared.clock.now();
+    let send_count = m.send_count + 1;
+    let dispatch = DispatchRow {
+        id: Id(Uuid::new_v4()),
+        message_id: m.id,
+        status: if outcome.is_ok() { "success".into() } else { "failed".into() },
+        error: outcome.as_ref().err().map(|e| Json(serde_json::json!({ "message": e }))),
+        created_at: Ts(now),
+        updated_at: Ts(now),
+    };
+    let (status, next) = match &outcome {
+        Ok(()) => (SENT, None),
+        Err(_) if send_count > shared.config.message_retries as i32 => (ABANDONED, None),
+        Err(_) => {
+            let base = shared.config.worker.pull_wait.0.max(Duration::from_millis(10));
+            let wait = base.saturating_mul(1u32 << send_count.clamp(0, 16) as u32).min(MAX_BACKOFF);
+            (QUEUED, Some(now + chrono::Duration::from_std(wait).unwrap_or_default()))
+        }
+    };
+    if let Err(e) = &outcome {
+        // The error text comes from the transport; it never contains the message body.
+        tracing::warn!(message_id = %m.id.0, attempt = send_count, error = %e, "courier: delivery failed");
+    }
+    // Recording must not be lost: retry briefly while the database is busy.
+    for attempt in 0..5 {
+        let recorded = async {
+            let mut pooled = shared.store.get().await?;
+            rows::finish_attempt(&mut pooled.conn(), m.id.0, status, send_count, next, Some(&dispatch), now).await
+        }
+        .await;
+        match recorded {
+            Ok(()) => break,
+            Err(e) => {
+                tracing::warn!(error = %e, attempt, "courier: could not record a delivery");
+                tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+            }
+        }
+    }
+    if status == QUEUED {
+        shared.wake.notify_one();
+    }
+}
+
+/// Starts the dispatcher under a supervisor.
+pub fn start(store: Store, config: CourierConfig, clock: Clock, wake: Arc<Notify>) -> Result<Addr<Dispatcher>, String> {
+    let smtp = Smtp::from_config(&config.smtp)?;
+    let mut limits = HashMap::new();
+    for (channel, limit) in &config.pool.rate_limits {
+        let per_second = NonZeroU32::new(limit.per_second)
+            .ok_or_else(|| format!("courier.pool.rate_limits.{channel}.per_second must be at least 1"))?;
+        let burst = NonZeroU32::new(limit.burst.unwrap_or(limit.per_second)).unwrap_or(per_second);
+        limits.insert(channel.clone(), Arc::new(RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst))));
+    }
+    let shared = Arc::new(Shared {
+        permits: Arc::new(Semaphore::new(config.pool.workers.max(1))),
+        store,
+        config,
+        clock,
+        smtp,
+        limits,
+        wake,
+        last_stale_check: std::sync::Mutex::new(None),
+    });
+    Ok(Supervisor::start(move |_| Dispatcher { shared, polling: false }))
+}

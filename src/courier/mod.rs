@@ -1,0 +1,167 @@
+//! The courier (DESIGN.md §7, behaviour.md §16): messages are stored as `queued` (a durable
+//! write) before anything is sent; a supervised dispatcher claims due messages and hands them
+//! to a bounded pool of deliveries, rate-limited per channel; failures are retried with
+//! exponential back-off and a message is `abandoned` after `courier.message_retries`.
+
+pub mod dispatcher;
+pub mod smtp;
+
+use crate::clock::Clock;
+use crate::error::ApiError;
+use crate::persistence::courier::{self as rows, ABANDONED, DispatchRow, MessageRow, PROCESSING, QUEUED, SENT};
+use crate::persistence::types::{Id, Json, Ts};
+use crate::persistence::{Durability, Persister, Store, WriteOp};
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// `email` (type 1) or `sms` (type 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageType {
+    Email,
+    Sms,
+}
+
+impl MessageType {
+    fn code(self) -> i16 {
+        match self {
+            MessageType::Email => 1,
+            MessageType::Sms => 2,
+        }
+    }
+
+    fn name(code: i16) -> &'static str {
+        if code == 2 { "sms" } else { "email" }
+    }
+}
+
+/// The status names the API uses for the stored codes.
+pub fn status_name(code: i16) -> &'static str {
+    match code {
+        SENT => "sent",
+        PROCESSING => "processing",
+        ABANDONED => "abandoned",
+        _ => "queued",
+    }
+}
+
+/// Parses a status filter (`queued`, `sent`, `processing`, `abandoned`).
+pub fn parse_status(s: &str) -> Option<i16> {
+    match s {
+        "queued" => Some(QUEUED),
+        "sent" => Some(SENT),
+        "processing" => Some(PROCESSING),
+        "abandoned" => Some(ABANDONED),
+        _ => None,
+    }
+}
+
+/// A message to queue.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub kind: MessageType,
+    /// `email`, `sms` or a configured channel id.
+    pub channel: String,
+    pub recipient: String,
+    pub subject: String,
+    pub body: String,
+    pub template_type: String,
+    pub template_data: Value,
+}
+
+/// Queues messages and reads them back.
+#[derive(Clone)]
+pub struct Courier {
+    store: Store,
+    persister: Persister,
+    clock: Clock,
+    wake: Arc<tokio::sync::Notify>,
+}
+
+impl Courier {
+    /// A courier over `store`; `wake` is the dispatcher's doorbell.
+    pub fn new(store: Store, persister: Persister, clock: Clock, wake: Arc<tokio::sync::Notify>) -> Courier {
+        Courier { store, persister, clock, wake }
+    }
+
+    /// Stores a message as `queued` (durable) and wakes the dispatcher. Returns its id.
+    pub async fn enqueue(&self, m: NewMessage) -> Result<Uuid, ApiError> {
+        let now = self.clock.now();
+        let id = Uuid::new_v4();
+        let row = MessageRow {
+            id: Id(id),
+            kind: m.kind.code(),
+            status: QUEUED,
+            channel: Some(m.channel),
+            recipient: m.recipient,
+            subject: m.subject,
+            body: m.body,
+            template_type: m.template_type,
+            template_data: Some(Json(m.template_data)),
+            send_count: 0,
+            next_attempt_at: None,
+            created_at: Ts(now),
+            updated_at: Ts(now),
+        };
+        self.persister
+            .write(WriteOp::InsertMessage(Box::new(row)), Durability::Durable)
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+        self.wake.notify_one();
+        Ok(id)
+    }
+
+    /// A page of messages, newest first.
+    pub async fn list(
+        &self,
+        status: Option<i16>,
+        recipient: Option<&str>,
+        after: Option<(DateTime<Utc>, Uuid)>,
+        limit: i64,
+    ) -> Result<Vec<MessageRow>, ApiError> {
+        let mut pooled = self.store.get().await.map_err(ApiError::store)?;
+        rows::list(&mut pooled.conn(), status, recipient, after, limit).await.map_err(ApiError::store)
+    }
+
+    /// One message and its dispatches.
+    pub async fn get(&self, id: Uuid) -> Result<Option<(MessageRow, Vec<DispatchRow>)>, ApiError> {
+        let mut pooled = self.store.get().await.map_err(ApiError::store)?;
+        rows::get(&mut pooled.conn(), id).await.map_err(ApiError::store)
+    }
+}
+
+/// The API shape of a message (`courierMessage`); `body`/`subject` only in dev mode.
+pub fn render(m: &MessageRow, dispatches: Option<&[DispatchRow]>, dev: bool) -> Value {
+    let redact = |s: &str| if dev { s.to_string() } else { "<redacted-unless-dev-mode>".to_string() };
+    let mut v = json!({
+        "id": m.id.0,
+        "status": status_name(m.status),
+        "type": MessageType::name(m.kind),
+        "recipient": m.recipient,
+        "body": redact(&m.body),
+        "subject": redact(&m.subject),
+        "template_type": m.template_type,
+        "channel": m.channel,
+        "send_count": m.send_count,
+        "created_at": crate::identity::view::ts(&m.created_at.0),
+        "updated_at": crate::identity::view::ts(&m.updated_at.0),
+    });
+    if let (Some(ds), Some(o)) = (dispatches, v.as_object_mut()) {
+        let list: Vec<Value> = ds
+            .iter()
+            .map(|d| {
+                json!({
+                    "id": d.id.0,
+                    "message_id": d.message_id.0,
+                    "status": d.status,
+                    "error": d.error.as_ref().map(|e| e.0.clone()),
+                    "created_at": crate::identity::view::ts(&d.created_at.0),
+                    "updated_at": crate::identity::view::ts(&d.updated_at.0),
+                })
+            })
+            .collect();
+        o.insert("dispatches".into(), Value::Array(list));
+    }
+    v
+}

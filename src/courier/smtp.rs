@@ -1,0 +1,88 @@
+//! The SMTP channel: lettre's pooled async transport built from `courier.smtp.connection_uri`.
+
+use crate::config::SmtpConfig;
+use lettre::message::{Mailbox, header::ContentType};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+/// A configured SMTP sender.
+#[derive(Clone)]
+pub struct Smtp {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+    headers: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for Smtp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Smtp").field("from", &self.from.to_string()).finish_non_exhaustive()
+    }
+}
+
+fn flag(url: &url::Url, key: &str) -> bool {
+    url.query_pairs().any(|(k, v)| k == key && (v == "true" || v == "1"))
+}
+
+impl Smtp {
+    /// Builds the transport (no connection is made yet). `None` when no URI is configured.
+    pub fn from_config(c: &SmtpConfig) -> Result<Option<Smtp>, String> {
+        if c.connection_uri.is_empty() {
+            return Ok(None);
+        }
+        let url =
+            url::Url::parse(&c.connection_uri).map_err(|_| "courier.smtp.connection_uri is not a URL".to_string())?;
+        let host = url.host_str().ok_or("courier.smtp.connection_uri has no host")?.to_string();
+        let server_name =
+            url.query_pairs().find(|(k, _)| k == "server_name").map(|(_, v)| v.into_owned()).unwrap_or(host.clone());
+        let tls_params = || {
+            TlsParameters::builder(server_name.clone())
+                .dangerous_accept_invalid_certs(flag(&url, "skip_ssl_verify"))
+                .build()
+                .map_err(|e| format!("courier.smtp: TLS setup failed: {e}"))
+        };
+        let (tls, default_port) = match url.scheme() {
+            "smtps" => (Tls::Wrapper(tls_params()?), 465),
+            "smtp" if flag(&url, "disable_starttls") => (Tls::None, 25),
+            "smtp" => (Tls::Required(tls_params()?), 587),
+            other => return Err(format!("courier.smtp.connection_uri: unsupported scheme {other:?} (smtp or smtps)")),
+        };
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+            .port(url.port().unwrap_or(default_port))
+            .tls(tls)
+            .hello_name(lettre::transport::smtp::extension::ClientId::Domain(c.local_name.clone()));
+        if !url.username().is_empty() {
+            let decode = |s: &str| percent_decode(s);
+            builder = builder
+                .credentials(Credentials::new(decode(url.username()), decode(url.password().unwrap_or_default())));
+        }
+        let address =
+            c.from_address.parse().map_err(|_| "courier.smtp.from_address is not an e-mail address".to_string())?;
+        let from = Mailbox::new(c.from_name.clone(), address);
+        let headers = c.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        Ok(Some(Smtp { transport: builder.build(), from, headers }))
+    }
+
+    /// Sends one e-mail (plain text, or text + HTML alternative).
+    pub async fn send(&self, to: &str, subject: &str, text: &str, html: Option<&str>) -> Result<(), String> {
+        let to: Mailbox = to.parse().map_err(|_| format!("invalid recipient address {to:?}"))?;
+        let mut builder = Message::builder().from(self.from.clone()).to(to).subject(subject);
+        for (k, v) in &self.headers {
+            builder = builder.raw_header(lettre::message::header::HeaderValue::new(
+                lettre::message::header::HeaderName::new_from_ascii(k.clone()).map_err(|e| e.to_string())?,
+                v.clone(),
+            ));
+        }
+        let message = match html {
+            Some(html) => builder
+                .multipart(lettre::message::MultiPart::alternative_plain_html(text.to_string(), html.to_string())),
+            None => builder.header(ContentType::TEXT_PLAIN).body(text.to_string()),
+        }
+        .map_err(|e| e.to_string())?;
+        self.transport.send(message).await.map(|_| ()).map_err(|e| e.to_string())
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
+}

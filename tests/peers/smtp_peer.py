@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""A real SMTP server process for tessera's courier tests (aiosmtpd from PyPI).
+
+    smtp_peer.py OUTFILE [PORT]
+
+Listens on 127.0.0.1 (PORT, or one the OS picks), prints "PORT <n>" once it accepts
+connections, and appends every received message to OUTFILE as one JSON line
+{"from": …, "to": [...], "data": "<the raw message>"}. Runs until killed.
+Exit status 3 when aiosmtpd is not installed.
+"""
+
+import json
+import socket
+import sys
+import threading
+import time
+
+try:
+    from aiosmtpd.controller import Controller
+except ImportError:
+    print("aiosmtpd is not installed (pip install aiosmtpd)", file=sys.stderr)
+    sys.exit(3)
+
+LOCK = threading.Lock()
+
+
+class Recorder:
+    def __init__(self, path):
+        self.path = path
+
+    async def handle_DATA(self, server, session, envelope):
+        entry = {
+            "from": envelope.mail_from,
+            "to": list(envelope.rcpt_tos),
+            "data": envelope.content.decode("utf-8", errors="replace"),
+        }
+        with LOCK, open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(entry) + "\n")
+        return "250 Message accepted for delivery"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main():
+    path = sys.argv[1]
+    port = int(sys.argv[2]) if len(sys.argv) > 2 else free_port()
+    controller = Controller(Recorder(path), hostname="127.0.0.1", port=port)
+    controller.start()
+    print(f"PORT {port}", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    controller.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
