@@ -4,7 +4,7 @@
 //! and retried with exponential back-off; after `courier.message_retries` failed retries the
 //! message is abandoned. One failing message never holds up the others.
 
-use super::smtp::Smtp;
+use super::smtp::{SendError, Smtp};
 use crate::clock::Clock;
 use crate::config::CourierConfig;
 use crate::persistence::Store;
@@ -172,8 +172,12 @@ async fn deliver(shared: &Shared, m: MessageRow) {
     }
     let outcome = match (channel.as_str(), &shared.smtp) {
         ("email", Some(smtp)) => smtp.send(&m.recipient, &m.subject, &m.body, None).await,
-        ("email", None) => Err("courier.smtp.connection_uri is not configured".to_string()),
-        (other, _) => Err(format!("no courier channel {other:?} is configured")),
+        ("email", None) => {
+            Err(SendError { message: "courier.smtp.connection_uri is not configured".into(), permanent: false })
+        }
+        (other, _) => {
+            Err(SendError { message: format!("no courier channel {other:?} is configured"), permanent: false })
+        }
     };
     let now = shared.clock.now();
     let send_count = m.send_count + 1;
@@ -181,13 +185,14 @@ async fn deliver(shared: &Shared, m: MessageRow) {
         id: Id(Uuid::new_v4()),
         message_id: m.id,
         status: if outcome.is_ok() { "success".into() } else { "failed".into() },
-        error: outcome.as_ref().err().map(|e| Json(serde_json::json!({ "message": e }))),
+        error: outcome.as_ref().err().map(|e| Json(serde_json::json!({ "message": e.message }))),
         created_at: Ts(now),
         updated_at: Ts(now),
     };
     let (status, next) = match &outcome {
         Ok(()) => (SENT, None),
-        Err(_) if send_count > shared.config.message_retries as i32 => (ABANDONED, None),
+        // The server refused the message for good (5xx, bad address), or retries are used up.
+        Err(e) if e.permanent || send_count > shared.config.message_retries as i32 => (ABANDONED, None),
         Err(_) => {
             let base = shared.config.worker.pull_wait.0.max(Duration::from_millis(10));
             let wait = base.saturating_mul(1u32 << send_count.clamp(0, 16) as u32).min(MAX_BACKOFF);
@@ -196,7 +201,7 @@ async fn deliver(shared: &Shared, m: MessageRow) {
     };
     if let Err(e) = &outcome {
         // The error text comes from the transport; it never contains the message body.
-        tracing::warn!(message_id = %m.id.0, attempt = send_count, error = %e, "courier: delivery failed");
+        tracing::warn!(message_id = %m.id.0, attempt = send_count, error = %e.message, "courier: delivery failed");
     }
     // Recording must not be lost: retry briefly while the database is busy.
     for attempt in 0..5 {

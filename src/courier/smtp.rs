@@ -1,7 +1,7 @@
 //! The SMTP channel: lettre's pooled async transport built from `courier.smtp.connection_uri`.
 
 use crate::config::SmtpConfig;
-use lettre::message::{Mailbox, header::ContentType};
+use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -38,12 +38,14 @@ impl Smtp {
         let tls_params = || {
             TlsParameters::builder(server_name.clone())
                 .dangerous_accept_invalid_certs(flag(&url, "skip_ssl_verify"))
+                .dangerous_accept_invalid_hostnames(flag(&url, "skip_ssl_verify"))
                 .build()
                 .map_err(|e| format!("courier.smtp: TLS setup failed: {e}"))
         };
         let (tls, default_port) = match url.scheme() {
             "smtps" => (Tls::Wrapper(tls_params()?), 465),
-            "smtp" if flag(&url, "disable_starttls") => (Tls::None, 25),
+            // As Kratos: STARTTLS when the server offers it, cleartext otherwise.
+            "smtp" if flag(&url, "disable_starttls") => (Tls::Opportunistic(tls_params()?), 25),
             "smtp" => (Tls::Required(tls_params()?), 587),
             other => return Err(format!("courier.smtp.connection_uri: unsupported scheme {other:?} (smtp or smtps)")),
         };
@@ -64,23 +66,37 @@ impl Smtp {
     }
 
     /// Sends one e-mail (plain text, or text + HTML alternative).
-    pub async fn send(&self, to: &str, subject: &str, text: &str, html: Option<&str>) -> Result<(), String> {
-        let to: Mailbox = to.parse().map_err(|_| format!("invalid recipient address {to:?}"))?;
+    pub async fn send(&self, to: &str, subject: &str, text: &str, html: Option<&str>) -> Result<(), SendError> {
+        let to: Mailbox = to
+            .parse()
+            .map_err(|_| SendError { message: format!("invalid recipient address {to:?}"), permanent: true })?;
         let mut builder = Message::builder().from(self.from.clone()).to(to).subject(subject);
         for (k, v) in &self.headers {
             builder = builder.raw_header(lettre::message::header::HeaderValue::new(
-                lettre::message::header::HeaderName::new_from_ascii(k.clone()).map_err(|e| e.to_string())?,
+                lettre::message::header::HeaderName::new_from_ascii(k.clone())
+                    .map_err(|e| SendError { message: e.to_string(), permanent: true })?,
                 v.clone(),
             ));
         }
         let message = match html {
             Some(html) => builder
                 .multipart(lettre::message::MultiPart::alternative_plain_html(text.to_string(), html.to_string())),
-            None => builder.header(ContentType::TEXT_PLAIN).body(text.to_string()),
+            None => builder.singlepart(lettre::message::SinglePart::plain(text.to_string())),
         }
-        .map_err(|e| e.to_string())?;
-        self.transport.send(message).await.map(|_| ()).map_err(|e| e.to_string())
+        .map_err(|e| SendError { message: e.to_string(), permanent: true })?;
+        self.transport
+            .send(message)
+            .await
+            .map(|_| ())
+            .map_err(|e| SendError { permanent: e.is_permanent(), message: e.to_string() })
     }
+}
+
+/// Why a message could not be sent; `permanent` (an SMTP 5xx, a bad address) is not retried.
+#[derive(Debug, Clone)]
+pub struct SendError {
+    pub message: String,
+    pub permanent: bool,
 }
 
 fn percent_decode(s: &str) -> String {

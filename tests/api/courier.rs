@@ -231,3 +231,21 @@ async fn abandons_after_retries(db: Db) {
     assert!(dispatches.iter().all(|d| d["status"] == "failed" && d["error"]["message"].is_string()));
 }
 both_backends!(abandons_after_retries);
+
+async fn permanent_refusals_are_not_retried(db: Db) {
+    let Some(peer) = SmtpPeer::start(None, None).await else { return };
+    let t = TestApp::builder(db).config(smtp_config(peer.port)).build().await;
+    let courier = &t.app().state().courier;
+    let refused = courier.enqueue(email("reject@example.org", 1)).await.unwrap();
+    courier.enqueue(email("fine@example.org", 2)).await.unwrap();
+    // The refused message does not hold up the other one.
+    let mail = peer.wait_for(1, Duration::from_secs(20)).await;
+    assert_eq!(mail.len(), 1);
+    assert_eq!(mail[0]["to"][0], "fine@example.org");
+    let abandoned = wait_status(&t, "?status=abandoned", 1).await;
+    assert_eq!(abandoned.len(), 1);
+    let (_, _, full) = t.admin_json(Method::GET, &format!("/admin/courier/messages/{refused}"), None).await;
+    assert_eq!(full["send_count"], 1, "a 5xx is final: no retries");
+    assert!(full["dispatches"][0]["error"]["message"].as_str().unwrap().contains("550"));
+}
+both_backends!(permanent_refusals_are_not_retried);

@@ -5,7 +5,8 @@
 
 Listens on 127.0.0.1 (PORT, or one the OS picks), prints "PORT <n>" once it accepts
 connections, and appends every received message to OUTFILE as one JSON line
-{"from": …, "to": [...], "data": "<the raw message>"}. Runs until killed.
+{"from": …, "to": [...], "data": "<the raw message>"}. Recipients containing "reject" are
+refused with 550. Runs until killed.
 Exit status 3 when aiosmtpd is not installed.
 """
 
@@ -27,6 +28,13 @@ LOCK = threading.Lock()
 class Recorder:
     def __init__(self, path):
         self.path = path
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        # Addresses with "reject" in them are refused for good (a permanent 5xx).
+        if "reject" in address:
+            return "550 5.1.1 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         entry = {

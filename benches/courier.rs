@@ -1,0 +1,107 @@
+//! Messages/s delivered to a loopback SMTP server (aiosmtpd, `tests/peers/smtp_peer.py`) with
+//! the rate limit off, and the achieved/limit ratio with a limit, in one run.
+//! PostgreSQL when DATABASE_URL is set, else SQLite: `cargo bench --bench courier`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use futures_util::StreamExt;
+use std::time::{Duration, Instant};
+use tessera::app::{App, BuildOptions};
+use tessera::config::{self, RateLimit, SchemaSource};
+use tessera::courier::{MessageType, NewMessage};
+use tokio::io::AsyncBufReadExt;
+
+const UNLIMITED: usize = 3000;
+const LIMITED: usize = 600;
+const LIMIT: u32 = 200;
+
+fn count(path: &std::path::Path) -> usize {
+    std::fs::read_to_string(path).map(|s| s.lines().count()).unwrap_or(0)
+}
+
+async fn run_once(dsn: &str, port: u16, mailbox: &std::path::Path, n: usize, limit: Option<u32>) -> f64 {
+    let mut cfg = config::load(None, Vec::new()).unwrap().config;
+    cfg.dsn = Some(dsn.to_string());
+    cfg.dev = true;
+    cfg.serve.public.port = 0;
+    cfg.serve.admin.port = 0;
+    let schema = format!("file://{}/config/identity.schema.json", env!("CARGO_MANIFEST_DIR"));
+    cfg.identity.schemas = vec![SchemaSource { id: "default".into(), url: schema, selfservice_selectable: true }];
+    cfg.courier.smtp.connection_uri = format!("smtp://127.0.0.1:{port}/?disable_starttls=true");
+    cfg.courier.pool.workers = 16;
+    cfg.courier.worker.pull_count = 100;
+    if let Some(l) = limit {
+        cfg.courier.pool.rate_limits.insert("email".into(), RateLimit { per_second: l, burst: Some(1) });
+    }
+    let app = App::build(cfg, BuildOptions { migrate: true, workers: Some(1), clock: None }).await.unwrap();
+    let courier = app.state().courier.clone();
+    let before = count(mailbox);
+    let start = Instant::now();
+    futures_util::stream::iter(0..n)
+        .for_each_concurrent(256, |i| {
+            let courier = courier.clone();
+            async move {
+                courier
+                    .enqueue(NewMessage {
+                        kind: MessageType::Email,
+                        channel: "email".into(),
+                        recipient: format!("bench{i}@example.org"),
+                        subject: "Your code".into(),
+                        body: format!("Your code is {:06}.", i % 1_000_000),
+                        template_type: "verification_code_valid".into(),
+                        template_data: serde_json::json!({}),
+                    })
+                    .await
+                    .unwrap();
+            }
+        })
+        .await;
+    while count(mailbox) - before < n {
+        assert!(start.elapsed() < Duration::from_secs(300), "delivery stalled");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    app.stop().await;
+    rate
+}
+
+async fn run() {
+    let dir = tempfile::tempdir().unwrap();
+    let mailbox = dir.path().join("mail.jsonl");
+    let mut peer = tokio::process::Command::new("python3")
+        .arg("tests/peers/smtp_peer.py")
+        .arg(&mailbox)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(peer.stdout.take().unwrap()).lines();
+    let port: u16 = lines.next_line().await.unwrap().unwrap().strip_prefix("PORT ").unwrap().parse().unwrap();
+    let schema_name = format!("bcourier{}", std::process::id());
+    let (dsn, backend) = match std::env::var("DATABASE_URL") {
+        Ok(base) => {
+            let mut c = AsyncPgConnection::establish(&base).await.unwrap();
+            diesel::sql_query(format!("CREATE SCHEMA {schema_name}")).execute(&mut c).await.unwrap();
+            let sep = if base.contains('?') { '&' } else { '?' };
+            (format!("{base}{sep}options=-csearch_path%3D{schema_name}"), "postgres")
+        }
+        Err(_) => (format!("sqlite://{}?_fk=true", dir.path().join("b.sqlite").display()), "sqlite"),
+    };
+    let unlimited = run_once(&dsn, port, &mailbox, UNLIMITED, None).await;
+    let limited = run_once(&dsn, port, &mailbox, LIMITED, Some(LIMIT)).await;
+    println!("backend: {backend}, SMTP peer: aiosmtpd on loopback, 16 delivery workers");
+    println!(
+        "rate limit off: {UNLIMITED} messages, {unlimited:.0} messages/s delivered (enqueue included; target >= 1000)"
+    );
+    println!(
+        "rate limit {LIMIT}/s: {LIMITED} messages, {limited:.1} messages/s, achieved/limit {:.3}",
+        limited / LIMIT as f64
+    );
+    let _ = peer.start_kill();
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    actix::System::with_tokio_rt(move || rt).block_on(run());
+}
