@@ -32,7 +32,7 @@ pub struct App {
     state: web::Data<AppState>,
     /// Held so the supervised Janitor lives as long as the servers.
     _janitor: actix::Addr<crate::actors::janitor::Janitor>,
-    _dispatcher: actix::Addr<crate::courier::dispatcher::Dispatcher>,
+    dispatcher: actix::Addr<crate::courier::dispatcher::Dispatcher>,
 }
 
 /// The DSN `serve --dev` uses when none is configured.
@@ -160,8 +160,14 @@ impl App {
             crate::actors::janitor::start(store.clone(), registry, flows, config.actors.clone(), clock.clone());
         let wake = Arc::new(tokio::sync::Notify::new());
         let courier = crate::courier::Courier::new(store.clone(), persister.clone(), clock.clone(), wake.clone());
-        let dispatcher = crate::courier::dispatcher::start(store.clone(), config.courier.clone(), clock.clone(), wake)
-            .map_err(|e| anyhow::anyhow!(e))?;
+        let dispatcher = crate::courier::dispatcher::start(
+            store.clone(),
+            persister.clone(),
+            config.courier.clone(),
+            clock.clone(),
+            wake,
+        )
+        .map_err(|e| anyhow::anyhow!(e))?;
         let state = web::Data::new(AppState {
             config: config.clone(),
             store,
@@ -191,7 +197,7 @@ impl App {
             .run();
         let servers = vec![public_server.handle(), admin_server.handle()];
         let tasks = vec![tokio::spawn(public_server), tokio::spawn(admin_server)];
-        Ok(App { public_addr, admin_addr, servers, tasks, state, _janitor: janitor, _dispatcher: dispatcher })
+        Ok(App { public_addr, admin_addr, servers, tasks, state, _janitor: janitor, dispatcher })
     }
 
     /// `http://<addr>` of the public server.
@@ -209,8 +215,10 @@ impl App {
         &self.state
     }
 
-    /// Graceful shutdown: in-flight requests finish, then the Persister flushes.
+    /// Graceful shutdown: the courier stops claiming, in-flight requests finish, then the
+    /// Persister flushes.
     pub async fn stop(self) {
+        let _ = self.dispatcher.send(crate::courier::dispatcher::Shutdown).await;
         for handle in &self.servers {
             handle.stop(true).await;
         }

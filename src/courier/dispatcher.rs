@@ -7,9 +7,9 @@
 use super::smtp::{SendError, Smtp};
 use crate::clock::Clock;
 use crate::config::CourierConfig;
-use crate::persistence::Store;
 use crate::persistence::courier::{self as rows, ABANDONED, DispatchRow, MessageRow, QUEUED, SENT};
 use crate::persistence::types::{Id, Json, Ts};
+use crate::persistence::{Durability, Persister, Store, WriteOp};
 use actix::prelude::*;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use std::collections::HashMap;
@@ -27,6 +27,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(600);
 /// Everything a delivery needs; shared by the actor and its in-flight deliveries.
 struct Shared {
     store: Store,
+    persister: Persister,
+    /// Set when the app stops: no more claims.
+    stopped: std::sync::atomic::AtomicBool,
     config: CourierConfig,
     clock: Clock,
     smtp: Option<Smtp>,
@@ -82,6 +85,19 @@ impl Handler<Poll> for Dispatcher {
     }
 }
 
+/// Stop claiming messages (the app is shutting down); deliveries in flight finish.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;
+
+impl Handler<Shutdown> for Dispatcher {
+    type Result = ();
+
+    fn handle(&mut self, _: Shutdown, _: &mut Self::Context) {
+        self.shared.stopped.store(true, std::sync::atomic::Ordering::Release);
+    }
+}
+
 #[derive(Message)]
 #[rtype(result = "()")]
 struct PollDone;
@@ -96,7 +112,7 @@ impl Handler<PollDone> for Dispatcher {
 
 impl Dispatcher {
     fn poll(&mut self, ctx: &mut Context<Self>) {
-        if self.polling {
+        if self.polling || self.shared.stopped.load(std::sync::atomic::Ordering::Acquire) {
             return;
         }
         self.polling = true;
@@ -130,6 +146,9 @@ async fn drain(shared: &Arc<Shared>) -> Result<(), crate::persistence::StoreErro
         rows::requeue_stale(&mut pooled.conn(), stale).await?;
     }
     loop {
+        if shared.stopped.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(());
+        }
         // Claim only as many as can start now, so claimed messages never wait in memory.
         let permits = Arc::clone(&shared.permits);
         let first = permits
@@ -203,20 +222,11 @@ async fn deliver(shared: &Shared, m: MessageRow) {
         // The error text comes from the transport; it never contains the message body.
         tracing::warn!(message_id = %m.id.0, attempt = send_count, error = %e.message, "courier: delivery failed");
     }
-    // Recording must not be lost: retry briefly while the database is busy.
-    for attempt in 0..5 {
-        let recorded = async {
-            let mut pooled = shared.store.get().await?;
-            rows::finish_attempt(&mut pooled.conn(), m.id.0, status, send_count, next, Some(&dispatch), now).await
-        }
-        .await;
-        match recorded {
-            Ok(()) => break,
-            Err(e) => {
-                tracing::warn!(error = %e, attempt, "courier: could not record a delivery");
-                tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
-            }
-        }
+    // A durable write through the Persister: concurrent deliveries share one transaction, and
+    // it is retried for as long as the database is unreachable.
+    let attempt = rows::Attempt { message_id: m.id.0, status, send_count, next_attempt_at: next, dispatch, at: now };
+    if let Err(e) = shared.persister.write(WriteOp::RecordAttempt(Box::new(attempt)), Durability::Durable).await {
+        tracing::warn!(error = %e, "courier: could not record a delivery");
     }
     if status == QUEUED {
         shared.wake.notify_one();
@@ -224,7 +234,13 @@ async fn deliver(shared: &Shared, m: MessageRow) {
 }
 
 /// Starts the dispatcher under a supervisor.
-pub fn start(store: Store, config: CourierConfig, clock: Clock, wake: Arc<Notify>) -> Result<Addr<Dispatcher>, String> {
+pub fn start(
+    store: Store,
+    persister: Persister,
+    config: CourierConfig,
+    clock: Clock,
+    wake: Arc<Notify>,
+) -> Result<Addr<Dispatcher>, String> {
     let smtp = Smtp::from_config(&config.smtp)?;
     let mut limits = HashMap::new();
     for (channel, limit) in &config.pool.rate_limits {
@@ -236,6 +252,8 @@ pub fn start(store: Store, config: CourierConfig, clock: Clock, wake: Arc<Notify
     let shared = Arc::new(Shared {
         permits: Arc::new(Semaphore::new(config.pool.workers.max(1))),
         store,
+        persister,
+        stopped: std::sync::atomic::AtomicBool::new(false),
         config,
         clock,
         smtp,

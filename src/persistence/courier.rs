@@ -97,6 +97,22 @@ pub async fn claim(conn: &mut Conn<'_>, now: DateTime<Utc>, limit: i64) -> Resul
     Ok(rows)
 }
 
+/// One delivery attempt's outcome, written through the Persister (many share a transaction).
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub message_id: Uuid,
+    pub status: i16,
+    pub send_count: i32,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub dispatch: DispatchRow,
+    pub at: DateTime<Utc>,
+}
+
+/// Applies an [`Attempt`].
+pub async fn record_attempt(conn: &mut Conn<'_>, a: &Attempt) -> Result<(), StoreError> {
+    finish_attempt(conn, a.message_id, a.status, a.send_count, a.next_attempt_at, Some(&a.dispatch), a.at).await
+}
+
 /// Records one attempt's outcome: the message's new status, send count and next attempt, and
 /// a dispatch row.
 pub async fn finish_attempt(

@@ -55,6 +55,8 @@ pub enum WriteOp {
     InsertError(Box<ErrorRecord>),
     /// Queue a courier message.
     InsertMessage(Box<super::courier::MessageRow>),
+    /// Record a delivery attempt: the message's new state and a dispatch row.
+    RecordAttempt(Box<super::courier::Attempt>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -79,6 +81,7 @@ impl WriteOp {
             },
             WriteOp::InsertError(e) => RowKey { table: "errors", id: e.id },
             WriteOp::InsertMessage(m) => RowKey { table: "courier_messages", id: m.id.0 },
+            WriteOp::RecordAttempt(a) => RowKey { table: "courier_dispatches", id: a.dispatch.id.0 },
         }
     }
 
@@ -612,6 +615,7 @@ async fn apply_all<'a>(conn: &mut super::Conn<'_>, ops: impl Iterator<Item = &'a
             WriteOp::UpsertFlow(f) => selfservice::upsert_flow(conn, f).await?,
             WriteOp::InsertError(e) => selfservice::insert_error(conn, e).await?,
             WriteOp::InsertMessage(m) => super::courier::insert(conn, &[m]).await?,
+            WriteOp::RecordAttempt(a) => super::courier::record_attempt(conn, a).await?,
         }
     }
     identity::upsert_many(conn, &identities).await?;
