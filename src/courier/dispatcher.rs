@@ -32,7 +32,8 @@ struct Shared {
     stopped: std::sync::atomic::AtomicBool,
     config: CourierConfig,
     clock: Clock,
-    smtp: Option<Smtp>,
+    /// Taken out (and dropped on the runtime) at shutdown: lettre's pool needs the runtime to close.
+    smtp: std::sync::Mutex<Option<Smtp>>,
     limits: HashMap<String, Arc<DefaultDirectRateLimiter>>,
     permits: Arc<Semaphore>,
     wake: Arc<Notify>,
@@ -95,6 +96,7 @@ impl Handler<Shutdown> for Dispatcher {
 
     fn handle(&mut self, _: Shutdown, _: &mut Self::Context) {
         self.shared.stopped.store(true, std::sync::atomic::Ordering::Release);
+        drop(self.shared.smtp.lock().unwrap_or_else(|p| p.into_inner()).take());
     }
 }
 
@@ -149,31 +151,16 @@ async fn drain(shared: &Arc<Shared>) -> Result<(), crate::persistence::StoreErro
         if shared.stopped.load(std::sync::atomic::Ordering::Acquire) {
             return Ok(());
         }
-        // Claim only as many as can start now, so claimed messages never wait in memory.
-        let permits = Arc::clone(&shared.permits);
-        let first = permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| crate::persistence::StoreError::Unavailable("courier pool closed".into()))?;
-        let free = 1 + shared.permits.available_permits();
-        let limit = free.min(shared.config.worker.pull_count.max(1)) as i64;
+        // One claim per batch of `pull_count`: claimed messages start as workers free up.
         let claimed = {
             let mut pooled = shared.store.get().await?;
-            rows::claim(&mut pooled.conn(), shared.clock.now(), limit).await?
+            rows::claim(&mut pooled.conn(), shared.clock.now(), shared.config.worker.pull_count.max(1) as i64).await?
         };
         if claimed.is_empty() {
             return Ok(());
         }
-        let mut first = Some(first);
         for message in claimed {
-            let permit = match first.take() {
-                Some(p) => p,
-                None => match permits.clone().acquire_owned().await {
-                    Ok(p) => p,
-                    Err(_) => return Ok(()),
-                },
-            };
+            let Ok(permit) = Arc::clone(&shared.permits).acquire_owned().await else { return Ok(()) };
             let shared = shared.clone();
             tokio::spawn(async move {
                 deliver(&shared, message).await;
@@ -189,7 +176,8 @@ async fn deliver(shared: &Shared, m: MessageRow) {
     if let Some(limit) = shared.limits.get(&channel) {
         limit.until_ready().await;
     }
-    let outcome = match (channel.as_str(), &shared.smtp) {
+    let smtp = shared.smtp.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let outcome = match (channel.as_str(), &smtp) {
         ("email", Some(smtp)) => smtp.send(&m.recipient, &m.subject, &m.body, None).await,
         ("email", None) => {
             Err(SendError { message: "courier.smtp.connection_uri is not configured".into(), permanent: false })
@@ -256,7 +244,7 @@ pub fn start(
         stopped: std::sync::atomic::AtomicBool::new(false),
         config,
         clock,
-        smtp,
+        smtp: std::sync::Mutex::new(smtp),
         limits,
         wake,
         last_stale_check: std::sync::Mutex::new(None),
