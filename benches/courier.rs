@@ -56,11 +56,17 @@ async fn run_once(dsn: &str, port: u16, mailbox: &std::path::Path, n: usize, lim
             }
         })
         .await;
+    let enqueued = start.elapsed();
     while count(mailbox) - before < n {
         assert!(start.elapsed() < Duration::from_secs(300), "delivery stalled");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let rate = n as f64 / start.elapsed().as_secs_f64();
+    println!(
+        "  {n} messages: enqueued in {:.2} s, all delivered after {:.2} s",
+        enqueued.as_secs_f64(),
+        start.elapsed().as_secs_f64()
+    );
     app.stop().await;
     rate
 }

@@ -163,15 +163,18 @@ async fn drain(shared: &Arc<Shared>) -> Result<(), crate::persistence::StoreErro
             let Ok(permit) = Arc::clone(&shared.permits).acquire_owned().await else { return Ok(()) };
             let shared = shared.clone();
             tokio::spawn(async move {
-                deliver(&shared, message).await;
+                let attempt = deliver(&shared, message).await;
+                // The worker is free as soon as the SMTP exchange is over; recording waits
+                // for the group commit on its own.
                 drop(permit);
+                record(&shared, attempt).await;
             });
         }
     }
 }
 
-/// One attempt at one message, recorded whatever happens.
-async fn deliver(shared: &Shared, m: MessageRow) {
+/// One attempt at one message; returns what must be recorded.
+async fn deliver(shared: &Shared, m: MessageRow) -> rows::Attempt {
     let channel = m.channel.clone().unwrap_or_else(|| "email".into());
     if let Some(limit) = shared.limits.get(&channel) {
         limit.until_ready().await;
@@ -210,13 +213,18 @@ async fn deliver(shared: &Shared, m: MessageRow) {
         // The error text comes from the transport; it never contains the message body.
         tracing::warn!(message_id = %m.id.0, attempt = send_count, error = %e.message, "courier: delivery failed");
     }
-    // A durable write through the Persister: concurrent deliveries share one transaction, and
-    // it is retried for as long as the database is unreachable.
-    let attempt = rows::Attempt { message_id: m.id.0, status, send_count, next_attempt_at: next, dispatch, at: now };
+    rows::Attempt { message_id: m.id.0, status, send_count, next_attempt_at: next, dispatch, at: now }
+}
+
+/// Records an attempt: a durable write through the Persister (concurrent deliveries share one
+/// transaction; it is retried for as long as the database is unreachable). A message to retry
+/// rings the doorbell so its next attempt is planned.
+async fn record(shared: &Shared, attempt: rows::Attempt) {
+    let retry = attempt.status == QUEUED;
     if let Err(e) = shared.persister.write(WriteOp::RecordAttempt(Box::new(attempt)), Durability::Durable).await {
         tracing::warn!(error = %e, "courier: could not record a delivery");
     }
-    if status == QUEUED {
+    if retry {
         shared.wake.notify_one();
     }
 }
