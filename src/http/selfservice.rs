@@ -213,10 +213,7 @@ async fn create(state: web::Data<AppState>, req: HttpRequest, kind: FlowKind, fl
                 login_challenge: get("login_challenge"),
                 return_session_token_exchange_code: flag(&pairs, "return_session_token_exchange_code"),
             };
-            login::init(svc(&state), flow_type, &info, params, csrf_real.clone()).await.map(|i| match i {
-                login::Init::Created { flow, exchange_code } => Ok((*flow, exchange_code)),
-                login::Init::SignedIn(to) => Err(to),
-            })
+            login::init(svc(&state), flow_type, &info, params, csrf_real.clone()).await
         }
         FlowKind::Registration => {
             let params = registration::InitParams {
@@ -225,15 +222,12 @@ async fn create(state: web::Data<AppState>, req: HttpRequest, kind: FlowKind, fl
                 login_challenge: get("login_challenge"),
                 return_session_token_exchange_code: flag(&pairs, "return_session_token_exchange_code"),
             };
-            registration::init(svc(&state), flow_type, &info, params, csrf_real.clone()).await.map(|i| match i {
-                registration::Init::Created { flow, exchange_code } => Ok((*flow, exchange_code)),
-                registration::Init::SignedIn(to) => Err(to),
-            })
+            registration::init(svc(&state), flow_type, &info, params, csrf_real.clone()).await
         }
     };
     let (flow, exchange_code) = match created {
-        Ok(Ok(c)) => c,
-        Ok(Err(to)) => return HttpResponse::SeeOther().insert_header((header::LOCATION, to)).finish(),
+        Ok(ss::Init::Created { flow, exchange_code }) => (*flow, exchange_code),
+        Ok(ss::Init::SignedIn(to)) => return HttpResponse::SeeOther().insert_header((header::LOCATION, to)).finish(),
         Err(e) => return error_response(&state, &req, flow_type == FlowType::Api, e).await,
     };
     let mut res = if flow_type == FlowType::Browser && !info.is_json {

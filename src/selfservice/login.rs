@@ -5,7 +5,7 @@ use super::flow::{Flow, FlowKind, FlowType};
 use super::hooks::{HookPoint, Stage};
 use super::text;
 use super::ui::{self, Input, group};
-use super::{CsrfFailure, Done, Outcome, RequestInfo, SelfService};
+use super::{Done, Init, Outcome, RequestInfo, SelfService, csrf_outcome, flow_message};
 use crate::config::{HashAlgorithm, LoginStyle};
 use crate::error::ApiError;
 use crate::identity::{Identity, IdentityState};
@@ -22,16 +22,6 @@ pub struct InitParams {
     pub identity_schema: Option<String>,
     pub login_challenge: Option<String>,
     pub return_session_token_exchange_code: bool,
-}
-
-/// What creating a login flow gives.
-pub enum Init {
-    Created {
-        flow: Box<Flow>,
-        exchange_code: Option<String>,
-    },
-    /// Already signed in (browser): go here.
-    SignedIn(String),
 }
 
 /// 401 `session_aal1_required`.
@@ -309,10 +299,7 @@ pub async fn submit(svc: SelfService, flow: Flow, body: Json, info: RequestInfo)
                     let to = super::redirect::default_return(&svc.config);
                     return (flow, Outcome::Redirect { to, status: StatusCode::SEE_OTHER });
                 }
-                let mut f = flow;
-                f.ui.reset_messages();
-                f.ui.messages.push(text::generic(&super::already_signed_in().reason.unwrap_or_default()));
-                return (f.clone(), form(f, tp));
+                return flow_message(flow, text::generic(&super::already_signed_in().reason.unwrap_or_default()), tp);
             }
         }
         None if flow.data.requested_aal == Some(Aal::Aal2) => return (flow, Outcome::Error(aal1_required())),
@@ -328,10 +315,7 @@ pub async fn submit(svc: SelfService, flow: Flow, body: Json, info: RequestInfo)
     let identifier_first = svc.config.selfservice.flows.login.style == LoginStyle::IdentifierFirst;
     let first_factor = flow.data.requested_aal.unwrap_or(Aal::Aal1) == Aal::Aal1 || flow.data.refresh;
     if info.method == "GET" && matches!(method.as_str(), "password" | "identifier_first") {
-        let mut f = flow;
-        f.ui.reset_messages();
-        f.ui.messages.push(text::generic(super::GET_NOT_ALLOWED));
-        return (f.clone(), form(f, None));
+        return flow_message(flow, text::generic(super::GET_NOT_ALLOWED), None);
     }
     match method.as_str() {
         "password" if password_enabled(&svc) && first_factor => password(svc, flow, body, info, tp).await,
@@ -340,18 +324,6 @@ pub async fn submit(svc: SelfService, flow: Flow, body: Json, info: RequestInfo)
             let mut f = flow;
             f.ui.reset_messages();
             f.ui.messages.push(text::no_strategy());
-            (f.clone(), form(f, tp))
-        }
-    }
-}
-
-fn csrf_outcome(flow: Flow, failure: CsrfFailure, tp: Option<Json>) -> (Flow, Outcome) {
-    match failure {
-        CsrfFailure::Violation(e) => (flow, Outcome::Error(e)),
-        CsrfFailure::ApiBrowserSignal(reason) => {
-            let mut f = flow;
-            f.ui.reset_messages();
-            f.ui.messages.push(text::generic(reason));
             (f.clone(), form(f, tp))
         }
     }

@@ -111,6 +111,32 @@ pub struct Done {
     pub redirect: String,
 }
 
+/// What creating a login or registration flow gives.
+pub enum Init {
+    Created {
+        flow: Box<Flow>,
+        exchange_code: Option<String>,
+    },
+    /// Already signed in (browser): go here.
+    SignedIn(String),
+}
+
+/// The flow shown again (400) with one flow-level message (other messages cleared).
+pub fn flow_message(mut flow: Flow, message: text::Text, transient_payload: Option<Json>) -> (Flow, Outcome) {
+    flow.ui.reset_messages();
+    flow.ui.messages.push(message);
+    (flow.clone(), Outcome::Form { flow, status: StatusCode::BAD_REQUEST, transient_payload })
+}
+
+/// The response to a failed CSRF check: 403 for browser flows, the flow with 4000001 for API
+/// flows that carry browser signals.
+pub fn csrf_outcome(flow: Flow, failure: CsrfFailure, transient_payload: Option<Json>) -> (Flow, Outcome) {
+    match failure {
+        CsrfFailure::Violation(e) => (flow, Outcome::Error(e)),
+        CsrfFailure::ApiBrowserSignal(reason) => flow_message(flow, text::generic(reason), transient_payload),
+    }
+}
+
 /// 400 `session_already_available`.
 pub fn already_signed_in() -> ApiError {
     ApiError::bad_request(

@@ -6,7 +6,7 @@ use super::hooks::{HookPoint, Stage};
 use super::login::{check_identity_schema, check_login_challenge, password_node, return_to_forbidden, submit_button};
 use super::text;
 use super::ui::{self, Input, group};
-use super::{CsrfFailure, Done, Outcome, RequestInfo, SelfService};
+use super::{Done, Init, Outcome, RequestInfo, SelfService, csrf_outcome, flow_message};
 use crate::error::ApiError;
 use crate::identity::service::new_credential;
 use crate::identity::{Identity, IdentityState};
@@ -24,16 +24,6 @@ pub struct InitParams {
     pub identity_schema: Option<String>,
     pub login_challenge: Option<String>,
     pub return_session_token_exchange_code: bool,
-}
-
-/// What creating a registration flow gives.
-pub enum Init {
-    Created {
-        flow: Box<Flow>,
-        exchange_code: Option<String>,
-    },
-    /// Already signed in (browser): go here.
-    SignedIn(String),
 }
 
 /// 400 `self_service_flow_disabled`.
@@ -164,10 +154,7 @@ pub async fn submit_flow(
     let method = body.get("method").and_then(Json::as_str).unwrap_or_default().to_string();
     let screen = body.get("screen").and_then(Json::as_str).unwrap_or_default().to_string();
     if info.method == "GET" && matches!(method.as_str(), "password" | "profile" | "profile:back") {
-        let mut f = flow;
-        f.ui.reset_messages();
-        f.ui.messages.push(text::generic(super::GET_NOT_ALLOWED));
-        return form(f, None);
+        return flow_message(flow, text::generic(super::GET_NOT_ALLOWED), None);
     }
     match method.as_str() {
         "profile" | "profile:back" if two_step(&svc) => {
@@ -184,18 +171,6 @@ pub async fn submit_flow(
             let mut f = flow;
             f.ui.reset_messages();
             f.ui.messages.push(text::no_registration_strategy());
-            form(f, tp)
-        }
-    }
-}
-
-fn csrf_outcome(flow: Flow, failure: CsrfFailure, tp: Option<Json>) -> (Flow, Outcome) {
-    match failure {
-        CsrfFailure::Violation(e) => (flow, Outcome::Error(e)),
-        CsrfFailure::ApiBrowserSignal(reason) => {
-            let mut f = flow;
-            f.ui.reset_messages();
-            f.ui.messages.push(text::generic(reason));
             form(f, tp)
         }
     }

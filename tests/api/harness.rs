@@ -75,6 +75,15 @@ impl Drop for TestDb {
                 let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
                 rt.block_on(async {
                     if let Ok(mut c) = AsyncPgConnection::establish(&base).await {
+                        // A server dropped without a graceful stop can leave a connection idle in
+                        // a transaction (its flush was cancelled); it would block the DROP.
+                        let _ = diesel::sql_query(format!(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                             WHERE application_name = '{schema}' AND pid <> pg_backend_pid()"
+                        ))
+                        .execute(&mut c)
+                        .await;
+                        let _ = diesel::sql_query("SET lock_timeout = '10s'").execute(&mut c).await;
                         let _ = diesel::sql_query(format!("DROP SCHEMA {schema} CASCADE")).execute(&mut c).await;
                     }
                 });
