@@ -14,6 +14,7 @@ use tokio::io::AsyncBufReadExt;
 const UNLIMITED: usize = 3000;
 const LIMITED: usize = 600;
 const LIMIT: u32 = 200;
+const WORKERS: usize = 64;
 
 fn count(path: &std::path::Path) -> usize {
     std::fs::read_to_string(path).map(|s| s.lines().count()).unwrap_or(0)
@@ -28,7 +29,7 @@ async fn run_once(dsn: &str, port: u16, mailbox: &std::path::Path, n: usize, lim
     let schema = format!("file://{}/config/identity.schema.json", env!("CARGO_MANIFEST_DIR"));
     cfg.identity.schemas = vec![SchemaSource { id: "default".into(), url: schema, selfservice_selectable: true }];
     cfg.courier.smtp.connection_uri = format!("smtp://127.0.0.1:{port}/?disable_starttls=true");
-    cfg.courier.pool.workers = 16;
+    cfg.courier.pool.workers = WORKERS;
     cfg.courier.worker.pull_count = 100;
     if let Some(l) = limit {
         cfg.courier.pool.rate_limits.insert("email".into(), RateLimit { per_second: l, burst: Some(1) });
@@ -96,7 +97,7 @@ async fn run() {
     };
     let unlimited = run_once(&dsn, port, &mailbox, UNLIMITED, None).await;
     let limited = run_once(&dsn, port, &mailbox, LIMITED, Some(LIMIT)).await;
-    println!("backend: {backend}, SMTP peer: aiosmtpd on loopback, 16 delivery workers");
+    println!("backend: {backend}, SMTP peer: aiosmtpd on loopback, {WORKERS} delivery workers");
     println!(
         "rate limit off: {UNLIMITED} messages, {unlimited:.0} messages/s delivered (enqueue included; target >= 1000)"
     );

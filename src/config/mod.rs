@@ -496,7 +496,7 @@ pub struct CourierPoolConfig {
 
 impl Default for CourierPoolConfig {
     fn default() -> Self {
-        CourierPoolConfig { workers: 4, rate_limits: BTreeMap::new() }
+        CourierPoolConfig { workers: 16, rate_limits: BTreeMap::new() }
     }
 }
 

@@ -45,6 +45,8 @@ struct Shared {
 pub struct Dispatcher {
     shared: Arc<Shared>,
     polling: bool,
+    /// The doorbell rang while a poll was running: poll again when it ends.
+    again: bool,
 }
 
 impl Actor for Dispatcher {
@@ -71,6 +73,7 @@ impl Actor for Dispatcher {
 impl Supervised for Dispatcher {
     fn restarting(&mut self, _: &mut Self::Context) {
         self.polling = false;
+        self.again = true;
     }
 }
 
@@ -107,14 +110,22 @@ struct PollDone;
 impl Handler<PollDone> for Dispatcher {
     type Result = ();
 
-    fn handle(&mut self, _: PollDone, _: &mut Self::Context) {
+    fn handle(&mut self, _: PollDone, ctx: &mut Self::Context) {
         self.polling = false;
+        if std::mem::take(&mut self.again) {
+            self.poll(ctx);
+        }
     }
 }
 
 impl Dispatcher {
     fn poll(&mut self, ctx: &mut Context<Self>) {
-        if self.polling || self.shared.stopped.load(std::sync::atomic::Ordering::Acquire) {
+        if self.shared.stopped.load(std::sync::atomic::Ordering::Acquire) {
+            return;
+        }
+        if self.polling {
+            // Messages queued while the running poll drains may be missed by it.
+            self.again = true;
             return;
         }
         self.polling = true;
@@ -237,7 +248,7 @@ pub fn start(
     clock: Clock,
     wake: Arc<Notify>,
 ) -> Result<Addr<Dispatcher>, String> {
-    let smtp = Smtp::from_config(&config.smtp)?;
+    let smtp = Smtp::from_config(&config.smtp, config.pool.workers)?;
     let mut limits = HashMap::new();
     for (channel, limit) in &config.pool.rate_limits {
         let per_second = NonZeroU32::new(limit.per_second)
@@ -257,5 +268,5 @@ pub fn start(
         wake,
         last_stale_check: std::sync::Mutex::new(None),
     });
-    Ok(Supervisor::start(move |_| Dispatcher { shared, polling: false }))
+    Ok(Supervisor::start(move |_| Dispatcher { shared, polling: false, again: false }))
 }

@@ -26,7 +26,10 @@ fn flag(url: &url::Url, key: &str) -> bool {
 
 impl Smtp {
     /// Builds the transport (no connection is made yet). `None` when no URI is configured.
-    pub fn from_config(c: &SmtpConfig) -> Result<Option<Smtp>, String> {
+    /// `connections`: how many pooled connections to keep (one per delivery worker: lettre
+    /// writes a message's end separately, so each message costs a delayed-ACK wait on its
+    /// connection, and throughput comes from sending on many connections at once).
+    pub fn from_config(c: &SmtpConfig, connections: usize) -> Result<Option<Smtp>, String> {
         if c.connection_uri.is_empty() {
             return Ok(None);
         }
@@ -52,7 +55,11 @@ impl Smtp {
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
             .port(url.port().unwrap_or(default_port))
             .tls(tls)
-            .hello_name(lettre::transport::smtp::extension::ClientId::Domain(c.local_name.clone()));
+            .hello_name(lettre::transport::smtp::extension::ClientId::Domain(c.local_name.clone()))
+            .pool_config(
+                lettre::transport::smtp::PoolConfig::new()
+                    .max_size(u32::try_from(connections.max(1)).unwrap_or(u32::MAX)),
+            );
         if !url.username().is_empty() {
             let decode = |s: &str| percent_decode(s);
             builder = builder
