@@ -3,7 +3,8 @@
 //! PostgreSQL when DATABASE_URL is set, else SQLite: `cargo bench --bench courier`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+mod common;
+
 use futures_util::StreamExt;
 use std::time::{Duration, Instant};
 use tessera::app::{App, BuildOptions};
@@ -85,16 +86,7 @@ async fn run() {
         .unwrap();
     let mut lines = tokio::io::BufReader::new(peer.stdout.take().unwrap()).lines();
     let port: u16 = lines.next_line().await.unwrap().unwrap().strip_prefix("PORT ").unwrap().parse().unwrap();
-    let schema_name = format!("bcourier{}", std::process::id());
-    let (dsn, backend) = match std::env::var("DATABASE_URL") {
-        Ok(base) => {
-            let mut c = AsyncPgConnection::establish(&base).await.unwrap();
-            diesel::sql_query(format!("CREATE SCHEMA {schema_name}")).execute(&mut c).await.unwrap();
-            let sep = if base.contains('?') { '&' } else { '?' };
-            (format!("{base}{sep}options=-csearch_path%3D{schema_name}"), "postgres")
-        }
-        Err(_) => (format!("sqlite://{}?_fk=true", dir.path().join("b.sqlite").display()), "sqlite"),
-    };
+    let (dsn, backend, _schema) = common::database("bcourier", dir.path()).await;
     let unlimited = run_once(&dsn, port, &mailbox, UNLIMITED, None).await;
     let limited = run_once(&dsn, port, &mailbox, LIMITED, Some(LIMIT)).await;
     println!("backend: {backend}, SMTP peer: aiosmtpd on loopback, {WORKERS} delivery workers");

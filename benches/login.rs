@@ -4,7 +4,8 @@
 //! PostgreSQL when DATABASE_URL is set, else SQLite: `cargo bench --bench login`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+mod common;
+
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use std::time::Instant;
@@ -33,16 +34,7 @@ async fn api_json(http: &reqwest::Client, req: reqwest::RequestBuilder) -> (u16,
 
 async fn run() {
     let dir = tempfile::tempdir().unwrap();
-    let schema_name = format!("blogin{}", std::process::id());
-    let (dsn, backend) = match std::env::var("DATABASE_URL") {
-        Ok(base) => {
-            let mut c = AsyncPgConnection::establish(&base).await.unwrap();
-            diesel::sql_query(format!("CREATE SCHEMA {schema_name}")).execute(&mut c).await.unwrap();
-            let sep = if base.contains('?') { '&' } else { '?' };
-            (format!("{base}{sep}options=-csearch_path%3D{schema_name}"), "postgres")
-        }
-        Err(_) => (format!("sqlite://{}?_fk=true", dir.path().join("b.sqlite").display()), "sqlite"),
-    };
+    let (dsn, backend, _schema) = common::database("blogin", dir.path()).await;
     let mut cfg = config::load(None, Vec::new()).unwrap().config;
     cfg.dsn = Some(dsn);
     cfg.dev = true;

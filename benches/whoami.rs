@@ -4,6 +4,8 @@
 //! PostgreSQL when DATABASE_URL is set, else SQLite: `cargo bench --bench whoami`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use futures_util::StreamExt;
 use std::sync::Arc;
@@ -70,16 +72,7 @@ fn rss_kib() -> u64 {
 
 async fn run() {
     let dir = tempfile::tempdir().unwrap();
-    let schema_name = format!("bwhoami{}", std::process::id());
-    let (dsn, backend) = match std::env::var("DATABASE_URL") {
-        Ok(base) => {
-            let mut c = AsyncPgConnection::establish(&base).await.unwrap();
-            diesel::sql_query(format!("CREATE SCHEMA {schema_name}")).execute(&mut c).await.unwrap();
-            let sep = if base.contains('?') { '&' } else { '?' };
-            (format!("{base}{sep}options=-csearch_path%3D{schema_name}"), "postgres")
-        }
-        Err(_) => (format!("sqlite://{}?_fk=true", dir.path().join("b.sqlite").display()), "sqlite"),
-    };
+    let (dsn, backend, db_schema) = common::database("bwhoami", dir.path()).await;
     let mut cfg = config::load(None, Vec::new()).unwrap().config;
     cfg.dsn = Some(dsn);
     cfg.serve.public.port = 0;
@@ -174,10 +167,10 @@ async fn run() {
     );
 
     app.stop().await;
-    if backend == "postgres" {
+    if let Some(schema) = db_schema {
         let base = std::env::var("DATABASE_URL").unwrap();
         let mut c = AsyncPgConnection::establish(&base).await.unwrap();
-        let _ = diesel::sql_query(format!("DROP SCHEMA {schema_name} CASCADE")).execute(&mut c).await;
+        let _ = diesel::sql_query(format!("DROP SCHEMA {schema} CASCADE")).execute(&mut c).await;
     }
 }
 

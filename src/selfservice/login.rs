@@ -501,20 +501,11 @@ async fn finish(
         Ok(s) => s,
         Err(e) => return Outcome::Error(e),
     };
-    let defaults = &svc.config.selfservice.flows.login.after;
-    let default = defaults
-        .return_url_for(&method_name)
-        .map(str::to_string)
-        .unwrap_or_else(|| super::redirect::default_return(&svc.config));
-    let redirect =
-        match super::redirect::after_flow(&svc.config, flow.return_to.as_deref(), &flow.request_url, &default) {
-            Ok(r) => r,
-            Err(e) => return Outcome::Error(return_to_forbidden(e)),
-        };
-    let mut continue_with = Vec::new();
-    if flow.flow_type == FlowType::Browser && info.is_json {
-        continue_with.push(json!({"action": "redirect_browser_to", "redirect_browser_to": redirect}));
-    }
+    let after = &svc.config.selfservice.flows.login.after;
+    let (redirect, continue_with) = match super::after_success(svc, after, &method_name, flow, info) {
+        Ok(r) => r,
+        Err(e) => return Outcome::Error(e),
+    };
     let point = HookPoint { kind: FlowKind::Login, stage: Stage::After, method: &method_name };
     if let Err(e) = svc.hooks.run_after(svc, point, flow, info, &identity, Some(&session), tp.as_ref()).await {
         return e.into_outcome(flow.clone(), tp);

@@ -137,6 +137,26 @@ pub fn csrf_outcome(flow: Flow, failure: CsrfFailure, transient_payload: Option<
     }
 }
 
+/// Where a browser goes after `flow` succeeded with `method` (the method's return URL, the
+/// flow's, the global default; `return_to` if allowed), and the `continue_with` items of an SPA.
+pub fn after_success(
+    svc: &SelfService,
+    after: &crate::config::AfterConfig,
+    method: &str,
+    flow: &Flow,
+    info: &RequestInfo,
+) -> Result<(String, Vec<Json>), ApiError> {
+    let default =
+        after.return_url_for(method).map(str::to_string).unwrap_or_else(|| redirect::default_return(&svc.config));
+    let to = redirect::after_flow(&svc.config, flow.return_to.as_deref(), &flow.request_url, &default)
+        .map_err(login::return_to_forbidden)?;
+    let mut continue_with = Vec::new();
+    if flow.flow_type == FlowType::Browser && info.is_json {
+        continue_with.push(json!({"action": "redirect_browser_to", "redirect_browser_to": to}));
+    }
+    Ok((to, continue_with))
+}
+
 /// 400 `session_already_available`.
 pub fn already_signed_in() -> ApiError {
     ApiError::bad_request(

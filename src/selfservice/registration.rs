@@ -417,19 +417,10 @@ async fn finish(
 ) -> Outcome {
     let method_name = "password";
     let after = &svc.config.selfservice.flows.registration.after;
-    let default = after
-        .return_url_for(method_name)
-        .map(str::to_string)
-        .unwrap_or_else(|| super::redirect::default_return(&svc.config));
-    let redirect =
-        match super::redirect::after_flow(&svc.config, flow.return_to.as_deref(), &flow.request_url, &default) {
-            Ok(r) => r,
-            Err(e) => return Outcome::Error(return_to_forbidden(e)),
-        };
-    let mut continue_with = Vec::new();
-    if flow.flow_type == FlowType::Browser && info.is_json {
-        continue_with.push(json!({"action": "redirect_browser_to", "redirect_browser_to": redirect}));
-    }
+    let (redirect, mut continue_with) = match super::after_success(svc, after, method_name, flow, info) {
+        Ok(r) => r,
+        Err(e) => return Outcome::Error(e),
+    };
     let method = AuthMethod {
         method: method_name.into(),
         aal: Some(Aal::Aal1),
