@@ -138,7 +138,16 @@ impl App {
         );
         let dummy_hash =
             identities.hashes.hash(random_secret().into_bytes()).await.context("hashing the dummy password")?;
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let courier = crate::courier::Courier::new(
+            store.clone(),
+            persister.clone(),
+            clock.clone(),
+            wake.clone(),
+            Arc::new(config.courier.clone()),
+        );
         let selfservice = crate::selfservice::SelfService {
+            courier: courier.clone(),
             config: config.clone(),
             store: store.clone(),
             persister: persister.clone(),
@@ -158,8 +167,6 @@ impl App {
         };
         let janitor =
             crate::actors::janitor::start(store.clone(), registry, flows, config.actors.clone(), clock.clone());
-        let wake = Arc::new(tokio::sync::Notify::new());
-        let courier = crate::courier::Courier::new(store.clone(), persister.clone(), clock.clone(), wake.clone());
         let dispatcher = crate::courier::dispatcher::start(
             store.clone(),
             persister.clone(),

@@ -24,7 +24,7 @@ pub async fn delete_expired(store: &Store, clock: &Clock, batch_size: usize) -> 
     // Flows are kept for a while after they expire: a late submit still finds them and gets
     // "expired" (with a replacement flow) instead of "not found".
     let flow_cutoff = clock.now() - chrono::Duration::hours(1);
-    for table in [FlowTable::Login, FlowTable::Registration] {
+    for table in FlowTable::ALL {
         loop {
             let mut pooled = store.get().await?;
             let n = flow_rows::delete_expired_flows(&mut pooled.conn(), table, flow_cutoff, batch_size as i64).await?;
@@ -32,6 +32,14 @@ pub async fn delete_expired(store: &Store, clock: &Clock, batch_size: usize) -> 
             if n < batch_size {
                 break;
             }
+        }
+    }
+    loop {
+        let mut pooled = store.get().await?;
+        let n = flow_rows::delete_expired_codes(&mut pooled.conn(), flow_cutoff, batch_size as i64).await?;
+        total += n;
+        if n < batch_size {
+            break;
         }
     }
     // Brute-force buckets nobody has touched for a day (and that are not locked) go too.

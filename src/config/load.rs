@@ -286,7 +286,7 @@ mod tests {
             [selfservice.flows.login]
             ui_url = "http://localhost/login"
             [selfservice.flows.settings]
-            privileged_session_max_age = "1h"
+            required_aal = "aal1"
             [log]
             level = "debug"
             format = "json"
@@ -304,7 +304,7 @@ mod tests {
         assert_eq!(loaded.warnings.len(), 2, "{:?}", loaded.warnings);
         assert!(loaded.warnings.iter().any(|w| w.contains("`serve.public.cors`")));
         assert_eq!(loaded.config.selfservice.flows.login.ui_url, "http://localhost/login");
-        assert!(loaded.warnings.iter().any(|w| w.contains("`selfservice.flows.settings.privileged_session_max_age`")));
+        assert!(loaded.warnings.iter().any(|w| w.contains("`selfservice.flows.settings.required_aal`")));
         Ok(())
     }
 

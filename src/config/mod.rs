@@ -33,6 +33,7 @@ pub struct Config {
     pub selfservice: SelfServiceConfig,
     pub cookies: CookiesConfig,
     pub security: SecurityConfig,
+    pub feature_flags: FeatureFlags,
     /// Set by `serve --dev`, not by the file.
     #[serde(skip)]
     pub dev: bool,
@@ -415,6 +416,17 @@ impl Default for PersistenceConfig {
 #[serde(default)]
 pub struct CourierConfig {
     pub smtp: SmtpConfig,
+    /// Per template type overrides: `<type>.<valid|invalid>.<email|sms>` → URIs
+    /// (`file://`, `http(s)://`, `base64://`) of `subject`, `body.html`, `body.plaintext`.
+    pub templates: BTreeMap<String, TemplateVariants>,
+    /// A directory laid out as `<type>/<valid|invalid>/email.body.gotmpl` etc.
+    pub template_override_path: Option<String>,
+    /// `smtp` (default) or `http` for the implicit `email` channel.
+    pub delivery_strategy: String,
+    /// `[courier.http]`: the implicit `email` channel when `delivery_strategy = "http"`.
+    pub http: CourierHttpConfig,
+    /// Extra channels (`sms`, …) delivered over HTTP.
+    pub channels: Vec<ChannelConfig>,
     /// A message is abandoned after this many failed attempts beyond the first.
     pub message_retries: u32,
     pub worker: CourierWorkerConfig,
@@ -425,6 +437,11 @@ impl Default for CourierConfig {
     fn default() -> Self {
         CourierConfig {
             smtp: SmtpConfig::default(),
+            templates: BTreeMap::new(),
+            template_override_path: None,
+            delivery_strategy: "smtp".into(),
+            http: CourierHttpConfig::default(),
+            channels: Vec::new(),
             message_retries: 5,
             worker: CourierWorkerConfig::default(),
             pool: CourierPoolConfig::default(),
@@ -468,6 +485,116 @@ impl std::fmt::Debug for SmtpConfig {
             .field("local_name", &self.local_name)
             .finish()
     }
+}
+
+/// `courier.templates.<type>`: the `valid` and `invalid` variants.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct TemplateVariants {
+    pub valid: TemplateChannels,
+    pub invalid: TemplateChannels,
+}
+
+/// `courier.templates.<type>.<variant>`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct TemplateChannels {
+    pub email: EmailTemplateUris,
+    pub sms: SmsTemplateUris,
+}
+
+/// The e-mail parts of a template override.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct EmailTemplateUris {
+    pub subject: Option<String>,
+    pub body: EmailBodyUris,
+}
+
+/// `…email.body`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct EmailBodyUris {
+    pub html: Option<String>,
+    pub plaintext: Option<String>,
+}
+
+/// `…sms`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct SmsTemplateUris {
+    pub body: SmsBodyUris,
+}
+
+/// `…sms.body`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct SmsBodyUris {
+    pub plaintext: Option<String>,
+}
+
+/// `[courier.http]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct CourierHttpConfig {
+    pub request_config: Option<HttpRequestConfig>,
+}
+
+/// `[[courier.channels]]`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChannelConfig {
+    pub id: String,
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    pub request_config: HttpRequestConfig,
+}
+
+/// An HTTP delivery: where, how, and the Jsonnet that builds the body.
+#[derive(Clone, Deserialize)]
+pub struct HttpRequestConfig {
+    pub url: String,
+    #[serde(default = "default_post")]
+    pub method: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// A Jsonnet URI (`file://`, `http(s)://`, `base64://`); the Kratos default when absent.
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub auth: Option<HttpAuthConfig>,
+}
+
+fn default_post() -> String {
+    "POST".into()
+}
+
+// Written by hand: headers and auth may carry secrets.
+impl std::fmt::Debug for HttpRequestConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpRequestConfig")
+            .field("url", &self.url)
+            .field("method", &self.method)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("auth", &self.auth.as_ref().map(|a| a.kind.as_str()))
+            .finish_non_exhaustive()
+    }
+}
+
+/// `request_config.auth`: `basic_auth` (`user`, `password`) or `api_key` (`name`, `value`, `in`).
+#[derive(Clone, Deserialize)]
+pub struct HttpAuthConfig {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+}
+
+/// `[feature_flags]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct FeatureFlags {
+    /// Recovery answers with `continue_with` items instead of 422/303 redirects.
+    pub use_continue_with_transitions: bool,
 }
 
 /// `[courier.worker]`.

@@ -31,9 +31,9 @@ pub struct FlowsConfig {
     pub registration: RegistrationFlowConfig,
     pub logout: LogoutFlowConfig,
     pub error: UiOnlyConfig,
-    pub settings: UiOnlyConfig,
-    pub verification: UiOnlyConfig,
-    pub recovery: UiOnlyConfig,
+    pub settings: SettingsFlowConfig,
+    pub verification: VerificationFlowConfig,
+    pub recovery: RecoveryFlowConfig,
 }
 
 impl Default for FlowsConfig {
@@ -43,9 +43,9 @@ impl Default for FlowsConfig {
             registration: RegistrationFlowConfig::default(),
             logout: LogoutFlowConfig::default(),
             error: UiOnlyConfig { ui_url: fallback("error") },
-            settings: UiOnlyConfig { ui_url: fallback("settings") },
-            verification: UiOnlyConfig { ui_url: fallback("verification") },
-            recovery: UiOnlyConfig { ui_url: fallback("recovery") },
+            settings: SettingsFlowConfig::default(),
+            verification: VerificationFlowConfig::default(),
+            recovery: RecoveryFlowConfig::default(),
         }
     }
 }
@@ -60,6 +60,103 @@ pub struct UiOnlyConfig {
 impl Default for UiOnlyConfig {
     fn default() -> Self {
         UiOnlyConfig { ui_url: fallback("error") }
+    }
+}
+
+/// `recovery.use` / `verification.use`: which method sends the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum CodeOrLink {
+    #[default]
+    Code,
+    Link,
+}
+
+impl CodeOrLink {
+    /// The method name (`code`, `link`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CodeOrLink::Code => "code",
+            CodeOrLink::Link => "link",
+        }
+    }
+}
+
+/// `[selfservice.flows.recovery]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RecoveryFlowConfig {
+    pub enabled: bool,
+    pub ui_url: String,
+    pub lifespan: Dur,
+    #[serde(rename = "use")]
+    pub method: CodeOrLink,
+    /// Send the "invalid" template to addresses that belong to no account.
+    pub notify_unknown_recipients: bool,
+    pub before: BeforeConfig,
+    pub after: AfterConfig,
+}
+
+impl Default for RecoveryFlowConfig {
+    fn default() -> Self {
+        RecoveryFlowConfig {
+            enabled: false,
+            ui_url: fallback("recovery"),
+            lifespan: Dur(Duration::from_secs(3600)),
+            method: CodeOrLink::Code,
+            notify_unknown_recipients: false,
+            before: BeforeConfig::default(),
+            after: AfterConfig::default(),
+        }
+    }
+}
+
+/// `[selfservice.flows.verification]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct VerificationFlowConfig {
+    pub enabled: bool,
+    pub ui_url: String,
+    pub lifespan: Dur,
+    #[serde(rename = "use")]
+    pub method: CodeOrLink,
+    pub notify_unknown_recipients: bool,
+    pub before: BeforeConfig,
+    pub after: AfterConfig,
+}
+
+impl Default for VerificationFlowConfig {
+    fn default() -> Self {
+        VerificationFlowConfig {
+            enabled: false,
+            ui_url: fallback("verification"),
+            lifespan: Dur(Duration::from_secs(3600)),
+            method: CodeOrLink::Code,
+            notify_unknown_recipients: false,
+            before: BeforeConfig::default(),
+            after: AfterConfig::default(),
+        }
+    }
+}
+
+/// `[selfservice.flows.settings]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SettingsFlowConfig {
+    pub ui_url: String,
+    pub lifespan: Dur,
+    pub privileged_session_max_age: Dur,
+    pub after: AfterConfig,
+}
+
+impl Default for SettingsFlowConfig {
+    fn default() -> Self {
+        SettingsFlowConfig {
+            ui_url: fallback("settings"),
+            lifespan: Dur(Duration::from_secs(3600)),
+            privileged_session_max_age: Dur(Duration::from_secs(3600)),
+            after: AfterConfig::default(),
+        }
     }
 }
 
@@ -235,11 +332,82 @@ pub struct HookConfig {
 pub struct MethodsConfig {
     pub password: PasswordMethodConfig,
     pub profile: Toggle,
+    pub code: CodeMethodConfig,
+    pub link: LinkMethodConfig,
 }
 
 impl Default for MethodsConfig {
     fn default() -> Self {
-        MethodsConfig { password: PasswordMethodConfig::default(), profile: Toggle { enabled: true } }
+        MethodsConfig {
+            password: PasswordMethodConfig::default(),
+            profile: Toggle { enabled: true },
+            code: CodeMethodConfig::default(),
+            link: LinkMethodConfig::default(),
+        }
+    }
+}
+
+/// `[selfservice.methods.code]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct CodeMethodConfig {
+    pub enabled: bool,
+    pub passwordless_enabled: bool,
+    pub mfa_enabled: bool,
+    pub config: CodeConfig,
+}
+
+impl Default for CodeMethodConfig {
+    fn default() -> Self {
+        CodeMethodConfig {
+            enabled: true,
+            passwordless_enabled: false,
+            mfa_enabled: false,
+            config: CodeConfig::default(),
+        }
+    }
+}
+
+/// `[selfservice.methods.code.config]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct CodeConfig {
+    pub lifespan: Dur,
+    /// Code submissions a flow accepts before it must be started again.
+    pub max_submissions: u32,
+    pub missing_credential_fallback_enabled: bool,
+}
+
+impl Default for CodeConfig {
+    fn default() -> Self {
+        CodeConfig {
+            lifespan: Dur(Duration::from_secs(3600)),
+            max_submissions: 5,
+            missing_credential_fallback_enabled: false,
+        }
+    }
+}
+
+/// `[selfservice.methods.link]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct LinkMethodConfig {
+    pub enabled: bool,
+    pub config: LinkConfig,
+}
+
+/// `[selfservice.methods.link.config]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct LinkConfig {
+    /// Deprecated in Kratos; has no effect (links use the public base URL).
+    pub base_url: Option<String>,
+    pub lifespan: Dur,
+}
+
+impl Default for LinkConfig {
+    fn default() -> Self {
+        LinkConfig { base_url: None, lifespan: Dur(Duration::from_secs(3600)) }
     }
 }
 

@@ -4,7 +4,9 @@
 //! and retried with exponential back-off; after `courier.message_retries` failed retries the
 //! message is abandoned. One failing message never holds up the others.
 
+use super::http::HttpChannel;
 use super::smtp::{SendError, Smtp};
+use super::template::{TemplateType, Templates};
 use crate::clock::Clock;
 use crate::config::CourierConfig;
 use crate::persistence::courier::{self as rows, ABANDONED, DispatchRow, MessageRow, QUEUED, SENT};
@@ -35,6 +37,9 @@ struct Shared {
     /// Taken out (and dropped on the runtime) at shutdown: lettre's pool needs the runtime to close.
     smtp: std::sync::Mutex<Option<Smtp>>,
     limits: HashMap<String, Arc<DefaultDirectRateLimiter>>,
+    /// HTTP channels by id (`sms`, …; `email` when e-mail goes over HTTP).
+    http: HashMap<String, HttpChannel>,
+    templates: Templates,
     permits: Arc<Semaphore>,
     wake: Arc<Notify>,
     /// When stale `processing` messages were last looked for.
@@ -192,7 +197,15 @@ async fn deliver(shared: &Shared, m: MessageRow) -> rows::Attempt {
     }
     let smtp = shared.smtp.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let outcome = match (channel.as_str(), &smtp) {
-        ("email", Some(smtp)) => smtp.send(&m.recipient, &m.subject, &m.body, None).await,
+        (id, _) if shared.http.contains_key(id) => match shared.http.get(id) {
+            Some(h) => h.send(http_context(shared, &m).await).await,
+            None => Ok(()),
+        },
+        ("email", Some(smtp)) => {
+            // As Kratos: the HTML alternative is rendered at delivery from the template data.
+            let html = html_body(shared, &m).await;
+            smtp.send(&m.recipient, &m.subject, &m.body, html.as_deref()).await
+        }
         ("email", None) => {
             Err(SendError { message: "courier.smtp.connection_uri is not configured".into(), permanent: false })
         }
@@ -227,6 +240,43 @@ async fn deliver(shared: &Shared, m: MessageRow) -> rows::Attempt {
     rows::Attempt { message_id: m.id.0, status, send_count, next_attempt_at: next, dispatch, at: now }
 }
 
+async fn html_body(shared: &Shared, m: &MessageRow) -> Option<String> {
+    let t = TemplateType::parse(&m.template_type)?;
+    let data = m.template_data.as_ref()?;
+    match shared.templates.render(t, super::template::Part::Html, &data.0).await {
+        Ok(html) => Some(html),
+        Err(e) => {
+            tracing::warn!(message_id = %m.id.0, error = %e, "courier: HTML body could not be rendered; sending text only");
+            None
+        }
+    }
+}
+
+/// The Jsonnet `ctx` of an HTTP delivery.
+async fn http_context(shared: &Shared, m: &MessageRow) -> serde_json::Value {
+    let data = m.template_data.as_ref().map(|d| d.0.clone()).unwrap_or(serde_json::Value::Null);
+    let headers = data.get("request_headers").cloned().unwrap_or_else(|| serde_json::json!({}));
+    let mut template_data = data.clone();
+    if let Some(o) = template_data.as_object_mut() {
+        o.remove("request_headers");
+    }
+    let mut ctx = serde_json::json!({
+        "recipient": m.recipient,
+        "subject": m.subject,
+        "body": m.body,
+        "template_type": m.template_type,
+        "template_data": template_data,
+        "message_type": super::MessageType::name(m.kind),
+        "request_headers": headers,
+    });
+    if m.kind == 1
+        && let (Some(html), Some(o)) = (html_body(shared, m).await, ctx.as_object_mut())
+    {
+        o.insert("html_body".into(), serde_json::Value::String(html));
+    }
+    ctx
+}
+
 /// Records an attempt: a durable write through the Persister (concurrent deliveries share one
 /// transaction; it is retried for as long as the database is unreachable). A message to retry
 /// rings the doorbell so its next attempt is planned.
@@ -248,7 +298,18 @@ pub fn start(
     clock: Clock,
     wake: Arc<Notify>,
 ) -> Result<Addr<Dispatcher>, String> {
-    let smtp = Smtp::from_config(&config.smtp, config.pool.workers)?;
+    let mut http = HashMap::new();
+    for c in &config.channels {
+        http.entry(c.id.clone()).or_insert(HttpChannel::new(c.request_config.clone())?);
+    }
+    if config.delivery_strategy == "http"
+        && !http.contains_key("email")
+        && let Some(rc) = &config.http.request_config
+    {
+        http.insert("email".into(), HttpChannel::new(rc.clone())?);
+    }
+    let smtp = if http.contains_key("email") { None } else { Smtp::from_config(&config.smtp, config.pool.workers)? };
+    let templates = Templates::new(Arc::new(config.clone()), reqwest::Client::new());
     let mut limits = HashMap::new();
     for (channel, limit) in &config.pool.rate_limits {
         let per_second = NonZeroU32::new(limit.per_second)
@@ -265,6 +326,8 @@ pub fn start(
         clock,
         smtp: std::sync::Mutex::new(smtp),
         limits,
+        http,
+        templates,
         wake,
         last_stale_check: std::sync::Mutex::new(None),
     });

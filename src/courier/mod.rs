@@ -4,7 +4,9 @@
 //! exponential back-off and a message is `abandoned` after `courier.message_retries`.
 
 pub mod dispatcher;
+pub mod http;
 pub mod smtp;
+pub mod template;
 
 use crate::clock::Clock;
 use crate::error::ApiError;
@@ -31,7 +33,7 @@ impl MessageType {
         }
     }
 
-    fn name(code: i16) -> &'static str {
+    pub(crate) fn name(code: i16) -> &'static str {
         if code == 2 { "sms" } else { "email" }
     }
 }
@@ -77,12 +79,51 @@ pub struct Courier {
     persister: Persister,
     clock: Clock,
     wake: Arc<tokio::sync::Notify>,
+    templates: template::Templates,
 }
 
 impl Courier {
     /// A courier over `store`; `wake` is the dispatcher's doorbell.
-    pub fn new(store: Store, persister: Persister, clock: Clock, wake: Arc<tokio::sync::Notify>) -> Courier {
-        Courier { store, persister, clock, wake }
+    pub fn new(
+        store: Store,
+        persister: Persister,
+        clock: Clock,
+        wake: Arc<tokio::sync::Notify>,
+        config: Arc<crate::config::CourierConfig>,
+    ) -> Courier {
+        let templates = template::Templates::new(config, reqwest::Client::new());
+        Courier { store, persister, clock, wake, templates }
+    }
+
+    /// Renders template `t` with `data` for `recipient` and queues it: an e-mail (subject and
+    /// plain-text body stored; the HTML part is rendered at delivery), or an SMS on the `sms`
+    /// channel. Returns the message id.
+    pub async fn send_template(
+        &self,
+        kind: MessageType,
+        recipient: &str,
+        t: template::TemplateType,
+        data: Value,
+    ) -> Result<Uuid, ApiError> {
+        let (subject, body, channel) = match kind {
+            MessageType::Email => {
+                let e = self.templates.email(t, &data).await.map_err(|e| ApiError::internal(&e))?;
+                (e.subject, e.plaintext, "email")
+            }
+            MessageType::Sms => {
+                (String::new(), self.templates.sms(t, &data).await.map_err(|e| ApiError::internal(&e))?, "sms")
+            }
+        };
+        self.enqueue(NewMessage {
+            kind,
+            channel: channel.into(),
+            recipient: recipient.into(),
+            subject,
+            body,
+            template_type: t.as_str().into(),
+            template_data: data,
+        })
+        .await
     }
 
     /// Stores a message as `queued` (durable) and wakes the dispatcher. Returns its id.

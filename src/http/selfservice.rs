@@ -25,6 +25,15 @@ pub(super) fn public_routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/self-service/registration/api").get(registration_api))
         .service(web::resource("/self-service/registration/flows").get(registration_fetch))
         .service(web::resource("/self-service/registration").post(registration_submit).get(registration_submit))
+        .service(web::resource("/self-service/recovery/browser").get(recovery_browser))
+        .service(web::resource("/self-service/recovery/api").get(recovery_api))
+        .service(web::resource("/self-service/recovery/flows").get(recovery_fetch))
+        .service(web::resource("/self-service/recovery").post(recovery_submit).get(recovery_submit))
+        .service(web::resource("/self-service/verification/browser").get(verification_browser))
+        .service(web::resource("/self-service/verification/api").get(verification_api))
+        .service(web::resource("/self-service/verification/flows").get(verification_fetch))
+        .service(web::resource("/self-service/verification").post(verification_submit).get(verification_submit))
+        .service(web::resource("/self-service/settings/flows").get(settings_fetch))
         .service(web::resource("/self-service/logout/browser").get(logout_browser))
         .service(web::resource("/self-service/logout/api").delete(logout_api))
         .service(web::resource("/self-service/logout").get(logout))
@@ -32,7 +41,25 @@ pub(super) fn public_routes(cfg: &mut web::ServiceConfig) {
 }
 
 pub(super) fn admin_routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/admin/self-service/{tail:.*}").to(to_public));
+    cfg.service(web::resource("/admin/recovery/code").post(admin_recovery_code))
+        .service(web::resource("/admin/recovery/link").post(admin_recovery_link))
+        .service(web::resource("/admin/self-service/{tail:.*}").to(to_public));
+}
+
+fn admin_recovery_body(body: &[u8]) -> Result<ss::recovery::AdminBody, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("Unable to decode JSON payload: {e}")))
+}
+
+async fn admin_recovery_code(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let body = admin_recovery_body(&body)?;
+    let out = ss::recovery::admin_code(svc(&state), body).await?;
+    Ok(json_response(StatusCode::CREATED, &out))
+}
+
+async fn admin_recovery_link(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let body = admin_recovery_body(&body)?;
+    let out = ss::recovery::admin_link(svc(&state), body).await?;
+    Ok(json_response(StatusCode::OK, &out))
 }
 
 fn svc(state: &AppState) -> &ss::SelfService {
@@ -224,6 +251,23 @@ async fn create(state: web::Data<AppState>, req: HttpRequest, kind: FlowKind, fl
             };
             registration::init(svc(&state), flow_type, &info, params, csrf_real.clone()).await
         }
+        FlowKind::Recovery => {
+            match ss::recovery::init(svc(&state), flow_type, &info, get("return_to").as_deref(), csrf_real.clone())
+                .await
+            {
+                Ok(ss::recovery::Init::Created(flow)) => Ok(ss::Init::Created { flow, exchange_code: None }),
+                Ok(ss::recovery::Init::SignedIn(to)) => {
+                    return HttpResponse::Found().insert_header((header::LOCATION, to)).finish();
+                }
+                Err(e) => Err(e),
+            }
+        }
+        FlowKind::Verification => {
+            ss::verification::init(svc(&state), flow_type, &info, get("return_to").as_deref(), csrf_real.clone())
+                .await
+                .map(|flow| ss::Init::Created { flow: Box::new(flow), exchange_code: None })
+        }
+        FlowKind::Settings => Err(ApiError::not_found("Settings flows are created after recovery only.")),
     };
     let (flow, exchange_code) = match created {
         Ok(ss::Init::Created { flow, exchange_code }) => (*flow, exchange_code),
@@ -257,16 +301,43 @@ async fn registration_api(state: web::Data<AppState>, req: HttpRequest) -> HttpR
     create(state, req, FlowKind::Registration, FlowType::Api).await
 }
 
+async fn recovery_browser(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    create(state, req, FlowKind::Recovery, FlowType::Browser).await
+}
+
+async fn recovery_api(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    create(state, req, FlowKind::Recovery, FlowType::Api).await
+}
+
+async fn verification_browser(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    create(state, req, FlowKind::Verification, FlowType::Browser).await
+}
+
+async fn verification_api(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    create(state, req, FlowKind::Verification, FlowType::Api).await
+}
+
 // --- fetch ---------------------------------------------------------------------------------
 
 async fn fetch(state: web::Data<AppState>, req: HttpRequest, kind: FlowKind) -> Result<HttpResponse, ApiError> {
     let pairs = query_pairs(&req);
     let id = first(&pairs, "id").and_then(|v| Uuid::parse_str(v).ok()).ok_or_else(ApiError::no_rows)?;
-    if kind == FlowKind::Registration && !state.config.selfservice.flows.registration.enabled {
-        return Err(registration::disabled());
+    let flows = &state.config.selfservice.flows;
+    match kind {
+        FlowKind::Registration if !flows.registration.enabled => return Err(registration::disabled()),
+        FlowKind::Recovery if !flows.recovery.enabled => return Err(ss::recovery::disabled()),
+        FlowKind::Verification if !flows.verification.enabled => return Err(ss::verification::disabled()),
+        _ => {}
     }
     let flow = svc(&state).flows.get(kind, id).await.map_err(flow_error)?;
-    if flow.flow_type == FlowType::Browser {
+    if kind == FlowKind::Settings {
+        let info = request_info(&state, &req).await?;
+        let Some(live) = &info.session else { return Err(ss::settings::no_session()) };
+        if flow.data.identity_id != Some(live.session.identity_id) {
+            return Err(ss::settings::identity_mismatch());
+        }
+    }
+    if flow.flow_type == FlowType::Browser && !flow.data.csrf_disabled {
         let info = request_info(&state, &req).await?;
         let ok = info.csrf_cookie.as_deref().is_some_and(|c| {
             use subtle::ConstantTimeEq;
@@ -286,6 +357,14 @@ async fn fetch(state: web::Data<AppState>, req: HttpRequest, kind: FlowKind) -> 
             "The requested resource is no longer available because it has expired or is otherwise invalid.",
         )
         .with_id("self_service_flow_expired");
+        // Only login, registration and API recovery flows name the error.
+        let e = match (kind, flow.flow_type) {
+            (FlowKind::Login | FlowKind::Registration, _) | (FlowKind::Recovery, FlowType::Api) => e,
+            _ => ApiError::new(
+                StatusCode::GONE,
+                "The requested resource is no longer available because it has expired or is otherwise invalid.",
+            ),
+        };
         return Err(match flow.flow_type {
             FlowType::Browser => {
                 let mut redirect = format!("{base}self-service/{name}/browser");
@@ -309,6 +388,18 @@ async fn login_fetch(state: web::Data<AppState>, req: HttpRequest) -> Result<Htt
 
 async fn registration_fetch(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     fetch(state, req, FlowKind::Registration).await
+}
+
+async fn recovery_fetch(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    fetch(state, req, FlowKind::Recovery).await
+}
+
+async fn verification_fetch(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    fetch(state, req, FlowKind::Verification).await
+}
+
+async fn settings_fetch(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    fetch(state, req, FlowKind::Settings).await
 }
 
 // --- submit --------------------------------------------------------------------------------
@@ -397,6 +488,13 @@ async fn submit(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes, 
                         FlowKind::Registration => {
                             registration::submit_flow(service, flow, body, step_info, from_form).await
                         }
+                        FlowKind::Recovery => ss::recovery::submit(service, flow, body, step_info).await,
+                        FlowKind::Verification => ss::verification::submit(service, flow, body, step_info).await,
+                        FlowKind::Settings => {
+                            let e = ApiError::for_status(StatusCode::NOT_IMPLEMENTED)
+                                .with_reason("Updating settings is not implemented yet.");
+                            (flow, Outcome::Error(e))
+                        }
                     };
                     (flow, (outcome, api))
                 })
@@ -415,6 +513,14 @@ async fn login_submit(state: web::Data<AppState>, req: HttpRequest, body: web::B
 
 async fn registration_submit(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     submit(state, req, body, FlowKind::Registration).await
+}
+
+async fn recovery_submit(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    submit(state, req, body, FlowKind::Recovery).await
+}
+
+async fn verification_submit(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    submit(state, req, body, FlowKind::Verification).await
 }
 
 fn has_error_message(flow: &Flow) -> bool {
@@ -471,6 +577,25 @@ async fn render_outcome(
         }
         Outcome::Error(e) => error_response(state, req, api, e).await,
         Outcome::Done(done) => render_done(state, info, *done),
+        Outcome::Show { flow, status, redirect } => {
+            if redirect {
+                ui_redirect(svc(state).ui_url(kind), flow.id, StatusCode::SEE_OTHER)
+            } else {
+                json_response(status, &flow_json(&flow, None, None))
+            }
+        }
+        Outcome::WithCookies { csrf: new_csrf, session, inner } => {
+            let mut res = Box::pin(render_outcome(state, req, info, kind, *inner, api)).await;
+            if let Some(token) = new_csrf {
+                let _ = res.add_cookie(&csrf::cookie(&state.config, &token));
+            }
+            if let Some(s) = session
+                && let Some(c) = session_cookie(state, &s.1, s.0.expires_at)
+            {
+                let _ = res.add_cookie(&c);
+            }
+            res
+        }
     }
 }
 
@@ -492,6 +617,9 @@ fn render_done(state: &AppState, info: &RequestInfo, done: ss::Done) -> HttpResp
         (render_session(s, shown, true, now), aal_ok)
     });
     let mut res = match done.flow.kind {
+        FlowKind::Recovery | FlowKind::Verification | FlowKind::Settings => {
+            return ApiError::internal(&"flow finished without a session step").error_response_owned();
+        }
         FlowKind::Login => {
             let Some((session, aal_ok)) = session_json else {
                 return ApiError::internal(&"login finished without a session").error_response_owned();
@@ -560,9 +688,12 @@ fn render_done(state: &AppState, info: &RequestInfo, done: ss::Done) -> HttpResp
             let _ = res.add_cookie(&c);
         }
         // A new sign-in (no session before, or another identity's) gets a new CSRF token.
-        if info.session.as_ref().is_none_or(|l| l.session.identity_id != done.identity.id) {
+        if done.new_csrf.is_none() && info.session.as_ref().is_none_or(|l| l.session.identity_id != done.identity.id) {
             let _ = res.add_cookie(&csrf::cookie(&state.config, &csrf::new_token()));
         }
+    }
+    if let Some(token) = &done.new_csrf {
+        let _ = res.add_cookie(&csrf::cookie(&state.config, token));
     }
     res
 }

@@ -509,6 +509,30 @@ impl IdentityService {
         }
     }
 
+    /// Marks the verifiable address `value` of an identity verified (durable); returns the
+    /// identity as it is now.
+    pub async fn mark_verified(&self, id: Uuid, value: &str) -> Result<Identity, ApiError> {
+        let mut identity = self.get(id).await?;
+        let now = self.clock.now();
+        let mut changed = false;
+        for a in identity.verifiable_addresses.iter_mut().filter(|a| a.value == value && !a.verified) {
+            a.verified = true;
+            a.verified_at = Some(now);
+            a.status = "completed".into();
+            a.updated_at = now;
+            changed = true;
+        }
+        if changed {
+            identity.updated_at = now;
+            self.persister
+                .write(WriteOp::UpdateIdentity(Box::new(identity.clone())), Durability::Durable)
+                .await
+                .map_err(write_error)?;
+            self.changed(identity.id);
+        }
+        Ok(identity)
+    }
+
     /// Validates and durably writes a changed identity.
     async fn save(&self, identity: &mut Identity) -> Result<(), ApiError> {
         self.apply_schema(identity)?;

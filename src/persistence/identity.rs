@@ -537,3 +537,39 @@ fn from_rows(i: IdentityRow, rows: Rows) -> Identity {
 pub async fn count(conn: &mut Conn<'_>) -> Result<i64, StoreError> {
     Ok(on_conn!(conn, c => identities::table.count().get_result::<i64>(c).await)?)
 }
+
+/// Which address table [`find_by_address`] searches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressKind {
+    Verifiable,
+    Recovery,
+}
+
+/// The identity that owns the verifiable or recovery address `value` (channel `via`).
+pub async fn find_by_address(
+    conn: &mut Conn<'_>,
+    kind: AddressKind,
+    via: &str,
+    value: &str,
+) -> Result<Option<Identity>, StoreError> {
+    let owner: Option<Id> = match kind {
+        AddressKind::Verifiable => on_conn!(conn, c => verifiable::table
+            .filter(verifiable::via.eq(via))
+            .filter(verifiable::value.eq(value))
+            .select(verifiable::identity_id)
+            .first(c)
+            .await
+            .optional())?,
+        AddressKind::Recovery => on_conn!(conn, c => recovery::table
+            .filter(recovery::via.eq(via))
+            .filter(recovery::value.eq(value))
+            .select(recovery::identity_id)
+            .first(c)
+            .await
+            .optional())?,
+    };
+    match owner {
+        Some(id) => find(conn, id.0).await,
+        None => Ok(None),
+    }
+}

@@ -13,7 +13,7 @@
 //! * Back-pressure: callers wait for room when `buffer_size` operations are pending.
 //! * Every operation is idempotent, so retrying after an ambiguous commit is safe.
 
-use super::selfservice::{self, ErrorRecord, FlowRecord, FlowTable};
+use super::selfservice::{self, ErrorRecord, FlowRecord};
 use super::{Store, StoreError, identity, session};
 use crate::config::PersistenceConfig;
 use crate::identity::Identity;
@@ -72,13 +72,7 @@ impl WriteOp {
             WriteOp::DeleteIdentity(id) => RowKey { table: "identities", id: *id },
             WriteOp::UpsertSession(s) => RowKey { table: "sessions", id: s.id },
             WriteOp::DeleteSessionsOf(id) => RowKey { table: "sessions_of", id: *id },
-            WriteOp::UpsertFlow(f) => RowKey {
-                table: match f.table {
-                    FlowTable::Login => "login_flows",
-                    FlowTable::Registration => "registration_flows",
-                },
-                id: f.id,
-            },
+            WriteOp::UpsertFlow(f) => RowKey { table: f.table.name(), id: f.id },
             WriteOp::InsertError(e) => RowKey { table: "errors", id: e.id },
             WriteOp::InsertMessage(m) => RowKey { table: "courier_messages", id: m.id.0 },
             WriteOp::RecordAttempt(a) => RowKey { table: "courier_dispatches", id: a.dispatch.id.0 },

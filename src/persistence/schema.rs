@@ -167,6 +167,29 @@ macro_rules! flow_table {
 
 flow_table!(selfservice_login_flows);
 flow_table!(selfservice_registration_flows);
+flow_table!(selfservice_recovery_flows);
+flow_table!(selfservice_verification_flows);
+flow_table!(selfservice_settings_flows);
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::persistence::types::{DbTimestamptz, DbUuid};
+
+    selfservice_codes (id) {
+        id -> DbUuid,
+        flow_id -> DbUuid,
+        flow_kind -> Text,
+        method -> Text,
+        digest -> Text,
+        identity_id -> Nullable<DbUuid>,
+        address_value -> Text,
+        address_via -> Text,
+        by_admin -> Bool,
+        used_at -> Nullable<DbTimestamptz>,
+        expires_at -> DbTimestamptz,
+        created_at -> DbTimestamptz,
+    }
+}
 
 diesel::table! {
     use diesel::sql_types::*;

@@ -2,8 +2,9 @@
 //! exchangers and brute-force counters.
 
 use super::schema::{
-    brute_force_counters as bf, selfservice_errors as errors, selfservice_login_flows, selfservice_registration_flows,
-    session_token_exchanges as exchanges,
+    brute_force_counters as bf, selfservice_codes as codes, selfservice_errors as errors, selfservice_login_flows,
+    selfservice_recovery_flows, selfservice_registration_flows, selfservice_settings_flows,
+    selfservice_verification_flows, session_token_exchanges as exchanges,
 };
 use super::types::{Id, Json, Ts};
 use super::{Conn, StoreError};
@@ -19,6 +20,26 @@ use uuid::Uuid;
 pub enum FlowTable {
     Login,
     Registration,
+    Recovery,
+    Verification,
+    Settings,
+}
+
+impl FlowTable {
+    /// Every flow table.
+    pub const ALL: [FlowTable; 5] =
+        [FlowTable::Login, FlowTable::Registration, FlowTable::Recovery, FlowTable::Verification, FlowTable::Settings];
+
+    /// The table's short name.
+    pub fn name(self) -> &'static str {
+        match self {
+            FlowTable::Login => "login_flows",
+            FlowTable::Registration => "registration_flows",
+            FlowTable::Recovery => "recovery_flows",
+            FlowTable::Verification => "verification_flows",
+            FlowTable::Settings => "settings_flows",
+        }
+    }
 }
 
 /// A flow as stored: common columns plus a kind-specific JSON document.
@@ -50,6 +71,18 @@ macro_rules! with_flow_table {
             }
             FlowTable::Registration => {
                 use selfservice_registration_flows as $t;
+                $body
+            }
+            FlowTable::Recovery => {
+                use selfservice_recovery_flows as $t;
+                $body
+            }
+            FlowTable::Verification => {
+                use selfservice_verification_flows as $t;
+                $body
+            }
+            FlowTable::Settings => {
+                use selfservice_settings_flows as $t;
                 $body
             }
         }
@@ -351,4 +384,107 @@ pub async fn delete_stale_counters(
 pub async fn clear_counter(conn: &mut Conn<'_>, key: &str) -> Result<(), StoreError> {
     on_conn!(conn, c => diesel::delete(bf::table.filter(bf::key.eq(key))).execute(c).await)?;
     Ok(())
+}
+
+// --- one-time codes and link tokens ---------------------------------------------------------
+
+/// A recovery or verification code / link token, stored as a digest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CodeRecord {
+    pub id: Uuid,
+    pub flow_id: Uuid,
+    /// `recovery` or `verification`.
+    pub flow_kind: String,
+    /// `code` or `link`.
+    pub method: String,
+    pub digest: String,
+    pub identity_id: Option<Uuid>,
+    pub address_value: String,
+    pub address_via: String,
+    /// Issued through `POST /admin/recovery/*` (does not verify the address).
+    pub by_admin: bool,
+    pub used_at: Option<DateTime<Utc>>,
+    pub expires_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}
+
+type CodeTuple = (Id, Id, String, String, String, Option<Id>, String, String, bool, Option<Ts>, Ts, Ts);
+
+/// Stores a code.
+pub async fn insert_code(conn: &mut Conn<'_>, r: &CodeRecord) -> Result<(), StoreError> {
+    let row = (
+        codes::id.eq(Id(r.id)),
+        codes::flow_id.eq(Id(r.flow_id)),
+        codes::flow_kind.eq(&r.flow_kind),
+        codes::method.eq(&r.method),
+        codes::digest.eq(&r.digest),
+        codes::identity_id.eq(r.identity_id.map(Id)),
+        codes::address_value.eq(&r.address_value),
+        codes::address_via.eq(&r.address_via),
+        codes::by_admin.eq(r.by_admin),
+        codes::used_at.eq(r.used_at.map(Ts)),
+        codes::expires_at.eq(Ts(r.expires_at)),
+        codes::created_at.eq(Ts(r.created_at)),
+    );
+    on_conn!(conn, c => diesel::insert_into(codes::table).values(row).execute(c).await)?;
+    Ok(())
+}
+
+/// The code of `flow_id` whose digest is one of `digests` (one per configured secret).
+pub async fn find_code(
+    conn: &mut Conn<'_>,
+    flow_id: Uuid,
+    digests: &[String],
+) -> Result<Option<CodeRecord>, StoreError> {
+    let row: Option<CodeTuple> = on_conn!(conn, c => codes::table
+        .filter(codes::flow_id.eq(Id(flow_id)))
+        .filter(codes::digest.eq_any(digests))
+        .select((
+            codes::id, codes::flow_id, codes::flow_kind, codes::method, codes::digest, codes::identity_id,
+            codes::address_value, codes::address_via, codes::by_admin, codes::used_at, codes::expires_at,
+            codes::created_at,
+        ))
+        .first::<CodeTuple>(c)
+        .await
+        .optional())?;
+    Ok(row.map(|r| CodeRecord {
+        id: r.0.0,
+        flow_id: r.1.0,
+        flow_kind: r.2,
+        method: r.3,
+        digest: r.4,
+        identity_id: r.5.map(|i| i.0),
+        address_value: r.6,
+        address_via: r.7,
+        by_admin: r.8,
+        used_at: r.9.map(|t| t.0),
+        expires_at: r.10.0,
+        created_at: r.11.0,
+    }))
+}
+
+/// Marks a code used; `false` when it already was (a concurrent use won).
+pub async fn use_code(conn: &mut Conn<'_>, id: Uuid, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    let n = on_conn!(conn, c => diesel::update(codes::table.filter(codes::id.eq(Id(id))).filter(codes::used_at.is_null()))
+        .set(codes::used_at.eq(Some(Ts(now))))
+        .execute(c)
+        .await)?;
+    Ok(n == 1)
+}
+
+/// Removes the unused codes of a flow (a new code replaces them).
+pub async fn delete_codes_of_flow(conn: &mut Conn<'_>, flow_id: Uuid) -> Result<(), StoreError> {
+    on_conn!(conn, c => diesel::delete(codes::table.filter(codes::flow_id.eq(Id(flow_id))).filter(codes::used_at.is_null()))
+        .execute(c)
+        .await)?;
+    Ok(())
+}
+
+/// Deletes up to `limit` codes that expired before `before`.
+pub async fn delete_expired_codes(conn: &mut Conn<'_>, before: DateTime<Utc>, limit: i64) -> Result<usize, StoreError> {
+    let before = Ts(before);
+    Ok(on_conn!(conn, c => {
+        let ids: Vec<Id> = codes::table.filter(codes::expires_at.lt(before)).select(codes::id).limit(limit).load(c).await?;
+        diesel::delete(codes::table.filter(codes::id.eq_any(ids))).execute(c).await
+    })?)
 }

@@ -15,21 +15,42 @@ use uuid::Uuid;
 pub enum FlowKind {
     Login,
     Registration,
+    Recovery,
+    Verification,
+    Settings,
 }
 
 impl FlowKind {
-    /// The path segment (`login`, `registration`).
+    /// The path segment (`login`, `registration`, …).
     pub fn as_str(self) -> &'static str {
         match self {
             FlowKind::Login => "login",
             FlowKind::Registration => "registration",
+            FlowKind::Recovery => "recovery",
+            FlowKind::Verification => "verification",
+            FlowKind::Settings => "settings",
         }
     }
 
-    fn table(self) -> FlowTable {
+    /// The table the kind is stored in.
+    pub fn table(self) -> FlowTable {
         match self {
             FlowKind::Login => FlowTable::Login,
             FlowKind::Registration => FlowTable::Registration,
+            FlowKind::Recovery => FlowTable::Recovery,
+            FlowKind::Verification => FlowTable::Verification,
+            FlowKind::Settings => FlowTable::Settings,
+        }
+    }
+
+    /// The kind stored in a table.
+    pub fn of_table(table: FlowTable) -> FlowKind {
+        match table {
+            FlowTable::Login => FlowKind::Login,
+            FlowTable::Registration => FlowKind::Registration,
+            FlowTable::Recovery => FlowKind::Recovery,
+            FlowTable::Verification => FlowKind::Verification,
+            FlowTable::Settings => FlowKind::Settings,
         }
     }
 }
@@ -56,6 +77,7 @@ pub mod state {
     pub const CHOOSE_METHOD: &str = "choose_method";
     pub const SENT_EMAIL: &str = "sent_email";
     pub const PASSED_CHALLENGE: &str = "passed_challenge";
+    pub const SHOW_FORM: &str = "show_form";
 }
 
 /// Kind-specific fields, stored as one JSON document.
@@ -86,6 +108,25 @@ pub struct FlowData {
     /// Two-step registration: the traits accepted in the profile step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traits: Option<Json>,
+    /// Recovery / verification: code submissions so far.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub submissions: u32,
+    /// Recovery / verification: the address a message was sent to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Recovery by an admin code: the flow skips the CSRF check.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub csrf_disabled: bool,
+    /// Recovery / settings: the `continue_with` items shown on the flow.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub continue_with: Vec<Json>,
+    /// Settings: the identity as shown on the flow (without credentials).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<Json>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// A login or registration flow.
@@ -138,10 +179,7 @@ impl Flow {
     pub fn from_record(r: FlowRecord) -> Option<Flow> {
         Some(Flow {
             id: r.id,
-            kind: match r.table {
-                FlowTable::Login => FlowKind::Login,
-                FlowTable::Registration => FlowKind::Registration,
-            },
+            kind: FlowKind::of_table(r.table),
             flow_type: if r.flow_type == "api" { FlowType::Api } else { FlowType::Browser },
             state: r.state,
             request_url: r.request_url,
@@ -165,7 +203,9 @@ impl Flow {
         }
         let mut o = Map::new();
         o.insert("id".into(), json!(self.id));
-        o.insert("organization_id".into(), json!(self.data.organization_id));
+        if matches!(self.kind, FlowKind::Login | FlowKind::Registration) {
+            o.insert("organization_id".into(), json!(self.data.organization_id));
+        }
         o.insert("type".into(), json!(self.flow_type.as_str()));
         o.insert("expires_at".into(), ts(&self.expires_at));
         o.insert("issued_at".into(), ts(&self.issued_at));
@@ -188,6 +228,14 @@ impl Flow {
         }
         if let Some(s) = &self.data.identity_schema {
             o.insert("identity_schema".into(), json!(s));
+        }
+        if self.kind == FlowKind::Settings
+            && let Some(identity) = &self.data.identity
+        {
+            o.insert("identity".into(), identity.clone());
+        }
+        if matches!(self.kind, FlowKind::Settings | FlowKind::Recovery) && !self.data.continue_with.is_empty() {
+            o.insert("continue_with".into(), json!(self.data.continue_with));
         }
         o.insert("state".into(), json!(self.state));
         if let Some(tp) = transient_payload {

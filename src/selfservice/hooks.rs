@@ -99,9 +99,13 @@ const HEADER_ALLOWLIST: [&str; 17] = [
 
 /// The after-hooks configured for a flow kind and method.
 pub fn after_hooks<'a>(svc: &'a SelfService, kind: FlowKind, method: &str) -> &'a [HookConfig] {
+    let flows = &svc.config.selfservice.flows;
     match kind {
-        FlowKind::Login => svc.config.selfservice.flows.login.after.hooks_for(method),
-        FlowKind::Registration => svc.config.selfservice.flows.registration.after.hooks_for(method),
+        FlowKind::Login => flows.login.after.hooks_for(method),
+        FlowKind::Registration => flows.registration.after.hooks_for(method),
+        FlowKind::Recovery => flows.recovery.after.hooks_for(method),
+        FlowKind::Verification => flows.verification.after.hooks_for(method),
+        FlowKind::Settings => flows.settings.after.hooks_for(method),
     }
 }
 
@@ -122,9 +126,13 @@ impl HookRunner {
         flow: &Flow,
         info: &RequestInfo,
     ) -> Result<(), ApiError> {
-        let hooks = match kind {
-            FlowKind::Login => &svc.config.selfservice.flows.login.before.hooks,
-            FlowKind::Registration => &svc.config.selfservice.flows.registration.before.hooks,
+        let flows = &svc.config.selfservice.flows;
+        let hooks: &[HookConfig] = match kind {
+            FlowKind::Login => &flows.login.before.hooks,
+            FlowKind::Registration => &flows.registration.before.hooks,
+            FlowKind::Recovery => &flows.recovery.before.hooks,
+            FlowKind::Verification => &flows.verification.before.hooks,
+            FlowKind::Settings => &[],
         };
         for h in hooks {
             if h.hook == "web_hook" {

@@ -251,6 +251,15 @@ pub async fn replace_expired(svc: &SelfService, old: &Flow, info: &RequestInfo) 
             super::registration::build_ui(svc, &mut new_flow);
             text::registration_expired(old.expires_at, now)
         }
+        FlowKind::Settings => {
+            new_flow.data.identity_id = old.data.identity_id;
+            new_flow.data.identity = old.data.identity.clone();
+            new_flow.state = super::flow::state::SHOW_FORM.into();
+            super::settings::build_ui(svc, &mut new_flow);
+            text::settings_expired(old.expires_at, now)
+        }
+        FlowKind::Recovery => text::recovery_expired(old.expires_at, now),
+        FlowKind::Verification => text::verification_expired(old.expires_at, now),
     };
     new_flow.ui.messages.push(message);
     svc.flows.create(new_flow.clone()).await;
@@ -521,5 +530,6 @@ async fn finish(
         expose_session: true,
         continue_with,
         redirect,
+        new_csrf: None,
     }))
 }

@@ -3,17 +3,22 @@
 //! [`registry::FlowActor`]s; the rules are plain async functions over a [`flow::Flow`].
 
 pub mod brute_force;
+pub mod challenge;
+pub mod codes;
 pub mod csrf;
 pub mod errors;
 pub mod flow;
 pub mod hooks;
 pub mod login;
 pub mod password;
+pub mod recovery;
 pub mod redirect;
 pub mod registration;
 pub mod registry;
+pub mod settings;
 pub mod text;
 pub mod ui;
+pub mod verification;
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -43,6 +48,7 @@ pub struct SelfService {
     pub brute_force: brute_force::BruteForce,
     pub breaches: password::BreachChecker,
     pub hooks: hooks::HookRunner,
+    pub courier: crate::courier::Courier,
     /// A hash of a random password in the configured format: unknown identifiers are checked
     /// against it so that they cost as much time as known ones.
     pub dummy_hash: Arc<String>,
@@ -94,6 +100,11 @@ pub enum Outcome {
     Expired { new_flow: Flow, error: ApiError },
     /// An error: JSON envelope, or (browser) a stored error shown by the error UI.
     Error(ApiError),
+    /// Recovery and verification: the flow as JSON with `status`, or (`redirect`) a 303 to
+    /// the flow's UI — the step decides, as those flows negotiate differently.
+    Show { flow: Flow, status: StatusCode, redirect: bool },
+    /// `inner`, and also set a new CSRF cookie and/or the session cookie.
+    WithCookies { csrf: Option<String>, session: Option<Box<(crate::session::Session, String)>>, inner: Box<Outcome> },
 }
 
 /// A finished login or registration.
@@ -109,6 +120,8 @@ pub struct Done {
     pub continue_with: Vec<Json>,
     /// Browser redirect target.
     pub redirect: String,
+    /// A CSRF token to set (a verification flow created on the way regenerated it).
+    pub new_csrf: Option<String>,
 }
 
 /// What creating a login or registration flow gives.
@@ -180,9 +193,13 @@ impl SelfService {
     /// A new flow of `kind` and `flow_type` for `request_url`, with an empty UI.
     pub fn new_flow(&self, kind: FlowKind, flow_type: FlowType, request_url: String, csrf: String) -> Flow {
         let now = self.clock.now();
+        let flows = &self.config.selfservice.flows;
         let lifespan = match kind {
-            FlowKind::Login => self.config.selfservice.flows.login.lifespan.0,
-            FlowKind::Registration => self.config.selfservice.flows.registration.lifespan.0,
+            FlowKind::Login => flows.login.lifespan.0,
+            FlowKind::Registration => flows.registration.lifespan.0,
+            FlowKind::Recovery => flows.recovery.lifespan.0,
+            FlowKind::Verification => flows.verification.lifespan.0,
+            FlowKind::Settings => flows.settings.lifespan.0,
         };
         let id = Uuid::new_v4();
         let action = format!("{}self-service/{}?flow={id}", self.config.public_base_url(), kind.as_str());
@@ -206,9 +223,13 @@ impl SelfService {
 
     /// The UI URL of a flow kind.
     pub fn ui_url(&self, kind: FlowKind) -> &str {
+        let flows = &self.config.selfservice.flows;
         match kind {
-            FlowKind::Login => &self.config.selfservice.flows.login.ui_url,
-            FlowKind::Registration => &self.config.selfservice.flows.registration.ui_url,
+            FlowKind::Login => &flows.login.ui_url,
+            FlowKind::Registration => &flows.registration.ui_url,
+            FlowKind::Recovery => &flows.recovery.ui_url,
+            FlowKind::Verification => &flows.verification.ui_url,
+            FlowKind::Settings => &flows.settings.ui_url,
         }
     }
 

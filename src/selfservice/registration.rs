@@ -432,12 +432,36 @@ async fn finish(
         Ok(s) => s,
         Err(e) => return Outcome::Error(e),
     };
+    // The implicit `verification` hook runs first: a verification flow for the first
+    // unverified address, its message sent.
+    let mut verification = None;
+    if svc.config.selfservice.flows.verification.enabled
+        && let Some(address) = identity.verifiable_addresses.iter().find(|a| !a.verified && !a.value.is_empty())
+    {
+        match super::verification::start_for_address(svc, flow.flow_type, info, address, flow.return_to.clone()).await {
+            Ok(v) => verification = Some(v),
+            Err(e) => return Outcome::Error(e),
+        }
+    }
     let point = HookPoint { kind: FlowKind::Registration, stage: Stage::After, method: method_name };
     if let Err(e) = svc.hooks.run_after(svc, point, flow, info, &identity, Some(&session), tp.as_ref()).await {
         return e.into_outcome(flow.clone(), tp);
     }
-    let session_hook =
-        super::hooks::after_hooks(svc, FlowKind::Registration, method_name).iter().any(|h| h.hook == "session");
+    let hooks = super::hooks::after_hooks(svc, FlowKind::Registration, method_name);
+    let mut redirect = redirect;
+    let mut new_csrf = None;
+    if let Some((vflow, item)) = verification {
+        if vflow.flow_type == FlowType::Browser {
+            new_csrf = Some(vflow.csrf_token.clone());
+        }
+        if hooks.iter().any(|h| h.hook == "show_verification_ui") {
+            if let Some(url) = item.pointer("/flow/url").and_then(Json::as_str) {
+                redirect = url.to_string();
+            }
+            continue_with.push(item);
+        }
+    }
+    let session_hook = hooks.iter().any(|h| h.hook == "session");
     if session_hook && flow.flow_type == FlowType::Api {
         continue_with.push(json!({"action": "set_ory_session_token", "ory_session_token": token}));
     }
@@ -449,5 +473,6 @@ async fn finish(
         expose_session: session_hook,
         continue_with,
         redirect,
+        new_csrf,
     }))
 }

@@ -5,7 +5,7 @@
 
 use super::flow::{Flow, FlowKind};
 use crate::config::FlowActorsConfig;
-use crate::persistence::selfservice::{self as rows, FlowTable};
+use crate::persistence::selfservice::{self as rows};
 use crate::persistence::{Durability, Persister, Store, StoreError, WriteOp};
 use actix::dev::SendError;
 use actix::prelude::*;
@@ -158,7 +158,9 @@ impl FlowRegistry {
         let kind = flow.kind;
         let addr = FlowActor { flow, persister: self.inner.persister.clone(), clock: self.inner.clock.clone() }.start();
         let slot = Arc::new(Slot { addr, kind, last_used: AtomicU64::new(self.now_ms()) });
-        self.inner.live.insert(id, slot.clone());
+        if let Some(old) = self.inner.live.insert(id, slot.clone()) {
+            old.addr.do_send(Passivate);
+        }
         if self.inner.live.len() > self.inner.config.max_live {
             self.evict_one(id);
         }
@@ -209,10 +211,7 @@ impl FlowRegistry {
                     return Ok(Some(s.value().clone()));
                 }
                 self.inner.store_reads.fetch_add(1, Ordering::Relaxed);
-                let table = match kind {
-                    FlowKind::Login => FlowTable::Login,
-                    FlowKind::Registration => FlowTable::Registration,
-                };
+                let table = kind.table();
                 let mut pooled = self.inner.store.get().await?;
                 let record = rows::find_flow(&mut pooled.conn(), table, id).await?;
                 Ok::<_, StoreError>(record.and_then(Flow::from_record).map(|f| self.start(f)))

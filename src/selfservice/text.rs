@@ -254,3 +254,151 @@ pub fn locked_out(retry_after_seconds: i64) -> Text {
         Some(json!({"retry_after_seconds": retry_after_seconds})),
     )
 }
+
+fn success(id: u32, text: impl Into<String>, context: Option<Json>) -> Text {
+    Text { id, text: text.into(), kind: TextType::Success, context }
+}
+
+// --- settings, recovery, verification (105/106/108xxxx) --------------------------------------
+
+/// 1050001: the settings were saved.
+pub fn settings_saved() -> Text {
+    success(1050001, "Your changes have been saved!", None)
+}
+
+/// 1060001: recovered; the privileged session lasts until `expires_at`.
+pub fn recovery_successful(expires_at: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> Text {
+    let ts = crate::identity::view::ts(&expires_at);
+    success(
+        1060001,
+        format!(
+            "You successfully recovered your account. Please change your password or set up an alternative login method (e.g. social sign in) within the next {:.2} minutes.",
+            (expires_at - now).num_seconds().max(0) as f64 / 60.0
+        ),
+        Some(json!({
+            "privilegedSessionExpiresAt": ts,
+            "privileged_session_expires_at": ts,
+            "privileged_session_expires_at_unix": expires_at.timestamp(),
+        })),
+    )
+}
+
+/// 1060002: a recovery link was sent (if the address is known).
+pub fn recovery_link_sent() -> Text {
+    info(
+        1060002,
+        "An email containing a recovery link has been sent to the email address you provided. If you have not received an email, check the spelling of the address and make sure to use the address you registered with.",
+    )
+}
+
+/// 1060003: a recovery code was sent (if the address is known).
+pub fn recovery_code_sent() -> Text {
+    info(
+        1060003,
+        "An email containing a recovery code has been sent to the email address you provided. If you have not received an email, check the spelling of the address and make sure to use the address you registered with.",
+    )
+}
+
+/// 1080001: a verification link was sent (if the address is known).
+pub fn verification_link_sent() -> Text {
+    info(
+        1080001,
+        "An email containing a verification link has been sent to the email address you provided. If you have not received an email, check the spelling of the address and make sure to use the address you registered with.",
+    )
+}
+
+/// 1080002: the address is verified.
+pub fn verification_successful() -> Text {
+    success(1080002, "You successfully verified your email address.", None)
+}
+
+/// 1080003: a verification code was sent (if the address is known).
+pub fn verification_code_sent() -> Text {
+    info(
+        1080003,
+        "An email containing a verification code has been sent to the email address you provided. If you have not received an email, check the spelling of the address and make sure to use the address you registered with.",
+    )
+}
+
+/// 1070007: "Email".
+pub fn label_email() -> Text {
+    info(1070007, "Email")
+}
+
+/// 1070008: "Resend code".
+pub fn label_resend() -> Text {
+    info(1070008, "Resend code")
+}
+
+/// 1070010: "Recovery code".
+pub fn label_recovery_code() -> Text {
+    info(1070010, "Recovery code")
+}
+
+/// 1070011: "Verification code".
+pub fn label_verification_code() -> Text {
+    info(1070011, "Verification code")
+}
+
+/// 1070003: "Save".
+pub fn label_save() -> Text {
+    info(1070003, "Save")
+}
+
+/// 4050001: the settings flow expired.
+pub fn settings_expired(expired_at: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> Text {
+    expired(4050001, "settings", expired_at, now)
+}
+
+/// 4060001: the flow was already completed; a new one was started.
+pub fn recovery_retry_success() -> Text {
+    error(4060001, "The request was already completed successfully and can not be retried.", None)
+}
+
+/// 4060002: the flow is in a state that does not accept this submit.
+pub fn recovery_state_failure() -> Text {
+    error(4060002, "The recovery flow reached a failure state and must be retried.", None)
+}
+
+/// 4060004: the recovery link is invalid or was used.
+pub fn recovery_token_invalid() -> Text {
+    error(4060004, "The recovery token is invalid or has already been used. Please retry the flow.", None)
+}
+
+/// 4060005: the recovery flow expired.
+pub fn recovery_expired(expired_at: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> Text {
+    expired(4060005, "recovery", expired_at, now)
+}
+
+/// 4060006: the recovery code is wrong or was used.
+pub fn recovery_code_invalid() -> Text {
+    error(4060006, "The recovery code is invalid or has already been used. Please try again.", None)
+}
+
+/// 4070001: the verification link is invalid or was used.
+pub fn verification_token_invalid() -> Text {
+    error(4070001, "The verification token is invalid or has already been used. Please retry the flow.", None)
+}
+
+/// 4070002: the flow was already completed; a new one was started.
+pub fn verification_retry_success() -> Text {
+    error(4070002, "The request was already completed successfully and can not be retried.", None)
+}
+
+/// 4070005: the verification flow expired.
+pub fn verification_expired(expired_at: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> Text {
+    expired(4070005, "verification", expired_at, now)
+}
+
+/// 4070006: the verification code is wrong or was used.
+pub fn verification_code_invalid() -> Text {
+    error(4070006, "The verification code is invalid or has already been used. Please try again.", None)
+}
+
+impl Text {
+    /// The same text with `context`.
+    pub fn with_context(mut self, context: Json) -> Text {
+        self.context = Some(context);
+        self
+    }
+}

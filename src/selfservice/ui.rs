@@ -14,6 +14,7 @@ pub mod group {
     pub const IDENTIFIER_FIRST: &str = "identifier_first";
     pub const OIDC: &str = "oidc";
     pub const CODE: &str = "code";
+    pub const LINK: &str = "link";
 }
 
 /// `uiContainer`.
@@ -84,6 +85,12 @@ impl Input {
         self
     }
 
+    /// Sets `maxlength`.
+    pub fn max_length(mut self, n: usize) -> Input {
+        self.attrs.insert("maxlength".into(), n.into());
+        self
+    }
+
     /// Sets `meta.label`.
     pub fn label(mut self, t: Text) -> Input {
         self.label = Some(t);
@@ -121,6 +128,22 @@ impl Node {
             Some(v) => self.attributes.insert("value".into(), v),
             None => self.attributes.remove("value"),
         };
+    }
+}
+
+/// An anchor (`a`) node: a link the UI shows, e.g. "Continue" after verification.
+pub fn anchor(group: &'static str, id: &str, href: &str, title: Text) -> Node {
+    let mut attrs = Map::new();
+    attrs.insert("href".into(), href.into());
+    attrs.insert("title".into(), serde_json::to_value(&title).unwrap_or(Json::Null));
+    attrs.insert("id".into(), id.into());
+    attrs.insert("node_type".into(), "a".into());
+    Node {
+        kind: "a".into(),
+        group: group.into(),
+        attributes: attrs,
+        messages: Vec::new(),
+        meta: Meta { label: Some(title) },
     }
 }
 

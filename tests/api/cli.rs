@@ -48,7 +48,7 @@ fn kratos_only_keys_warn_and_start() {
         &cfg,
         format!(
             "[serve.public]\nport = {public}\nhost = \"127.0.0.1\"\n[serve.admin]\nport = {admin}\n\
-             [selfservice.flows.settings]\nprivileged_session_max_age = \"1h\"\n"
+             [selfservice.flows.settings]\nrequired_aal = \"aal1\"\n"
         ),
     )
     .unwrap();
@@ -68,7 +68,8 @@ fn kratos_only_keys_warn_and_start() {
     assert_eq!(out.status.code(), Some(0), "graceful SIGTERM exits 0");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("`selfservice.flows.settings.privileged_session_max_age` is a Kratos key that tessera does not implement yet"),
+        stderr
+            .contains("`selfservice.flows.settings.required_aal` is a Kratos key that tessera does not implement yet"),
         "{stderr}"
     );
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -11,6 +11,7 @@ mod health;
 mod hooks;
 mod identities;
 mod persister;
+mod recovery;
 mod schemas;
 mod sdk;
 mod selfservice;

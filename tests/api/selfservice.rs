@@ -101,6 +101,8 @@ pub async fn api_submit(t: &TestApp, kind: &str, flow: &Value, body: Value) -> (
     let res = t
         .http
         .post(format!("{}/self-service/{kind}?flow={}", t.public, flow["id"].as_str().unwrap()))
+        // As the SDK does.
+        .header("Accept", "application/json")
         .json(&body)
         .send()
         .await

@@ -10,6 +10,8 @@ refused with 550. Runs until killed.
 Exit status 3 when aiosmtpd is not installed.
 """
 
+import email
+import email.policy
 import json
 import socket
 import sys
@@ -42,6 +44,13 @@ class Recorder:
             "to": list(envelope.rcpt_tos),
             "data": envelope.content.decode("utf-8", errors="replace"),
         }
+        # The decoded parts, so tests read codes and links as the recipient would.
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        entry["subject"] = str(message.get("Subject", ""))
+        for part in message.walk():
+            kind = part.get_content_type()
+            if kind in ("text/plain", "text/html") and not part.is_multipart():
+                entry["text" if kind == "text/plain" else "html"] = part.get_content()
         with LOCK, open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps(entry) + "\n")
         return "250 Message accepted for delivery"

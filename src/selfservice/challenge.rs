@@ -1,0 +1,208 @@
+//! What recovery and verification share: the active method (`code` or `link`), their forms,
+//! the address a submit names, sending the message, and restarting a flow.
+
+use super::flow::{Flow, FlowKind, FlowType, state};
+use super::text::{self, Text};
+use super::ui::{self, Input, group};
+use super::{Outcome, RequestInfo, SelfService};
+use crate::courier::MessageType;
+use crate::courier::template::TemplateType;
+use crate::error::ApiError;
+use crate::identity::Identity;
+use actix_web::http::StatusCode;
+use serde_json::{Value as Json, json};
+
+/// The method a recovery or verification flow uses (`selfservice.flows.<kind>.use`), if it
+/// is enabled.
+pub fn method(svc: &SelfService, kind: FlowKind) -> Option<&'static str> {
+    let flows = &svc.config.selfservice.flows;
+    let chosen = match kind {
+        FlowKind::Recovery => flows.recovery.method,
+        _ => flows.verification.method,
+    };
+    let methods = &svc.config.selfservice.methods;
+    let enabled = match chosen {
+        crate::config::CodeOrLink::Code => methods.code.enabled,
+        crate::config::CodeOrLink::Link => methods.link.enabled,
+    };
+    enabled.then_some(chosen.as_str())
+}
+
+/// The node group of a method.
+pub fn method_group(method: &str) -> &'static str {
+    if method == "link" { group::LINK } else { group::CODE }
+}
+
+/// How long a secret of `method` lives.
+pub fn lifespan(svc: &SelfService, method: &str) -> chrono::Duration {
+    let methods = &svc.config.selfservice.methods;
+    let d = if method == "link" { methods.link.config.lifespan.0 } else { methods.code.config.lifespan.0 };
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::hours(1))
+}
+
+/// The first form: an e-mail address and a submit button for `method`.
+pub fn choose_method_ui(flow: &mut Flow, method: &str, email: Option<&str>) {
+    let g = method_group(method);
+    flow.ui.nodes.clear();
+    flow.ui.nodes.push(ui::csrf_node());
+    let mut input = Input::new(g, "email", "email").required().label(text::label_email());
+    if let Some(e) = email {
+        input = input.value(e);
+    }
+    flow.ui.nodes.push(input.node());
+    flow.ui.nodes.push(Input::new(g, "method", "submit").value(method).label(text::label_continue()).node());
+}
+
+/// The form after a code was sent: the code, continue, and "resend" (the address again).
+pub fn code_sent_ui(flow: &mut Flow, email: Option<&str>) {
+    let label =
+        if flow.kind == FlowKind::Recovery { text::label_recovery_code() } else { text::label_verification_code() };
+    flow.ui.nodes.clear();
+    flow.ui.nodes.push(ui::csrf_node());
+    flow.ui
+        .nodes
+        .push(Input::new(group::CODE, "code", "text").required().pattern("[0-9]+").max_length(6).label(label).node());
+    flow.ui.nodes.push(Input::new(group::CODE, "method", "hidden").value("code").node());
+    flow.ui.nodes.push(Input::new(group::CODE, "method", "submit").value("code").label(text::label_continue()).node());
+    if let Some(e) = email.filter(|e| !e.is_empty()) {
+        flow.ui.nodes.push(Input::new(group::CODE, "email", "submit").value(e).label(text::label_resend()).node());
+    }
+}
+
+/// The submitted address, trimmed and lower-cased, or the message to show on the field.
+pub fn submitted_email(body: &Json) -> Result<String, Text> {
+    let raw = match body.get("email") {
+        Some(Json::String(s)) => s.trim().to_string(),
+        None | Some(Json::Null) => return Err(text::required("email")),
+        Some(other) => return Err(text::generic(&format!("{other} is not valid \"email\""))),
+    };
+    if raw.is_empty() {
+        return Err(text::required("email"));
+    }
+    let valid = raw.len() <= 320
+        && !raw.chars().any(char::is_whitespace)
+        && raw.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty());
+    if !valid {
+        return Err(text::generic(&format!("\"{raw}\" is not valid \"email\"")));
+    }
+    Ok(raw.to_lowercase())
+}
+
+/// Shows the flow again with `message` on the e-mail field (400).
+pub fn email_problem(
+    mut flow: Flow,
+    method: &str,
+    email: Option<&str>,
+    message: Text,
+    info: &RequestInfo,
+) -> (Flow, Outcome) {
+    flow.ui.reset_messages();
+    if flow.state == state::CHOOSE_METHOD || flow.ui.node_mut("email", None).is_none() {
+        choose_method_ui(&mut flow, method, email);
+    }
+    flow.ui.add_field_message("email", message);
+    let redirect = flow.flow_type == FlowType::Browser && !info.is_json;
+    (flow.clone(), Outcome::Show { flow, status: StatusCode::BAD_REQUEST, redirect })
+}
+
+/// The identity as templates see it (`.Identity`): no credentials, no admin metadata.
+pub fn identity_data(svc: &SelfService, identity: &Identity) -> Json {
+    let schema_url = svc.identities.schema_url_of(identity);
+    crate::identity::view::render(
+        identity,
+        &schema_url,
+        crate::identity::view::CredentialsView::Hidden,
+        crate::identity::view::AdminMetadata::Hidden,
+    )
+}
+
+/// One message to queue for a flow.
+pub struct Mail<'a> {
+    pub template: TemplateType,
+    pub to: &'a str,
+    /// `email` or `sms`.
+    pub via: &'a str,
+    pub identity: Option<&'a Identity>,
+    /// The secret fields (`recovery_code`, `verification_url`, …).
+    pub fields: Vec<(&'static str, String)>,
+    pub transient_payload: Option<&'a Json>,
+    pub expires_in: chrono::Duration,
+}
+
+/// Renders and queues one message.
+pub async fn send(svc: &SelfService, flow: &Flow, mail: Mail<'_>) -> Result<(), ApiError> {
+    let mut data = json!({
+        "to": mail.to,
+        "request_url": flow.request_url,
+        "transient_payload": mail.transient_payload.cloned().unwrap_or_else(|| json!({})),
+        "expires_in_minutes": mail.expires_in.num_minutes(),
+    });
+    if let Some(o) = data.as_object_mut() {
+        if let Some(i) = mail.identity {
+            o.insert("identity".into(), identity_data(svc, i));
+        }
+        for (k, v) in mail.fields {
+            o.insert(k.to_string(), json!(v));
+        }
+    }
+    let kind = if mail.via == "sms" { MessageType::Sms } else { MessageType::Email };
+    svc.courier.send_template(kind, mail.to, mail.template, data).await.map(|_| ())
+}
+
+/// A new flow of the same kind and type replacing `old`, showing `message` (the choose-method
+/// form; CSRF token regenerated). Stored before it is returned.
+pub async fn restart(svc: &SelfService, old: &Flow, message: Text) -> Flow {
+    let csrf = super::csrf::new_token();
+    let mut flow = svc.new_flow(old.kind, old.flow_type, old.request_url.clone(), csrf);
+    flow.return_to = old.return_to.clone();
+    let m = method(svc, old.kind).unwrap_or("code");
+    choose_method_ui(&mut flow, m, None);
+    flow.ui.messages.push(message);
+    svc.flows.create(flow.clone()).await;
+    flow
+}
+
+/// `<public>/self-service/<kind>/flows?id=<id>`.
+pub fn fetch_url(svc: &SelfService, kind: FlowKind, id: uuid::Uuid) -> String {
+    format!("{}self-service/{}/flows?id={id}", svc.config.public_base_url(), kind.as_str())
+}
+
+/// `<public>/self-service/<kind>?flow=<id>&<key>=<secret>` (the link inside a message).
+pub fn submit_link(svc: &SelfService, kind: FlowKind, id: uuid::Uuid, key: &str, secret: &str) -> String {
+    let base = format!("{}self-service/{}", svc.config.public_base_url(), kind.as_str());
+    let with_flow = super::redirect::with_query(&base, "flow", &id.to_string());
+    super::redirect::with_query(&with_flow, key, secret)
+}
+
+/// 303 to the new flow: the flow's UI for browser flows, else its JSON (`…/flows?id=`).
+pub fn redirect_to_new(svc: &SelfService, new_flow: &Flow, to_ui: bool) -> Outcome {
+    let to = if to_ui {
+        super::redirect::with_query(svc.ui_url(new_flow.kind), "flow", &new_flow.id.to_string())
+    } else {
+        fetch_url(svc, new_flow.kind, new_flow.id)
+    };
+    Outcome::WithCookies {
+        csrf: (new_flow.flow_type == FlowType::Browser).then(|| new_flow.csrf_token.clone()),
+        session: None,
+        inner: Box::new(Outcome::Redirect { to, status: StatusCode::SEE_OTHER }),
+    }
+}
+
+/// 410 with `use_flow_id` (the replacement), id `self_service_flow_expired` or
+/// `self_service_flow_replaced`.
+pub fn gone_with_replacement(new_flow: &Flow, id: &'static str, reason: &str) -> Outcome {
+    let mut e = ApiError::new(
+        StatusCode::GONE,
+        "The requested resource is no longer available because it has expired or is otherwise invalid.",
+    )
+    .with_id(id)
+    .with_reason(reason);
+    let mut siblings = serde_json::Map::new();
+    siblings.insert("use_flow_id".into(), json!(new_flow.id));
+    e.siblings = Some(Box::new(siblings));
+    Outcome::WithCookies {
+        csrf: (new_flow.flow_type == FlowType::Browser).then(|| new_flow.csrf_token.clone()),
+        session: None,
+        inner: Box::new(Outcome::Error(e)),
+    }
+}

@@ -1,0 +1,581 @@
+//! The recovery flow (behaviour.md §8, §19) with the `code` and `link` methods: an address
+//! is submitted (the answer is the same whether or not an account uses it), a message carries
+//! a code or link, redeeming it signs the user in with a privileged session and opens a
+//! settings flow. Admins can mint codes and links directly.
+
+use super::challenge::{self, Mail};
+use super::codes::{self, Redeemed};
+use super::flow::{Flow, FlowKind, FlowType, state};
+use super::text;
+use super::{Outcome, RequestInfo, SelfService};
+use crate::courier::template::TemplateType;
+use crate::error::ApiError;
+use crate::persistence::identity::{AddressKind, find_by_address};
+use crate::persistence::selfservice::CodeRecord;
+use crate::session::{Aal, AuthMethod};
+use actix_web::http::StatusCode;
+use serde_json::{Value as Json, json};
+use uuid::Uuid;
+
+/// 400: recovery is disabled.
+pub fn disabled() -> ApiError {
+    ApiError::bad_request("Recovery is not allowed because it was disabled.")
+}
+
+/// 400 `session_already_available`.
+pub fn already_signed_in() -> ApiError {
+    ApiError::bad_request("A valid session was detected and thus recovery is not possible.")
+        .with_id("session_already_available")
+}
+
+/// What creating a recovery flow gives.
+pub enum Init {
+    Created(Box<Flow>),
+    /// Signed in (HTML): 302 here.
+    SignedIn(String),
+}
+
+/// Where a signed-in browser goes instead: the request's `return_to` when it points into
+/// `<public>/self-service` (the allow-list is not consulted), else the default return URL.
+fn signed_in_target(svc: &SelfService, info: &RequestInfo) -> String {
+    let self_service = format!("{}self-service", svc.config.public_base_url());
+    super::redirect::return_to_of(&info.url)
+        .filter(|r| r.starts_with(&self_service))
+        .unwrap_or_else(|| super::redirect::default_return(&svc.config))
+}
+
+/// `GET /self-service/recovery/{browser,api}`.
+pub async fn init(
+    svc: &SelfService,
+    flow_type: FlowType,
+    info: &RequestInfo,
+    return_to: Option<&str>,
+    csrf: String,
+) -> Result<Init, ApiError> {
+    if !svc.config.selfservice.flows.recovery.enabled {
+        return Err(disabled());
+    }
+    let method = challenge::method(svc, FlowKind::Recovery).ok_or_else(disabled)?;
+    if info.session.is_some() {
+        if flow_type == FlowType::Browser && !info.is_json {
+            return Ok(Init::SignedIn(signed_in_target(svc, info)));
+        }
+        return Err(already_signed_in());
+    }
+    let default = super::redirect::default_return(&svc.config);
+    if let Some(r) = return_to.filter(|r| !r.is_empty()) {
+        super::redirect::validate(&svc.config, r, &default).map_err(super::login::return_to_forbidden)?;
+    }
+    let mut flow = svc.new_flow(FlowKind::Recovery, flow_type, info.url.clone(), csrf);
+    svc.hooks.run_before(svc, FlowKind::Recovery, &flow, info).await?;
+    challenge::choose_method_ui(&mut flow, method, None);
+    svc.flows.create(flow.clone()).await;
+    Ok(Init::Created(Box::new(flow)))
+}
+
+fn transitions(svc: &SelfService) -> bool {
+    svc.config.feature_flags.use_continue_with_transitions
+}
+
+/// The flow as JSON (200), or for HTML browsers a 303 to the recovery UI.
+fn show(flow: Flow, info: &RequestInfo) -> (Flow, Outcome) {
+    let redirect = flow.flow_type == FlowType::Browser && !info.is_json;
+    (flow.clone(), Outcome::Show { flow, status: StatusCode::OK, redirect })
+}
+
+/// A new flow carrying `message` replaces `old`: 303 to the new flow (its JSON for JSON
+/// clients, its UI otherwise), or with continue-with transitions a 400 error for JSON clients
+/// whose `details.continue_with` points at the new flow.
+async fn retry(svc: &SelfService, old: &Flow, message: text::Text, info: &RequestInfo) -> Outcome {
+    let reason = message.text.clone();
+    let new_flow = challenge::restart(svc, old, message).await;
+    if transitions(svc) && (info.is_json || new_flow.flow_type == FlowType::Api) {
+        let e = ApiError::bad_request(reason).with_details(json!({
+            "continue_with": [{"action": "show_recovery_ui", "flow": {"id": new_flow.id}}],
+        }));
+        return Outcome::WithCookies {
+            csrf: (new_flow.flow_type == FlowType::Browser).then(|| new_flow.csrf_token.clone()),
+            session: None,
+            inner: Box::new(Outcome::Error(e)),
+        };
+    }
+    challenge::redirect_to_new(svc, &new_flow, !info.is_json && new_flow.flow_type == FlowType::Browser)
+}
+
+/// `POST /self-service/recovery?flow=` (and `GET` with a link `token`): runs inside the flow's
+/// actor.
+pub async fn submit(svc: SelfService, flow: Flow, body: Json, info: RequestInfo) -> (Flow, Outcome) {
+    if !svc.config.selfservice.flows.recovery.enabled {
+        return (flow, Outcome::Error(disabled()));
+    }
+    let Some(method) = challenge::method(&svc, FlowKind::Recovery) else {
+        return (flow, Outcome::Error(disabled()));
+    };
+    let now = svc.clock.now();
+    if flow.is_expired(now) {
+        let message = text::recovery_expired(flow.expires_at, now);
+        let new_flow = challenge::restart(&svc, &flow, message).await;
+        let outcome = if transitions(&svc) && new_flow.flow_type == FlowType::Api {
+            let mut e = ApiError::new(StatusCode::GONE, "self-service flow expired")
+                .with_id("self_service_flow_expired")
+                .with_reason("The recovery flow has expired. Please start a new one.")
+                .with_details(json!({"continue_with": [{"action": "show_recovery_ui", "flow": {"id": new_flow.id}}]}));
+            let mut siblings = serde_json::Map::new();
+            siblings.insert("use_flow_id".into(), json!(new_flow.id));
+            e.siblings = Some(Box::new(siblings));
+            Outcome::Error(e)
+        } else {
+            let to_ui = new_flow.flow_type == FlowType::Browser && !info.is_json;
+            challenge::redirect_to_new(&svc, &new_flow, to_ui)
+        };
+        return (flow, outcome);
+    }
+    let tp = body.get("transient_payload").cloned();
+    let str_field = |k: &str| body.get(k).and_then(Json::as_str).map(str::trim).filter(|s| !s.is_empty());
+    let code = str_field("code").map(str::to_string);
+    let token = str_field("token").map(str::to_string);
+    let has_email = body.get("email").is_some_and(|e| !e.is_null());
+    let chosen = str_field("method").map(str::to_string).or_else(|| token.as_ref().map(|_| "link".to_string()));
+    // The configured method, or the one the flow was started with (an admin link).
+    let enabled = |m: &str| match m {
+        "code" => svc.config.selfservice.methods.code.enabled,
+        "link" => svc.config.selfservice.methods.link.enabled,
+        _ => false,
+    };
+    let method = match chosen.as_deref() {
+        Some(c) if enabled(c) && (c == method || flow.active.as_deref() == Some(c)) => {
+            if c == "link" {
+                "link"
+            } else {
+                "code"
+            }
+        }
+        _ => "",
+    };
+    if method.is_empty() {
+        let mut f = flow;
+        f.ui.reset_messages();
+        f.ui.messages.push(text::no_strategy());
+        let redirect = f.flow_type == FlowType::Browser && !info.is_json;
+        return (f.clone(), Outcome::Show { flow: f, status: StatusCode::BAD_REQUEST, redirect });
+    }
+    if flow.state == state::PASSED_CHALLENGE {
+        let outcome = retry(&svc, &flow, text::recovery_retry_success(), &info).await;
+        return (flow, outcome);
+    }
+    if info.method == "GET" && (method != "link" || token.is_none()) {
+        return super::flow_message(flow, text::generic(super::GET_NOT_ALLOWED), tp);
+    }
+    match (method, code, token) {
+        ("link", _, Some(token)) if !has_email => use_token(svc, flow, &token, &info).await,
+        ("code", Some(code), _) if !has_email => use_code(svc, flow, &body, &code, &info).await,
+        _ => send(svc, flow, &body, method, &info, tp).await,
+    }
+}
+
+/// Sends a code or link to the submitted address (or nothing, for an unknown address).
+async fn send(
+    svc: SelfService,
+    flow: Flow,
+    body: &Json,
+    method: &str,
+    info: &RequestInfo,
+    tp: Option<Json>,
+) -> (Flow, Outcome) {
+    if info.session.is_some() {
+        if info.is_json {
+            return (flow, Outcome::Error(already_signed_in()));
+        }
+        let to = signed_in_target(&svc, info);
+        return (flow, Outcome::Redirect { to, status: StatusCode::FOUND });
+    }
+    if !flow.data.csrf_disabled
+        && let Err(failure) = svc.ensure_csrf(&flow, info, body)
+    {
+        return super::csrf_outcome(flow, failure, tp);
+    }
+    let raw = body.get("email").and_then(Json::as_str).map(str::to_string);
+    let address = match challenge::submitted_email(body) {
+        Ok(e) => e,
+        Err(m) => return challenge::email_problem(flow, method, raw.as_deref(), m, info),
+    };
+    let mut f = flow;
+    if let Err(e) = send_to_address(&svc, &mut f, method, &address, tp.as_ref()).await {
+        return (f, Outcome::Error(e));
+    }
+    f.state = state::SENT_EMAIL.into();
+    f.active = Some(method.into());
+    f.data.address = Some(address.clone());
+    f.data.submissions = 0;
+    f.ui.reset_messages();
+    if method == "link" {
+        challenge::choose_method_ui(&mut f, method, Some(&address));
+        f.ui.messages.push(text::recovery_link_sent());
+    } else {
+        challenge::code_sent_ui(&mut f, Some(&address));
+        f.ui.messages.push(text::recovery_code_sent());
+    }
+    show(f, info)
+}
+
+async fn send_to_address(
+    svc: &SelfService,
+    f: &mut Flow,
+    method: &str,
+    address: &str,
+    tp: Option<&Json>,
+) -> Result<(), ApiError> {
+    codes::forget(svc, f.id).await?;
+    let identity = {
+        let mut pooled = svc.store.get().await.map_err(ApiError::store)?;
+        find_by_address(&mut pooled.conn(), AddressKind::Recovery, "email", address).await.map_err(ApiError::store)?
+    };
+    let expires_in = challenge::lifespan(svc, method);
+    match &identity {
+        Some(identity) => {
+            let issue = codes::Issue {
+                flow: f,
+                method,
+                identity_id: Some(identity.id),
+                address,
+                via: "email",
+                expires_at: svc.clock.now() + expires_in,
+                by_admin: false,
+            };
+            let secret = codes::issue(svc, issue).await?;
+            let (template, fields) = if method == "link" {
+                let url = challenge::submit_link(svc, FlowKind::Recovery, f.id, "token", &secret);
+                (TemplateType::RecoveryValid, vec![("recovery_url", url)])
+            } else {
+                (TemplateType::RecoveryCodeValid, vec![("recovery_code", secret)])
+            };
+            let mail = Mail {
+                template,
+                to: address,
+                via: "email",
+                identity: Some(identity),
+                fields,
+                transient_payload: tp,
+                expires_in,
+            };
+            challenge::send(svc, f, mail).await
+        }
+        None if svc.config.selfservice.flows.recovery.notify_unknown_recipients => {
+            let template =
+                if method == "link" { TemplateType::RecoveryInvalid } else { TemplateType::RecoveryCodeInvalid };
+            let mail = Mail {
+                template,
+                to: address,
+                via: "email",
+                identity: None,
+                fields: Vec::new(),
+                transient_payload: tp,
+                expires_in,
+            };
+            challenge::send(svc, f, mail).await
+        }
+        None => Ok(()),
+    }
+}
+
+async fn use_code(svc: SelfService, flow: Flow, body: &Json, code: &str, info: &RequestInfo) -> (Flow, Outcome) {
+    let tp = body.get("transient_payload").cloned();
+    if !flow.data.csrf_disabled
+        && let Err(failure) = svc.ensure_csrf(&flow, info, body)
+    {
+        return super::csrf_outcome(flow, failure, tp);
+    }
+    let mut f = flow;
+    f.data.submissions += 1;
+    if f.data.submissions > svc.config.selfservice.methods.code.config.max_submissions {
+        let reason = "The request was submitted too often. Please request another code.";
+        let outcome = retry(&svc, &f, text::generic(reason), info).await;
+        return (f, outcome);
+    }
+    let redeemed = match codes::redeem(&svc, f.id, code).await {
+        Ok(r) => r,
+        Err(e) => return (f, Outcome::Error(e)),
+    };
+    match redeemed {
+        Redeemed::Unknown | Redeemed::Expired(_) => {
+            f.ui.reset_messages();
+            f.ui.messages.push(text::recovery_code_invalid());
+            show(f, info)
+        }
+        Redeemed::Used(_) => {
+            let reason = "The recovery code was already used. Please request another code.";
+            let outcome = retry(&svc, &f, text::generic(reason), info).await;
+            (f, outcome)
+        }
+        Redeemed::Ok(record) => succeed(svc, f, &record, "code_recovery", info).await,
+    }
+}
+
+async fn use_token(svc: SelfService, flow: Flow, token: &str, info: &RequestInfo) -> (Flow, Outcome) {
+    let redeemed = match codes::redeem(&svc, flow.id, token).await {
+        Ok(r) => r,
+        Err(e) => return (flow, Outcome::Error(e)),
+    };
+    match redeemed {
+        Redeemed::Ok(record) => succeed(svc, flow, &record, "link_recovery", info).await,
+        Redeemed::Expired(record) => {
+            let outcome = retry(&svc, &flow, text::recovery_expired(record.expires_at, svc.clock.now()), info).await;
+            (flow, outcome)
+        }
+        Redeemed::Unknown | Redeemed::Used(_) => {
+            let outcome = retry(&svc, &flow, text::recovery_token_invalid(), info).await;
+            (flow, outcome)
+        }
+    }
+}
+
+/// The secret was good: sign in, open a settings flow, and send the user there.
+async fn succeed(svc: SelfService, flow: Flow, record: &CodeRecord, amr: &str, info: &RequestInfo) -> (Flow, Outcome) {
+    let mut f = flow;
+    let Some(identity_id) = record.identity_id else {
+        return (f, Outcome::Error(ApiError::internal(&"recovery code without identity")));
+    };
+    let identity = if record.by_admin || record.address_value.is_empty() {
+        svc.identities.get(identity_id).await
+    } else {
+        // A self-service code proves the recovery address: it counts as verified too.
+        svc.identities.mark_verified(identity_id, &record.address_value).await
+    };
+    let identity = match identity {
+        Ok(i) => i,
+        Err(e) => return (f, Outcome::Error(e)),
+    };
+    let now = svc.clock.now();
+    let method =
+        AuthMethod { method: amr.into(), aal: Some(Aal::Aal1), completed_at: now, provider: None, organization: None };
+    let (session, token) = match svc.sessions.issue(&identity, vec![method], Some(info.device.clone())).await {
+        Ok(s) => s,
+        Err(e) => return (f, Outcome::Error(e)),
+    };
+    f.state = state::PASSED_CHALLENGE.into();
+    f.ui.reset_messages();
+    let point = super::hooks::HookPoint { kind: FlowKind::Recovery, stage: super::hooks::Stage::After, method: amr };
+    if let Err(e) = svc.hooks.run_after(&svc, point, &mut f, info, &identity, Some(&session), None).await {
+        let outcome = e.into_outcome(f.clone(), None);
+        return (f, outcome);
+    }
+    let browser = f.flow_type == FlowType::Browser;
+    let csrf = if browser {
+        info.csrf_cookie.clone().filter(|t| super::csrf::is_valid(t)).unwrap_or_else(super::csrf::new_token)
+    } else {
+        String::new()
+    };
+    let return_to =
+        f.return_to.clone().or_else(|| svc.config.selfservice.flows.recovery.after.default_browser_return_url.clone());
+    let mut settings =
+        super::settings::create_for(&svc, &identity, f.flow_type, f.request_url.clone(), return_to, csrf.clone()).await;
+    let max_age = chrono::Duration::from_std(svc.config.selfservice.flows.settings.privileged_session_max_age.0)
+        .unwrap_or(chrono::Duration::hours(1));
+    settings.ui.messages.push(text::recovery_successful(now + max_age, now));
+    svc.flows.create(settings.clone()).await;
+    let settings_url = super::redirect::with_query(svc.ui_url(FlowKind::Settings), "flow", &settings.id.to_string());
+    let session_cookie = browser.then(|| Box::new((session.clone(), token.clone())));
+    let new_csrf = (browser && info.csrf_cookie.as_deref() != Some(csrf.as_str())).then(|| csrf.clone());
+    let inner = if transitions(&svc) && (info.is_json || !browser) {
+        if !browser {
+            f.data.continue_with.push(json!({"action": "set_ory_session_token", "ory_session_token": token}));
+        }
+        f.data
+            .continue_with
+            .push(json!({"action": "show_settings_ui", "flow": {"id": settings.id, "url": settings_url}}));
+        Outcome::Show { flow: f.clone(), status: StatusCode::OK, redirect: false }
+    } else if info.is_json || !browser {
+        Outcome::Error(location_change(&settings_url))
+    } else {
+        Outcome::Redirect { to: settings_url, status: StatusCode::SEE_OTHER }
+    };
+    (f, Outcome::WithCookies { csrf: new_csrf, session: session_cookie, inner: Box::new(inner) })
+}
+
+/// 422 `browser_location_change_required` to `to`.
+pub fn location_change(to: &str) -> ApiError {
+    let mut e = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "browser location change required")
+        .with_id("browser_location_change_required")
+        .with_reason(format!("In order to complete this flow please redirect the browser to: {to}"));
+    let mut siblings = serde_json::Map::new();
+    siblings.insert("redirect_browser_to".into(), json!(to));
+    e.siblings = Some(Box::new(siblings));
+    e
+}
+
+// --- admin ----------------------------------------------------------------------------------
+
+/// 404: the admin endpoint's method is disabled.
+fn endpoint_disabled() -> ApiError {
+    ApiError::not_found(
+        "This endpoint was disabled by system administrator. Please check your url or contact the system administrator to enable it.",
+    )
+}
+
+/// Parses a Go duration (`1h30m`, `90s`, `250ms`).
+pub fn parse_go_duration(s: &str) -> Option<chrono::Duration> {
+    let s = s.trim();
+    if s.is_empty() {
+        return None;
+    }
+    let (negative, mut rest) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    if rest == "0" {
+        return Some(chrono::Duration::zero());
+    }
+    let mut total_ns: i128 = 0;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(rest.len());
+        if digits == 0 {
+            return None;
+        }
+        let number: f64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "ns" => 1.0,
+            "us" | "µs" | "μs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        total_ns += (number * unit) as i128;
+        if total_ns > i64::MAX as i128 {
+            return None;
+        }
+    }
+    let ns = i64::try_from(total_ns).ok()?;
+    Some(chrono::Duration::nanoseconds(if negative { -ns } else { ns }))
+}
+
+fn expires_in(raw: Option<&str>, default: chrono::Duration, must_be: &str) -> Result<chrono::Duration, ApiError> {
+    match raw.filter(|s| !s.is_empty()) {
+        None => Ok(default),
+        Some(s) => {
+            let d = parse_go_duration(s).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "Unable to parse \"expires_in\" whose format should match \"[0-9]+(ns|us|ms|s|m|h)\" but did not: {s}"
+                ))
+            })?;
+            if d <= chrono::Duration::zero() {
+                return Err(ApiError::bad_request(format!("Value from \"expires_in\" {must_be}: {s}")));
+            }
+            Ok(d)
+        }
+    }
+}
+
+/// A body of `POST /admin/recovery/{code,link}`.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct AdminBody {
+    pub identity_id: Option<Uuid>,
+    #[serde(default)]
+    pub expires_in: Option<String>,
+    #[serde(default)]
+    pub flow_type: Option<String>,
+    #[serde(default)]
+    pub return_to: Option<String>,
+}
+
+fn admin_flow(svc: &SelfService, flow_type: FlowType, lifespan: chrono::Duration, return_to: Option<String>) -> Flow {
+    let request_url = format!("{}self-service/recovery/{}", svc.config.public_base_url(), flow_type.as_str());
+    let mut flow = svc.new_flow(FlowKind::Recovery, flow_type, request_url, super::csrf::new_token());
+    flow.expires_at = flow.issued_at + lifespan;
+    flow.return_to = return_to;
+    flow
+}
+
+async fn known_identity(svc: &SelfService, id: Option<Uuid>) -> Option<crate::identity::Identity> {
+    svc.identities.get(id?).await.ok()
+}
+
+/// `POST /admin/recovery/link`: a browser flow and a link (no e-mail is sent).
+pub async fn admin_link(svc: &SelfService, body: AdminBody) -> Result<Json, ApiError> {
+    if !svc.config.selfservice.flows.recovery.enabled || !svc.config.selfservice.methods.link.enabled {
+        return Err(endpoint_disabled());
+    }
+    let lifespan =
+        expires_in(body.expires_in.as_deref(), challenge::lifespan(svc, "link"), "must be result to a future time")?;
+    let identity = known_identity(svc, body.identity_id)
+        .await
+        .ok_or_else(|| ApiError::bad_request("The requested identity id does not exist."))?;
+    let mut flow = admin_flow(svc, FlowType::Browser, lifespan, body.return_to);
+    flow.csrf_token = String::new();
+    flow.data.csrf_disabled = true;
+    flow.active = Some("link".into());
+    challenge::choose_method_ui(&mut flow, "link", None);
+    let issue = codes::Issue {
+        flow: &flow,
+        method: "link",
+        identity_id: Some(identity.id),
+        address: "",
+        via: "email",
+        expires_at: flow.expires_at,
+        by_admin: true,
+    };
+    let token = codes::issue(svc, issue).await?;
+    svc.flows.create(flow.clone()).await;
+    let link = challenge::submit_link(svc, FlowKind::Recovery, flow.id, "token", &token);
+    Ok(json!({"recovery_link": link, "expires_at": crate::identity::view::ts(&flow.expires_at)}))
+}
+
+/// `POST /admin/recovery/code`: a flow waiting for the returned code (201).
+pub async fn admin_code(svc: &SelfService, body: AdminBody) -> Result<Json, ApiError> {
+    if !svc.config.selfservice.flows.recovery.enabled || !svc.config.selfservice.methods.code.enabled {
+        return Err(endpoint_disabled());
+    }
+    let lifespan =
+        expires_in(body.expires_in.as_deref(), challenge::lifespan(svc, "code"), "must result to a future time")?;
+    let flow_type = match body.flow_type.as_deref().unwrap_or("browser") {
+        "" | "browser" => FlowType::Browser,
+        "api" => FlowType::Api,
+        other => return Err(ApiError::bad_request(format!("Value from \"flow_type\" is not valid: {other:?}"))),
+    };
+    let identity =
+        known_identity(svc, body.identity_id).await.ok_or_else(|| ApiError::not_found("could not find identity"))?;
+    let mut flow = admin_flow(svc, flow_type, lifespan, body.return_to);
+    flow.data.csrf_disabled = true;
+    flow.state = state::SENT_EMAIL.into();
+    flow.active = Some("code".into());
+    challenge::code_sent_ui(&mut flow, None);
+    let issue = codes::Issue {
+        flow: &flow,
+        method: "code",
+        identity_id: Some(identity.id),
+        address: "",
+        via: "email",
+        expires_at: flow.expires_at,
+        by_admin: true,
+    };
+    let code = codes::issue(svc, issue).await?;
+    svc.flows.create(flow.clone()).await;
+    let link = super::redirect::with_query(svc.ui_url(FlowKind::Recovery), "flow", &flow.id.to_string());
+    Ok(json!({
+        "recovery_link": link,
+        "recovery_code": code,
+        "expires_at": crate::identity::view::ts(&flow.expires_at),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_go_duration;
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_go_duration("1h30m"), Some(chrono::Duration::minutes(90)));
+        assert_eq!(parse_go_duration("250ms"), Some(chrono::Duration::milliseconds(250)));
+        assert_eq!(parse_go_duration("1.5s"), Some(chrono::Duration::milliseconds(1500)));
+        assert_eq!(parse_go_duration("-1s"), Some(chrono::Duration::seconds(-1)));
+        assert_eq!(parse_go_duration("0"), Some(chrono::Duration::zero()));
+        assert_eq!(parse_go_duration("1d"), None);
+        assert_eq!(parse_go_duration("h"), None);
+        assert_eq!(parse_go_duration(""), None);
+        assert_eq!(parse_go_duration("99999999999999h"), None);
+    }
+}

@@ -1,0 +1,399 @@
+//! The verification flow (behaviour.md §9) with the `code` and `link` methods: an address is
+//! submitted, a message carries a code or link, redeeming it marks the address verified.
+//! Responses follow Kratos' negotiation for this flow: a browser request (`IsBrowserRequest`)
+//! is redirected to the verification UI, anything else gets the flow as JSON.
+
+use super::challenge::{self, Mail};
+use super::codes::{self, Redeemed};
+use super::flow::{Flow, FlowKind, FlowType, state};
+use super::text;
+use super::ui::{self, group};
+use super::{Outcome, RequestInfo, SelfService};
+use crate::courier::template::TemplateType;
+use crate::error::ApiError;
+use crate::persistence::identity::{AddressKind, find_by_address};
+use actix_web::http::StatusCode;
+use serde_json::{Value as Json, json};
+
+/// 400: verification is disabled.
+pub fn disabled() -> ApiError {
+    ApiError::bad_request("Verification is not allowed because it was disabled.")
+}
+
+/// `GET /self-service/verification/{browser,api}`.
+pub async fn init(
+    svc: &SelfService,
+    flow_type: FlowType,
+    info: &RequestInfo,
+    return_to: Option<&str>,
+    csrf: String,
+) -> Result<Flow, ApiError> {
+    if !svc.config.selfservice.flows.verification.enabled {
+        return Err(disabled());
+    }
+    let method = challenge::method(svc, FlowKind::Verification).ok_or_else(disabled)?;
+    let default = super::redirect::default_return(&svc.config);
+    if let Some(r) = return_to.filter(|r| !r.is_empty()) {
+        super::redirect::validate(&svc.config, r, &default).map_err(super::login::return_to_forbidden)?;
+    }
+    let mut flow = svc.new_flow(FlowKind::Verification, flow_type, info.url.clone(), csrf);
+    svc.hooks.run_before(svc, FlowKind::Verification, &flow, info).await?;
+    challenge::choose_method_ui(&mut flow, method, None);
+    svc.flows.create(flow.clone()).await;
+    Ok(flow)
+}
+
+fn show(flow: Flow, info: &RequestInfo) -> (Flow, Outcome) {
+    (flow.clone(), Outcome::Show { flow, status: StatusCode::OK, redirect: info.is_browser })
+}
+
+/// `POST /self-service/verification?flow=` (and `GET` with `code` or `token` from a message):
+/// runs inside the flow's actor.
+pub async fn submit(svc: SelfService, flow: Flow, body: Json, info: RequestInfo) -> (Flow, Outcome) {
+    if !svc.config.selfservice.flows.verification.enabled {
+        return (flow, Outcome::Error(disabled()));
+    }
+    let Some(method) = challenge::method(&svc, FlowKind::Verification) else {
+        return (flow, Outcome::Error(disabled()));
+    };
+    let now = svc.clock.now();
+    if flow.is_expired(now) {
+        let new_flow = challenge::restart(&svc, &flow, text::verification_expired(flow.expires_at, now)).await;
+        let to_ui = new_flow.flow_type == FlowType::Browser && !info.is_json;
+        return (flow, challenge::redirect_to_new(&svc, &new_flow, to_ui));
+    }
+    let tp = body.get("transient_payload").cloned();
+    let str_field = |k: &str| body.get(k).and_then(Json::as_str).map(str::trim).filter(|s| !s.is_empty());
+    let code = str_field("code").map(str::to_string);
+    let token = str_field("token").map(str::to_string);
+    let has_email = body.get("email").is_some_and(|e| !e.is_null());
+    let chosen = str_field("method").map(str::to_string).or_else(|| {
+        if token.is_some() {
+            Some("link".into())
+        } else if code.is_some() {
+            Some("code".into())
+        } else {
+            None
+        }
+    });
+    // The configured method, or the one the flow was started with (an admin link).
+    let enabled = |m: &str| match m {
+        "code" => svc.config.selfservice.methods.code.enabled,
+        "link" => svc.config.selfservice.methods.link.enabled,
+        _ => false,
+    };
+    let method = match chosen.as_deref() {
+        Some(c) if enabled(c) && (c == method || flow.active.as_deref() == Some(c)) => {
+            if c == "link" {
+                "link"
+            } else {
+                "code"
+            }
+        }
+        _ => "",
+    };
+    if method.is_empty() {
+        let mut f = flow;
+        f.ui.reset_messages();
+        f.ui.messages.push(text::no_strategy());
+        let redirect = f.flow_type == FlowType::Browser && !info.is_json;
+        return (f.clone(), Outcome::Show { flow: f, status: StatusCode::BAD_REQUEST, redirect });
+    }
+    if flow.state == state::PASSED_CHALLENGE {
+        let new_flow = challenge::restart(&svc, &flow, text::verification_retry_success()).await;
+        return (flow, challenge::redirect_to_new(&svc, &new_flow, new_flow.flow_type == FlowType::Browser));
+    }
+    match (method, code, token) {
+        // A GET from the e-mailed link pre-fills the code instead of using it.
+        ("code", Some(code), _) if info.method == "GET" && !has_email => prefill(svc, flow, code),
+        ("code", Some(code), _) if !has_email => use_code(svc, flow, &code, &info).await,
+        ("link", _, Some(token)) if !has_email => use_token(svc, flow, &token, &info).await,
+        _ if info.method == "GET" => {
+            let f = flow;
+            (f.clone(), Outcome::Show { flow: f, status: StatusCode::OK, redirect: true })
+        }
+        _ => send(svc, flow, &body, method, &info, tp).await,
+    }
+}
+
+/// Sends a code or link to the submitted address.
+async fn send(
+    svc: SelfService,
+    flow: Flow,
+    body: &Json,
+    method: &str,
+    info: &RequestInfo,
+    tp: Option<Json>,
+) -> (Flow, Outcome) {
+    if let Err(failure) = svc.ensure_csrf(&flow, info, body) {
+        return super::csrf_outcome(flow, failure, tp);
+    }
+    let raw = body.get("email").and_then(Json::as_str).map(str::to_string);
+    let email = match challenge::submitted_email(body) {
+        Ok(e) => e,
+        Err(m) => return challenge::email_problem(flow, method, raw.as_deref(), m, info),
+    };
+    let mut f = flow;
+    if let Err(e) = send_to_address(&svc, &mut f, method, &email, "email", tp.as_ref(), true).await {
+        return (f, Outcome::Error(e));
+    }
+    show(f, info)
+}
+
+/// Sends the message for `address` (known verifiable address: valid template; unknown: the
+/// invalid template if configured, else nothing) and moves the flow to `sent_email`.
+async fn send_to_address(
+    svc: &SelfService,
+    f: &mut Flow,
+    method: &str,
+    address: &str,
+    via: &str,
+    tp: Option<&Json>,
+    resend_node: bool,
+) -> Result<(), ApiError> {
+    codes::forget(svc, f.id).await?;
+    let identity = {
+        let mut pooled = svc.store.get().await.map_err(ApiError::store)?;
+        find_by_address(&mut pooled.conn(), AddressKind::Verifiable, via, address).await.map_err(ApiError::store)?
+    };
+    let expires_in = challenge::lifespan(svc, method);
+    match &identity {
+        Some(identity) => {
+            let issue = codes::Issue {
+                flow: f,
+                method,
+                identity_id: Some(identity.id),
+                address,
+                via,
+                expires_at: svc.clock.now() + expires_in,
+                by_admin: false,
+            };
+            let secret = codes::issue(svc, issue).await?;
+            let (template, fields) = if method == "link" {
+                let url = challenge::submit_link(svc, FlowKind::Verification, f.id, "token", &secret);
+                (TemplateType::VerificationValid, vec![("verification_url", url)])
+            } else {
+                let url = challenge::submit_link(svc, FlowKind::Verification, f.id, "code", &secret);
+                (TemplateType::VerificationCodeValid, vec![("verification_code", secret), ("verification_url", url)])
+            };
+            let mail = Mail {
+                template,
+                to: address,
+                via,
+                identity: Some(identity),
+                fields,
+                transient_payload: tp,
+                expires_in,
+            };
+            challenge::send(svc, f, mail).await?;
+        }
+        None if svc.config.selfservice.flows.verification.notify_unknown_recipients && via == "email" => {
+            let template = if method == "link" {
+                TemplateType::VerificationInvalid
+            } else {
+                TemplateType::VerificationCodeInvalid
+            };
+            let mail = Mail {
+                template,
+                to: address,
+                via,
+                identity: None,
+                fields: Vec::new(),
+                transient_payload: tp,
+                expires_in,
+            };
+            challenge::send(svc, f, mail).await?;
+        }
+        None => {}
+    }
+    f.state = state::SENT_EMAIL.into();
+    f.active = Some(method.into());
+    f.data.address = Some(address.into());
+    f.ui.reset_messages();
+    if method == "link" {
+        challenge::choose_method_ui(f, method, Some(address));
+        f.ui.messages.push(text::verification_link_sent());
+    } else {
+        challenge::code_sent_ui(f, resend_node.then_some(address));
+        f.ui.messages.push(text::verification_code_sent());
+    }
+    Ok(())
+}
+
+/// `GET …?flow=&code=`: the code lands in the form; the user confirms it.
+fn prefill(svc: SelfService, flow: Flow, code: String) -> (Flow, Outcome) {
+    let mut f = flow;
+    if f.ui.node_mut("code", None).is_none() {
+        let address = f.data.address.clone();
+        challenge::code_sent_ui(&mut f, address.as_deref());
+    }
+    if let Some(n) = f.ui.node_mut("code", None) {
+        n.set_value(Some(code.into()));
+    }
+    let to = super::redirect::with_query(svc.ui_url(FlowKind::Verification), "flow", &f.id.to_string());
+    let csrf = (f.flow_type == FlowType::Browser).then(|| f.csrf_token.clone());
+    (
+        f,
+        Outcome::WithCookies {
+            csrf,
+            session: None,
+            inner: Box::new(Outcome::Redirect { to, status: StatusCode::SEE_OTHER }),
+        },
+    )
+}
+
+/// Too many submissions or an already-used code: a new flow with 4000001.
+async fn replaced(svc: &SelfService, flow: &Flow, reason: &str, info: &RequestInfo) -> Outcome {
+    let new_flow = challenge::restart(svc, flow, text::generic(reason)).await;
+    if info.is_json {
+        challenge::gone_with_replacement(&new_flow, "self_service_flow_replaced", reason)
+    } else {
+        challenge::redirect_to_new(svc, &new_flow, true)
+    }
+}
+
+async fn use_code(svc: SelfService, flow: Flow, code: &str, info: &RequestInfo) -> (Flow, Outcome) {
+    let mut f = flow;
+    f.data.submissions += 1;
+    if f.data.submissions > svc.config.selfservice.methods.code.config.max_submissions {
+        let outcome =
+            replaced(&svc, &f, "The request was submitted too often. Please request another code.", info).await;
+        return (f, outcome);
+    }
+    let redeemed = match codes::redeem(&svc, f.id, code).await {
+        Ok(r) => r,
+        Err(e) => return (f, Outcome::Error(e)),
+    };
+    match redeemed {
+        Redeemed::Unknown => {
+            f.ui.reset_messages();
+            f.ui.messages.push(text::verification_code_invalid());
+            show(f, info)
+        }
+        Redeemed::Expired(record) => {
+            let new_flow =
+                challenge::restart(&svc, &f, text::verification_expired(record.expires_at, svc.clock.now())).await;
+            let outcome = if info.is_json {
+                challenge::gone_with_replacement(
+                    &new_flow,
+                    "self_service_flow_expired",
+                    "The verification code has expired. Please request a new one.",
+                )
+            } else {
+                challenge::redirect_to_new(&svc, &new_flow, true)
+            };
+            (f, outcome)
+        }
+        Redeemed::Used(_) => {
+            let outcome =
+                replaced(&svc, &f, "The verification code was already used. Please request another code.", info).await;
+            (f, outcome)
+        }
+        Redeemed::Ok(record) => succeed(svc, f, &record, info).await,
+    }
+}
+
+async fn use_token(svc: SelfService, flow: Flow, token: &str, info: &RequestInfo) -> (Flow, Outcome) {
+    let redeemed = match codes::redeem(&svc, flow.id, token).await {
+        Ok(r) => r,
+        Err(e) => return (flow, Outcome::Error(e)),
+    };
+    match redeemed {
+        Redeemed::Ok(record) => succeed(svc, flow, &record, info).await,
+        Redeemed::Expired(record) => {
+            let message = text::verification_expired(record.expires_at, svc.clock.now());
+            let new_flow = challenge::restart(&svc, &flow, message).await;
+            (flow, challenge::redirect_to_new(&svc, &new_flow, new_flow.flow_type == FlowType::Browser))
+        }
+        Redeemed::Unknown | Redeemed::Used(_) => {
+            let new_flow = challenge::restart(&svc, &flow, text::verification_token_invalid()).await;
+            (flow, challenge::redirect_to_new(&svc, &new_flow, new_flow.flow_type == FlowType::Browser))
+        }
+    }
+}
+
+/// Where "continue" leads after verification: the flow's `return_to` if allowed, else
+/// `verification.after.default_browser_return_url`, else the global default.
+fn continue_url(svc: &SelfService, flow: &Flow) -> String {
+    let default = svc
+        .config
+        .selfservice
+        .flows
+        .verification
+        .after
+        .default_browser_return_url
+        .clone()
+        .unwrap_or_else(|| super::redirect::default_return(&svc.config));
+    flow.return_to.as_deref().and_then(|r| super::redirect::validate(&svc.config, r, &default).ok()).unwrap_or(default)
+}
+
+async fn succeed(
+    svc: SelfService,
+    flow: Flow,
+    record: &crate::persistence::selfservice::CodeRecord,
+    info: &RequestInfo,
+) -> (Flow, Outcome) {
+    let mut f = flow;
+    let identity = match record.identity_id {
+        Some(id) => match svc.identities.mark_verified(id, &record.address_value).await {
+            Ok(i) => Some(i),
+            Err(e) => return (f, Outcome::Error(e)),
+        },
+        None => None,
+    };
+    let to = continue_url(&svc, &f);
+    f.state = state::PASSED_CHALLENGE.into();
+    f.ui.method = "GET".into();
+    f.ui.action = to.clone();
+    f.ui.nodes = vec![ui::anchor(group::CODE, "continue", &to, text::label_continue())];
+    if f.active.as_deref() == Some("link") {
+        f.ui.nodes[0].group = group::LINK.into();
+    }
+    f.ui.messages = vec![text::verification_successful()];
+    if let Some(identity) = &identity {
+        let point =
+            super::hooks::HookPoint { kind: FlowKind::Verification, stage: super::hooks::Stage::After, method: "code" };
+        if let Err(e) = svc.hooks.run_after(&svc, point, &mut f, info, identity, None, None).await {
+            let outcome = e.into_outcome(f.clone(), None);
+            return (f, outcome);
+        }
+    }
+    show(f, info)
+}
+
+/// A verification flow created by a hook (after registration, login or settings) for one
+/// address: the message is sent at once and the flow starts in `sent_email`. Returns the flow
+/// and its `show_verification_ui` item.
+pub async fn start_for_address(
+    svc: &SelfService,
+    flow_type: FlowType,
+    info: &RequestInfo,
+    address: &crate::identity::VerifiableAddress,
+    return_to: Option<String>,
+) -> Result<(Flow, Json), ApiError> {
+    let method = challenge::method(svc, FlowKind::Verification).unwrap_or("code");
+    // As Kratos: a browser's CSRF token is regenerated for the new flow.
+    let mut flow = svc.new_flow(FlowKind::Verification, flow_type, info.url.clone(), super::csrf::new_token());
+    flow.return_to = return_to;
+    challenge::choose_method_ui(&mut flow, method, None);
+    send_to_address(svc, &mut flow, method, &address.value, &address.via, None, false).await?;
+    // The resend button carries the address, named after its channel.
+    flow.ui.nodes.push(
+        ui::Input::new(group::CODE, if address.via == "sms" { "sms" } else { "email" }, "submit")
+            .value(address.value.as_str())
+            .label(text::label_resend())
+            .node(),
+    );
+    svc.flows.create(flow.clone()).await;
+    let mut item =
+        json!({"action": "show_verification_ui", "flow": {"id": flow.id, "verifiable_address": address.value}});
+    if flow_type == FlowType::Browser
+        && let Some(f) = item.get_mut("flow").and_then(Json::as_object_mut)
+    {
+        f.insert(
+            "url".into(),
+            json!(super::redirect::with_query(svc.ui_url(FlowKind::Verification), "flow", &flow.id.to_string())),
+        );
+    }
+    Ok((flow, item))
+}

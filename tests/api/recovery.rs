@@ -1,0 +1,586 @@
+//! Verification and recovery end to end over a real SMTP server process: codes and links are
+//! read from the delivered mail, for native (API), browser (HTML forms) and SPA clients; the
+//! registration hooks, admin-minted codes and links, templates and the HTTP channel.
+
+use crate::both_backends;
+use crate::courier::SmtpPeer;
+use crate::harness::{Db, TestApp};
+use crate::selfservice::{
+    Jar, PASSWORD, api_flow, api_register, api_submit, csrf_of, flow_id_of, location, message_ids, node,
+};
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::time::Duration;
+use tessera::config::{CodeOrLink, Config, Dur, HookConfig};
+
+fn flows_config(port: u16, method: CodeOrLink) -> impl FnOnce(&mut Config) + 'static {
+    move |c| {
+        c.courier.smtp.connection_uri = format!("smtp://127.0.0.1:{port}/?disable_starttls=true");
+        c.courier.smtp.from_address = "accounts@tessera.test".into();
+        c.courier.worker.pull_wait = Dur(Duration::from_millis(50));
+        c.selfservice.flows.verification.enabled = true;
+        c.selfservice.flows.verification.method = method;
+        c.selfservice.flows.verification.ui_url = "https://ui.example/verification".into();
+        c.selfservice.flows.recovery.enabled = true;
+        c.selfservice.flows.recovery.method = method;
+        c.selfservice.flows.recovery.ui_url = "https://ui.example/recovery".into();
+        c.selfservice.flows.settings.ui_url = "https://ui.example/settings".into();
+        c.selfservice.methods.link.enabled = true;
+    }
+}
+
+/// Creates an identity through the admin API; returns it.
+async fn create_identity(t: &TestApp, email: &str) -> Value {
+    let (status, _, body) = t
+        .admin_json(
+            Method::POST,
+            "/admin/identities",
+            Some(json!({
+                "schema_id": "default",
+                "traits": {"email": email},
+                "credentials": {"password": {"config": {"password": PASSWORD}}},
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    body
+}
+
+async fn identity(t: &TestApp, id: &str) -> Value {
+    let (status, _, body) = t.admin_json(Method::GET, &format!("/admin/identities/{id}"), None).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// The newest mail to `to` (waits for it).
+async fn mail_to(peer: &SmtpPeer, to: &str, nth: usize) -> Value {
+    let start = std::time::Instant::now();
+    loop {
+        let got: Vec<Value> = peer.received().into_iter().filter(|m| m["to"][0] == to).collect();
+        if got.len() >= nth {
+            return got[nth - 1].clone();
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "no mail #{nth} to {to}: {:?}", peer.received());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The 6-digit code in a mail's text part.
+fn code_in(mail: &Value) -> String {
+    let text = mail["text"].as_str().unwrap();
+    text.split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .unwrap_or_else(|| panic!("no code in {text}"))
+        .into()
+}
+
+/// The first URL in a mail's text part that contains `needle`.
+fn link_in(mail: &Value, needle: &str) -> String {
+    let text = mail["text"].as_str().unwrap();
+    text.split_whitespace()
+        .find(|w| w.starts_with("http") && w.contains(needle))
+        .unwrap_or_else(|| panic!("no link in {text}"))
+        .into()
+}
+
+/// A client that does not follow redirects.
+fn browser(_t: &TestApp) -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+async fn verification_with_code(db: Db) {
+    let Some(peer) = SmtpPeer::start(None, None).await else { return };
+    let t = TestApp::builder(db).config(flows_config(peer.port, CodeOrLink::Code)).build().await;
+    let created = create_identity(&t, "vera@example.org").await;
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(created["verifiable_addresses"][0]["verified"], false);
+
+    // Native client.
+    let flow = api_flow(&t, "verification", "").await;
+    assert_eq!(flow["state"], "choose_method");
+    assert_eq!(node(&flow, "email").unwrap()["group"], "code");
+    let (status, sent) =
+        api_submit(&t, "verification", &flow, json!({"method": "code", "email": "Vera@Example.org"})).await;
+    assert_eq!(status, 200, "{sent}");
+    assert_eq!(sent["state"], "sent_email");
+    assert_eq!(message_ids(&sent), vec![1080003]);
+    assert!(node(&sent, "code").is_some());
+    let mail = mail_to(&peer, "vera@example.org", 1).await;
+    assert_eq!(mail["from"], "accounts@tessera.test");
+    assert!(mail["html"].as_str().unwrap().contains("<strong>"), "the HTML alternative is rendered: {mail}");
+    let code = code_in(&mail);
+    assert!(link_in(&mail, "/self-service/verification?").contains(&format!("code={code}")));
+
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let (status, body) = api_submit(&t, "verification", &flow, json!({"method": "code", "code": wrong})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(message_ids(&body), vec![4070006]);
+    let (status, done) = api_submit(&t, "verification", &flow, json!({"method": "code", "code": code})).await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["state"], "passed_challenge");
+    assert_eq!(message_ids(&done), vec![1080002]);
+    assert_eq!(done["ui"]["method"], "GET");
+    assert_eq!(done["ui"]["nodes"][0]["attributes"]["href"], "https://app.example/welcome");
+    let after = identity(&t, &id).await;
+    assert_eq!(after["verifiable_addresses"][0]["verified"], true);
+    assert_eq!(after["verifiable_addresses"][0]["status"], "completed");
+    assert!(after["verifiable_addresses"][0]["verified_at"].is_string());
+
+    // Submitting again starts a new flow (API: 303 to its JSON) with 4070002.
+    let res = browser(&t)
+        .post(format!("{}/self-service/verification?flow={}", t.public, flow["id"].as_str().unwrap()))
+        .header("Accept", "application/json")
+        .json(&json!({"method": "code", "code": code}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let next = location(&res);
+    assert!(next.contains("/self-service/verification/flows?id="), "{next}");
+    let replacement: Value = t.http.get(&next).send().await.unwrap().json().await.unwrap();
+    assert_eq!(message_ids(&replacement), vec![4070002]);
+
+    // Unknown addresses get the same answer and no mail.
+    let flow = api_flow(&t, "verification", "").await;
+    let (status, body) =
+        api_submit(&t, "verification", &flow, json!({"method": "code", "email": "nobody@example.org"})).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["state"], "sent_email");
+    // Bad input: a 400 flow with the problem on the field.
+    let flow = api_flow(&t, "verification", "").await;
+    let (status, body) =
+        api_submit(&t, "verification", &flow, json!({"method": "code", "email": "not an address"})).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(message_ids(&body), vec![4000001]);
+    let (status, body) = api_submit(&t, "verification", &flow, json!({"method": "code"})).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(message_ids(&body), vec![4000002]);
+
+    // Browser: HTML forms with a cookie jar; the link in the mail pre-fills the code.
+    let client = browser(&t);
+    let mut jar = Jar::default();
+    let res = jar.send(client.get(format!("{}/self-service/verification/browser", t.public))).await;
+    assert_eq!(res.status(), 303);
+    let flow_id = flow_id_of(&location(&res));
+    assert!(location(&res).starts_with("https://ui.example/verification?flow="));
+    let fetch = |jar: &Jar| {
+        client
+            .get(format!("{}/self-service/verification/flows?id={flow_id}", t.public))
+            .header("Cookie", jar.header())
+            .send()
+    };
+    let flow: Value = fetch(&jar).await.unwrap().json().await.unwrap();
+    let res = jar
+        .send(client.post(format!("{}/self-service/verification?flow={flow_id}", t.public)).form(&[
+            ("method", "code"),
+            ("email", "vera@example.org"),
+            ("csrf_token", &csrf_of(&flow)),
+        ]))
+        .await;
+    assert_eq!(res.status(), 303);
+    let mail = mail_to(&peer, "vera@example.org", 2).await;
+    let link = link_in(&mail, "/self-service/verification?");
+    let res = jar.send(client.get(&link)).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), format!("https://ui.example/verification?flow={flow_id}"));
+    let flow: Value = fetch(&jar).await.unwrap().json().await.unwrap();
+    let code = node(&flow, "code").unwrap()["attributes"]["value"].as_str().unwrap().to_string();
+    assert_eq!(code, code_in(&mail));
+    let res = jar
+        .send(client.post(format!("{}/self-service/verification?flow={flow_id}", t.public)).form(&[
+            ("method", "code"),
+            ("code", code.as_str()),
+            ("csrf_token", &csrf_of(&flow)),
+        ]))
+        .await;
+    assert_eq!(res.status(), 303);
+    let flow: Value = fetch(&jar).await.unwrap().json().await.unwrap();
+    assert_eq!(flow["state"], "passed_challenge");
+}
+both_backends!(verification_with_code);
+
+async fn verification_with_link(db: Db) {
+    let Some(peer) = SmtpPeer::start(None, None).await else { return };
+    let t = TestApp::builder(db).config(flows_config(peer.port, CodeOrLink::Link)).build().await;
+    let created = create_identity(&t, "lin@example.org").await;
+    let flow = api_flow(&t, "verification", "").await;
+    assert_eq!(node(&flow, "email").unwrap()["group"], "link");
+    let (status, sent) =
+        api_submit(&t, "verification", &flow, json!({"method": "link", "email": "lin@example.org"})).await;
+    assert_eq!(status, 200, "{sent}");
+    assert_eq!(message_ids(&sent), vec![1080001]);
+    let mail = mail_to(&peer, "lin@example.org", 1).await;
+    let link = link_in(&mail, "token=");
+    // Opening the link in a browser (no Accept header): verified, then the UI shows the flow.
+    let res = browser(&t).get(&link).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), format!("https://ui.example/verification?flow={}", flow["id"].as_str().unwrap()));
+    let after = identity(&t, created["id"].as_str().unwrap()).await;
+    assert_eq!(after["verifiable_addresses"][0]["verified"], true);
+    // A link works once.
+    let res = browser(&t).get(&link).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert!(location(&res).contains("/self-service/verification/flows?id="), "API flow: {}", location(&res));
+}
+both_backends!(verification_with_link);
+
+fn show_verification_ui(c: &mut Config) {
+    c.selfservice.flows.registration.after.password.hooks = vec![
+        HookConfig { hook: "show_verification_ui".into(), config: None },
+        HookConfig { hook: "session".into(), config: None },
+    ];
+}
+
+async fn registration_sends_verification(db: Db) {
+    let Some(peer) = SmtpPeer::start(None, None).await else { return };
+    let port = peer.port;
+    let t = TestApp::builder(db)
+        .config(move |c| {
+            flows_config(port, CodeOrLink::Code)(c);
+            show_verification_ui(c);
+        })
+        .build()
+        .await;
+    let body = api_register(&t, "reg@example.org").await;
+    let items = body["continue_with"].as_array().unwrap();
+    let actions: Vec<&str> = items.iter().map(|i| i["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["show_verification_ui", "set_ory_session_token"], "{body}");
+    assert_eq!(items[0]["flow"]["verifiable_address"], "reg@example.org");
+    assert!(items[0]["flow"].get("url").is_none(), "API flows have no UI URL");
+    let vflow_id = items[0]["flow"]["id"].as_str().unwrap();
+    let vflow: Value = t
+        .http
+        .get(format!("{}/self-service/verification/flows?id={vflow_id}", t.public))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(vflow["state"], "sent_email");
+    assert_eq!(node(&vflow, "email").unwrap()["attributes"]["value"], "reg@example.org");
+    let code = code_in(&mail_to(&peer, "reg@example.org", 1).await);
+    let (status, done) = api_submit(&t, "verification", &vflow, json!({"method": "code", "code": code})).await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["state"], "passed_challenge");
+    let id = body["identity"]["id"].as_str().unwrap();
+    assert_eq!(identity(&t, id).await["verifiable_addresses"][0]["verified"], true);
+
+    // Browser: the registration redirect goes to the verification flow.
+    let client = browser(&t);
+    let mut jar = Jar::default();
+    let res = jar.send(client.get(format!("{}/self-service/registration/browser", t.public))).await;
+    let flow_id = flow_id_of(&location(&res));
+    let flow: Value = client
+        .get(format!("{}/self-service/registration/flows?id={flow_id}", t.public))
+        .header("Cookie", jar.header())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let res = jar
+        .send(client.post(format!("{}/self-service/registration?flow={flow_id}", t.public)).form(&[
+            ("method", "password"),
+            ("traits.email", "web@example.org"),
+            ("password", PASSWORD),
+            ("csrf_token", &csrf_of(&flow)),
+        ]))
+        .await;
+    assert_eq!(res.status(), 303);
+    assert!(location(&res).starts_with("https://ui.example/verification?flow="), "{}", location(&res));
+    mail_to(&peer, "web@example.org", 1).await;
+}
+both_backends!(registration_sends_verification);
+
+async fn recovery_with_code(db: Db) {
+    let Some(peer) = SmtpPeer::start(None, None).await else { return };
+    let t = TestApp::builder(db).config(flows_config(peer.port, CodeOrLink::Code)).build().await;
+    let created = create_identity(&t, "rita@example.org").await;
+    let id = created["id"].as_str().unwrap();
+
+    let flow = api_flow(&t, "recovery", "").await;
+    assert_eq!(flow["state"], "choose_method");
+    // Known and unknown addresses get the same answer; only the known one gets mail.
+    let (status, sent) =
+        api_submit(&t, "recovery", &flow, json!({"method": "code", "email": "rita@example.org"})).await;
+    assert_eq!(status, 200, "{sent}");
+    assert_eq!(sent["state"], "sent_email");
+    assert_eq!(message_ids(&sent), vec![1060003]);
+    let other = api_flow(&t, "recovery", "").await;
+    let (status, unknown) =
+        api_submit(&t, "recovery", &other, json!({"method": "code", "email": "ghost@example.org"})).await;
+    assert_eq!(status, 200);
+    assert_eq!(unknown["state"], sent["state"]);
+    assert_eq!(message_ids(&unknown), message_ids(&sent));
+    let code = code_in(&mail_to(&peer, "rita@example.org", 1).await);
+
+    // Wrong codes: 4060006 on the same flow, five times; the sixth submit restarts the flow.
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for _ in 0..5 {
+        let (status, body) = api_submit(&t, "recovery", &flow, json!({"method": "code", "code": wrong})).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(message_ids(&body), vec![4060006]);
+    }
+    let res = browser(&t)
+        .post(format!("{}/self-service/recovery?flow={}", t.public, flow["id"].as_str().unwrap()))
+        .json(&json!({"method": "code", "code": code}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303, "too many submissions");
+    let next: Value = t.http.get(location(&res)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(message_ids(&next), vec![4000001]);
+
+    // A fresh flow: the right code signs in and opens a settings flow (422 to it, flag off).
+    let flow = api_flow(&t, "recovery", "").await;
+    api_submit(&t, "recovery", &flow, json!({"method": "code", "email": "rita@example.org"})).await;
+    let code = code_in(&mail_to(&peer, "rita@example.org", 2).await);
+    let (status, body) = api_submit(&t, "recovery", &flow, json!({"method": "code", "code": code})).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["id"], "browser_location_change_required");
+    let to = body["redirect_browser_to"].as_str().unwrap();
+    assert!(to.starts_with("https://ui.example/settings?flow="), "{to}");
+    // The code is spent.
+    let (status, _) = api_submit(&t, "recovery", &flow, json!({"method": "code", "code": code})).await;
+    assert_eq!(status, 303);
+    // The address counts as verified now.
+    assert_eq!(identity(&t, id).await["verifiable_addresses"][0]["verified"], true);
+}
+both_backends!(recovery_with_code);
+
+async fn recovery_with_continue_with_transitions(db: Db) {
+    let Some(peer) = SmtpPeer::start(None, None).await else { return };
+    let port = peer.port;
+    let t = TestApp::builder(db)
+        .config(move |c| {
+            flows_config(port, CodeOrLink::Code)(c);
+            c.feature_flags.use_continue_with_transitions = true;
+        })
+        .build()
+        .await;
+    let created = create_identity(&t, "tom@example.org").await;
+    let flow = api_flow(&t, "recovery", "").await;
+    api_submit(&t, "recovery", &flow, json!({"method": "code", "email": "tom@example.org"})).await;
+    let code = code_in(&mail_to(&peer, "tom@example.org", 1).await);
+    let (status, body) = api_submit(&t, "recovery", &flow, json!({"method": "code", "code": code})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["state"], "passed_challenge");
+    let items = body["continue_with"].as_array().unwrap();
+    assert_eq!(items[0]["action"], "set_ory_session_token");
+    assert_eq!(items[1]["action"], "show_settings_ui");
+    let token = items[0]["ory_session_token"].as_str().unwrap();
+    let settings_id = items[1]["flow"]["id"].as_str().unwrap();
+    // The session: AMR code_recovery; it may read the settings flow, others may not.
+    let whoami: Value = t
+        .http
+        .get(format!("{}/sessions/whoami", t.public))
+        .header("X-Session-Token", token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(whoami["authentication_methods"][0]["method"], "code_recovery");
+    assert_eq!(whoami["identity"]["id"], created["id"]);
+    let settings_url = format!("{}/self-service/settings/flows?id={settings_id}", t.public);
+    let res = t.http.get(&settings_url).header("X-Session-Token", token).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let settings: Value = res.json().await.unwrap();
+    assert_eq!(settings["identity"]["id"], created["id"]);
+    assert_eq!(settings["state"], "show_form");
+    assert_eq!(message_ids(&settings), vec![1060001]);
+    assert!(node(&settings, "password").is_some());
+    let res = t.http.get(&settings_url).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+}
+both_backends!(recovery_with_continue_with_transitions);
+
+async fn recovery_with_link_in_a_browser(db: Db) {
+    let Some(peer) = SmtpPeer::start(None, None).await else { return };
+    let t = TestApp::builder(db).config(flows_config(peer.port, CodeOrLink::Link)).build().await;
+    create_identity(&t, "lisa@example.org").await;
+    let client = browser(&t);
+    let mut jar = Jar::default();
+    let res = jar
+        .send(client.get(format!("{}/self-service/recovery/browser?return_to=https://app.example/after", t.public)))
+        .await;
+    assert_eq!(res.status(), 303);
+    let flow_id = flow_id_of(&location(&res));
+    let flow: Value = client
+        .get(format!("{}/self-service/recovery/flows?id={flow_id}", t.public))
+        .header("Cookie", jar.header())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // Without the CSRF token: 403, nothing sent.
+    let res = jar
+        .send(
+            client
+                .post(format!("{}/self-service/recovery?flow={flow_id}", t.public))
+                .header("Accept", "application/json")
+                .form(&[("method", "link"), ("email", "lisa@example.org")]),
+        )
+        .await;
+    assert_eq!(res.status(), 403);
+    let res = jar
+        .send(client.post(format!("{}/self-service/recovery?flow={flow_id}", t.public)).form(&[
+            ("method", "link"),
+            ("email", "lisa@example.org"),
+            ("csrf_token", &csrf_of(&flow)),
+        ]))
+        .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), format!("https://ui.example/recovery?flow={flow_id}"));
+    let link = link_in(&mail_to(&peer, "lisa@example.org", 1).await, "token=");
+    assert_eq!(peer.received().len(), 1, "the CSRF failure sent nothing");
+    let res = jar.send(client.get(&link)).await;
+    assert_eq!(res.status(), 303);
+    assert!(location(&res).starts_with("https://ui.example/settings?flow="), "{}", location(&res));
+    let whoami =
+        client.get(format!("{}/sessions/whoami", t.public)).header("Cookie", jar.header()).send().await.unwrap();
+    assert_eq!(whoami.status(), 200, "the session cookie was set");
+    let whoami: Value = whoami.json().await.unwrap();
+    assert_eq!(whoami["authentication_methods"][0]["method"], "link_recovery");
+    let settings: Value = client
+        .get(format!("{}/self-service/settings/flows?id={}", t.public, flow_id_of(&location(&res))))
+        .header("Cookie", jar.header())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(settings["return_to"], "https://app.example/after");
+    // Signed in: creating another recovery flow redirects (HTML) or fails (JSON).
+    let res = jar.send(client.get(format!("{}/self-service/recovery/browser", t.public))).await;
+    assert_eq!(res.status(), 302);
+    let res = client
+        .get(format!("{}/self-service/recovery/browser", t.public))
+        .header("Cookie", jar.header())
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["id"], "session_already_available");
+    // The link is spent: a new flow with 4060004.
+    let res = client.get(&link).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert!(location(&res).starts_with("https://ui.example/recovery?flow="));
+}
+both_backends!(recovery_with_link_in_a_browser);
+
+async fn admin_recovery_codes_and_links(db: Db) {
+    let Some(peer) = SmtpPeer::start(None, None).await else { return };
+    let t = TestApp::builder(db).config(flows_config(peer.port, CodeOrLink::Code)).build().await;
+    let created = create_identity(&t, "adam@example.org").await;
+    let id = created["id"].as_str().unwrap();
+
+    let (status, _, body) =
+        t.admin_json(Method::POST, "/admin/recovery/code", Some(json!({"identity_id": id, "flow_type": "api"}))).await;
+    assert_eq!(status, 201, "{body}");
+    let code = body["recovery_code"].as_str().unwrap();
+    assert_eq!(code.len(), 6);
+    let link = body["recovery_link"].as_str().unwrap();
+    assert!(link.starts_with("https://ui.example/recovery?flow="), "{link}");
+    let flow: Value = t
+        .http
+        .get(format!("{}/self-service/recovery/flows?id={}", t.public, flow_id_of(link)))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(flow["state"], "sent_email");
+    let (status, body) = api_submit(&t, "recovery", &flow, json!({"method": "code", "code": code})).await;
+    assert_eq!(status, 422, "{body}");
+    // Admin codes do not verify addresses.
+    assert_eq!(identity(&t, id).await["verifiable_addresses"][0]["verified"], false);
+
+    for (body, want) in [
+        (json!({"identity_id": id, "expires_in": "soon"}), 400),
+        (json!({"identity_id": id, "expires_in": "-1h"}), 400),
+        (json!({"identity_id": id, "flow_type": "spa"}), 400),
+        (json!({"identity_id": uuid::Uuid::new_v4()}), 404),
+        (json!({"identity_id": "not-a-uuid"}), 400),
+    ] {
+        let (status, _, out) = t.admin_json(Method::POST, "/admin/recovery/code", Some(body.clone())).await;
+        assert_eq!(status, want, "{body} → {out}");
+        assert!(out["error"]["reason"].is_string() || out["error"]["message"].is_string(), "{out}");
+    }
+
+    let (status, _, body) =
+        t.admin_json(Method::POST, "/admin/recovery/link", Some(json!({"identity_id": id, "expires_in": "10m"}))).await;
+    assert_eq!(status, 200, "{body}");
+    let link = body["recovery_link"].as_str().unwrap();
+    assert!(link.contains("/self-service/recovery?flow=") && link.contains("&token="), "{link}");
+    let expires = chrono::DateTime::parse_from_rfc3339(body["expires_at"].as_str().unwrap()).unwrap();
+    let left = expires.with_timezone(&chrono::Utc) - t.app().state().clock.now();
+    assert!(left > chrono::Duration::minutes(9) && left <= chrono::Duration::minutes(10), "{left}");
+    let res = browser(&t).get(link).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert!(location(&res).starts_with("https://ui.example/settings?flow="));
+    let (status, _, _) =
+        t.admin_json(Method::POST, "/admin/recovery/link", Some(json!({"identity_id": uuid::Uuid::new_v4()}))).await;
+    assert_eq!(status, 400);
+    assert!(peer.received().is_empty(), "admin recovery sends no mail");
+
+    // With the method off the endpoint is not there.
+    let port = peer.port;
+    let off = TestApp::builder(Db::Sqlite)
+        .config(move |c| {
+            flows_config(port, CodeOrLink::Code)(c);
+            c.selfservice.methods.link.enabled = false;
+        })
+        .build()
+        .await;
+    let (status, _, _) = off.admin_json(Method::POST, "/admin/recovery/link", Some(json!({"identity_id": id}))).await;
+    assert_eq!(status, 404);
+}
+both_backends!(admin_recovery_codes_and_links);
+
+async fn disabled_flows_and_bad_input(db: Db) {
+    let t = TestApp::new(db).await;
+    for kind in ["recovery", "verification"] {
+        let res = t.http.get(format!("{}/self-service/{kind}/api", t.public)).send().await.unwrap();
+        assert_eq!(res.status(), 400, "{kind} is disabled by default");
+    }
+    let Some(peer) = SmtpPeer::start(None, None).await else { return };
+    let t = TestApp::builder(Db::Sqlite).config(flows_config(peer.port, CodeOrLink::Code)).build().await;
+    let flow = api_flow(&t, "recovery", "").await;
+    for body in
+        [json!({"method": "code", "email": 42}), json!({"method": "code", "email": ""}), json!({"method": "sms"})]
+    {
+        let (status, out) = api_submit(&t, "recovery", &flow, body.clone()).await;
+        assert_eq!(status, 400, "{body} → {out}");
+    }
+    let res = t
+        .http
+        .post(format!("{}/self-service/recovery?flow={}", t.public, flow["id"].as_str().unwrap()))
+        .header("Content-Type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let res =
+        t.http.post(format!("{}/self-service/recovery?flow=nope", t.public)).json(&json!({})).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    let res = t
+        .http
+        .get(format!("{}/self-service/verification/flows?id={}", t.public, uuid::Uuid::new_v4()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    assert!(peer.received().is_empty());
+}
+both_backends!(disabled_flows_and_bad_input);
