@@ -32,7 +32,7 @@ pub struct App {
     state: web::Data<AppState>,
     /// Held so the supervised Janitor lives as long as the servers.
     _janitor: actix::Addr<crate::actors::janitor::Janitor>,
-    dispatcher: actix::Addr<crate::courier::dispatcher::Dispatcher>,
+    dispatcher: Option<actix::Addr<crate::courier::dispatcher::Dispatcher>>,
 }
 
 /// The DSN `serve --dev` uses when none is configured.
@@ -167,14 +167,20 @@ impl App {
         };
         let janitor =
             crate::actors::janitor::start(store.clone(), registry, flows, config.actors.clone(), clock.clone());
-        let dispatcher = crate::courier::dispatcher::start(
-            store.clone(),
-            persister.clone(),
-            config.courier.clone(),
-            clock.clone(),
-            wake,
-        )
-        .map_err(|e| anyhow::anyhow!(e))?;
+        let dispatcher = if config.courier.worker.enabled {
+            Some(
+                crate::courier::dispatcher::start(
+                    store.clone(),
+                    persister.clone(),
+                    config.courier.clone(),
+                    clock.clone(),
+                    wake,
+                )
+                .map_err(|e| anyhow::anyhow!(e))?,
+            )
+        } else {
+            None
+        };
         let state = web::Data::new(AppState {
             config: config.clone(),
             store,
@@ -225,7 +231,9 @@ impl App {
     /// Graceful shutdown: the courier stops claiming, in-flight requests finish, then the
     /// Persister flushes.
     pub async fn stop(self) {
-        let _ = self.dispatcher.send(crate::courier::dispatcher::Shutdown).await;
+        if let Some(d) = &self.dispatcher {
+            let _ = d.send(crate::courier::dispatcher::Shutdown).await;
+        }
         for handle in &self.servers {
             handle.stop(true).await;
         }

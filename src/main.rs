@@ -41,6 +41,11 @@ enum Command {
         #[arg(short, long)]
         config: Option<PathBuf>,
     },
+    /// The courier: `watch` delivers queued messages (alone, without the HTTP servers).
+    Courier {
+        #[command(subcommand)]
+        command: CourierCommand,
+    },
     /// Manage identities through a running server's admin API.
     Identities {
         #[command(flatten)]
@@ -50,6 +55,17 @@ enum Command {
     },
     /// Print the version.
     Version,
+}
+
+#[derive(Subcommand)]
+enum CourierCommand {
+    /// Deliver queued e-mail and SMS until stopped (SIGTERM / Ctrl-C); several watchers may
+    /// share one PostgreSQL database, no message is sent twice.
+    Watch {
+        /// TOML configuration file.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -180,6 +196,26 @@ async fn cleanup(config: Config) -> Result<(), String> {
     Ok(())
 }
 
+async fn courier_watch(config: Config) -> Result<(), String> {
+    let dsn = config.dsn.clone().ok_or("dsn is not set: configure `dsn` or set DSN")?;
+    let store = Store::connect(&dsn).map_err(|e| e.to_string())?;
+    let persister = tessera::persistence::Persister::start(store.clone(), config.persistence.clone());
+    let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+    let dispatcher = tessera::courier::dispatcher::start(
+        store,
+        persister.clone(),
+        config.courier.clone(),
+        tessera::clock::Clock::system(),
+        wake,
+    )?;
+    tracing::info!("courier: watching for queued messages");
+    wait_for_signal().await;
+    tracing::info!("courier: stopping");
+    let _ = dispatcher.send(tessera::courier::dispatcher::Shutdown).await;
+    persister.shutdown().await;
+    Ok(())
+}
+
 async fn migrate(config: Config) -> Result<(), String> {
     let dsn = config.dsn.ok_or("dsn is not set: configure `dsn` or set DSN")?;
     let store = Store::connect(&dsn).map_err(|e| e.to_string())?;
@@ -190,26 +226,28 @@ async fn migrate(config: Config) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Version => {
-            println!("tessera {}", env!("CARGO_PKG_VERSION"));
-            Ok(())
-        }
-        Command::Serve { config, dev, migrate: m } => {
-            load_config(config.as_ref()).and_then(|c| runtime().map_err(|e| e.to_string())?.block_on(serve(c, dev, m)))
-        }
-        Command::Identities { endpoint, command } => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())
-            .and_then(|rt| rt.block_on(identities(endpoint, command))),
-        Command::Cleanup { config } => {
-            load_config(config.as_ref()).and_then(|c| runtime().map_err(|e| e.to_string())?.block_on(cleanup(c)))
-        }
-        Command::Migrate { config } => {
-            load_config(config.as_ref()).and_then(|c| runtime().map_err(|e| e.to_string())?.block_on(migrate(c)))
-        }
-    };
+    let result =
+        match cli.command {
+            Command::Version => {
+                println!("tessera {}", env!("CARGO_PKG_VERSION"));
+                Ok(())
+            }
+            Command::Serve { config, dev, migrate: m } => load_config(config.as_ref())
+                .and_then(|c| runtime().map_err(|e| e.to_string())?.block_on(serve(c, dev, m))),
+            Command::Identities { endpoint, command } => tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
+                .and_then(|rt| rt.block_on(identities(endpoint, command))),
+            Command::Courier { command: CourierCommand::Watch { config } } => load_config(config.as_ref())
+                .and_then(|c| runtime().map_err(|e| e.to_string())?.block_on(courier_watch(c))),
+            Command::Cleanup { config } => {
+                load_config(config.as_ref()).and_then(|c| runtime().map_err(|e| e.to_string())?.block_on(cleanup(c)))
+            }
+            Command::Migrate { config } => {
+                load_config(config.as_ref()).and_then(|c| runtime().map_err(|e| e.to_string())?.block_on(migrate(c)))
+            }
+        };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

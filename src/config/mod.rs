@@ -605,11 +605,20 @@ pub struct CourierWorkerConfig {
     pub pull_count: usize,
     /// Pause between polls when the queue is empty.
     pub pull_wait: Dur,
+    /// tessera's own: retries back off exponentially from `pull_wait` up to this wait.
+    pub retry_max_wait: Dur,
+    /// tessera's own: whether `serve` delivers messages itself (else run `tessera courier watch`).
+    pub enabled: bool,
 }
 
 impl Default for CourierWorkerConfig {
     fn default() -> Self {
-        CourierWorkerConfig { pull_count: 10, pull_wait: Dur(Duration::from_secs(1)) }
+        CourierWorkerConfig {
+            pull_count: 10,
+            pull_wait: Dur(Duration::from_secs(1)),
+            retry_max_wait: Dur(Duration::from_secs(600)),
+            enabled: true,
+        }
     }
 }
 

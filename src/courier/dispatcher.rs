@@ -23,8 +23,6 @@ use uuid::Uuid;
 
 /// Messages left `processing` this long (a crashed instance) go back to the queue.
 const STALE_PROCESSING: Duration = Duration::from_secs(300);
-/// Longest wait between two attempts of one message.
-const MAX_BACKOFF: Duration = Duration::from_secs(600);
 
 /// Everything a delivery needs; shared by the actor and its in-flight deliveries.
 struct Shared {
@@ -229,7 +227,9 @@ async fn deliver(shared: &Shared, m: MessageRow) -> rows::Attempt {
         Err(e) if e.permanent || send_count > shared.config.message_retries as i32 => (ABANDONED, None),
         Err(_) => {
             let base = shared.config.worker.pull_wait.0.max(Duration::from_millis(10));
-            let wait = base.saturating_mul(1u32 << send_count.clamp(0, 16) as u32).min(MAX_BACKOFF);
+            let wait = base
+                .saturating_mul(1u32 << send_count.clamp(0, 16) as u32)
+                .min(shared.config.worker.retry_max_wait.0.max(base));
             (QUEUED, Some(now + chrono::Duration::from_std(wait).unwrap_or_default()))
         }
     };

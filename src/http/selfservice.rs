@@ -577,6 +577,13 @@ async fn render_outcome(
         }
         Outcome::Error(e) => error_response(state, req, api, e).await,
         Outcome::Done(done) => render_done(state, info, *done),
+        Outcome::ErrorOrRedirect { error, redirect } => {
+            if !api && !info.is_json && info.is_browser {
+                HttpResponse::SeeOther().insert_header((header::LOCATION, redirect)).finish()
+            } else {
+                error_response(state, req, api, error).await
+            }
+        }
         Outcome::Show { flow, status, redirect } => {
             if redirect {
                 ui_redirect(svc(state).ui_url(kind), flow.id, StatusCode::SEE_OTHER)

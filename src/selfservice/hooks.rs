@@ -35,6 +35,8 @@ pub enum HookError {
     Messages(Vec<(String, Text)>),
     /// Any other failure.
     Api(ApiError),
+    /// `require_verified_address`: JSON clients get the error, browsers go to `redirect`.
+    Verify { error: ApiError, redirect: String },
 }
 
 impl From<ApiError> for HookError {
@@ -55,6 +57,7 @@ impl HookError {
                 Outcome::Form { flow, status: StatusCode::BAD_REQUEST, transient_payload }
             }
             HookError::Api(e) => Outcome::Error(e),
+            HookError::Verify { error, redirect } => Outcome::ErrorOrRedirect { error, redirect },
         }
     }
 }
@@ -139,7 +142,7 @@ impl HookRunner {
                 let ctx = self.context(flow, info, None, None, None);
                 match self.web_hook(h.config.as_ref(), ctx).await {
                     Ok(_) => {}
-                    Err(HookError::Api(e)) => return Err(e),
+                    Err(HookError::Api(e) | HookError::Verify { error: e, .. }) => return Err(e),
                     Err(HookError::Messages(m)) => {
                         let reason =
                             m.first().map_or_else(|| "a web hook refused the request".into(), |(_, t)| t.text.clone());
@@ -181,11 +184,34 @@ impl HookRunner {
                 "require_verified_address"
                     if point.kind == FlowKind::Login && !identity.verifiable_addresses.iter().any(|a| a.verified) =>
                 {
-                    return Err(HookError::Api(
-                        ApiError::new(StatusCode::FORBIDDEN, "The request was forbidden")
-                            .with_id("session_verified_address_required")
-                            .with_reason("A verified address is required to log in."),
-                    ));
+                    let error = ApiError::new(StatusCode::FORBIDDEN, "The request was forbidden")
+                        .with_id("session_verified_address_required")
+                        .with_reason("A verified address is required to log in.");
+                    // A verification flow for the first address, its message sent, offered
+                    // to the client.
+                    let address = identity.verifiable_addresses.iter().find(|a| !a.value.is_empty());
+                    if let (true, Some(address)) = (svc.config.selfservice.flows.verification.enabled, address) {
+                        let (vflow, mut item) = super::verification::start_for_address(
+                            svc,
+                            flow.flow_type,
+                            info,
+                            address,
+                            flow.return_to.clone(),
+                            true,
+                        )
+                        .await?;
+                        let url = super::redirect::with_query(
+                            svc.ui_url(FlowKind::Verification),
+                            "flow",
+                            &vflow.id.to_string(),
+                        );
+                        if let Some(f) = item.get_mut("flow").and_then(Json::as_object_mut) {
+                            f.insert("url".into(), json!(url));
+                        }
+                        let error = error.with_details(json!({"continue_with": [item]}));
+                        return Err(HookError::Verify { error, redirect: url });
+                    }
+                    return Err(HookError::Api(error));
                 }
                 "web_hook" if point.kind == FlowKind::Registration && is_pre_persist(h) => {
                     // Ran before the identity was written.

@@ -103,6 +103,8 @@ pub enum Outcome {
     /// Recovery and verification: the flow as JSON with `status`, or (`redirect`) a 303 to
     /// the flow's UI — the step decides, as those flows negotiate differently.
     Show { flow: Flow, status: StatusCode, redirect: bool },
+    /// JSON clients (and API flows) get `error`; browsers are sent to `redirect` (303).
+    ErrorOrRedirect { error: ApiError, redirect: String },
     /// `inner`, and also set a new CSRF cookie and/or the session cookie.
     WithCookies { csrf: Option<String>, session: Option<Box<(crate::session::Session, String)>>, inner: Box<Outcome> },
 }

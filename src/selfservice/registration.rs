@@ -438,7 +438,9 @@ async fn finish(
     if svc.config.selfservice.flows.verification.enabled
         && let Some(address) = identity.verifiable_addresses.iter().find(|a| !a.verified && !a.value.is_empty())
     {
-        match super::verification::start_for_address(svc, flow.flow_type, info, address, flow.return_to.clone()).await {
+        match super::verification::start_for_address(svc, flow.flow_type, info, address, flow.return_to.clone(), false)
+            .await
+        {
             Ok(v) => verification = Some(v),
             Err(e) => return Outcome::Error(e),
         }

@@ -370,10 +370,16 @@ pub async fn start_for_address(
     info: &RequestInfo,
     address: &crate::identity::VerifiableAddress,
     return_to: Option<String>,
+    keep_csrf: bool,
 ) -> Result<(Flow, Json), ApiError> {
     let method = challenge::method(svc, FlowKind::Verification).unwrap_or("code");
-    // As Kratos: a browser's CSRF token is regenerated for the new flow.
-    let mut flow = svc.new_flow(FlowKind::Verification, flow_type, info.url.clone(), super::csrf::new_token());
+    // As Kratos: after registration a browser's CSRF token is regenerated for the new flow;
+    // after a refused login the browser's token is kept.
+    let csrf = match info.csrf_cookie.clone().filter(|t| keep_csrf && super::csrf::is_valid(t)) {
+        Some(t) => t,
+        None => super::csrf::new_token(),
+    };
+    let mut flow = svc.new_flow(FlowKind::Verification, flow_type, info.url.clone(), csrf);
     flow.return_to = return_to;
     challenge::choose_method_ui(&mut flow, method, None);
     send_to_address(svc, &mut flow, method, &address.value, &address.via, None, false).await?;

@@ -121,6 +121,6 @@ fn wait_ready(url: &str) -> bool {
     false
 }
 
-fn unsafe_sigterm(pid: u32) {
+pub fn unsafe_sigterm(pid: u32) {
     let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
 }

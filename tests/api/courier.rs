@@ -187,20 +187,29 @@ async fn survives_an_outage_without_loss_or_duplicates(db: Db) {
             let port = peer.port;
             move |c| {
                 smtp_config(port)(c);
-                c.courier.message_retries = 50;
+                c.courier.message_retries = 100;
+                c.courier.worker.retry_max_wait = tessera::config::Dur(Duration::from_secs(2));
             }
         })
         .build()
         .await;
-    // The server goes away; messages queue up and fail.
+    // The server goes away for 30 s; messages queue up and fail meanwhile.
     let (port, dir) = peer.stop().await;
     let courier = &t.app().state().courier;
     for n in 0..10 {
         courier.enqueue(email(&format!("outage{n}@example.org"), n)).await.unwrap();
     }
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_secs(30)).await;
     let queued = messages(&t, "?status=sent").await;
     assert!(queued.is_empty(), "nothing can be sent while the server is down");
+    let (_, _, one) = t
+        .admin_json(
+            Method::GET,
+            &format!("/admin/courier/messages/{}", messages(&t, "").await[0]["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert!(one["dispatches"].as_array().unwrap().len() >= 5, "retried during the outage: {one}");
     // It comes back on the same port: everything arrives, once.
     let peer = SmtpPeer::start(Some(port), Some(dir)).await.unwrap();
     let mail = peer.wait_for(10, Duration::from_secs(30)).await;
@@ -249,3 +258,197 @@ async fn permanent_refusals_are_not_retried(db: Db) {
     assert!(full["dispatches"][0]["error"]["message"].as_str().unwrap().contains("550"));
 }
 both_backends!(permanent_refusals_are_not_retried);
+
+fn base64_uri(text: &str) -> String {
+    use base64::Engine;
+    format!("base64://{}", base64::engine::general_purpose::STANDARD.encode(text))
+}
+
+async fn http_channel_delivers_sms_and_email(db: Db) {
+    use tessera::config::{ChannelConfig, HttpAuthConfig, HttpRequestConfig};
+    use tessera::courier::template::TemplateType;
+    let Some(peer) = crate::hooks::Peer::start().await else { return };
+    let base = peer.base.clone();
+    let t = TestApp::builder(db)
+        .config(move |c| {
+            c.courier.worker.pull_wait = tessera::config::Dur(Duration::from_millis(50));
+            c.courier.message_retries = 2;
+            c.courier.channels = vec![ChannelConfig {
+                id: "sms".into(),
+                kind: Some("http".into()),
+                request_config: HttpRequestConfig {
+                    url: format!("{base}/hook/ok/sms"),
+                    method: "POST".into(),
+                    headers: [("X-Provider".to_string(), "loopback".to_string())].into_iter().collect(),
+                    body: Some(base64_uri(
+                        "function(ctx) { to: ctx.recipient, text: ctx.body, kind: ctx.template_type, code: ctx.template_data.verification_code }",
+                    )),
+                    auth: Some(HttpAuthConfig {
+                        kind: "basic_auth".into(),
+                        config: [("user".to_string(), "me".to_string()), ("password".to_string(), "pw".to_string())]
+                            .into_iter()
+                            .collect(),
+                    }),
+                },
+            }];
+            // E-mail over HTTP too, with Kratos' default body.
+            c.courier.delivery_strategy = "http".into();
+            c.courier.http.request_config = Some(HttpRequestConfig {
+                url: format!("{base}/hook/ok/email"),
+                method: "POST".into(),
+                headers: Default::default(),
+                body: None,
+                auth: None,
+            });
+        })
+        .build()
+        .await;
+    let courier = &t.app().state().courier;
+    let data = json!({"to": "+15550100", "verification_code": "424242", "identity": {"traits": {}}});
+    courier.send_template(MessageType::Sms, "+15550100", TemplateType::VerificationCodeValid, data).await.unwrap();
+    let data = json!({"to": "eve@example.org", "recovery_code": "135790"});
+    courier.send_template(MessageType::Email, "eve@example.org", TemplateType::RecoveryCodeValid, data).await.unwrap();
+    let sent = wait_status(&t, "?status=sent", 2).await;
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    let requests = peer.requests().await;
+    let sms = requests.iter().find(|r| r["path"] == "/hook/ok/sms").expect("the SMS request");
+    assert_eq!(sms["method"], "POST");
+    assert_eq!(sms["headers"]["x-provider"], "loopback");
+    assert_eq!(sms["headers"]["authorization"], "Basic bWU6cHc=");
+    assert_eq!(
+        sms["body"],
+        json!({"to": "+15550100", "text": "Your verification code is: 424242\n", "kind": "verification_code_valid", "code": "424242"})
+    );
+    let mail = requests.iter().find(|r| r["path"] == "/hook/ok/email").expect("the e-mail request");
+    assert_eq!(mail["body"]["recipient"], "eve@example.org");
+    assert_eq!(mail["body"]["template_type"], "recovery_code_valid");
+    assert_eq!(mail["body"]["recovery_code"], "135790");
+    assert_eq!(mail["body"]["subject"], "Your recovery code");
+    assert!(mail["body"]["body"].as_str().unwrap().contains("135790"));
+    let (_, _, full) =
+        t.admin_json(Method::GET, &format!("/admin/courier/messages/{}", sent[0]["id"].as_str().unwrap()), None).await;
+    assert_eq!(full["dispatches"][0]["status"], "success");
+}
+both_backends!(http_channel_delivers_sms_and_email);
+
+async fn failing_http_channel_is_retried_then_abandoned(db: Db) {
+    use tessera::config::{ChannelConfig, HttpRequestConfig};
+    let Some(peer) = crate::hooks::Peer::start().await else { return };
+    let url = format!("{}/hook/fail", peer.base);
+    let t = TestApp::builder(db)
+        .config(move |c| {
+            c.courier.worker.pull_wait = tessera::config::Dur(Duration::from_millis(20));
+            c.courier.message_retries = 2;
+            c.courier.channels = vec![ChannelConfig {
+                id: "sms".into(),
+                kind: Some("http".into()),
+                request_config: HttpRequestConfig {
+                    url,
+                    method: "POST".into(),
+                    headers: Default::default(),
+                    body: None,
+                    auth: None,
+                },
+            }];
+        })
+        .build()
+        .await;
+    let mut m = email("+15550199", 1);
+    m.kind = MessageType::Sms;
+    m.channel = "sms".into();
+    let id = t.app().state().courier.enqueue(m).await.unwrap();
+    let abandoned = wait_status(&t, "?status=abandoned", 1).await;
+    assert_eq!(abandoned.len(), 1);
+    let (_, _, full) = t.admin_json(Method::GET, &format!("/admin/courier/messages/{id}"), None).await;
+    assert_eq!(full["send_count"], 3);
+    assert!(full["dispatches"][0]["error"]["message"].as_str().unwrap().contains("500"), "{full}");
+    assert_eq!(peer.requests().await.len(), 3);
+}
+both_backends!(failing_http_channel_is_retried_then_abandoned);
+
+async fn templates_from_the_override_directory(db: Db) {
+    use tessera::courier::template::TemplateType;
+    let Some(peer) = SmtpPeer::start(None, None).await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let tpl = dir.path().join("verification_code").join("valid");
+    std::fs::create_dir_all(&tpl).unwrap();
+    // A template as written for Kratos: Go template syntax, `.Identity` traits, sprig.
+    std::fs::write(
+        tpl.join("email.body.plaintext.gotmpl"),
+        "Hi {{ .Identity.traits.email | upper }}, your code: {{ .VerificationCode }}\n",
+    )
+    .unwrap();
+    std::fs::write(tpl.join("email.subject.gotmpl"), "{{ .VerificationCode }} is your code\n").unwrap();
+    let root = dir.path().display().to_string();
+    let port = peer.port;
+    let t = TestApp::builder(db)
+        .config(move |c| {
+            smtp_config(port)(c);
+            c.courier.template_override_path = Some(root);
+        })
+        .build()
+        .await;
+    let data = json!({"to": "ola@example.org", "verification_code": "777111", "identity": {"traits": {"email": "ola@example.org"}}});
+    t.app()
+        .state()
+        .courier
+        .send_template(MessageType::Email, "ola@example.org", TemplateType::VerificationCodeValid, data)
+        .await
+        .unwrap();
+    let mail = peer.wait_for(1, Duration::from_secs(20)).await;
+    assert_eq!(mail[0]["subject"], "777111 is your code");
+    assert_eq!(mail[0]["text"].as_str().unwrap().replace("\r\n", "\n"), "Hi OLA@EXAMPLE.ORG, your code: 777111\n");
+    // The HTML part had no override: the built-in one.
+    assert!(mail[0]["html"].as_str().unwrap().contains("<strong>777111</strong>"));
+}
+both_backends!(templates_from_the_override_directory);
+
+async fn rate_limit_spaces_deliveries(db: Db) {
+    use tessera::config::RateLimit;
+    let Some(peer) = SmtpPeer::start(None, None).await else { return };
+    let port = peer.port;
+    let t = TestApp::builder(db)
+        .config(move |c| {
+            smtp_config(port)(c);
+            c.courier.pool.rate_limits.insert("email".into(), RateLimit { per_second: 20, burst: Some(1) });
+        })
+        .build()
+        .await;
+    let start = Instant::now();
+    for n in 0..31 {
+        t.app().state().courier.enqueue(email(&format!("paced{n}@example.org"), n)).await.unwrap();
+    }
+    let mail = peer.wait_for(31, Duration::from_secs(30)).await;
+    assert_eq!(mail.len(), 31);
+    // 31 messages at 20/s with a burst of 1 need at least 30/20 s: a lower bound only, which
+    // load on the machine cannot break (the achieved rate is measured by benches/courier.rs).
+    assert!(start.elapsed() >= Duration::from_millis(1500), "{:?}", start.elapsed());
+}
+both_backends!(rate_limit_spaces_deliveries);
+
+/// `tessera courier watch` delivers what a server with its own courier switched off queued.
+#[actix_web::test]
+async fn courier_watch_runs_alone() {
+    let Some(peer) = SmtpPeer::start(None, None).await else { return };
+    let t = TestApp::builder(Db::Sqlite).config(|c| c.courier.worker.enabled = false).build().await;
+    t.app().state().courier.enqueue(email("watched@example.org", 5)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(messages(&t, "?status=queued").await.len(), 1, "serve does not deliver with the worker off");
+    let child = std::process::Command::new(crate::harness::bin())
+        .args(["courier", "watch"])
+        .env("DSN", &t.db.dsn)
+        .env("TESSERA__COURIER__SMTP__CONNECTION_URI", format!("smtp://127.0.0.1:{}/?disable_starttls=true", peer.port))
+        .env("TESSERA__COURIER__WORKER__PULL_WAIT", "100ms")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mail = peer.wait_for(1, Duration::from_secs(30)).await;
+    let sent = wait_status(&t, "?status=sent", 1).await;
+    crate::cli::unsafe_sigterm(child.id());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(mail.len(), 1, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(mail[0]["to"][0], "watched@example.org");
+    assert_eq!(sent.len(), 1);
+    assert_eq!(out.status.code(), Some(0), "graceful stop: {}", String::from_utf8_lossy(&out.stderr));
+}

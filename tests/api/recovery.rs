@@ -584,3 +584,68 @@ async fn disabled_flows_and_bad_input(db: Db) {
     assert!(peer.received().is_empty());
 }
 both_backends!(disabled_flows_and_bad_input);
+
+async fn unverified_login_is_sent_to_verification(db: Db) {
+    let Some(peer) = SmtpPeer::start(None, None).await else { return };
+    let port = peer.port;
+    let t = TestApp::builder(db)
+        .config(move |c| {
+            flows_config(port, CodeOrLink::Code)(c);
+            c.selfservice.flows.login.after.password.hooks =
+                vec![HookConfig { hook: "require_verified_address".into(), config: None }];
+        })
+        .build()
+        .await;
+    create_identity(&t, "una@example.org").await;
+    let (status, body) = crate::selfservice::api_login(&t, "una@example.org", PASSWORD).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["id"], "session_verified_address_required");
+    let item = &body["error"]["details"]["continue_with"][0];
+    assert_eq!(item["action"], "show_verification_ui");
+    assert_eq!(item["flow"]["verifiable_address"], "una@example.org");
+    assert!(item["flow"]["url"].as_str().unwrap().starts_with("https://ui.example/verification?flow="));
+    // The code in the mail verifies the address; then the login succeeds.
+    let vflow: Value = t
+        .http
+        .get(format!("{}/self-service/verification/flows?id={}", t.public, item["flow"]["id"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(vflow["state"], "sent_email");
+    let code = code_in(&mail_to(&peer, "una@example.org", 1).await);
+    let (status, _) = api_submit(&t, "verification", &vflow, json!({"method": "code", "code": code})).await;
+    assert_eq!(status, 200);
+    let (status, body) = crate::selfservice::api_login(&t, "una@example.org", PASSWORD).await;
+    assert_eq!(status, 200, "{body}");
+
+    // A browser (HTML form) is sent to the verification UI instead.
+    create_identity(&t, "ben@example.org").await;
+    let client = browser(&t);
+    let mut jar = Jar::default();
+    let res = jar.send(client.get(format!("{}/self-service/login/browser", t.public))).await;
+    let flow_id = flow_id_of(&location(&res));
+    let flow: Value = client
+        .get(format!("{}/self-service/login/flows?id={flow_id}", t.public))
+        .header("Cookie", jar.header())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let res = jar
+        .send(client.post(format!("{}/self-service/login?flow={flow_id}", t.public)).form(&[
+            ("method", "password"),
+            ("identifier", "ben@example.org"),
+            ("password", PASSWORD),
+            ("csrf_token", &csrf_of(&flow)),
+        ]))
+        .await;
+    assert_eq!(res.status(), 303);
+    assert!(location(&res).starts_with("https://ui.example/verification?flow="), "{}", location(&res));
+    assert!(!jar.has_prefix("ory_kratos_session"), "no session for an unverified login");
+}
+both_backends!(unverified_login_is_sent_to_verification);
