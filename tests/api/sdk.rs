@@ -23,11 +23,16 @@ fn peers_available() -> bool {
 }
 
 async fn run_suite(t: &TestApp, file: &str) {
+    run_suite_with(t, file, &[]).await
+}
+
+async fn run_suite_with(t: &TestApp, file: &str, env: &[(&str, String)]) {
     let run = tokio::process::Command::new("node")
         .args(["--test", "--test-reporter=spec", "--test-timeout=60000", file])
         .current_dir(sdk_dir())
         .env("TESSERA_ADMIN_URL", &t.admin)
         .env("TESSERA_PUBLIC_URL", &t.public)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .kill_on_drop(true)
         .output();
     let out = tokio::time::timeout(std::time::Duration::from_secs(180), run)
@@ -61,3 +66,25 @@ async fn selfservice(db: Db) {
     run_suite(&t, "selfservice.test.mjs").await;
 }
 both_backends!(selfservice);
+
+async fn recovery(db: Db) {
+    if !peers_available() {
+        return;
+    }
+    let Some(peer) = crate::courier::SmtpPeer::start(None, None).await else { return };
+    let port = peer.port;
+    let t = TestApp::builder(db)
+        .config(move |c| {
+            c.courier.smtp.connection_uri = format!("smtp://127.0.0.1:{port}/?disable_starttls=true");
+            c.courier.worker.pull_wait = tessera::config::Dur(std::time::Duration::from_millis(50));
+            c.selfservice.flows.verification.enabled = true;
+            c.selfservice.flows.recovery.enabled = true;
+            c.selfservice.methods.link.enabled = true;
+            c.feature_flags.use_continue_with_transitions = true;
+        })
+        .build()
+        .await;
+    let mailbox = peer.mailbox.display().to_string();
+    run_suite_with(&t, "recovery.test.mjs", &[("TESSERA_MAILBOX", mailbox)]).await;
+}
+both_backends!(recovery);
