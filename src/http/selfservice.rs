@@ -50,15 +50,25 @@ fn admin_recovery_body(body: &[u8]) -> Result<ss::recovery::AdminBody, ApiError>
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("Unable to decode JSON payload: {e}")))
 }
 
-async fn admin_recovery_code(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+async fn admin_recovery_code(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     let body = admin_recovery_body(&body)?;
-    let out = ss::recovery::admin_code(svc(&state), body).await?;
+    let return_to = first(&query_pairs(&req), "return_to").map(str::to_string);
+    let out = ss::recovery::admin_code(svc(&state), body, return_to).await?;
     Ok(json_response(StatusCode::CREATED, &out))
 }
 
-async fn admin_recovery_link(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+async fn admin_recovery_link(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     let body = admin_recovery_body(&body)?;
-    let out = ss::recovery::admin_link(svc(&state), body).await?;
+    let return_to = first(&query_pairs(&req), "return_to").map(str::to_string);
+    let out = ss::recovery::admin_link(svc(&state), body, return_to).await?;
     Ok(json_response(StatusCode::OK, &out))
 }
 

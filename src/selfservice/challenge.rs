@@ -74,7 +74,7 @@ pub fn submitted_email(body: &Json) -> Result<String, Text> {
     let raw = match body.get("email") {
         Some(Json::String(s)) => s.trim().to_string(),
         None | Some(Json::Null) => return Err(text::required("email")),
-        Some(other) => return Err(text::generic(&format!("{other} is not valid \"email\""))),
+        Some(other) => return Err(text::invalid_email(&other.to_string())),
     };
     if raw.is_empty() {
         return Err(text::required("email"));
@@ -83,7 +83,7 @@ pub fn submitted_email(body: &Json) -> Result<String, Text> {
         && !raw.chars().any(char::is_whitespace)
         && raw.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty());
     if !valid {
-        return Err(text::generic(&format!("\"{raw}\" is not valid \"email\"")));
+        return Err(text::invalid_email(&raw));
     }
     Ok(raw.to_lowercase())
 }
@@ -188,21 +188,45 @@ pub fn redirect_to_new(svc: &SelfService, new_flow: &Flow, to_ui: bool) -> Outco
     }
 }
 
-/// 410 with `use_flow_id` (the replacement), id `self_service_flow_expired` or
-/// `self_service_flow_replaced`.
-pub fn gone_with_replacement(new_flow: &Flow, id: &'static str, reason: &str) -> Outcome {
-    let mut e = ApiError::new(
-        StatusCode::GONE,
-        "The requested resource is no longer available because it has expired or is otherwise invalid.",
-    )
-    .with_id(id)
-    .with_reason(reason);
+/// 410 `self_service_flow_replaced` naming the replacement (`use_flow_id`).
+pub fn replaced_error(new_flow: &Flow, reason: &str) -> ApiError {
+    let mut e = ApiError::new(StatusCode::GONE, "self-service flow replaced")
+        .with_id("self_service_flow_replaced")
+        .with_reason(reason);
     let mut siblings = serde_json::Map::new();
     siblings.insert("use_flow_id".into(), json!(new_flow.id));
     e.siblings = Some(Box::new(siblings));
+    e
+}
+
+/// 410 `self_service_flow_expired` (`expired_at`, `since` and, with a replacement, `use_flow_id`).
+pub fn expired_error(
+    expired_at: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+    new_flow: Option<uuid::Uuid>,
+) -> ApiError {
+    let ago = now - expired_at;
+    let mut e = ApiError::new(StatusCode::GONE, "self-service flow expired")
+        .with_id("self_service_flow_expired")
+        .with_reason(format!(
+            "The self-service flow expired {:.2} minutes ago, initialize a new one.",
+            ago.num_seconds().max(0) as f64 / 60.0
+        ));
+    let mut siblings = serde_json::Map::new();
+    siblings.insert("expired_at".into(), crate::identity::view::ts(&expired_at));
+    siblings.insert("since".into(), json!(ago.num_nanoseconds().unwrap_or(i64::MAX)));
+    if let Some(id) = new_flow {
+        siblings.insert("use_flow_id".into(), json!(id));
+    }
+    e.siblings = Some(Box::new(siblings));
+    e
+}
+
+/// An error that also sets the replacement flow's CSRF cookie.
+pub fn with_new_csrf(new_flow: &Flow, inner: Outcome) -> Outcome {
     Outcome::WithCookies {
         csrf: (new_flow.flow_type == FlowType::Browser).then(|| new_flow.csrf_token.clone()),
         session: None,
-        inner: Box::new(Outcome::Error(e)),
+        inner: Box::new(inner),
     }
 }

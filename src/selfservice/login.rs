@@ -11,7 +11,7 @@ use crate::error::ApiError;
 use crate::identity::{Identity, IdentityState};
 use crate::session::{Aal, AuthMethod, Session};
 use actix_web::http::StatusCode;
-use serde_json::{Value as Json, json};
+use serde_json::Value as Json;
 
 /// Query parameters of `GET /self-service/login/{browser,api}`.
 #[derive(Debug, Default, Clone)]
@@ -263,18 +263,7 @@ pub async fn replace_expired(svc: &SelfService, old: &Flow, info: &RequestInfo) 
     };
     new_flow.ui.messages.push(message);
     svc.flows.create(new_flow.clone()).await;
-    let ago = now - old.expires_at;
-    let mut error = ApiError::new(StatusCode::GONE, "self-service flow expired")
-        .with_id("self_service_flow_expired")
-        .with_reason(format!(
-            "The self-service flow expired {:.2} minutes ago, initialize a new one.",
-            ago.num_seconds().max(0) as f64 / 60.0
-        ));
-    let mut siblings = serde_json::Map::new();
-    siblings.insert("expired_at".into(), crate::identity::view::ts(&old.expires_at));
-    siblings.insert("since".into(), json!(ago.num_nanoseconds().unwrap_or(i64::MAX)));
-    siblings.insert("use_flow_id".into(), json!(new_flow.id));
-    error.siblings = Some(Box::new(siblings));
+    let error = super::challenge::expired_error(old.expires_at, now, Some(new_flow.id));
     Outcome::Expired { new_flow, error }
 }
 

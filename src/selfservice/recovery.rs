@@ -67,6 +67,7 @@ pub async fn init(
         super::redirect::validate(&svc.config, r, &default).map_err(super::login::return_to_forbidden)?;
     }
     let mut flow = svc.new_flow(FlowKind::Recovery, flow_type, info.url.clone(), csrf);
+    flow.active = Some(method.into());
     svc.hooks.run_before(svc, FlowKind::Recovery, &flow, info).await?;
     challenge::choose_method_ui(&mut flow, method, None);
     svc.flows.create(flow.clone()).await;
@@ -105,24 +106,18 @@ async fn retry(svc: &SelfService, old: &Flow, message: text::Text, info: &Reques
 /// `POST /self-service/recovery?flow=` (and `GET` with a link `token`): runs inside the flow's
 /// actor.
 pub async fn submit(svc: SelfService, flow: Flow, body: Json, info: RequestInfo) -> (Flow, Outcome) {
-    if !svc.config.selfservice.flows.recovery.enabled {
-        return (flow, Outcome::Error(disabled()));
-    }
-    let Some(method) = challenge::method(&svc, FlowKind::Recovery) else {
-        return (flow, Outcome::Error(disabled()));
-    };
+    // As Kratos, a submit does not check `recovery.enabled` (admin-created flows work with
+    // self-service recovery off); the method must be enabled.
+    let method = challenge::method(&svc, FlowKind::Recovery)
+        .or(flow.active.as_deref().map(|a| if a == "link" { "link" } else { "code" }))
+        .unwrap_or("code");
     let now = svc.clock.now();
     if flow.is_expired(now) {
         let message = text::recovery_expired(flow.expires_at, now);
         let new_flow = challenge::restart(&svc, &flow, message).await;
         let outcome = if transitions(&svc) && new_flow.flow_type == FlowType::Api {
-            let mut e = ApiError::new(StatusCode::GONE, "self-service flow expired")
-                .with_id("self_service_flow_expired")
-                .with_reason("The recovery flow has expired. Please start a new one.")
+            let e = challenge::expired_error(flow.expires_at, now, Some(new_flow.id))
                 .with_details(json!({"continue_with": [{"action": "show_recovery_ui", "flow": {"id": new_flow.id}}]}));
-            let mut siblings = serde_json::Map::new();
-            siblings.insert("use_flow_id".into(), json!(new_flow.id));
-            e.siblings = Some(Box::new(siblings));
             Outcome::Error(e)
         } else {
             let to_ui = new_flow.flow_type == FlowType::Browser && !info.is_json;
@@ -134,8 +129,23 @@ pub async fn submit(svc: SelfService, flow: Flow, body: Json, info: RequestInfo)
     let str_field = |k: &str| body.get(k).and_then(Json::as_str).map(str::trim).filter(|s| !s.is_empty());
     let code = str_field("code").map(str::to_string);
     let token = str_field("token").map(str::to_string);
-    let has_email = body.get("email").is_some_and(|e| !e.is_null());
-    let chosen = str_field("method").map(str::to_string).or_else(|| token.as_ref().map(|_| "link".to_string()));
+    // An empty e-mail counts as none; any other non-string value is checked (and refused).
+    let email_given = match body.get("email") {
+        None | Some(Json::Null) => false,
+        Some(Json::String(e)) => !e.trim().is_empty(),
+        Some(_) => true,
+    };
+    // The method: as sent; a link token means `link`; after a message was sent, a submit
+    // without an address is a code submit.
+    let chosen = str_field("method").map(str::to_string).or_else(|| {
+        if token.is_some() {
+            Some("link".into())
+        } else if flow.state != state::CHOOSE_METHOD && !email_given {
+            Some(method.into())
+        } else {
+            None
+        }
+    });
     // The configured method, or the one the flow was started with (an admin link).
     let enabled = |m: &str| match m {
         "code" => svc.config.selfservice.methods.code.enabled,
@@ -155,22 +165,24 @@ pub async fn submit(svc: SelfService, flow: Flow, body: Json, info: RequestInfo)
     if method.is_empty() {
         let mut f = flow;
         f.ui.reset_messages();
-        f.ui.messages.push(text::no_strategy());
+        f.ui.messages.push(text::no_recovery_strategy());
         let redirect = f.flow_type == FlowType::Browser && !info.is_json;
         return (f.clone(), Outcome::Show { flow: f, status: StatusCode::BAD_REQUEST, redirect });
+    }
+    if info.method == "GET" && (method != "link" || token.is_none()) {
+        return super::flow_message(flow, text::generic(super::GET_NOT_ALLOWED), tp);
+    }
+    if method == "link" && token.is_some() && !email_given {
+        return use_token(svc, flow, token.as_deref().unwrap_or_default(), &info).await;
+    }
+    if method == "code" && !email_given && flow.state != state::CHOOSE_METHOD {
+        return use_code(svc, flow, &body, code.as_deref().unwrap_or_default(), &info).await;
     }
     if flow.state == state::PASSED_CHALLENGE {
         let outcome = retry(&svc, &flow, text::recovery_retry_success(), &info).await;
         return (flow, outcome);
     }
-    if info.method == "GET" && (method != "link" || token.is_none()) {
-        return super::flow_message(flow, text::generic(super::GET_NOT_ALLOWED), tp);
-    }
-    match (method, code, token) {
-        ("link", _, Some(token)) if !has_email => use_token(svc, flow, &token, &info).await,
-        ("code", Some(code), _) if !has_email => use_code(svc, flow, &body, &code, &info).await,
-        _ => send(svc, flow, &body, method, &info, tp).await,
-    }
+    send(svc, flow, &body, method, &info, tp).await
 }
 
 /// Sends a code or link to the submitted address (or nothing, for an unknown address).
@@ -192,7 +204,7 @@ async fn send(
     if !flow.data.csrf_disabled
         && let Err(failure) = svc.ensure_csrf(&flow, info, body)
     {
-        return super::csrf_outcome(flow, failure, tp);
+        return csrf_failed(flow, failure, tp);
     }
     let raw = body.get("email").and_then(Json::as_str).map(str::to_string);
     let address = match challenge::submitted_email(body) {
@@ -206,7 +218,6 @@ async fn send(
     f.state = state::SENT_EMAIL.into();
     f.active = Some(method.into());
     f.data.address = Some(address.clone());
-    f.data.submissions = 0;
     f.ui.reset_messages();
     if method == "link" {
         challenge::choose_method_ui(&mut f, method, Some(&address));
@@ -216,6 +227,16 @@ async fn send(
         f.ui.messages.push(text::recovery_code_sent());
     }
     show(f, info)
+}
+
+/// A failed CSRF check: the usual answer, and (browser flows) a regenerated CSRF cookie.
+fn csrf_failed(flow: Flow, failure: super::CsrfFailure, tp: Option<Json>) -> (Flow, Outcome) {
+    let browser = flow.flow_type == FlowType::Browser;
+    let (flow, outcome) = super::csrf_outcome(flow, failure, tp);
+    if !browser {
+        return (flow, outcome);
+    }
+    (flow, Outcome::WithCookies { csrf: Some(super::csrf::new_token()), session: None, inner: Box::new(outcome) })
 }
 
 async fn send_to_address(
@@ -283,7 +304,7 @@ async fn use_code(svc: SelfService, flow: Flow, body: &Json, code: &str, info: &
     if !flow.data.csrf_disabled
         && let Err(failure) = svc.ensure_csrf(&flow, info, body)
     {
-        return super::csrf_outcome(flow, failure, tp);
+        return csrf_failed(flow, failure, tp);
     }
     let mut f = flow;
     f.data.submissions += 1;
@@ -303,7 +324,7 @@ async fn use_code(svc: SelfService, flow: Flow, body: &Json, code: &str, info: &
             show(f, info)
         }
         Redeemed::Used(_) => {
-            let reason = "The recovery code was already used. Please request another code.";
+            let reason = "The code was already used. Please request another code.";
             let outcome = retry(&svc, &f, text::generic(reason), info).await;
             (f, outcome)
         }
@@ -318,15 +339,22 @@ async fn use_token(svc: SelfService, flow: Flow, token: &str, info: &RequestInfo
     };
     match redeemed {
         Redeemed::Ok(record) => succeed(svc, flow, &record, "link_recovery", info).await,
+        // A failed link restarts as a browser flow shown in the recovery UI.
         Redeemed::Expired(record) => {
-            let outcome = retry(&svc, &flow, text::recovery_expired(record.expires_at, svc.clock.now()), info).await;
-            (flow, outcome)
+            let message = text::recovery_expired(record.expires_at, svc.clock.now());
+            (flow.clone(), restart_in_browser(&svc, &flow, message).await)
         }
         Redeemed::Unknown | Redeemed::Used(_) => {
-            let outcome = retry(&svc, &flow, text::recovery_token_invalid(), info).await;
-            (flow, outcome)
+            (flow.clone(), restart_in_browser(&svc, &flow, text::recovery_token_invalid()).await)
         }
     }
+}
+
+async fn restart_in_browser(svc: &SelfService, flow: &Flow, message: text::Text) -> Outcome {
+    let mut as_browser = flow.clone();
+    as_browser.flow_type = FlowType::Browser;
+    let new_flow = challenge::restart(svc, &as_browser, message).await;
+    challenge::redirect_to_new(svc, &new_flow, true)
 }
 
 /// The secret was good: sign in, open a settings flow, and send the user there.
@@ -359,35 +387,40 @@ async fn succeed(svc: SelfService, flow: Flow, record: &CodeRecord, amr: &str, i
         let outcome = e.into_outcome(f.clone(), None);
         return (f, outcome);
     }
-    let browser = f.flow_type == FlowType::Browser;
-    let csrf = if browser {
-        info.csrf_cookie.clone().filter(|t| super::csrf::is_valid(t)).unwrap_or_else(super::csrf::new_token)
-    } else {
-        String::new()
-    };
+    // Links are opened in browsers: they always get the browser treatment.
+    let link = amr == "link_recovery";
+    let browser = f.flow_type == FlowType::Browser || link;
+    // A new sign-in gets a new CSRF token.
+    let csrf = if browser { super::csrf::new_token() } else { String::new() };
+    let settings_type = if browser { FlowType::Browser } else { FlowType::Api };
     let return_to =
         f.return_to.clone().or_else(|| svc.config.selfservice.flows.recovery.after.default_browser_return_url.clone());
     let mut settings =
-        super::settings::create_for(&svc, &identity, f.flow_type, f.request_url.clone(), return_to, csrf.clone()).await;
+        super::settings::create_for(&svc, &identity, settings_type, f.request_url.clone(), return_to, csrf.clone())
+            .await;
     let max_age = chrono::Duration::from_std(svc.config.selfservice.flows.settings.privileged_session_max_age.0)
         .unwrap_or(chrono::Duration::hours(1));
     settings.ui.messages.push(text::recovery_successful(now + max_age, now));
     svc.flows.create(settings.clone()).await;
     let settings_url = super::redirect::with_query(svc.ui_url(FlowKind::Settings), "flow", &settings.id.to_string());
     let session_cookie = browser.then(|| Box::new((session.clone(), token.clone())));
-    let new_csrf = (browser && info.csrf_cookie.as_deref() != Some(csrf.as_str())).then(|| csrf.clone());
-    let inner = if transitions(&svc) && (info.is_json || !browser) {
+    let new_csrf = browser.then(|| csrf.clone());
+    let inner = if link || (!info.is_json && browser) {
+        Outcome::Redirect { to: settings_url, status: StatusCode::SEE_OTHER }
+    } else if transitions(&svc) {
+        // `continue_with` is part of this answer only: it may carry the session token, and
+        // the stored flow can be read by anyone who knows its id.
+        let mut shown = f.clone();
         if !browser {
-            f.data.continue_with.push(json!({"action": "set_ory_session_token", "ory_session_token": token}));
+            shown.data.continue_with.push(json!({"action": "set_ory_session_token", "ory_session_token": token}));
         }
-        f.data
+        shown
+            .data
             .continue_with
             .push(json!({"action": "show_settings_ui", "flow": {"id": settings.id, "url": settings_url}}));
-        Outcome::Show { flow: f.clone(), status: StatusCode::OK, redirect: false }
-    } else if info.is_json || !browser {
-        Outcome::Error(location_change(&settings_url))
+        Outcome::Show { flow: shown, status: StatusCode::OK, redirect: false }
     } else {
-        Outcome::Redirect { to: settings_url, status: StatusCode::SEE_OTHER }
+        Outcome::Error(location_change(&settings_url))
     };
     (f, Outcome::WithCookies { csrf: new_csrf, session: session_cookie, inner: Box::new(inner) })
 }
@@ -478,8 +511,17 @@ pub struct AdminBody {
     pub expires_in: Option<String>,
     #[serde(default)]
     pub flow_type: Option<String>,
-    #[serde(default)]
-    pub return_to: Option<String>,
+}
+
+/// Validates the `return_to` query of an admin recovery request.
+fn admin_return_to(svc: &SelfService, return_to: Option<String>) -> Result<Option<String>, ApiError> {
+    match return_to.filter(|r| !r.is_empty()) {
+        None => Ok(None),
+        Some(r) => {
+            let default = super::redirect::default_return(&svc.config);
+            super::redirect::validate(&svc.config, &r, &default).map(Some).map_err(super::login::return_to_forbidden)
+        }
+    }
 }
 
 fn admin_flow(svc: &SelfService, flow_type: FlowType, lifespan: chrono::Duration, return_to: Option<String>) -> Flow {
@@ -495,16 +537,17 @@ async fn known_identity(svc: &SelfService, id: Option<Uuid>) -> Option<crate::id
 }
 
 /// `POST /admin/recovery/link`: a browser flow and a link (no e-mail is sent).
-pub async fn admin_link(svc: &SelfService, body: AdminBody) -> Result<Json, ApiError> {
-    if !svc.config.selfservice.flows.recovery.enabled || !svc.config.selfservice.methods.link.enabled {
+pub async fn admin_link(svc: &SelfService, body: AdminBody, return_to: Option<String>) -> Result<Json, ApiError> {
+    if !svc.config.selfservice.methods.link.enabled {
         return Err(endpoint_disabled());
     }
+    let return_to = admin_return_to(svc, return_to)?;
     let lifespan =
         expires_in(body.expires_in.as_deref(), challenge::lifespan(svc, "link"), "must be result to a future time")?;
     let identity = known_identity(svc, body.identity_id)
         .await
         .ok_or_else(|| ApiError::bad_request("The requested identity id does not exist."))?;
-    let mut flow = admin_flow(svc, FlowType::Browser, lifespan, body.return_to);
+    let mut flow = admin_flow(svc, FlowType::Browser, lifespan, return_to);
     flow.csrf_token = String::new();
     flow.data.csrf_disabled = true;
     flow.active = Some("link".into());
@@ -525,10 +568,11 @@ pub async fn admin_link(svc: &SelfService, body: AdminBody) -> Result<Json, ApiE
 }
 
 /// `POST /admin/recovery/code`: a flow waiting for the returned code (201).
-pub async fn admin_code(svc: &SelfService, body: AdminBody) -> Result<Json, ApiError> {
-    if !svc.config.selfservice.flows.recovery.enabled || !svc.config.selfservice.methods.code.enabled {
+pub async fn admin_code(svc: &SelfService, body: AdminBody, return_to: Option<String>) -> Result<Json, ApiError> {
+    if !svc.config.selfservice.methods.code.enabled {
         return Err(endpoint_disabled());
     }
+    let return_to = admin_return_to(svc, return_to)?;
     let lifespan =
         expires_in(body.expires_in.as_deref(), challenge::lifespan(svc, "code"), "must result to a future time")?;
     let flow_type = match body.flow_type.as_deref().unwrap_or("browser") {
@@ -538,7 +582,7 @@ pub async fn admin_code(svc: &SelfService, body: AdminBody) -> Result<Json, ApiE
     };
     let identity =
         known_identity(svc, body.identity_id).await.ok_or_else(|| ApiError::not_found("could not find identity"))?;
-    let mut flow = admin_flow(svc, flow_type, lifespan, body.return_to);
+    let mut flow = admin_flow(svc, flow_type, lifespan, return_to);
     flow.data.csrf_disabled = true;
     flow.state = state::SENT_EMAIL.into();
     flow.active = Some("code".into());

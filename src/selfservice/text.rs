@@ -402,3 +402,18 @@ impl Text {
         self
     }
 }
+
+/// 4010005: no recovery method is responsible for the submit.
+pub fn no_recovery_strategy() -> Text {
+    error(4010005, "Could not find a strategy to recover your account with. Did you fill out the form correctly?", None)
+}
+
+/// 4010006: no verification method is responsible for the submit.
+pub fn no_verification_strategy() -> Text {
+    error(4010006, "Could not find a strategy to verify your account with. Did you fill out the form correctly?", None)
+}
+
+/// 4000040: not an e-mail address.
+pub fn invalid_email(value: &str) -> Text {
+    error(4000040, format!("\"{value}\" is not a valid email address"), Some(json!({"value": value})))
+}

@@ -37,6 +37,7 @@ pub async fn init(
         super::redirect::validate(&svc.config, r, &default).map_err(super::login::return_to_forbidden)?;
     }
     let mut flow = svc.new_flow(FlowKind::Verification, flow_type, info.url.clone(), csrf);
+    flow.active = Some(method.into());
     svc.hooks.run_before(svc, FlowKind::Verification, &flow, info).await?;
     challenge::choose_method_ui(&mut flow, method, None);
     svc.flows.create(flow.clone()).await;
@@ -95,24 +96,35 @@ pub async fn submit(svc: SelfService, flow: Flow, body: Json, info: RequestInfo)
     if method.is_empty() {
         let mut f = flow;
         f.ui.reset_messages();
-        f.ui.messages.push(text::no_strategy());
+        f.ui.messages.push(text::no_verification_strategy());
         let redirect = f.flow_type == FlowType::Browser && !info.is_json;
         return (f.clone(), Outcome::Show { flow: f, status: StatusCode::BAD_REQUEST, redirect });
     }
     if flow.state == state::PASSED_CHALLENGE {
         let new_flow = challenge::restart(&svc, &flow, text::verification_retry_success()).await;
-        return (flow, challenge::redirect_to_new(&svc, &new_flow, new_flow.flow_type == FlowType::Browser));
+        let outcome = retry_answer(&svc, &new_flow, "An error occured, please use the new flow.", &info);
+        return (flow, outcome);
     }
     match (method, code, token) {
         // A GET from the e-mailed link pre-fills the code instead of using it.
-        ("code", Some(code), _) if info.method == "GET" && !has_email => prefill(svc, flow, code),
-        ("code", Some(code), _) if !has_email => use_code(svc, flow, &code, &info).await,
+        ("code", Some(code), _) if info.method == "GET" => prefill(svc, flow, code),
+        ("code", Some(code), _) => use_code(svc, flow, &code, &info).await,
         ("link", _, Some(token)) if !has_email => use_token(svc, flow, &token, &info).await,
         _ if info.method == "GET" => {
             let f = flow;
             (f.clone(), Outcome::Show { flow: f, status: StatusCode::OK, redirect: true })
         }
         _ => send(svc, flow, &body, method, &info, tp).await,
+    }
+}
+
+/// The answer after a flow was replaced: JSON clients get 410 naming the new flow, others a
+/// 303 to its UI.
+fn retry_answer(svc: &SelfService, new_flow: &Flow, reason: &str, info: &RequestInfo) -> Outcome {
+    if info.is_json {
+        challenge::with_new_csrf(new_flow, Outcome::Error(challenge::replaced_error(new_flow, reason)))
+    } else {
+        challenge::redirect_to_new(svc, new_flow, true)
     }
 }
 
@@ -230,8 +242,10 @@ fn prefill(svc: SelfService, flow: Flow, code: String) -> (Flow, Outcome) {
     if let Some(n) = f.ui.node_mut("code", None) {
         n.set_value(Some(code.into()));
     }
+    // Opened from an e-mail: the CSRF token is set up here for the rest of the flow.
+    f.csrf_token = super::csrf::new_token();
     let to = super::redirect::with_query(svc.ui_url(FlowKind::Verification), "flow", &f.id.to_string());
-    let csrf = (f.flow_type == FlowType::Browser).then(|| f.csrf_token.clone());
+    let csrf = Some(f.csrf_token.clone());
     (
         f,
         Outcome::WithCookies {
@@ -245,11 +259,7 @@ fn prefill(svc: SelfService, flow: Flow, code: String) -> (Flow, Outcome) {
 /// Too many submissions or an already-used code: a new flow with 4000001.
 async fn replaced(svc: &SelfService, flow: &Flow, reason: &str, info: &RequestInfo) -> Outcome {
     let new_flow = challenge::restart(svc, flow, text::generic(reason)).await;
-    if info.is_json {
-        challenge::gone_with_replacement(&new_flow, "self_service_flow_replaced", reason)
-    } else {
-        challenge::redirect_to_new(svc, &new_flow, true)
-    }
+    retry_answer(svc, &new_flow, "An error occured, please retry the flow.", info)
 }
 
 async fn use_code(svc: SelfService, flow: Flow, code: &str, info: &RequestInfo) -> (Flow, Outcome) {
@@ -271,25 +281,31 @@ async fn use_code(svc: SelfService, flow: Flow, code: &str, info: &RequestInfo) 
             show(f, info)
         }
         Redeemed::Expired(record) => {
-            let new_flow =
-                challenge::restart(&svc, &f, text::verification_expired(record.expires_at, svc.clock.now())).await;
-            let outcome = if info.is_json {
-                challenge::gone_with_replacement(
-                    &new_flow,
-                    "self_service_flow_expired",
-                    "The verification code has expired. Please request a new one.",
-                )
-            } else {
-                challenge::redirect_to_new(&svc, &new_flow, true)
-            };
+            let outcome = expired_code(&svc, &f, &record, info).await;
             (f, outcome)
         }
         Redeemed::Used(_) => {
-            let outcome =
-                replaced(&svc, &f, "The verification code was already used. Please request another code.", info).await;
+            let outcome = replaced(&svc, &f, "The code was already used. Please request another code.", info).await;
             (f, outcome)
         }
         Redeemed::Ok(record) => succeed(svc, f, &record, info).await,
+    }
+}
+
+/// An expired code: a new flow with 4070005; JSON clients get 410 naming it.
+async fn expired_code(
+    svc: &SelfService,
+    flow: &Flow,
+    record: &crate::persistence::selfservice::CodeRecord,
+    info: &RequestInfo,
+) -> Outcome {
+    let now = svc.clock.now();
+    let new_flow = challenge::restart(svc, flow, text::verification_expired(record.expires_at, now)).await;
+    if info.is_json {
+        let e = challenge::expired_error(record.expires_at, now, Some(new_flow.id));
+        challenge::with_new_csrf(&new_flow, Outcome::Error(e))
+    } else {
+        challenge::redirect_to_new(svc, &new_flow, true)
     }
 }
 
@@ -300,14 +316,17 @@ async fn use_token(svc: SelfService, flow: Flow, token: &str, info: &RequestInfo
     };
     match redeemed {
         Redeemed::Ok(record) => succeed(svc, flow, &record, info).await,
+        // Links are opened in browsers: a failed one restarts as a browser flow.
         Redeemed::Expired(record) => {
-            let message = text::verification_expired(record.expires_at, svc.clock.now());
-            let new_flow = challenge::restart(&svc, &flow, message).await;
-            (flow, challenge::redirect_to_new(&svc, &new_flow, new_flow.flow_type == FlowType::Browser))
+            let mut as_browser = flow.clone();
+            as_browser.flow_type = FlowType::Browser;
+            (flow, expired_code(&svc, &as_browser, &record, info).await)
         }
         Redeemed::Unknown | Redeemed::Used(_) => {
-            let new_flow = challenge::restart(&svc, &flow, text::verification_token_invalid()).await;
-            (flow, challenge::redirect_to_new(&svc, &new_flow, new_flow.flow_type == FlowType::Browser))
+            let mut as_browser = flow.clone();
+            as_browser.flow_type = FlowType::Browser;
+            let new_flow = challenge::restart(&svc, &as_browser, text::verification_token_invalid()).await;
+            (flow, retry_answer(&svc, &new_flow, "An error occured, please use the new flow.", info))
         }
     }
 }

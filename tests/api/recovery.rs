@@ -126,18 +126,20 @@ async fn verification_with_code(db: Db) {
     assert_eq!(after["verifiable_addresses"][0]["status"], "completed");
     assert!(after["verifiable_addresses"][0]["verified_at"].is_string());
 
-    // Submitting again starts a new flow (API: 303 to its JSON) with 4070002.
-    let res = browser(&t)
-        .post(format!("{}/self-service/verification?flow={}", t.public, flow["id"].as_str().unwrap()))
-        .header("Accept", "application/json")
-        .json(&json!({"method": "code", "code": code}))
+    // Submitting again starts a new flow: JSON clients get 410 naming it, with 4070002.
+    let (status, gone) = api_submit(&t, "verification", &flow, json!({"method": "code", "code": code})).await;
+    assert_eq!(status, 410, "{gone}");
+    assert_eq!(gone["error"]["id"], "self_service_flow_replaced");
+    let next = gone["use_flow_id"].as_str().unwrap();
+    let replacement: Value = t
+        .http
+        .get(format!("{}/self-service/verification/flows?id={next}", t.public))
         .send()
         .await
+        .unwrap()
+        .json()
+        .await
         .unwrap();
-    assert_eq!(res.status(), 303);
-    let next = location(&res);
-    assert!(next.contains("/self-service/verification/flows?id="), "{next}");
-    let replacement: Value = t.http.get(&next).send().await.unwrap().json().await.unwrap();
     assert_eq!(message_ids(&replacement), vec![4070002]);
 
     // Unknown addresses get the same answer and no mail.
@@ -151,7 +153,7 @@ async fn verification_with_code(db: Db) {
     let (status, body) =
         api_submit(&t, "verification", &flow, json!({"method": "code", "email": "not an address"})).await;
     assert_eq!(status, 400, "{body}");
-    assert_eq!(message_ids(&body), vec![4000001]);
+    assert_eq!(message_ids(&body), vec![4000040]);
     let (status, body) = api_submit(&t, "verification", &flow, json!({"method": "code"})).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(message_ids(&body), vec![4000002]);
@@ -217,10 +219,11 @@ async fn verification_with_link(db: Db) {
     assert_eq!(location(&res), format!("https://ui.example/verification?flow={}", flow["id"].as_str().unwrap()));
     let after = identity(&t, created["id"].as_str().unwrap()).await;
     assert_eq!(after["verifiable_addresses"][0]["verified"], true);
-    // A link works once.
+    // A link works once: then a new (browser) flow is shown in the UI.
     let res = browser(&t).get(&link).send().await.unwrap();
     assert_eq!(res.status(), 303);
-    assert!(location(&res).contains("/self-service/verification/flows?id="), "API flow: {}", location(&res));
+    assert!(location(&res).starts_with("https://ui.example/verification?flow="), "{}", location(&res));
+    assert_ne!(flow_id_of(&location(&res)), flow["id"].as_str().unwrap());
 }
 both_backends!(verification_with_link);
 
@@ -372,6 +375,18 @@ async fn recovery_with_continue_with_transitions(db: Db) {
     assert_eq!(items[1]["action"], "show_settings_ui");
     let token = items[0]["ory_session_token"].as_str().unwrap();
     let settings_id = items[1]["flow"]["id"].as_str().unwrap();
+    // The session token is in this answer only, never in the stored flow.
+    let stored: Value = t
+        .http
+        .get(format!("{}/self-service/recovery/flows?id={}", t.public, flow["id"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stored["state"], "passed_challenge");
+    assert!(stored.get("continue_with").is_none() && !stored.to_string().contains(token), "{stored}");
     // The session: AMR code_recovery; it may read the settings flow, others may not.
     let whoami: Value = t
         .http
@@ -418,8 +433,11 @@ async fn recovery_with_link_in_a_browser(db: Db) {
         .json()
         .await
         .unwrap();
-    // Without the CSRF token: 403, nothing sent.
-    let res = jar
+    // Without the CSRF token: 403, nothing sent, and the CSRF cookie is replaced (in a copy of
+    // the browser here, so that the flow stays usable below).
+    let mut other = jar.clone();
+    let before = other.cookies.clone();
+    let res = other
         .send(
             client
                 .post(format!("{}/self-service/recovery?flow={flow_id}", t.public))
@@ -428,6 +446,7 @@ async fn recovery_with_link_in_a_browser(db: Db) {
         )
         .await;
     assert_eq!(res.status(), 403);
+    assert_ne!(other.cookies, before, "a new CSRF cookie");
     let res = jar
         .send(client.post(format!("{}/self-service/recovery?flow={flow_id}", t.public)).form(&[
             ("method", "link"),
