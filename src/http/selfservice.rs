@@ -33,7 +33,10 @@ pub(super) fn public_routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/self-service/verification/api").get(verification_api))
         .service(web::resource("/self-service/verification/flows").get(verification_fetch))
         .service(web::resource("/self-service/verification").post(verification_submit).get(verification_submit))
+        .service(web::resource("/self-service/settings/browser").get(settings_browser))
+        .service(web::resource("/self-service/settings/api").get(settings_api))
         .service(web::resource("/self-service/settings/flows").get(settings_fetch))
+        .service(web::resource("/self-service/settings").post(settings_submit).get(settings_submit))
         .service(web::resource("/self-service/logout/browser").get(logout_browser))
         .service(web::resource("/self-service/logout/api").delete(logout_api))
         .service(web::resource("/self-service/logout").get(logout))
@@ -277,7 +280,19 @@ async fn create(state: web::Data<AppState>, req: HttpRequest, kind: FlowKind, fl
                 .await
                 .map(|flow| ss::Init::Created { flow: Box::new(flow), exchange_code: None })
         }
-        FlowKind::Settings => Err(ApiError::not_found("Settings flows are created after recovery only.")),
+        FlowKind::Settings => {
+            if info.session.is_none() && flow_type == FlowType::Browser && !info.is_json {
+                // Sign in first, then come back.
+                let mut to = format!("{}self-service/login/browser", state.config.public_base_url());
+                if let Some(r) = get("return_to").filter(|r| !r.is_empty()) {
+                    to = ss::redirect::with_query(&to, "return_to", &r);
+                }
+                return HttpResponse::SeeOther().insert_header((header::LOCATION, to)).finish();
+            }
+            ss::settings::init(svc(&state), flow_type, &info, get("return_to").as_deref(), csrf_real.clone())
+                .await
+                .map(|flow| ss::Init::Created { flow: Box::new(flow), exchange_code: None })
+        }
     };
     let (flow, exchange_code) = match created {
         Ok(ss::Init::Created { flow, exchange_code }) => (*flow, exchange_code),
@@ -319,6 +334,18 @@ async fn recovery_api(state: web::Data<AppState>, req: HttpRequest) -> HttpRespo
     create(state, req, FlowKind::Recovery, FlowType::Api).await
 }
 
+async fn settings_browser(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    create(state, req, FlowKind::Settings, FlowType::Browser).await
+}
+
+async fn settings_api(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    create(state, req, FlowKind::Settings, FlowType::Api).await
+}
+
+async fn settings_submit(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    submit(state, req, body, FlowKind::Settings).await
+}
+
 async fn verification_browser(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     create(state, req, FlowKind::Verification, FlowType::Browser).await
 }
@@ -339,15 +366,27 @@ async fn fetch(state: web::Data<AppState>, req: HttpRequest, kind: FlowKind) -> 
         FlowKind::Verification if !flows.verification.enabled => return Err(ss::verification::disabled()),
         _ => {}
     }
-    let flow = svc(&state).flows.get(kind, id).await.map_err(flow_error)?;
-    if kind == FlowKind::Settings {
+    // Settings: a session first (before the flow is looked up), then the identity binding.
+    let live = if kind == FlowKind::Settings {
         let info = request_info(&state, &req).await?;
-        let Some(live) = &info.session else { return Err(ss::settings::no_session()) };
-        if flow.data.identity_id != Some(live.session.identity_id) {
-            return Err(ss::settings::identity_mismatch());
-        }
+        let Some(live) = info.session.clone() else {
+            if !is_json_request(&req) {
+                let to = state.config.selfservice.flows.login.ui_url.clone();
+                return Ok(HttpResponse::Found().insert_header((header::LOCATION, to)).finish());
+            }
+            return Err(ss::settings::no_session());
+        };
+        Some(live)
+    } else {
+        None
+    };
+    let flow = svc(&state).flows.get(kind, id).await.map_err(flow_error)?;
+    if let Some(live) = &live
+        && flow.data.identity_id != Some(live.session.identity_id)
+    {
+        return Err(ss::settings::identity_mismatch());
     }
-    if flow.flow_type == FlowType::Browser && !flow.data.csrf_disabled {
+    if flow.flow_type == FlowType::Browser && !flow.data.csrf_disabled && kind != FlowKind::Settings {
         let info = request_info(&state, &req).await?;
         let ok = info.csrf_cookie.as_deref().is_some_and(|c| {
             use subtle::ConstantTimeEq;
@@ -500,11 +539,7 @@ async fn submit(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes, 
                         }
                         FlowKind::Recovery => ss::recovery::submit(service, flow, body, step_info).await,
                         FlowKind::Verification => ss::verification::submit(service, flow, body, step_info).await,
-                        FlowKind::Settings => {
-                            let e = ApiError::for_status(StatusCode::NOT_IMPLEMENTED)
-                                .with_reason("Updating settings is not implemented yet.");
-                            (flow, Outcome::Error(e))
-                        }
+                        FlowKind::Settings => ss::settings::submit(service, flow, body, step_info, from_form).await,
                     };
                     (flow, (outcome, api))
                 })

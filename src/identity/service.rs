@@ -533,6 +533,12 @@ impl IdentityService {
         Ok(identity)
     }
 
+    /// Validates and durably writes an identity changed by a self-service flow; a taken
+    /// identifier is 409.
+    pub async fn save_changed(&self, identity: &mut Identity) -> Result<(), ApiError> {
+        self.save(identity).await
+    }
+
     /// Validates and durably writes a changed identity.
     async fn save(&self, identity: &mut Identity) -> Result<(), ApiError> {
         self.apply_schema(identity)?;

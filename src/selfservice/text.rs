@@ -417,3 +417,13 @@ pub fn no_verification_strategy() -> Text {
 pub fn invalid_email(value: &str) -> Text {
     error(4000040, format!("\"{value}\" is not a valid email address"), Some(json!({"value": value})))
 }
+
+/// 4010004: no settings method is responsible for the submit.
+pub fn no_settings_strategy() -> Text {
+    error(4010004, "Could not find a strategy to update your settings. Did you fill out the form correctly?", None)
+}
+
+/// 4000039: the new password is the current one.
+pub fn password_same_as_old() -> Text {
+    error(4000039, "The new password must be different from the old password.", None)
+}

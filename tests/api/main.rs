@@ -16,3 +16,4 @@ mod schemas;
 mod sdk;
 mod selfservice;
 mod sessions;
+mod settings;

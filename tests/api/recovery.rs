@@ -476,6 +476,17 @@ async fn recovery_with_link_in_a_browser(db: Db) {
         .await
         .unwrap();
     assert_eq!(settings["return_to"], "https://app.example/after");
+    // The point of recovery: a new password, set through the settings flow.
+    let res = jar
+        .send(
+            client.post(format!("{}/self-service/settings?flow={}", t.public, settings["id"].as_str().unwrap())).form(
+                &[("method", "password"), ("password", "recovered-pw-2024"), ("csrf_token", &csrf_of(&settings))],
+            ),
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "https://app.example/after", "the recovery's return_to");
+    assert_eq!(crate::selfservice::api_login(&t, "lisa@example.org", "recovered-pw-2024").await.0, 200);
     // Signed in: creating another recovery flow redirects (HTML) or fails (JSON).
     let res = jar.send(client.get(format!("{}/self-service/recovery/browser", t.public))).await;
     assert_eq!(res.status(), 302);

@@ -131,6 +131,20 @@ test("native recovery: session token and settings flow through continue_with", a
   assert.equal(settings.ui.messages[0].id, 1060001);
   const denied = await failure(frontend.getSettingsFlow({ id: settingsId }));
   assert.equal(denied.status, 401);
+  // A new password through the settings flow, then a login with it.
+  const { data: saved } = await frontend.updateSettingsFlow({
+    flow: settingsId,
+    xSessionToken: token,
+    updateSettingsFlowBody: { method: "password", password: "sdk-recovered-pw-9" },
+  });
+  assert.equal(saved.state, "success");
+  assert.equal(saved.ui.messages[0].id, 1050001);
+  const { data: login } = await frontend.createNativeLoginFlow();
+  const { data: signedIn } = await frontend.updateLoginFlow({
+    flow: login.id,
+    updateLoginFlowBody: { method: "password", identifier: email(2), password: "sdk-recovered-pw-9" },
+  });
+  assert.match(signedIn.session_token, /^ory_st_/);
 });
 
 test("SPA recovery and verification with cookies", async () => {
