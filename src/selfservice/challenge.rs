@@ -28,6 +28,23 @@ pub fn method(svc: &SelfService, kind: FlowKind) -> Option<&'static str> {
     enabled.then_some(chosen.as_str())
 }
 
+/// The method a submit may use: the one it names (`chosen`) when that method is enabled and
+/// is the configured one or the one the flow was started with (an admin link).
+pub fn resolve_method(
+    svc: &SelfService,
+    configured: &str,
+    chosen: Option<&str>,
+    active: Option<&str>,
+) -> Option<&'static str> {
+    let methods = &svc.config.selfservice.methods;
+    let (name, enabled) = match chosen? {
+        "code" => ("code", methods.code.enabled),
+        "link" => ("link", methods.link.enabled),
+        _ => return None,
+    };
+    (enabled && (name == configured || active == Some(name))).then_some(name)
+}
+
 /// The node group of a method.
 pub fn method_group(method: &str) -> &'static str {
     if method == "link" { group::LINK } else { group::CODE }

@@ -172,6 +172,17 @@ pub fn after_success(
     Ok((to, continue_with))
 }
 
+/// Checks an init request's `return_to` (if any) against the allow-list; returns it.
+pub fn checked_return_to(svc: &SelfService, return_to: Option<&str>) -> Result<Option<String>, ApiError> {
+    match return_to.filter(|r| !r.is_empty()) {
+        None => Ok(None),
+        Some(r) => {
+            let default = redirect::default_return(&svc.config);
+            redirect::validate(&svc.config, r, &default).map(Some).map_err(login::return_to_forbidden)
+        }
+    }
+}
+
 /// 400 `session_already_available`.
 pub fn already_signed_in() -> ApiError {
     ApiError::bad_request(

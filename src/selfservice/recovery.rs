@@ -62,10 +62,7 @@ pub async fn init(
         }
         return Err(already_signed_in());
     }
-    let default = super::redirect::default_return(&svc.config);
-    if let Some(r) = return_to.filter(|r| !r.is_empty()) {
-        super::redirect::validate(&svc.config, r, &default).map_err(super::login::return_to_forbidden)?;
-    }
+    super::checked_return_to(svc, return_to)?;
     let mut flow = svc.new_flow(FlowKind::Recovery, flow_type, info.url.clone(), csrf);
     flow.active = Some(method.into());
     svc.hooks.run_before(svc, FlowKind::Recovery, &flow, info).await?;
@@ -146,29 +143,13 @@ pub async fn submit(svc: SelfService, flow: Flow, body: Json, info: RequestInfo)
             None
         }
     });
-    // The configured method, or the one the flow was started with (an admin link).
-    let enabled = |m: &str| match m {
-        "code" => svc.config.selfservice.methods.code.enabled,
-        "link" => svc.config.selfservice.methods.link.enabled,
-        _ => false,
-    };
-    let method = match chosen.as_deref() {
-        Some(c) if enabled(c) && (c == method || flow.active.as_deref() == Some(c)) => {
-            if c == "link" {
-                "link"
-            } else {
-                "code"
-            }
-        }
-        _ => "",
-    };
-    if method.is_empty() {
+    let Some(method) = challenge::resolve_method(&svc, method, chosen.as_deref(), flow.active.as_deref()) else {
         let mut f = flow;
         f.ui.reset_messages();
         f.ui.messages.push(text::no_recovery_strategy());
         let redirect = f.flow_type == FlowType::Browser && !info.is_json;
         return (f.clone(), Outcome::Show { flow: f, status: StatusCode::BAD_REQUEST, redirect });
-    }
+    };
     if info.method == "GET" && (method != "link" || token.is_none()) {
         return super::flow_message(flow, text::generic(super::GET_NOT_ALLOWED), tp);
     }
@@ -515,13 +496,7 @@ pub struct AdminBody {
 
 /// Validates the `return_to` query of an admin recovery request.
 fn admin_return_to(svc: &SelfService, return_to: Option<String>) -> Result<Option<String>, ApiError> {
-    match return_to.filter(|r| !r.is_empty()) {
-        None => Ok(None),
-        Some(r) => {
-            let default = super::redirect::default_return(&svc.config);
-            super::redirect::validate(&svc.config, &r, &default).map(Some).map_err(super::login::return_to_forbidden)
-        }
-    }
+    super::checked_return_to(svc, return_to.as_deref())
 }
 
 fn admin_flow(svc: &SelfService, flow_type: FlowType, lifespan: chrono::Duration, return_to: Option<String>) -> Flow {

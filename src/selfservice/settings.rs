@@ -86,10 +86,7 @@ pub async fn init(
     csrf: String,
 ) -> Result<Flow, ApiError> {
     let Some(live) = &info.session else { return Err(session_inactive()) };
-    let default = super::redirect::default_return(&svc.config);
-    if let Some(r) = return_to.filter(|r| !r.is_empty()) {
-        super::redirect::validate(&svc.config, r, &default).map_err(super::login::return_to_forbidden)?;
-    }
+    super::checked_return_to(svc, return_to)?;
     let identity = svc.identities.get(live.session.identity_id).await?;
     let return_to = return_to.filter(|r| !r.is_empty()).map(str::to_string);
     Ok(create_for(svc, &identity, flow_type, info.url.clone(), return_to, csrf).await)

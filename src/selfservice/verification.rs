@@ -32,10 +32,7 @@ pub async fn init(
         return Err(disabled());
     }
     let method = challenge::method(svc, FlowKind::Verification).ok_or_else(disabled)?;
-    let default = super::redirect::default_return(&svc.config);
-    if let Some(r) = return_to.filter(|r| !r.is_empty()) {
-        super::redirect::validate(&svc.config, r, &default).map_err(super::login::return_to_forbidden)?;
-    }
+    super::checked_return_to(svc, return_to)?;
     let mut flow = svc.new_flow(FlowKind::Verification, flow_type, info.url.clone(), csrf);
     flow.active = Some(method.into());
     svc.hooks.run_before(svc, FlowKind::Verification, &flow, info).await?;
@@ -77,29 +74,13 @@ pub async fn submit(svc: SelfService, flow: Flow, body: Json, info: RequestInfo)
             None
         }
     });
-    // The configured method, or the one the flow was started with (an admin link).
-    let enabled = |m: &str| match m {
-        "code" => svc.config.selfservice.methods.code.enabled,
-        "link" => svc.config.selfservice.methods.link.enabled,
-        _ => false,
-    };
-    let method = match chosen.as_deref() {
-        Some(c) if enabled(c) && (c == method || flow.active.as_deref() == Some(c)) => {
-            if c == "link" {
-                "link"
-            } else {
-                "code"
-            }
-        }
-        _ => "",
-    };
-    if method.is_empty() {
+    let Some(method) = challenge::resolve_method(&svc, method, chosen.as_deref(), flow.active.as_deref()) else {
         let mut f = flow;
         f.ui.reset_messages();
         f.ui.messages.push(text::no_verification_strategy());
         let redirect = f.flow_type == FlowType::Browser && !info.is_json;
         return (f.clone(), Outcome::Show { flow: f, status: StatusCode::BAD_REQUEST, redirect });
-    }
+    };
     if flow.state == state::PASSED_CHALLENGE {
         let new_flow = challenge::restart(&svc, &flow, text::verification_retry_success()).await;
         let outcome = retry_answer(&svc, &new_flow, "An error occured, please use the new flow.", &info);

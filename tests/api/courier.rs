@@ -69,7 +69,8 @@ impl SmtpPeer {
         std::fs::read_to_string(&self.mailbox)
             .unwrap_or_default()
             .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
+            // A line still being written is skipped (it is read again on the next poll).
+            .filter_map(|l| serde_json::from_str(l).ok())
             .collect()
     }
 

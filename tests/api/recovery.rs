@@ -6,7 +6,7 @@ use crate::both_backends;
 use crate::courier::SmtpPeer;
 use crate::harness::{Db, TestApp};
 use crate::selfservice::{
-    Jar, PASSWORD, api_flow, api_register, api_submit, csrf_of, flow_id_of, location, message_ids, node,
+    Jar, PASSWORD, api_flow, api_register, api_submit, csrf_of, flow_id_of, get_json, location, message_ids, node,
 };
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -131,15 +131,8 @@ async fn verification_with_code(db: Db) {
     assert_eq!(status, 410, "{gone}");
     assert_eq!(gone["error"]["id"], "self_service_flow_replaced");
     let next = gone["use_flow_id"].as_str().unwrap();
-    let replacement: Value = t
-        .http
-        .get(format!("{}/self-service/verification/flows?id={next}", t.public))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let replacement: Value =
+        get_json(&t.http, format!("{}/self-service/verification/flows?id={next}", t.public), None).await;
     assert_eq!(message_ids(&replacement), vec![4070002]);
 
     // Unknown addresses get the same answer and no mail.
@@ -251,15 +244,8 @@ async fn registration_sends_verification(db: Db) {
     assert_eq!(items[0]["flow"]["verifiable_address"], "reg@example.org");
     assert!(items[0]["flow"].get("url").is_none(), "API flows have no UI URL");
     let vflow_id = items[0]["flow"]["id"].as_str().unwrap();
-    let vflow: Value = t
-        .http
-        .get(format!("{}/self-service/verification/flows?id={vflow_id}", t.public))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let vflow: Value =
+        get_json(&t.http, format!("{}/self-service/verification/flows?id={vflow_id}", t.public), None).await;
     assert_eq!(vflow["state"], "sent_email");
     assert_eq!(node(&vflow, "email").unwrap()["attributes"]["value"], "reg@example.org");
     let code = code_in(&mail_to(&peer, "reg@example.org", 1).await);
@@ -274,15 +260,8 @@ async fn registration_sends_verification(db: Db) {
     let mut jar = Jar::default();
     let res = jar.send(client.get(format!("{}/self-service/registration/browser", t.public))).await;
     let flow_id = flow_id_of(&location(&res));
-    let flow: Value = client
-        .get(format!("{}/self-service/registration/flows?id={flow_id}", t.public))
-        .header("Cookie", jar.header())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let flow: Value =
+        get_json(&client, format!("{}/self-service/registration/flows?id={flow_id}", t.public), Some(&jar)).await;
     let res = jar
         .send(client.post(format!("{}/self-service/registration?flow={flow_id}", t.public)).form(&[
             ("method", "password"),
@@ -376,15 +355,12 @@ async fn recovery_with_continue_with_transitions(db: Db) {
     let token = items[0]["ory_session_token"].as_str().unwrap();
     let settings_id = items[1]["flow"]["id"].as_str().unwrap();
     // The session token is in this answer only, never in the stored flow.
-    let stored: Value = t
-        .http
-        .get(format!("{}/self-service/recovery/flows?id={}", t.public, flow["id"].as_str().unwrap()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stored: Value = get_json(
+        &t.http,
+        format!("{}/self-service/recovery/flows?id={}", t.public, flow["id"].as_str().unwrap()),
+        None,
+    )
+    .await;
     assert_eq!(stored["state"], "passed_challenge");
     assert!(stored.get("continue_with").is_none() && !stored.to_string().contains(token), "{stored}");
     // The session: AMR code_recovery; it may read the settings flow, others may not.
@@ -408,7 +384,7 @@ async fn recovery_with_continue_with_transitions(db: Db) {
     assert_eq!(settings["state"], "show_form");
     assert_eq!(message_ids(&settings), vec![1060001]);
     assert!(node(&settings, "password").is_some());
-    let res = t.http.get(&settings_url).send().await.unwrap();
+    let res = t.http.get(&settings_url).header("Accept", "application/json").send().await.unwrap();
     assert_eq!(res.status(), 401);
 }
 both_backends!(recovery_with_continue_with_transitions);
@@ -424,15 +400,8 @@ async fn recovery_with_link_in_a_browser(db: Db) {
         .await;
     assert_eq!(res.status(), 303);
     let flow_id = flow_id_of(&location(&res));
-    let flow: Value = client
-        .get(format!("{}/self-service/recovery/flows?id={flow_id}", t.public))
-        .header("Cookie", jar.header())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let flow: Value =
+        get_json(&client, format!("{}/self-service/recovery/flows?id={flow_id}", t.public), Some(&jar)).await;
     // Without the CSRF token: 403, nothing sent, and the CSRF cookie is replaced (in a copy of
     // the browser here, so that the flow stays usable below).
     let mut other = jar.clone();
@@ -466,15 +435,12 @@ async fn recovery_with_link_in_a_browser(db: Db) {
     assert_eq!(whoami.status(), 200, "the session cookie was set");
     let whoami: Value = whoami.json().await.unwrap();
     assert_eq!(whoami["authentication_methods"][0]["method"], "link_recovery");
-    let settings: Value = client
-        .get(format!("{}/self-service/settings/flows?id={}", t.public, flow_id_of(&location(&res))))
-        .header("Cookie", jar.header())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let settings: Value = get_json(
+        &client,
+        format!("{}/self-service/settings/flows?id={}", t.public, flow_id_of(&location(&res))),
+        Some(&jar),
+    )
+    .await;
     assert_eq!(settings["return_to"], "https://app.example/after");
     // The point of recovery: a new password, set through the settings flow.
     let res = jar
@@ -520,15 +486,8 @@ async fn admin_recovery_codes_and_links(db: Db) {
     assert_eq!(code.len(), 6);
     let link = body["recovery_link"].as_str().unwrap();
     assert!(link.starts_with("https://ui.example/recovery?flow="), "{link}");
-    let flow: Value = t
-        .http
-        .get(format!("{}/self-service/recovery/flows?id={}", t.public, flow_id_of(link)))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let flow: Value =
+        get_json(&t.http, format!("{}/self-service/recovery/flows?id={}", t.public, flow_id_of(link)), None).await;
     assert_eq!(flow["state"], "sent_email");
     let (status, body) = api_submit(&t, "recovery", &flow, json!({"method": "code", "code": code})).await;
     assert_eq!(status, 422, "{body}");
@@ -635,15 +594,12 @@ async fn unverified_login_is_sent_to_verification(db: Db) {
     assert_eq!(item["flow"]["verifiable_address"], "una@example.org");
     assert!(item["flow"]["url"].as_str().unwrap().starts_with("https://ui.example/verification?flow="));
     // The code in the mail verifies the address; then the login succeeds.
-    let vflow: Value = t
-        .http
-        .get(format!("{}/self-service/verification/flows?id={}", t.public, item["flow"]["id"].as_str().unwrap()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let vflow: Value = get_json(
+        &t.http,
+        format!("{}/self-service/verification/flows?id={}", t.public, item["flow"]["id"].as_str().unwrap()),
+        None,
+    )
+    .await;
     assert_eq!(vflow["state"], "sent_email");
     let code = code_in(&mail_to(&peer, "una@example.org", 1).await);
     let (status, _) = api_submit(&t, "verification", &vflow, json!({"method": "code", "code": code})).await;
@@ -657,15 +613,8 @@ async fn unverified_login_is_sent_to_verification(db: Db) {
     let mut jar = Jar::default();
     let res = jar.send(client.get(format!("{}/self-service/login/browser", t.public))).await;
     let flow_id = flow_id_of(&location(&res));
-    let flow: Value = client
-        .get(format!("{}/self-service/login/flows?id={flow_id}", t.public))
-        .header("Cookie", jar.header())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let flow: Value =
+        get_json(&client, format!("{}/self-service/login/flows?id={flow_id}", t.public), Some(&jar)).await;
     let res = jar
         .send(client.post(format!("{}/self-service/login?flow={flow_id}", t.public)).form(&[
             ("method", "password"),

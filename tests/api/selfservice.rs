@@ -47,6 +47,15 @@ impl Jar {
     }
 }
 
+/// GETs `url` (with the jar's cookies, if any) and parses the JSON answer.
+pub async fn get_json(client: &reqwest::Client, url: impl AsRef<str>, jar: Option<&Jar>) -> Value {
+    let mut req = client.get(url.as_ref());
+    if let Some(jar) = jar {
+        req = req.header("Cookie", jar.header());
+    }
+    req.send().await.unwrap().json().await.unwrap()
+}
+
 pub fn location(res: &Response) -> String {
     res.headers().get(LOCATION).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
 }

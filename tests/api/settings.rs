@@ -3,7 +3,7 @@
 
 use crate::both_backends;
 use crate::harness::{Db, TestApp};
-use crate::selfservice::{Jar, PASSWORD, api_login, csrf_of, flow_id_of, location, message_ids, node};
+use crate::selfservice::{Jar, PASSWORD, api_login, csrf_of, flow_id_of, get_json, location, message_ids, node};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -167,15 +167,8 @@ async fn browser_settings(db: Db) {
     // Sign in with a browser form.
     let res = jar.send(client.get(format!("{}/self-service/login/browser", t.public))).await;
     let login_id = flow_id_of(&location(&res));
-    let login: Value = client
-        .get(format!("{}/self-service/login/flows?id={login_id}", t.public))
-        .header("Cookie", jar.header())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let login: Value =
+        get_json(&client, format!("{}/self-service/login/flows?id={login_id}", t.public), Some(&jar)).await;
     let res = jar
         .send(client.post(format!("{}/self-service/login?flow={login_id}", t.public)).form(&[
             ("method", "password"),
@@ -189,15 +182,7 @@ async fn browser_settings(db: Db) {
     assert_eq!(res.status(), 303);
     assert!(location(&res).starts_with("https://ui.example/settings?flow="));
     let id = flow_id_of(&location(&res));
-    let flow: Value = client
-        .get(format!("{}/self-service/settings/flows?id={id}", t.public))
-        .header("Cookie", jar.header())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let flow: Value = get_json(&client, format!("{}/self-service/settings/flows?id={id}", t.public), Some(&jar)).await;
     // Without the CSRF token: 403.
     let res = jar
         .send(

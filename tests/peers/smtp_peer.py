@@ -13,6 +13,7 @@ Exit status 3 when aiosmtpd is not installed.
 import email
 import email.policy
 import json
+import os
 import socket
 import sys
 import threading
@@ -51,8 +52,14 @@ class Recorder:
             kind = part.get_content_type()
             if kind in ("text/plain", "text/html") and not part.is_multipart():
                 entry["text" if kind == "text/plain" else "html"] = part.get_content()
-        with LOCK, open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(entry) + "\n")
+        # One write of the whole line, so a reader never sees half an entry.
+        line = (json.dumps(entry) + "\n").encode("utf-8")
+        with LOCK:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, line)
+            finally:
+                os.close(fd)
         return "250 Message accepted for delivery"
 
 

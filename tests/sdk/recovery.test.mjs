@@ -43,7 +43,17 @@ async function createIdentity(address) {
 async function codeFor(to, nth = 1) {
   for (let i = 0; i < 400; i++) {
     const mails = existsSync(mailbox)
-      ? readFileSync(mailbox, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)).filter((m) => m.to[0] === to)
+      ? readFileSync(mailbox, "utf8")
+          .split("\n")
+          .filter(Boolean)
+          .flatMap((l) => {
+            try {
+              return [JSON.parse(l)];
+            } catch {
+              return []; // a line still being written
+            }
+          })
+          .filter((m) => m.to[0] === to)
       : [];
     if (mails.length >= nth) {
       const code = mails[nth - 1].text.match(/\b(\d{6})\b/);
