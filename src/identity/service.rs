@@ -533,6 +533,27 @@ impl IdentityService {
         Ok(identity)
     }
 
+    /// Marks the pending verifiable address `value` of an identity `sent` (a verification
+    /// message went out), as Kratos does.
+    pub async fn mark_sent(&self, id: Uuid, value: &str) -> Result<(), ApiError> {
+        let mut identity = self.get(id).await?;
+        let now = self.clock.now();
+        let mut changed = false;
+        for a in identity.verifiable_addresses.iter_mut().filter(|a| a.value == value && a.status == "pending") {
+            a.status = "sent".into();
+            a.updated_at = now;
+            changed = true;
+        }
+        if changed {
+            self.persister
+                .write(WriteOp::UpdateIdentity(Box::new(identity.clone())), Durability::Durable)
+                .await
+                .map_err(write_error)?;
+            self.changed(identity.id);
+        }
+        Ok(())
+    }
+
     /// Validates and durably writes an identity changed by a self-service flow; a taken
     /// identifier is 409.
     pub async fn save_changed(&self, identity: &mut Identity) -> Result<(), ApiError> {

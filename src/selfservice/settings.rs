@@ -168,6 +168,18 @@ pub async fn submit(svc: SelfService, flow: Flow, body: Json, info: RequestInfo,
     f.data.identity = Some(super::challenge::identity_data(&svc, &identity));
     build_ui(&svc, &mut f);
     f.ui.messages = vec![text::settings_saved()];
+    // The implicit `verification` hook: a verification flow for the first address that was
+    // never sent a message (e.g. a changed e-mail).
+    let mut verification = None;
+    if svc.config.selfservice.flows.verification.enabled
+        && let Some(address) =
+            identity.verifiable_addresses.iter().find(|a| a.status == "pending" && !a.value.is_empty())
+    {
+        match super::verification::start_for_address(&svc, f.flow_type, &info, address, None, true).await {
+            Ok((_, item)) => verification = Some(item),
+            Err(e) => return (f, Outcome::Error(e)),
+        }
+    }
     let point =
         super::hooks::HookPoint { kind: FlowKind::Settings, stage: super::hooks::Stage::After, method: &method };
     if let Err(e) = svc.hooks.run_after(&svc, point, &mut f, &info, &identity, Some(&live.session), tp.as_ref()).await {
@@ -184,6 +196,11 @@ pub async fn submit(svc: SelfService, flow: Flow, body: Json, info: RequestInfo,
         return (f, Outcome::Redirect { to, status: StatusCode::SEE_OTHER });
     }
     let mut shown = f.clone();
+    let show_ui =
+        super::hooks::after_hooks(&svc, FlowKind::Settings, &method).iter().any(|h| h.hook == "show_verification_ui");
+    if let (true, Some(item)) = (show_ui, verification) {
+        shown.data.continue_with.push(item);
+    }
     if f.flow_type == FlowType::Browser {
         let default = after
             .return_url_for(&method)
@@ -191,7 +208,7 @@ pub async fn submit(svc: SelfService, flow: Flow, body: Json, info: RequestInfo,
             .unwrap_or_else(|| super::redirect::default_return(&svc.config));
         let to = super::redirect::after_flow(&svc.config, f.return_to.as_deref(), &f.request_url, &default)
             .unwrap_or(default);
-        shown.data.continue_with = vec![json!({"action": "redirect_browser_to", "redirect_browser_to": to})];
+        shown.data.continue_with.insert(0, json!({"action": "redirect_browser_to", "redirect_browser_to": to}));
     }
     (f, Outcome::Show { flow: shown, status: StatusCode::OK, redirect: false })
 }

@@ -179,6 +179,7 @@ async fn send_to_address(
                 expires_in,
             };
             challenge::send(svc, f, mail).await?;
+            svc.identities.mark_sent(identity.id, address).await?;
         }
         None if svc.config.selfservice.flows.verification.notify_unknown_recipients && via == "email" => {
             let template = if method == "link" {

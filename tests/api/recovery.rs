@@ -111,6 +111,7 @@ async fn verification_with_code(db: Db) {
     let code = code_in(&mail);
     assert!(link_in(&mail, "/self-service/verification?").contains(&format!("code={code}")));
 
+    assert_eq!(identity(&t, &id).await["verifiable_addresses"][0]["status"], "sent");
     let wrong = if code == "000000" { "111111" } else { "000000" };
     let (status, body) = api_submit(&t, "verification", &flow, json!({"method": "code", "code": wrong})).await;
     assert_eq!(status, 200, "{body}");
@@ -628,3 +629,49 @@ async fn unverified_login_is_sent_to_verification(db: Db) {
     assert!(!jar.has_prefix("ory_kratos_session"), "no session for an unverified login");
 }
 both_backends!(unverified_login_is_sent_to_verification);
+
+async fn changed_address_is_verified_again(db: Db) {
+    let Some(peer) = SmtpPeer::start(None, None).await else { return };
+    let port = peer.port;
+    let t = TestApp::builder(db)
+        .config(move |c| {
+            flows_config(port, CodeOrLink::Code)(c);
+            c.selfservice.flows.registration.after.password.hooks =
+                vec![HookConfig { hook: "session".into(), config: None }];
+            c.selfservice.flows.settings.after.profile.hooks =
+                vec![HookConfig { hook: "show_verification_ui".into(), config: None }];
+        })
+        .build()
+        .await;
+    let body = api_register(&t, "first@example.org").await;
+    let token = body["session_token"].as_str().unwrap();
+    mail_to(&peer, "first@example.org", 1).await;
+    let flow: Value = t
+        .http
+        .get(format!("{}/self-service/settings/api", t.public))
+        .header("X-Session-Token", token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let res = t
+        .http
+        .post(format!("{}/self-service/settings?flow={}", t.public, flow["id"].as_str().unwrap()))
+        .header("X-Session-Token", token)
+        .header("Accept", "application/json")
+        .json(&json!({"method": "profile", "traits": {"email": "second@example.org"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let saved: Value = res.json().await.unwrap();
+    assert_eq!(saved["continue_with"][0]["action"], "show_verification_ui", "{saved}");
+    assert_eq!(saved["continue_with"][0]["flow"]["verifiable_address"], "second@example.org");
+    let code = code_in(&mail_to(&peer, "second@example.org", 1).await);
+    assert_eq!(code.len(), 6);
+    let id = body["identity"]["id"].as_str().unwrap();
+    assert_eq!(identity(&t, id).await["verifiable_addresses"][0]["status"], "sent");
+}
+both_backends!(changed_address_is_verified_again);
