@@ -675,3 +675,31 @@ async fn changed_address_is_verified_again(db: Db) {
     assert_eq!(identity(&t, id).await["verifiable_addresses"][0]["status"], "sent");
 }
 both_backends!(changed_address_is_verified_again);
+
+async fn unknown_recipients_can_be_notified(db: Db) {
+    let Some(peer) = SmtpPeer::start(None, None).await else { return };
+    let port = peer.port;
+    let t = TestApp::builder(db)
+        .config(move |c| {
+            flows_config(port, CodeOrLink::Code)(c);
+            c.selfservice.flows.recovery.notify_unknown_recipients = true;
+            c.selfservice.flows.verification.notify_unknown_recipients = true;
+        })
+        .build()
+        .await;
+    for kind in ["recovery", "verification"] {
+        let flow = api_flow(&t, kind, "").await;
+        let to = format!("stranger-{kind}@example.org");
+        let (status, body) = api_submit(&t, kind, &flow, json!({"method": "code", "email": to})).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["state"], "sent_email");
+        let mail = mail_to(&peer, &to, 1).await;
+        let text = mail["text"].as_str().unwrap();
+        assert!(text.contains("no account uses it"), "the invalid template: {text}");
+    }
+    let (_, _, list) = t.admin_json(Method::GET, "/admin/courier/messages", None).await;
+    let mut types: Vec<&str> = list.as_array().unwrap().iter().map(|m| m["template_type"].as_str().unwrap()).collect();
+    types.sort();
+    assert_eq!(types, ["recovery_code_invalid", "verification_code_invalid"]);
+}
+both_backends!(unknown_recipients_can_be_notified);
