@@ -629,11 +629,11 @@ async fn render_outcome(
                 error_response(state, req, api, error).await
             }
         }
-        Outcome::Show { flow, status, redirect } => {
+        Outcome::Show { flow, status, redirect, transient_payload } => {
             if redirect {
                 ui_redirect(svc(state).ui_url(kind), flow.id, StatusCode::SEE_OTHER)
             } else {
-                json_response(status, &flow_json(&flow, None, None))
+                json_response(status, &flow_json(&flow, transient_payload.as_ref(), None))
             }
         }
         Outcome::WithCookies { csrf: new_csrf, session, inner } => {

@@ -119,7 +119,7 @@ pub fn email_problem(
     }
     flow.ui.add_field_message("email", message);
     let redirect = flow.flow_type == FlowType::Browser && !info.is_json;
-    (flow.clone(), Outcome::Show { flow, status: StatusCode::BAD_REQUEST, redirect })
+    (flow.clone(), Outcome::Show { flow, status: StatusCode::BAD_REQUEST, redirect, transient_payload: None })
 }
 
 /// The identity as templates see it (`.Identity`): no credentials, no admin metadata.

@@ -102,7 +102,7 @@ pub enum Outcome {
     Error(ApiError),
     /// Recovery and verification: the flow as JSON with `status`, or (`redirect`) a 303 to
     /// the flow's UI — the step decides, as those flows negotiate differently.
-    Show { flow: Flow, status: StatusCode, redirect: bool },
+    Show { flow: Flow, status: StatusCode, redirect: bool, transient_payload: Option<Json> },
     /// JSON clients (and API flows) get `error`; browsers are sent to `redirect` (303).
     ErrorOrRedirect { error: ApiError, redirect: String },
     /// `inner`, and also set a new CSRF cookie and/or the session cookie.

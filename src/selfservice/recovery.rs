@@ -78,7 +78,7 @@ fn transitions(svc: &SelfService) -> bool {
 /// The flow as JSON (200), or for HTML browsers a 303 to the recovery UI.
 fn show(flow: Flow, info: &RequestInfo) -> (Flow, Outcome) {
     let redirect = flow.flow_type == FlowType::Browser && !info.is_json;
-    (flow.clone(), Outcome::Show { flow, status: StatusCode::OK, redirect })
+    (flow.clone(), Outcome::Show { flow, status: StatusCode::OK, redirect, transient_payload: None })
 }
 
 /// A new flow carrying `message` replaces `old`: 303 to the new flow (its JSON for JSON
@@ -103,6 +103,18 @@ async fn retry(svc: &SelfService, old: &Flow, message: text::Text, info: &Reques
 /// `POST /self-service/recovery?flow=` (and `GET` with a link `token`): runs inside the flow's
 /// actor.
 pub async fn submit(svc: SelfService, flow: Flow, body: Json, info: RequestInfo) -> (Flow, Outcome) {
+    let tp = body.get("transient_payload").cloned();
+    let (flow, mut outcome) = submit_step(svc, flow, body, info).await;
+    // The transient payload is echoed on the flow a submit answers with.
+    if let Outcome::Show { transient_payload, status, .. } = &mut outcome
+        && status.is_success()
+    {
+        *transient_payload = tp;
+    }
+    (flow, outcome)
+}
+
+async fn submit_step(svc: SelfService, flow: Flow, body: Json, info: RequestInfo) -> (Flow, Outcome) {
     // As Kratos, a submit does not check `recovery.enabled` (admin-created flows work with
     // self-service recovery off); the method must be enabled.
     let method = challenge::method(&svc, FlowKind::Recovery)
@@ -148,7 +160,10 @@ pub async fn submit(svc: SelfService, flow: Flow, body: Json, info: RequestInfo)
         f.ui.reset_messages();
         f.ui.messages.push(text::no_recovery_strategy());
         let redirect = f.flow_type == FlowType::Browser && !info.is_json;
-        return (f.clone(), Outcome::Show { flow: f, status: StatusCode::BAD_REQUEST, redirect });
+        return (
+            f.clone(),
+            Outcome::Show { flow: f, status: StatusCode::BAD_REQUEST, redirect, transient_payload: None },
+        );
     };
     if info.method == "GET" && (method != "link" || token.is_none()) {
         return super::flow_message(flow, text::generic(super::GET_NOT_ALLOWED), tp);
@@ -399,7 +414,7 @@ async fn succeed(svc: SelfService, flow: Flow, record: &CodeRecord, amr: &str, i
             .data
             .continue_with
             .push(json!({"action": "show_settings_ui", "flow": {"id": settings.id, "url": settings_url}}));
-        Outcome::Show { flow: shown, status: StatusCode::OK, redirect: false }
+        Outcome::Show { flow: shown, status: StatusCode::OK, redirect: false, transient_payload: None }
     } else {
         Outcome::Error(location_change(&settings_url))
     };

@@ -94,7 +94,7 @@ pub async fn init(
 
 fn show(flow: Flow, status: StatusCode, info: &RequestInfo) -> (Flow, Outcome) {
     let redirect = flow.flow_type == FlowType::Browser && !info.is_json;
-    (flow.clone(), Outcome::Show { flow, status, redirect })
+    (flow.clone(), Outcome::Show { flow, status, redirect, transient_payload: None })
 }
 
 /// 403 `session_refresh_required`: sign in again, then come back to this submit.
@@ -210,7 +210,7 @@ pub async fn submit(svc: SelfService, flow: Flow, body: Json, info: RequestInfo,
             .unwrap_or(default);
         shown.data.continue_with.insert(0, json!({"action": "redirect_browser_to", "redirect_browser_to": to}));
     }
-    (f, Outcome::Show { flow: shown, status: StatusCode::OK, redirect: false })
+    (f, Outcome::Show { flow: shown, status: StatusCode::OK, redirect: false, transient_payload: None })
 }
 
 type Step = Result<(Flow, Identity), Box<(Flow, Outcome)>>;

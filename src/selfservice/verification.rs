@@ -42,12 +42,24 @@ pub async fn init(
 }
 
 fn show(flow: Flow, info: &RequestInfo) -> (Flow, Outcome) {
-    (flow.clone(), Outcome::Show { flow, status: StatusCode::OK, redirect: info.is_browser })
+    (flow.clone(), Outcome::Show { flow, status: StatusCode::OK, redirect: info.is_browser, transient_payload: None })
 }
 
 /// `POST /self-service/verification?flow=` (and `GET` with `code` or `token` from a message):
 /// runs inside the flow's actor.
 pub async fn submit(svc: SelfService, flow: Flow, body: Json, info: RequestInfo) -> (Flow, Outcome) {
+    let tp = body.get("transient_payload").cloned();
+    let (flow, mut outcome) = submit_step(svc, flow, body, info).await;
+    // The transient payload is echoed on the flow a submit answers with.
+    if let Outcome::Show { transient_payload, status, .. } = &mut outcome
+        && status.is_success()
+    {
+        *transient_payload = tp;
+    }
+    (flow, outcome)
+}
+
+async fn submit_step(svc: SelfService, flow: Flow, body: Json, info: RequestInfo) -> (Flow, Outcome) {
     if !svc.config.selfservice.flows.verification.enabled {
         return (flow, Outcome::Error(disabled()));
     }
@@ -79,7 +91,10 @@ pub async fn submit(svc: SelfService, flow: Flow, body: Json, info: RequestInfo)
         f.ui.reset_messages();
         f.ui.messages.push(text::no_verification_strategy());
         let redirect = f.flow_type == FlowType::Browser && !info.is_json;
-        return (f.clone(), Outcome::Show { flow: f, status: StatusCode::BAD_REQUEST, redirect });
+        return (
+            f.clone(),
+            Outcome::Show { flow: f, status: StatusCode::BAD_REQUEST, redirect, transient_payload: None },
+        );
     };
     if flow.state == state::PASSED_CHALLENGE {
         let new_flow = challenge::restart(&svc, &flow, text::verification_retry_success()).await;
@@ -93,7 +108,7 @@ pub async fn submit(svc: SelfService, flow: Flow, body: Json, info: RequestInfo)
         ("link", _, Some(token)) if !has_email => use_token(svc, flow, &token, &info).await,
         _ if info.method == "GET" => {
             let f = flow;
-            (f.clone(), Outcome::Show { flow: f, status: StatusCode::OK, redirect: true })
+            (f.clone(), Outcome::Show { flow: f, status: StatusCode::OK, redirect: true, transient_payload: None })
         }
         _ => send(svc, flow, &body, method, &info, tp).await,
     }

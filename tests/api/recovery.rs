@@ -286,9 +286,15 @@ async fn recovery_with_code(db: Db) {
     let flow = api_flow(&t, "recovery", "").await;
     assert_eq!(flow["state"], "choose_method");
     // Known and unknown addresses get the same answer; only the known one gets mail.
-    let (status, sent) =
-        api_submit(&t, "recovery", &flow, json!({"method": "code", "email": "rita@example.org"})).await;
+    let (status, sent) = api_submit(
+        &t,
+        "recovery",
+        &flow,
+        json!({"method": "code", "email": "rita@example.org", "transient_payload": {"campaign": "spring"}}),
+    )
+    .await;
     assert_eq!(status, 200, "{sent}");
+    assert_eq!(sent["transient_payload"], json!({"campaign": "spring"}), "echoed on the answer");
     assert_eq!(sent["state"], "sent_email");
     assert_eq!(message_ids(&sent), vec![1060003]);
     let other = api_flow(&t, "recovery", "").await;
