@@ -76,9 +76,10 @@ pub fn code_sent_ui(flow: &mut Flow, email: Option<&str>) {
         if flow.kind == FlowKind::Recovery { text::label_recovery_code() } else { text::label_verification_code() };
     flow.ui.nodes.clear();
     flow.ui.nodes.push(ui::csrf_node());
-    flow.ui
-        .nodes
-        .push(Input::new(group::CODE, "code", "text").required().pattern("[0-9]+").max_length(6).label(label).node());
+    // Recovery's code input says what a code looks like; verification's only that it is required.
+    let code = Input::new(group::CODE, "code", "text").required();
+    let code = if flow.kind == FlowKind::Recovery { code.pattern("[0-9]+").max_length(6) } else { code };
+    flow.ui.nodes.push(code.label(label).node());
     flow.ui.nodes.push(Input::new(group::CODE, "method", "hidden").value("code").node());
     flow.ui.nodes.push(Input::new(group::CODE, "method", "submit").value("code").label(text::label_continue()).node());
     if let Some(e) = email.filter(|e| !e.is_empty()) {
