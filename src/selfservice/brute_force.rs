@@ -80,6 +80,35 @@ impl BruteForce {
         Ok(verdict)
     }
 
+    /// Counts one code submission to flow `flow_id` (in the database, so every instance sees
+    /// the same count) and returns how many there were, this one included; `u32::MAX` once the
+    /// flow is over its `limit` (it stays locked until `until`).
+    pub async fn code_submission(
+        &self,
+        flow_id: uuid::Uuid,
+        limit: u32,
+        until: DateTime<Utc>,
+    ) -> Result<u32, StoreError> {
+        let now = self.clock.now();
+        let key = format!("code-submissions:{flow_id}");
+        // One window for the flow's whole life; the submit after the limit locks the bucket.
+        let window_start_after = now - chrono::Duration::days(365);
+        let lock = i32::try_from(limit.saturating_add(1)).unwrap_or(i32::MAX);
+        let mut pooled = self.store.get().await?;
+        let mut conn = pooled.conn();
+        conn.begin().await?;
+        let reserved = rows::reserve_attempt(&mut conn, &key, now, window_start_after, lock, until).await;
+        let (n, _) = match reserved {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = conn.rollback().await;
+                return Err(e);
+            }
+        };
+        conn.commit().await?;
+        Ok(if n <= 0 { u32::MAX } else { u32::try_from(n).unwrap_or(u32::MAX) })
+    }
+
     /// A successful login: the identifier's bucket starts over and the address gets its
     /// attempt back (so many users behind one address are not locked out by signing in).
     pub async fn succeeded(&self, identifier: &str, ip: Option<&str>) -> Result<(), StoreError> {

@@ -303,8 +303,14 @@ async fn use_code(svc: SelfService, flow: Flow, body: &Json, code: &str, info: &
         return csrf_failed(flow, failure, tp);
     }
     let mut f = flow;
-    f.data.submissions += 1;
-    if f.data.submissions > svc.config.selfservice.methods.code.config.max_submissions {
+    let max = svc.config.selfservice.methods.code.config.max_submissions;
+    let until = f.expires_at + chrono::Duration::hours(1);
+    let submissions = match svc.brute_force.code_submission(f.id, max, until).await {
+        Ok(n) => n,
+        Err(e) => return (f, Outcome::Error(ApiError::store(e))),
+    };
+    f.data.submissions = submissions.min(max.saturating_add(1));
+    if submissions > max {
         let reason = "The request was submitted too often. Please request another code.";
         let outcome = retry(&svc, &f, text::generic(reason), info).await;
         return (f, outcome);

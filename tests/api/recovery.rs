@@ -709,3 +709,33 @@ async fn unknown_recipients_can_be_notified(db: Db) {
     assert_eq!(types, ["recovery_code_invalid", "verification_code_invalid"]);
 }
 both_backends!(unknown_recipients_can_be_notified);
+
+async fn submission_limit_holds_across_instances(db: Db) {
+    let Some(peer) = SmtpPeer::start(None, None).await else { return };
+    let port = peer.port;
+    let a = TestApp::builder(db).config(move |c| flows_config(port, CodeOrLink::Code)(c)).build().await;
+    let b = TestApp::builder(db).config(move |c| flows_config(port, CodeOrLink::Code)(c)).same_db_as(&a).build().await;
+    create_identity(&a, "twice@example.org").await;
+    let flow = api_flow(&a, "recovery", "").await;
+    api_submit(&a, "recovery", &flow, json!({"method": "code", "email": "twice@example.org"})).await;
+    let code = code_in(&mail_to(&peer, "twice@example.org", 1).await);
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    // Five wrong codes, alternating between two servers on one database.
+    for n in 0..5 {
+        let t = if n % 2 == 0 { &a } else { &b };
+        let (status, body) = api_submit(t, "recovery", &flow, json!({"method": "code", "code": wrong})).await;
+        assert_eq!(status, 200, "submit {n}: {body}");
+        assert_eq!(message_ids(&body), vec![4060006]);
+    }
+    // The sixth — even the right code, on either server — restarts the flow.
+    let res = b
+        .http
+        .post(format!("{}/self-service/recovery?flow={}", b.public, flow["id"].as_str().unwrap()))
+        .header("Accept", "application/json")
+        .json(&json!({"method": "code", "code": code}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303, "the limit counts submissions on every instance");
+}
+both_backends!(submission_limit_holds_across_instances);
