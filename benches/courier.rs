@@ -21,7 +21,9 @@ fn count(path: &std::path::Path) -> usize {
     std::fs::read_to_string(path).map(|s| s.lines().count()).unwrap_or(0)
 }
 
-async fn run_once(dsn: &str, port: u16, mailbox: &std::path::Path, n: usize, limit: Option<u32>) -> f64 {
+/// Delivered messages per second: end to end (enqueue included), and between the first and the
+/// last delivery (the rate the limiter holds once messages flow).
+async fn run_once(dsn: &str, port: u16, mailbox: &std::path::Path, n: usize, limit: Option<u32>) -> (f64, f64) {
     let mut cfg = config::load(None, Vec::new()).unwrap().config;
     cfg.dsn = Some(dsn.to_string());
     cfg.dev = true;
@@ -59,18 +61,27 @@ async fn run_once(dsn: &str, port: u16, mailbox: &std::path::Path, n: usize, lim
         })
         .await;
     let enqueued = start.elapsed();
-    while count(mailbox) - before < n {
+    let mut first = None;
+    loop {
+        let delivered = count(mailbox) - before;
+        if delivered >= 1 && first.is_none() {
+            first = Some(Instant::now());
+        }
+        if delivered >= n {
+            break;
+        }
         assert!(start.elapsed() < Duration::from_secs(300), "delivery stalled");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let rate = n as f64 / start.elapsed().as_secs_f64();
+    let steady = first.map_or(rate, |f| (n - 1) as f64 / f.elapsed().as_secs_f64());
     println!(
         "  {n} messages: enqueued in {:.2} s, all delivered after {:.2} s",
         enqueued.as_secs_f64(),
         start.elapsed().as_secs_f64()
     );
     app.stop().await;
-    rate
+    (rate, steady)
 }
 
 async fn run() {
@@ -89,15 +100,17 @@ async fn run() {
     let mut lines = tokio::io::BufReader::new(peer.stdout.take().unwrap()).lines();
     let port: u16 = lines.next_line().await.unwrap().unwrap().strip_prefix("PORT ").unwrap().parse().unwrap();
     let (dsn, backend, _schema) = common::database("bcourier", dir.path()).await;
-    let unlimited = run_once(&dsn, port, &mailbox, UNLIMITED, None).await;
-    let limited = run_once(&dsn, port, &mailbox, LIMITED, Some(LIMIT)).await;
+    let (unlimited, _) = run_once(&dsn, port, &mailbox, UNLIMITED, None).await;
+    let (limited, steady) = run_once(&dsn, port, &mailbox, LIMITED, Some(LIMIT)).await;
     println!("backend: {backend}, SMTP peer: aiosmtpd on loopback, {WORKERS} delivery workers");
     println!(
         "rate limit off: {UNLIMITED} messages, {unlimited:.0} messages/s delivered (enqueue included; target >= 1000)"
     );
     println!(
-        "rate limit {LIMIT}/s: {LIMITED} messages, {limited:.1} messages/s, achieved/limit {:.3}",
-        limited / LIMIT as f64
+        "rate limit {LIMIT}/s: {LIMITED} messages, {limited:.1} messages/s end to end (achieved/limit {:.3}); \
+         {steady:.1} messages/s from the first delivery to the last (achieved/limit {:.3})",
+        limited / LIMIT as f64,
+        steady / LIMIT as f64
     );
     let _ = peer.start_kill();
 }

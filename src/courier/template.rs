@@ -160,6 +160,14 @@ pub struct Templates {
     http: reqwest::Client,
     /// Remote and override sources by URI or path (Kratos caches them too).
     cache: Arc<Mutex<HashMap<String, Arc<str>>>>,
+    /// Parsed templates: each part is parsed once.
+    parsed: Arc<Mutex<HashMap<(TemplateType, Part), Arc<Parsed>>>>,
+}
+
+/// A parsed template part.
+enum Parsed {
+    Text(gotmpl::Template),
+    Html(gotmpl::html::Template),
 }
 
 impl std::fmt::Debug for Templates {
@@ -170,7 +178,7 @@ impl std::fmt::Debug for Templates {
 
 impl Templates {
     pub fn new(config: Arc<CourierConfig>, http: reqwest::Client) -> Templates {
-        Templates { config, http, cache: Arc::default() }
+        Templates { config, http, cache: Arc::default(), parsed: Arc::default() }
     }
 
     fn cached(&self, key: &str) -> Option<Arc<str>> {
@@ -213,21 +221,30 @@ impl Templates {
 
     /// Renders one part with `data` (the stored JSON template data).
     pub async fn render(&self, t: TemplateType, part: Part, data: &Json) -> Result<String, String> {
-        let source = self.source(t, part).await?;
-        let value = go_data(data);
         let name = part.file();
-        let out = if part == Part::Html {
-            gotmpl::html::Template::new(name)
-                .funcs(sprig_subset())
-                .parse(&source)
-                .and_then(|tpl| tpl.execute_to_string(&value))
-        } else {
-            gotmpl::Template::new(name)
-                .funcs(sprig_subset())
-                .parse(&source)
-                .and_then(|tpl| tpl.execute_to_string(&value))
+        let parsed = match self.parsed.lock().ok().and_then(|p| p.get(&(t, part)).cloned()) {
+            Some(p) => p,
+            None => {
+                let source = self.source(t, part).await?;
+                let parsed = if part == Part::Html {
+                    gotmpl::html::Template::new(name).funcs(sprig_subset()).parse(&source).map(Parsed::Html)
+                } else {
+                    gotmpl::Template::new(name).funcs(sprig_subset()).parse(&source).map(Parsed::Text)
+                }
+                .map_err(|e| format!("courier template {} ({name}): {e}", t.as_str()))?;
+                let parsed = Arc::new(parsed);
+                if let Ok(mut p) = self.parsed.lock() {
+                    p.insert((t, part), parsed.clone());
+                }
+                parsed
+            }
         };
-        out.map_err(|e| format!("courier template {} ({name}): {e}", t.as_str()))
+        let value = go_data(data);
+        match &*parsed {
+            Parsed::Html(tpl) => tpl.execute_to_string(&value),
+            Parsed::Text(tpl) => tpl.execute_to_string(&value),
+        }
+        .map_err(|e| format!("courier template {} ({name}): {e}", t.as_str()))
     }
 
     /// Subject, plain-text and HTML body of an e-mail.

@@ -20,10 +20,20 @@ pub struct SmtpPeer {
 
 impl SmtpPeer {
     pub async fn start(port: Option<u16>, dir: Option<tempfile::TempDir>) -> Option<SmtpPeer> {
+        SmtpPeer::start_with(port, dir, &[]).await
+    }
+
+    /// A peer with options (`SMTP_PEER_TLS`, `SMTP_PEER_AUTH`).
+    pub async fn start_with(
+        port: Option<u16>,
+        dir: Option<tempfile::TempDir>,
+        env: &[(&str, &str)],
+    ) -> Option<SmtpPeer> {
         let dir = dir.unwrap_or_else(|| tempfile::tempdir().unwrap());
         let mailbox = dir.path().join("mail.jsonl");
         let mut cmd = tokio::process::Command::new("python3");
         cmd.arg("tests/peers/smtp_peer.py").arg(&mailbox);
+        cmd.envs(env.iter().copied());
         if let Some(p) = port {
             cmd.arg(p.to_string());
         }
@@ -453,3 +463,53 @@ async fn courier_watch_runs_alone() {
     assert_eq!(sent.len(), 1);
     assert_eq!(out.status.code(), Some(0), "graceful stop: {}", String::from_utf8_lossy(&out.stderr));
 }
+
+async fn tls_and_authentication(db: Db) {
+    // SMTPS (implicit TLS), then STARTTLS with a password; self-signed certificates are
+    // accepted with skip_ssl_verify=true.
+    let Some(smtps) = SmtpPeer::start_with(None, None, &[("SMTP_PEER_TLS", "implicit")]).await else { return };
+    let port = smtps.port;
+    let t = TestApp::builder(db)
+        .config(move |c| {
+            smtp_config(port)(c);
+            c.courier.smtp.connection_uri = format!("smtps://127.0.0.1:{port}/?skip_ssl_verify=true");
+        })
+        .build()
+        .await;
+    let id = t.app().state().courier.enqueue(email("tls@example.org", 1)).await.unwrap();
+    let got = smtps.wait_for(1, Duration::from_secs(20)).await.len();
+    let (_, _, full) = t.admin_json(Method::GET, &format!("/admin/courier/messages/{id}"), None).await;
+    assert_eq!(got, 1, "delivered over SMTPS: {full}");
+
+    let env = [("SMTP_PEER_TLS", "starttls"), ("SMTP_PEER_AUTH", "mailer:s3cret pass")];
+    let Some(starttls) = SmtpPeer::start_with(None, None, &env).await else { return };
+    let port = starttls.port;
+    let t = TestApp::builder(db)
+        .config(move |c| {
+            smtp_config(port)(c);
+            c.courier.smtp.connection_uri =
+                format!("smtp://mailer:s3cret%20pass@127.0.0.1:{port}/?skip_ssl_verify=true");
+        })
+        .build()
+        .await;
+    t.app().state().courier.enqueue(email("auth@example.org", 2)).await.unwrap();
+    let mail = starttls.wait_for(1, Duration::from_secs(20)).await;
+    assert_eq!(mail.len(), 1, "delivered over STARTTLS with AUTH");
+    assert_eq!(mail[0]["to"][0], "auth@example.org");
+
+    // A wrong password is refused (535): the message is not delivered.
+    let t = TestApp::builder(db)
+        .config(move |c| {
+            smtp_config(port)(c);
+            c.courier.smtp.connection_uri = format!("smtp://mailer:wrong@127.0.0.1:{port}/?skip_ssl_verify=true");
+        })
+        .build()
+        .await;
+    let id = t.app().state().courier.enqueue(email("denied@example.org", 3)).await.unwrap();
+    let abandoned = wait_status(&t, "?status=abandoned", 1).await;
+    let (_, _, full) = t.admin_json(Method::GET, &format!("/admin/courier/messages/{id}"), None).await;
+    assert_eq!(abandoned.len(), 1, "{full}");
+    assert!(full["dispatches"][0]["error"]["message"].as_str().unwrap().contains("535"), "{full}");
+    assert_eq!(starttls.received().len(), 1);
+}
+both_backends!(tls_and_authentication);

@@ -71,10 +71,80 @@ def free_port():
         return s.getsockname()[1]
 
 
+def self_signed_context(directory):
+    """A server TLS context with a fresh self-signed certificate for 127.0.0.1."""
+    import datetime
+    import ipaddress
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path = os.path.join(directory, "cert.pem")
+    key_path = os.path.join(directory, "key.pem")
+    with open(cert_path, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(key_path, "wb") as f:
+        f.write(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_path, key_path)
+    return context
+
+
 def main():
     path = sys.argv[1]
     port = int(sys.argv[2]) if len(sys.argv) > 2 else free_port()
-    controller = Controller(Recorder(path), hostname="127.0.0.1", port=port)
+    # SMTP_PEER_TLS=implicit (SMTPS) or starttls (required); SMTP_PEER_AUTH=user:password.
+    kwargs = {}
+    tls = os.environ.get("SMTP_PEER_TLS", "")
+    if tls:
+        context = self_signed_context(os.path.dirname(os.path.abspath(path)))
+        if tls == "implicit":
+            kwargs["ssl_context"] = context
+        else:
+            kwargs["tls_context"] = context
+            kwargs["require_starttls"] = True
+    credentials = os.environ.get("SMTP_PEER_AUTH", "")
+    if credentials:
+        from aiosmtpd.smtp import AuthResult
+
+        user, password = credentials.split(":", 1)
+
+        def authenticator(server, session, envelope, mechanism, auth_data):
+            ok = auth_data.login == user.encode() and auth_data.password == password.encode()
+            return AuthResult(success=ok, handled=False)
+
+        kwargs["authenticator"] = authenticator
+        kwargs["auth_required"] = True
+        kwargs["auth_require_tls"] = bool(tls)
+    controller = Controller(Recorder(path), hostname="127.0.0.1", port=port, **kwargs)
     controller.start()
     print(f"PORT {port}", flush=True)
     try:
