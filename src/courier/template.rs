@@ -161,8 +161,10 @@ pub struct Templates {
     /// Remote and override sources by URI or path (Kratos caches them too).
     cache: Arc<Mutex<HashMap<String, Arc<str>>>>,
     /// Parsed templates: each part is parsed once.
-    parsed: Arc<Mutex<HashMap<(TemplateType, Part), Arc<Parsed>>>>,
+    parsed: Arc<Mutex<ParsedCache>>,
 }
+
+type ParsedCache = HashMap<(TemplateType, Part), Arc<Parsed>>;
 
 /// A parsed template part.
 enum Parsed {
