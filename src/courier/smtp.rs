@@ -7,11 +7,30 @@ use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 /// A configured SMTP sender.
-#[derive(Clone)]
 pub struct Smtp {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    /// Always `Some` until dropped (see `Drop`).
+    transport: Option<AsyncSmtpTransport<Tokio1Executor>>,
     from: Mailbox,
     headers: Vec<(String, String)>,
+}
+
+impl Clone for Smtp {
+    fn clone(&self) -> Self {
+        Smtp { transport: self.transport.clone(), from: self.from.clone(), headers: self.headers.clone() }
+    }
+}
+
+// lettre's pool closes its connections on a task spawned when the last handle drops; without a
+// Tokio runtime (a process tearing down without `App::stop`) that spawn panics. The handle is
+// leaked instead: the process is ending and the sockets close with it.
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        if let Some(t) = self.transport.take()
+            && tokio::runtime::Handle::try_current().is_err()
+        {
+            std::mem::forget(t);
+        }
+    }
 }
 
 impl std::fmt::Debug for Smtp {
@@ -69,7 +88,7 @@ impl Smtp {
             c.from_address.parse().map_err(|_| "courier.smtp.from_address is not an e-mail address".to_string())?;
         let from = Mailbox::new(c.from_name.clone(), address);
         let headers = c.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        Ok(Some(Smtp { transport: builder.build(), from, headers }))
+        Ok(Some(Smtp { transport: Some(builder.build()), from, headers }))
     }
 
     /// Sends one e-mail (plain text, or text + HTML alternative).
@@ -91,7 +110,10 @@ impl Smtp {
             None => builder.singlepart(lettre::message::SinglePart::plain(text.to_string())),
         }
         .map_err(|e| SendError { message: e.to_string(), permanent: true })?;
-        self.transport
+        let Some(transport) = &self.transport else {
+            return Err(SendError { message: "the SMTP transport was closed".into(), permanent: false });
+        };
+        transport
             .send(message)
             .await
             .map(|_| ())
