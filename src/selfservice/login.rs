@@ -500,7 +500,7 @@ async fn finish(
         Err(e) => return Outcome::Error(e),
     };
     let after = &svc.config.selfservice.flows.login.after;
-    let (redirect, continue_with) = match super::after_success(svc, after, &method_name, flow, info) {
+    let (mut redirect, mut continue_with) = match super::after_success(svc, after, &method_name, flow, info) {
         Ok(r) => r,
         Err(e) => return Outcome::Error(e),
     };
@@ -510,6 +510,30 @@ async fn finish(
     }
     if let Err(e) = svc.sessions.save(&session).await {
         return Outcome::Error(e);
+    }
+    // An explicit `verification` hook (aal1 logins): a verification flow for the first
+    // unverified address; `show_verification_ui` offers it to the client.
+    let hooks = super::hooks::after_hooks(svc, FlowKind::Login, &method_name);
+    if svc.config.selfservice.flows.verification.enabled
+        && session.aal == Aal::Aal1
+        && hooks.iter().any(|h| h.hook == "verification")
+        && let Some(address) = identity.verifiable_addresses.iter().find(|a| !a.verified && !a.value.is_empty())
+    {
+        match super::verification::start_for_address(svc, flow.flow_type, info, address, flow.return_to.clone(), true)
+            .await
+        {
+            Ok((_, item)) => {
+                if hooks.iter().any(|h| h.hook == "show_verification_ui") {
+                    if let Some(url) = item.pointer("/flow/url").and_then(Json::as_str)
+                        && !info.is_json
+                    {
+                        redirect = url.to_string();
+                    }
+                    continue_with.push(item);
+                }
+            }
+            Err(e) => return Outcome::Error(e),
+        }
     }
     Outcome::Done(Box::new(Done {
         flow: flow.clone(),

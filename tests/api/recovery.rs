@@ -739,3 +739,27 @@ async fn submission_limit_holds_across_instances(db: Db) {
     assert_eq!(res.status(), 303, "the limit counts submissions on every instance");
 }
 both_backends!(submission_limit_holds_across_instances);
+
+async fn login_verification_hook(db: Db) {
+    let Some(peer) = SmtpPeer::start(None, None).await else { return };
+    let port = peer.port;
+    let t = TestApp::builder(db)
+        .config(move |c| {
+            flows_config(port, CodeOrLink::Code)(c);
+            c.selfservice.flows.login.after.password.hooks = vec![
+                HookConfig { hook: "verification".into(), config: None },
+                HookConfig { hook: "show_verification_ui".into(), config: None },
+            ];
+        })
+        .build()
+        .await;
+    create_identity(&t, "lv@example.org").await;
+    let (status, body) = crate::selfservice::api_login(&t, "lv@example.org", PASSWORD).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["session_token"].is_string());
+    let item = &body["continue_with"][0];
+    assert_eq!(item["action"], "show_verification_ui", "{body}");
+    assert_eq!(item["flow"]["verifiable_address"], "lv@example.org");
+    assert_eq!(code_in(&mail_to(&peer, "lv@example.org", 1).await).len(), 6);
+}
+both_backends!(login_verification_hook);
