@@ -58,6 +58,26 @@ pub async fn insert(conn: &mut Conn<'_>, rows: &[&MessageRow]) -> Result<(), Sto
 /// PostgreSQL rows another instance has claimed are skipped (`FOR UPDATE SKIP LOCKED`), so no
 /// message is handed out twice.
 pub async fn claim(conn: &mut Conn<'_>, now: DateTime<Utc>, limit: i64) -> Result<Vec<MessageRow>, StoreError> {
+    // PostgreSQL: the row locks of `FOR UPDATE SKIP LOCKED` last until the transaction ends,
+    // so selecting and marking happen in one transaction; another instance skips these rows.
+    if matches!(conn, Conn::Pg(_)) {
+        conn.begin().await?;
+        let claimed = claim_rows(conn, now, limit).await;
+        return match claimed {
+            Ok(rows) => {
+                conn.commit().await?;
+                Ok(rows)
+            }
+            Err(e) => {
+                let _ = conn.rollback().await;
+                Err(e)
+            }
+        };
+    }
+    claim_rows(conn, now, limit).await
+}
+
+async fn claim_rows(conn: &mut Conn<'_>, now: DateTime<Utc>, limit: i64) -> Result<Vec<MessageRow>, StoreError> {
     let due =
         messages::status.eq(QUEUED).and(messages::next_attempt_at.is_null().or(messages::next_attempt_at.le(Ts(now))));
     let rows: Vec<MessageRow> = match conn {
@@ -71,7 +91,7 @@ pub async fn claim(conn: &mut Conn<'_>, now: DateTime<Utc>, limit: i64) -> Resul
                 .skip_locked()
                 .load(&mut **c)
                 .await?;
-            diesel::update(messages::table.filter(messages::id.eq_any(ids)))
+            diesel::update(messages::table.filter(messages::id.eq_any(ids)).filter(messages::status.eq(QUEUED)))
                 .set((messages::status.eq(PROCESSING), messages::updated_at.eq(Ts(now))))
                 .returning(MessageRow::as_returning())
                 .get_results(&mut **c)

@@ -513,3 +513,24 @@ async fn tls_and_authentication(db: Db) {
     assert_eq!(starttls.received().len(), 1);
 }
 both_backends!(tls_and_authentication);
+
+async fn two_dispatchers_never_send_one_message_twice(db: Db) {
+    let Some(peer) = SmtpPeer::start(None, None).await else { return };
+    let port = peer.port;
+    let a = TestApp::builder(db).config(smtp_config(port)).build().await;
+    let b = TestApp::builder(db).config(smtp_config(port)).same_db_as(&a).build().await;
+    for n in 0..120 {
+        let t = if n % 2 == 0 { &a } else { &b };
+        t.app().state().courier.enqueue(email(&format!("once{n}@example.org"), n)).await.unwrap();
+    }
+    let mail = peer.wait_for(120, Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut to: Vec<String> = peer.received().iter().map(|m| m["to"][0].as_str().unwrap().to_string()).collect();
+    assert_eq!(mail.len(), 120);
+    to.sort();
+    to.dedup();
+    assert_eq!(to.len(), 120, "every message once");
+    assert_eq!(peer.received().len(), 120, "no message twice");
+    assert_eq!(wait_status(&a, "?status=sent&page_size=500", 120).await.len(), 120);
+}
+both_backends!(two_dispatchers_never_send_one_message_twice);
