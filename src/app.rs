@@ -87,6 +87,9 @@ impl App {
         if options.migrate {
             store.migrate().await.context("applying migrations")?;
         }
+        // Queued messages are sealed only with configured secrets: generated ones die with the
+        // process, and a message queued before a restart must still be readable after it.
+        let sealer = crate::courier::Sealer::from_secrets(&config.secrets);
         if config.secrets.default.is_empty() && config.secrets.cookie.is_empty() {
             if !config.dev {
                 tracing::warn!("no secrets configured: generated random ones; sessions will not survive a restart");
@@ -145,6 +148,7 @@ impl App {
             clock.clone(),
             wake.clone(),
             Arc::new(config.courier.clone()),
+            sealer.clone(),
         );
         let selfservice = crate::selfservice::SelfService {
             courier: courier.clone(),
@@ -175,6 +179,7 @@ impl App {
                     config.courier.clone(),
                     clock.clone(),
                     wake,
+                    sealer,
                 )
                 .map_err(|e| anyhow::anyhow!(e))?,
             )

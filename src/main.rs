@@ -207,6 +207,7 @@ async fn courier_watch(config: Config) -> Result<(), String> {
         config.courier.clone(),
         tessera::clock::Clock::system(),
         wake,
+        tessera::courier::Sealer::from_secrets(&config.secrets),
     )?;
     tracing::info!("courier: watching for queued messages");
     wait_for_signal().await;

@@ -38,6 +38,7 @@ struct Shared {
     /// HTTP channels by id (`sms`, …; `email` when e-mail goes over HTTP).
     http: HashMap<String, HttpChannel>,
     templates: Templates,
+    sealer: super::Sealer,
     permits: Arc<Semaphore>,
     wake: Arc<Notify>,
     /// When stale `processing` messages were last looked for.
@@ -177,7 +178,10 @@ async fn drain(shared: &Arc<Shared>) -> Result<(), crate::persistence::StoreErro
             let Ok(permit) = Arc::clone(&shared.permits).acquire_owned().await else { return Ok(()) };
             let shared = shared.clone();
             tokio::spawn(async move {
-                let attempt = deliver(&shared, message).await;
+                let attempt = match shared.sealer.open_row(message.clone()) {
+                    Some(opened) => deliver(&shared, opened).await,
+                    None => unreadable(&shared, message),
+                };
                 // The worker is free as soon as the SMTP exchange is over; recording waits
                 // for the group commit on its own.
                 drop(permit);
@@ -240,6 +244,31 @@ async fn deliver(shared: &Shared, m: MessageRow) -> rows::Attempt {
     rows::Attempt { message_id: m.id.0, status, send_count, next_attempt_at: next, dispatch, at: now }
 }
 
+/// A message no configured secret opens (`secrets.cipher` differs between instances): it
+/// cannot be sent; it is abandoned with a dispatch saying why.
+fn unreadable(shared: &Shared, m: MessageRow) -> rows::Attempt {
+    let now = shared.clock.now();
+    tracing::error!(message_id = %m.id.0, "courier: the message was sealed with a secret this instance does not have");
+    let dispatch = DispatchRow {
+        id: Id(Uuid::new_v4()),
+        message_id: m.id,
+        status: "failed".into(),
+        error: Some(Json(serde_json::json!({
+            "message": "the message was encrypted with a secret this instance does not have (secrets.cipher)"
+        }))),
+        created_at: Ts(now),
+        updated_at: Ts(now),
+    };
+    rows::Attempt {
+        message_id: m.id.0,
+        status: ABANDONED,
+        send_count: m.send_count,
+        next_attempt_at: None,
+        dispatch,
+        at: now,
+    }
+}
+
 async fn html_body(shared: &Shared, m: &MessageRow) -> Option<String> {
     let t = TemplateType::parse(&m.template_type)?;
     let data = m.template_data.as_ref()?;
@@ -297,6 +326,7 @@ pub fn start(
     config: CourierConfig,
     clock: Clock,
     wake: Arc<Notify>,
+    sealer: super::Sealer,
 ) -> Result<Addr<Dispatcher>, String> {
     let mut http = HashMap::new();
     for c in &config.channels {
@@ -309,7 +339,7 @@ pub fn start(
         http.insert("email".into(), HttpChannel::new(rc.clone())?);
     }
     let smtp = if http.contains_key("email") { None } else { Smtp::from_config(&config.smtp, config.pool.workers)? };
-    let templates = Templates::new(Arc::new(config.clone()), reqwest::Client::new());
+    let templates = Templates::new(Arc::new(config.clone()));
     let mut limits = HashMap::new();
     for (channel, limit) in &config.pool.rate_limits {
         let per_second = NonZeroU32::new(limit.per_second)
@@ -328,6 +358,7 @@ pub fn start(
         limits,
         http,
         templates,
+        sealer,
         wake,
         last_stale_check: std::sync::Mutex::new(None),
     });

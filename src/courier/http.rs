@@ -66,7 +66,8 @@ impl HttpChannel {
             })
             .await
             .map(String::as_str)
-            .map_err(temporary)
+            // The URI may carry credentials: not repeated.
+            .map_err(|_| temporary("the request body template could not be loaded".into()))
     }
 
     /// Sends one message; `ctx` is the Jsonnet context.
@@ -99,13 +100,18 @@ impl HttpChannel {
         }
         if !matches!(method, reqwest::Method::GET | reqwest::Method::HEAD | reqwest::Method::DELETE) {
             let template = self.template().await?.to_string();
-            let body = crate::jsonnet::render(template, ctx)
-                .await
-                .map_err(|e| SendError { message: e, permanent: true })?
-                .unwrap_or(Json::Null);
+            let rendered = crate::jsonnet::render(template, ctx).await.map_err(|_| SendError {
+                // The evaluation error may quote the context (codes): not repeated here.
+                message: "the request body template could not be evaluated".into(),
+                permanent: true,
+            })?;
+            // `error "cancel"` in the template: nothing is sent, as in Kratos.
+            let Some(body) = rendered else { return Ok(()) };
             request = request.header("Content-Type", "application/json").body(body.to_string());
         }
-        let response = request.send().await.map_err(|e| temporary(format!("HTTP channel request failed: {e}")))?;
+        // Without the URL: it may carry credentials.
+        let response =
+            request.send().await.map_err(|e| temporary(format!("HTTP channel request failed: {}", e.without_url())))?;
         let status = response.status();
         if status.is_success() {
             return Ok(());

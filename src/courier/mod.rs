@@ -59,6 +59,76 @@ pub fn parse_status(s: &str) -> Option<i16> {
     }
 }
 
+/// Encrypts what a queued message says (subject, body, template data: they carry codes and
+/// links) before it is stored, with AES-256-GCM keyed from `secrets.cipher` (else
+/// `secrets.default`); every configured secret opens. Without secrets the text is stored as is.
+#[derive(Clone, Default)]
+pub struct Sealer {
+    keys: Arc<Vec<actix_web::cookie::Key>>,
+}
+
+const SEALED: &str = "tsl1:";
+
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sealer").field("keys", &self.keys.len()).finish()
+    }
+}
+
+impl Sealer {
+    pub fn from_secrets(secrets: &crate::config::SecretsConfig) -> Sealer {
+        use sha2::Digest;
+        let list = if secrets.cipher.is_empty() { &secrets.default } else { &secrets.cipher };
+        let keys = list
+            .iter()
+            .map(|s| actix_web::cookie::Key::from(sha2::Sha512::digest(format!("courier:{s}").as_bytes()).as_slice()))
+            .collect();
+        Sealer { keys: Arc::new(keys) }
+    }
+
+    /// The stored form of `text`.
+    pub fn seal(&self, text: &str) -> String {
+        use actix_web::cookie::{Cookie, CookieJar};
+        let Some(key) = self.keys.first() else { return text.to_string() };
+        let mut jar = CookieJar::new();
+        jar.private_mut(key).add(Cookie::new("m", text.to_string()));
+        jar.get("m").map_or_else(|| text.to_string(), |c| format!("{SEALED}{}", c.value()))
+    }
+
+    /// The text of a stored value (values stored before sealing, or without secrets, as is);
+    /// `None` when no configured secret opens it.
+    pub fn open(&self, stored: &str) -> Option<String> {
+        use actix_web::cookie::{Cookie, CookieJar};
+        let Some(sealed) = stored.strip_prefix(SEALED) else { return Some(stored.to_string()) };
+        self.keys.iter().find_map(|key| {
+            let mut jar = CookieJar::new();
+            jar.add_original(Cookie::new("m", sealed.to_string()));
+            jar.private(key).get("m").map(|c| c.value().to_string())
+        })
+    }
+
+    /// A row as stored → as written; `None` when it cannot be opened (other secrets).
+    pub fn open_row(&self, mut m: MessageRow) -> Option<MessageRow> {
+        m.subject = self.open(&m.subject)?;
+        m.body = self.open(&m.body)?;
+        if let Some(Json(Value::String(s))) = &m.template_data {
+            m.template_data = Some(Json(serde_json::from_str(&self.open(s)?).unwrap_or(Value::Null)));
+        }
+        Some(m)
+    }
+
+    /// A row for the admin API: what cannot be opened is shown as such.
+    pub fn open_for_display(&self, m: MessageRow) -> MessageRow {
+        let mut fallback = m.clone();
+        self.open_row(m).unwrap_or_else(|| {
+            fallback.subject = "<sealed with another secret>".into();
+            fallback.body = "<sealed with another secret>".into();
+            fallback.template_data = None;
+            fallback
+        })
+    }
+}
+
 /// A message to queue.
 #[derive(Debug, Clone)]
 pub struct NewMessage {
@@ -80,6 +150,7 @@ pub struct Courier {
     clock: Clock,
     wake: Arc<tokio::sync::Notify>,
     templates: template::Templates,
+    sealer: Sealer,
 }
 
 impl Courier {
@@ -90,9 +161,10 @@ impl Courier {
         clock: Clock,
         wake: Arc<tokio::sync::Notify>,
         config: Arc<crate::config::CourierConfig>,
+        sealer: Sealer,
     ) -> Courier {
-        let templates = template::Templates::new(config, reqwest::Client::new());
-        Courier { store, persister, clock, wake, templates }
+        let templates = template::Templates::new(config);
+        Courier { store, persister, clock, wake, templates, sealer }
     }
 
     /// Renders template `t` with `data` for `recipient` and queues it: an e-mail (subject and
@@ -136,10 +208,10 @@ impl Courier {
             status: QUEUED,
             channel: Some(m.channel),
             recipient: m.recipient,
-            subject: m.subject,
-            body: m.body,
+            subject: self.sealer.seal(&m.subject),
+            body: self.sealer.seal(&m.body),
             template_type: m.template_type,
-            template_data: Some(Json(m.template_data)),
+            template_data: Some(Json(Value::String(self.sealer.seal(&m.template_data.to_string())))),
             send_count: 0,
             next_attempt_at: None,
             created_at: Ts(now),
@@ -162,13 +234,15 @@ impl Courier {
         limit: i64,
     ) -> Result<Vec<MessageRow>, ApiError> {
         let mut pooled = self.store.get().await.map_err(ApiError::store)?;
-        rows::list(&mut pooled.conn(), status, recipient, after, limit).await.map_err(ApiError::store)
+        let rows = rows::list(&mut pooled.conn(), status, recipient, after, limit).await.map_err(ApiError::store)?;
+        Ok(rows.into_iter().map(|m| self.sealer.open_for_display(m)).collect())
     }
 
     /// One message and its dispatches.
     pub async fn get(&self, id: Uuid) -> Result<Option<(MessageRow, Vec<DispatchRow>)>, ApiError> {
         let mut pooled = self.store.get().await.map_err(ApiError::store)?;
-        rows::get(&mut pooled.conn(), id).await.map_err(ApiError::store)
+        let found = rows::get(&mut pooled.conn(), id).await.map_err(ApiError::store)?;
+        Ok(found.map(|(m, d)| (self.sealer.open_for_display(m), d)))
     }
 }
 

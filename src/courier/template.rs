@@ -179,7 +179,13 @@ impl std::fmt::Debug for Templates {
 }
 
 impl Templates {
-    pub fn new(config: Arc<CourierConfig>, http: reqwest::Client) -> Templates {
+    pub fn new(config: Arc<CourierConfig>) -> Templates {
+        // Remote templates must not hold a submit or a delivery for long.
+        let http = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
         Templates { config, http, cache: Arc::default(), parsed: Arc::default() }
     }
 
@@ -356,7 +362,7 @@ mod tests {
     use serde_json::json;
 
     fn templates(config: CourierConfig) -> Templates {
-        Templates::new(Arc::new(config), reqwest::Client::new())
+        Templates::new(Arc::new(config))
     }
 
     #[tokio::test]

@@ -510,46 +510,31 @@ impl IdentityService {
     }
 
     /// Marks the verifiable address `value` of an identity verified (durable); returns the
-    /// identity as it is now.
+    /// identity as it is now. Only the address row is written, so a concurrent change of the
+    /// identity (a new password, new traits) is not undone.
     pub async fn mark_verified(&self, id: Uuid, value: &str) -> Result<Identity, ApiError> {
-        let mut identity = self.get(id).await?;
         let now = self.clock.now();
-        let mut changed = false;
-        for a in identity.verifiable_addresses.iter_mut().filter(|a| a.value == value && !a.verified) {
-            a.verified = true;
-            a.verified_at = Some(now);
-            a.status = "completed".into();
-            a.updated_at = now;
-            changed = true;
+        let mut pooled = self.store.get().await.map_err(ApiError::store)?;
+        let n = crate::persistence::identity::set_address_verified(&mut pooled.conn(), id, value, now)
+            .await
+            .map_err(ApiError::store)?;
+        drop(pooled);
+        if n > 0 {
+            self.changed(id);
         }
-        if changed {
-            identity.updated_at = now;
-            self.persister
-                .write(WriteOp::UpdateIdentity(Box::new(identity.clone())), Durability::Durable)
-                .await
-                .map_err(write_error)?;
-            self.changed(identity.id);
-        }
-        Ok(identity)
+        self.get(id).await
     }
 
     /// Marks the pending verifiable address `value` of an identity `sent` (a verification
-    /// message went out), as Kratos does.
+    /// message went out), as Kratos does; only the address row is written.
     pub async fn mark_sent(&self, id: Uuid, value: &str) -> Result<(), ApiError> {
-        let mut identity = self.get(id).await?;
         let now = self.clock.now();
-        let mut changed = false;
-        for a in identity.verifiable_addresses.iter_mut().filter(|a| a.value == value && a.status == "pending") {
-            a.status = "sent".into();
-            a.updated_at = now;
-            changed = true;
-        }
-        if changed {
-            self.persister
-                .write(WriteOp::UpdateIdentity(Box::new(identity.clone())), Durability::Durable)
-                .await
-                .map_err(write_error)?;
-            self.changed(identity.id);
+        let mut pooled = self.store.get().await.map_err(ApiError::store)?;
+        let n = crate::persistence::identity::set_address_sent(&mut pooled.conn(), id, value, now)
+            .await
+            .map_err(ApiError::store)?;
+        if n > 0 {
+            self.changed(id);
         }
         Ok(())
     }

@@ -573,3 +573,44 @@ pub async fn find_by_address(
         None => Ok(None),
     }
 }
+
+/// Marks an identity's verifiable address `value` verified (`completed`); returns rows changed.
+pub async fn set_address_verified(
+    conn: &mut Conn<'_>,
+    identity_id: Uuid,
+    value: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<usize, StoreError> {
+    Ok(on_conn!(conn, c => diesel::update(
+            verifiable::table
+                .filter(verifiable::identity_id.eq(Id(identity_id)))
+                .filter(verifiable::value.eq(value))
+                .filter(verifiable::verified.eq(false)),
+        )
+        .set((
+            verifiable::verified.eq(true),
+            verifiable::verified_at.eq(Some(Ts(now))),
+            verifiable::status.eq("completed"),
+            verifiable::updated_at.eq(Ts(now)),
+        ))
+        .execute(c)
+        .await)?)
+}
+
+/// Marks an identity's pending verifiable address `value` `sent`; returns rows changed.
+pub async fn set_address_sent(
+    conn: &mut Conn<'_>,
+    identity_id: Uuid,
+    value: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<usize, StoreError> {
+    Ok(on_conn!(conn, c => diesel::update(
+            verifiable::table
+                .filter(verifiable::identity_id.eq(Id(identity_id)))
+                .filter(verifiable::value.eq(value))
+                .filter(verifiable::status.eq("pending")),
+        )
+        .set((verifiable::status.eq("sent"), verifiable::updated_at.eq(Ts(now))))
+        .execute(c)
+        .await)?)
+}

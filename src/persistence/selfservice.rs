@@ -430,14 +430,17 @@ pub async fn insert_code(conn: &mut Conn<'_>, r: &CodeRecord) -> Result<(), Stor
     Ok(())
 }
 
-/// The code of `flow_id` whose digest is one of `digests` (one per configured secret).
+/// The `method` secret of `flow_id` whose digest is one of `digests` (one per configured
+/// secret): a 6-digit code can never be redeemed as a link token.
 pub async fn find_code(
     conn: &mut Conn<'_>,
     flow_id: Uuid,
+    method: &str,
     digests: &[String],
 ) -> Result<Option<CodeRecord>, StoreError> {
     let row: Option<CodeTuple> = on_conn!(conn, c => codes::table
         .filter(codes::flow_id.eq(Id(flow_id)))
+        .filter(codes::method.eq(method))
         .filter(codes::digest.eq_any(digests))
         .select((
             codes::id, codes::flow_id, codes::flow_kind, codes::method, codes::digest, codes::identity_id,

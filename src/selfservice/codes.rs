@@ -110,16 +110,17 @@ pub enum Redeemed {
     Ok(Box<CodeRecord>),
 }
 
-/// Looks a secret up for `flow_id` and, when it is valid, marks it used (exactly once, even
+/// Looks a `method` (`code` / `link`) secret up for `flow_id` and, when it is valid, marks it used (exactly once, even
 /// under concurrent submits).
-pub async fn redeem(svc: &SelfService, flow_id: Uuid, secret: &str) -> Result<Redeemed, ApiError> {
+pub async fn redeem(svc: &SelfService, flow_id: Uuid, method: &str, secret: &str) -> Result<Redeemed, ApiError> {
     let secret = secret.trim();
     if secret.is_empty() || secret.len() > 256 {
         return Ok(Redeemed::Unknown);
     }
     let digests: Vec<String> = keys(svc).iter().map(|k| digest_with(k, flow_id, secret)).collect();
     let mut pooled = svc.store.get().await.map_err(ApiError::store)?;
-    let Some(record) = rows::find_code(&mut pooled.conn(), flow_id, &digests).await.map_err(ApiError::store)? else {
+    let Some(record) = rows::find_code(&mut pooled.conn(), flow_id, method, &digests).await.map_err(ApiError::store)?
+    else {
         return Ok(Redeemed::Unknown);
     };
     if record.used_at.is_some() {

@@ -191,7 +191,7 @@ impl HookRunner {
                     // to the client.
                     let address = identity.verifiable_addresses.iter().find(|a| !a.value.is_empty());
                     if let (true, Some(address)) = (svc.config.selfservice.flows.verification.enabled, address) {
-                        let (vflow, mut item) = super::verification::start_for_address(
+                        let started = super::verification::start_for_address(
                             svc,
                             flow.flow_type,
                             info,
@@ -199,7 +199,14 @@ impl HookRunner {
                             flow.return_to.clone(),
                             true,
                         )
-                        .await?;
+                        .await;
+                        let (vflow, mut item) = match started {
+                            Ok(v) => v,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "require_verified_address: no verification flow");
+                                return Err(HookError::Api(error));
+                            }
+                        };
                         let url = super::redirect::with_query(
                             svc.ui_url(FlowKind::Verification),
                             "flow",

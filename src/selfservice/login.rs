@@ -532,7 +532,7 @@ async fn finish(
                     continue_with.push(item);
                 }
             }
-            Err(e) => return Outcome::Error(e),
+            Err(e) => tracing::warn!(error = %e, "login: no verification flow"),
         }
     }
     Outcome::Done(Box::new(Done {

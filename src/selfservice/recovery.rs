@@ -165,7 +165,7 @@ async fn submit_step(svc: SelfService, flow: Flow, body: Json, info: RequestInfo
             Outcome::Show { flow: f, status: StatusCode::BAD_REQUEST, redirect, transient_payload: None },
         );
     };
-    if info.method == "GET" && (method != "link" || token.is_none()) {
+    if info.method == "GET" && (method != "link" || token.is_none() || email_given) {
         return super::flow_message(flow, text::generic(super::GET_NOT_ALLOWED), tp);
     }
     if method == "link" && token.is_some() && !email_given {
@@ -259,23 +259,31 @@ async fn send_to_address(
                 expires_at: svc.clock.now() + expires_in,
                 by_admin: false,
             };
-            let secret = codes::issue(svc, issue).await?;
-            let (template, fields) = if method == "link" {
-                let url = challenge::submit_link(svc, FlowKind::Recovery, f.id, "token", &secret);
-                (TemplateType::RecoveryValid, vec![("recovery_url", url)])
-            } else {
-                (TemplateType::RecoveryCodeValid, vec![("recovery_code", secret)])
+            // A failure here is logged, not answered: the answer must not tell a known address
+            // from an unknown one.
+            let sent = async {
+                let secret = codes::issue(svc, issue).await?;
+                let (template, fields) = if method == "link" {
+                    let url = challenge::submit_link(svc, FlowKind::Recovery, f.id, "token", &secret);
+                    (TemplateType::RecoveryValid, vec![("recovery_url", url)])
+                } else {
+                    (TemplateType::RecoveryCodeValid, vec![("recovery_code", secret)])
+                };
+                let mail = Mail {
+                    template,
+                    to: address,
+                    via: "email",
+                    identity: Some(identity),
+                    fields,
+                    transient_payload: tp,
+                    expires_in,
+                };
+                challenge::send(svc, f, mail).await
             };
-            let mail = Mail {
-                template,
-                to: address,
-                via: "email",
-                identity: Some(identity),
-                fields,
-                transient_payload: tp,
-                expires_in,
-            };
-            challenge::send(svc, f, mail).await
+            if let Err(e) = sent.await {
+                tracing::error!(flow_id = %f.id, error = %e, "recovery: the message could not be queued");
+            }
+            Ok(())
         }
         None if svc.config.selfservice.flows.recovery.notify_unknown_recipients => {
             let template =
@@ -315,7 +323,7 @@ async fn use_code(svc: SelfService, flow: Flow, body: &Json, code: &str, info: &
         let outcome = retry(&svc, &f, text::generic(reason), info).await;
         return (f, outcome);
     }
-    let redeemed = match codes::redeem(&svc, f.id, code).await {
+    let redeemed = match codes::redeem(&svc, f.id, "code", code).await {
         Ok(r) => r,
         Err(e) => return (f, Outcome::Error(e)),
     };
@@ -335,7 +343,7 @@ async fn use_code(svc: SelfService, flow: Flow, body: &Json, code: &str, info: &
 }
 
 async fn use_token(svc: SelfService, flow: Flow, token: &str, info: &RequestInfo) -> (Flow, Outcome) {
-    let redeemed = match codes::redeem(&svc, flow.id, token).await {
+    let redeemed = match codes::redeem(&svc, flow.id, "link", token).await {
         Ok(r) => r,
         Err(e) => return (flow, Outcome::Error(e)),
     };
@@ -375,6 +383,11 @@ async fn succeed(svc: SelfService, flow: Flow, record: &CodeRecord, amr: &str, i
         Ok(i) => i,
         Err(e) => return (f, Outcome::Error(e)),
     };
+    // A disabled account cannot recover into a session.
+    if identity.state != crate::identity::IdentityState::Active {
+        let e = ApiError::unauthorized("Identity is disabled.").with_message("identity is disabled");
+        return (f, Outcome::Error(e));
+    }
     let now = svc.clock.now();
     let method =
         AuthMethod { method: amr.into(), aal: Some(Aal::Aal1), completed_at: now, provider: None, organization: None };

@@ -438,11 +438,12 @@ async fn finish(
     if svc.config.selfservice.flows.verification.enabled
         && let Some(address) = identity.verifiable_addresses.iter().find(|a| !a.verified && !a.value.is_empty())
     {
+        // The identity exists: a verification message that cannot be sent does not undo it.
         match super::verification::start_for_address(svc, flow.flow_type, info, address, flow.return_to.clone(), false)
             .await
         {
             Ok(v) => verification = Some(v),
-            Err(e) => return Outcome::Error(e),
+            Err(e) => tracing::warn!(error = %e, "registration: no verification flow"),
         }
     }
     let point = HookPoint { kind: FlowKind::Registration, stage: Stage::After, method: method_name };

@@ -176,25 +176,35 @@ async fn send_to_address(
                 expires_at: svc.clock.now() + expires_in,
                 by_admin: false,
             };
-            let secret = codes::issue(svc, issue).await?;
-            let (template, fields) = if method == "link" {
-                let url = challenge::submit_link(svc, FlowKind::Verification, f.id, "token", &secret);
-                (TemplateType::VerificationValid, vec![("verification_url", url)])
-            } else {
-                let url = challenge::submit_link(svc, FlowKind::Verification, f.id, "code", &secret);
-                (TemplateType::VerificationCodeValid, vec![("verification_code", secret), ("verification_url", url)])
+            // A failure here is logged, not answered: the answer must not tell a known address
+            // from an unknown one.
+            let sent = async {
+                let secret = codes::issue(svc, issue).await?;
+                let (template, fields) = if method == "link" {
+                    let url = challenge::submit_link(svc, FlowKind::Verification, f.id, "token", &secret);
+                    (TemplateType::VerificationValid, vec![("verification_url", url)])
+                } else {
+                    let url = challenge::submit_link(svc, FlowKind::Verification, f.id, "code", &secret);
+                    (
+                        TemplateType::VerificationCodeValid,
+                        vec![("verification_code", secret), ("verification_url", url)],
+                    )
+                };
+                let mail = Mail {
+                    template,
+                    to: address,
+                    via,
+                    identity: Some(identity),
+                    fields,
+                    transient_payload: tp,
+                    expires_in,
+                };
+                challenge::send(svc, f, mail).await?;
+                svc.identities.mark_sent(identity.id, address).await
             };
-            let mail = Mail {
-                template,
-                to: address,
-                via,
-                identity: Some(identity),
-                fields,
-                transient_payload: tp,
-                expires_in,
-            };
-            challenge::send(svc, f, mail).await?;
-            svc.identities.mark_sent(identity.id, address).await?;
+            if let Err(e) = sent.await {
+                tracing::error!(flow_id = %f.id, error = %e, "verification: the message could not be queued");
+            }
         }
         None if svc.config.selfservice.flows.verification.notify_unknown_recipients && via == "email" => {
             let template = if method == "link" {
@@ -239,10 +249,10 @@ fn prefill(svc: SelfService, flow: Flow, code: String) -> (Flow, Outcome) {
     if let Some(n) = f.ui.node_mut("code", None) {
         n.set_value(Some(code.into()));
     }
-    // Opened from an e-mail: the CSRF token is set up here for the rest of the flow.
-    f.csrf_token = super::csrf::new_token();
+    // The link may be opened by anyone: the flow's CSRF token and the opener's cookie are left
+    // alone (a code submit needs no CSRF token), so no one learns or plants a token this way.
     let to = super::redirect::with_query(svc.ui_url(FlowKind::Verification), "flow", &f.id.to_string());
-    let csrf = Some(f.csrf_token.clone());
+    let csrf = None;
     (
         f,
         Outcome::WithCookies {
@@ -273,7 +283,7 @@ async fn use_code(svc: SelfService, flow: Flow, code: &str, info: &RequestInfo) 
             replaced(&svc, &f, "The request was submitted too often. Please request another code.", info).await;
         return (f, outcome);
     }
-    let redeemed = match codes::redeem(&svc, f.id, code).await {
+    let redeemed = match codes::redeem(&svc, f.id, "code", code).await {
         Ok(r) => r,
         Err(e) => return (f, Outcome::Error(e)),
     };
@@ -313,7 +323,7 @@ async fn expired_code(
 }
 
 async fn use_token(svc: SelfService, flow: Flow, token: &str, info: &RequestInfo) -> (Flow, Outcome) {
-    let redeemed = match codes::redeem(&svc, flow.id, token).await {
+    let redeemed = match codes::redeem(&svc, flow.id, "link", token).await {
         Ok(r) => r,
         Err(e) => return (flow, Outcome::Error(e)),
     };
@@ -395,6 +405,9 @@ pub async fn start_for_address(
     keep_csrf: bool,
 ) -> Result<(Flow, Json), ApiError> {
     let method = challenge::method(svc, FlowKind::Verification).unwrap_or("code");
+    if method == "link" && address.via != "email" {
+        return Err(ApiError::bad_request("Verification links can only be sent to e-mail addresses."));
+    }
     // As Kratos: after registration a browser's CSRF token is regenerated for the new flow;
     // after a refused login the browser's token is kept.
     let csrf = match info.csrf_cookie.clone().filter(|t| keep_csrf && super::csrf::is_valid(t)) {

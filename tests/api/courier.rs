@@ -534,3 +534,67 @@ async fn two_dispatchers_never_send_one_message_twice(db: Db) {
     assert_eq!(wait_status(&a, "?status=sent&page_size=500", 120).await.len(), 120);
 }
 both_backends!(two_dispatchers_never_send_one_message_twice);
+
+async fn messages_are_sealed_at_rest(db: Db) {
+    use tessera::courier::template::TemplateType;
+    let Some(peer) = SmtpPeer::start(None, None).await else { return };
+    let port = peer.port;
+    let mut t = TestApp::builder(db)
+        .config(move |c| {
+            smtp_config(port)(c);
+            c.secrets.cipher = vec!["a-cipher-secret-of-32-characters!".into()];
+        })
+        .build()
+        .await;
+    let data = json!({"to": "sealed@example.org", "recovery_code": "864209"});
+    let id = t
+        .app()
+        .state()
+        .courier
+        .send_template(MessageType::Email, "sealed@example.org", TemplateType::RecoveryCodeValid, data)
+        .await
+        .unwrap();
+    // The row holds no code in clear …
+    let mut pooled = t.app().state().store.get().await.unwrap();
+    let (row, _) = tessera::persistence::courier::get(&mut pooled.conn(), id).await.unwrap().unwrap();
+    drop(pooled);
+    let stored = format!("{} {} {:?}", row.subject, row.body, row.template_data);
+    assert!(!stored.contains("864209"), "{stored}");
+    assert!(row.body.starts_with("tsl1:"), "{}", row.body);
+    // … the mail and the (dev-mode) admin API do.
+    let mail = peer.wait_for(1, Duration::from_secs(20)).await;
+    assert!(mail[0]["text"].as_str().unwrap().contains("864209"));
+    assert!(mail[0]["html"].as_str().unwrap().contains("864209"), "the HTML part is rendered from the opened data");
+    let (_, _, full) = t.admin_json(Method::GET, &format!("/admin/courier/messages/{id}"), None).await;
+    assert!(full["body"].as_str().unwrap().contains("864209"), "{full}");
+
+    // An instance with other secrets cannot open a message: it abandons it instead of sending
+    // it blank, and its admin API says so.
+    let writer = TestApp::builder(db)
+        .config(move |c| {
+            smtp_config(port)(c);
+            c.secrets.cipher = vec!["a-cipher-secret-of-32-characters!".into()];
+            c.courier.worker.enabled = false;
+        })
+        .same_db_as(&t)
+        .build()
+        .await;
+    let other = TestApp::builder(db)
+        .config(move |c| {
+            smtp_config(port)(c);
+            c.secrets.cipher = vec!["another-cipher-secret-32-chars!!".into()];
+        })
+        .same_db_as(&t)
+        .build()
+        .await;
+    // The first server (which could open it) is gone.
+    t.stop().await;
+    let foreign = writer.app().state().courier.enqueue(email("foreign@example.org", 9)).await.unwrap();
+    other.app().state().courier.enqueue(email("wake@example.org", 10)).await.unwrap();
+    let abandoned = wait_status(&other, "?status=abandoned", 1).await;
+    assert_eq!(abandoned.len(), 1, "{abandoned:?}");
+    assert_eq!(abandoned[0]["id"], foreign.to_string());
+    assert_eq!(abandoned[0]["body"], "<sealed with another secret>");
+    assert!(peer.received().iter().all(|m| m["to"][0] != "foreign@example.org"));
+}
+both_backends!(messages_are_sealed_at_rest);
