@@ -115,7 +115,16 @@ impl App {
             config.actors.session.clone(),
             config.public_base_url(),
         );
-        let notify = store.pg_url().map(|url| crate::actors::invalidator::start(url.to_string(), registry.clone()));
+        let flows = crate::selfservice::registry::FlowRegistry::new(
+            store.clone(),
+            persister.clone(),
+            clock.clone(),
+            config.actors.flow.clone(),
+        );
+        let notify = store.pg_url().map(|url| {
+            let flows = crate::actors::invalidator::Flows { registry: flows.clone(), instance: persister.instance() };
+            crate::actors::invalidator::start(url.to_string(), registry.clone(), flows)
+        });
         let sessions = crate::session::SessionService::new(
             config.clone(),
             store.clone(),
@@ -133,12 +142,6 @@ impl App {
             clock: clock.clone(),
             sessions: Some(sessions.clone()),
         };
-        let flows = crate::selfservice::registry::FlowRegistry::new(
-            store.clone(),
-            persister.clone(),
-            clock.clone(),
-            config.actors.flow.clone(),
-        );
         let dummy_hash =
             identities.hashes.hash(random_secret().into_bytes()).await.context("hashing the dummy password")?;
         let wake = Arc::new(tokio::sync::Notify::new());

@@ -16,11 +16,18 @@ const KEEPALIVE: Duration = Duration::from_secs(30);
 pub const CHANNEL: &str = "tessera_invalidate";
 
 /// Starts the sender and listener tasks for `pg_url`; returns where local notices go.
-pub fn start(pg_url: String, registry: SessionRegistry) -> mpsc::UnboundedSender<Notice> {
+pub fn start(pg_url: String, registry: SessionRegistry, flows: Flows) -> mpsc::UnboundedSender<Notice> {
     let (tx, rx) = mpsc::unbounded_channel();
     actix::spawn(send_loop(pg_url.clone(), rx));
-    actix::spawn(listen_loop(pg_url, registry));
+    actix::spawn(listen_loop(pg_url, registry, flows));
     tx
+}
+
+/// The flow registry of this instance and the instance's id (its own notices are ignored).
+#[derive(Clone)]
+pub struct Flows {
+    pub registry: crate::selfservice::registry::FlowRegistry,
+    pub instance: uuid::Uuid,
 }
 
 async fn send_loop(url: String, mut rx: mpsc::UnboundedReceiver<Notice>) {
@@ -47,7 +54,7 @@ async fn send_loop(url: String, mut rx: mpsc::UnboundedReceiver<Notice>) {
     }
 }
 
-async fn listen_loop(url: String, registry: SessionRegistry) {
+async fn listen_loop(url: String, registry: SessionRegistry, flows: Flows) {
     let mut backoff = Duration::from_millis(100);
     loop {
         if let Ok(mut conn) = AsyncPgConnection::establish(&url).await
@@ -66,7 +73,8 @@ async fn listen_loop(url: String, registry: SessionRegistry) {
                     Ok(Some(Ok(n))) => match Notice::decode(&n.payload) {
                         Some(Notice::Session(id)) => registry.invalidate_session(id),
                         Some(Notice::Identity(id)) => registry.invalidate_identity(id),
-                        None => {}
+                        Some(Notice::Flow(id, origin)) if origin != flows.instance => flows.registry.invalidate(id),
+                        Some(Notice::Flow(..)) | None => {}
                     },
                     Ok(_) => break,
                     Err(_) => {

@@ -12,6 +12,8 @@ pub enum Notice {
     Session(Uuid),
     /// An identity changed (state, credentials, traits) or was deleted.
     Identity(Uuid),
+    /// A self-service flow changed; the second id is the instance that wrote it.
+    Flow(Uuid, Uuid),
 }
 
 impl Notice {
@@ -20,17 +22,38 @@ impl Notice {
         match self {
             Notice::Session(id) => format!("s:{id}"),
             Notice::Identity(id) => format!("i:{id}"),
+            Notice::Flow(id, origin) => format!("f:{id}:{origin}"),
         }
     }
 
     /// Parses a NOTIFY payload.
     pub fn decode(s: &str) -> Option<Notice> {
-        let (kind, id) = s.split_once(':')?;
-        let id = Uuid::parse_str(id).ok()?;
+        let (kind, rest) = s.split_once(':')?;
+        if kind == "f" {
+            let (id, origin) = rest.split_once(':')?;
+            return Some(Notice::Flow(Uuid::parse_str(id).ok()?, Uuid::parse_str(origin).ok()?));
+        }
+        let id = Uuid::parse_str(rest).ok()?;
         match kind {
             "s" => Some(Notice::Session(id)),
             "i" => Some(Notice::Identity(id)),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Notice;
+    use uuid::Uuid;
+
+    #[test]
+    fn notices_round_trip() {
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        for n in [Notice::Session(a), Notice::Identity(a), Notice::Flow(a, b)] {
+            assert_eq!(Notice::decode(&n.encode()), Some(n));
+        }
+        assert_eq!(Notice::decode("f:not-a-uuid:x"), None);
+        assert_eq!(Notice::decode("x:00000000-0000-0000-0000-000000000000"), None);
     }
 }

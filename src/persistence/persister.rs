@@ -199,6 +199,8 @@ struct Shared {
     injected_failures: AtomicU32,
     /// Set when an injected failure happened: the next reachability check reports "down".
     injected_down: AtomicBool,
+    /// This instance, as named in the change notices it sends.
+    instance: Uuid,
 }
 
 impl Shared {
@@ -223,6 +225,11 @@ pub struct Persister {
 }
 
 impl Persister {
+    /// This instance's id in change notices.
+    pub fn instance(&self) -> Uuid {
+        self.shared.instance
+    }
+
     /// How long a deferred write may wait before it is committed (`persistence.flush_interval`).
     pub fn flush_interval(&self) -> std::time::Duration {
         self.shared.config.flush_interval.0
@@ -243,6 +250,7 @@ impl Persister {
             stats: PersisterStats::default(),
             injected_failures: AtomicU32::new(0),
             injected_down: AtomicBool::new(false),
+            instance: Uuid::new_v4(),
         });
         let for_actor = shared.clone();
         let actor = Supervisor::start(move |_| PersisterActor { shared: for_actor });
@@ -545,7 +553,7 @@ async fn commit_batch<'a>(shared: &Shared, ops: impl Iterator<Item = &'a WriteOp
     let mut pooled = shared.store.get().await?;
     let mut conn = pooled.conn();
     conn.begin().await?;
-    let mut outcome = apply_all(&mut conn, ops).await;
+    let mut outcome = apply_all(&mut conn, ops, shared.instance).await;
     if outcome.is_ok() && take_injected_failure(shared) {
         shared.injected_down.store(true, Ordering::Release);
         outcome = Err(StoreError::Unavailable("injected failure before commit".into()));
@@ -561,7 +569,11 @@ async fn commit_batch<'a>(shared: &Shared, ops: impl Iterator<Item = &'a WriteOp
 
 /// Applies `ops` in order. Consecutive identity upserts go to the database as one multi-row
 /// write; a run is cut at a row it already holds (one statement may touch a row only once).
-async fn apply_all<'a>(conn: &mut super::Conn<'_>, ops: impl Iterator<Item = &'a WriteOp>) -> Result<(), StoreError> {
+async fn apply_all<'a>(
+    conn: &mut super::Conn<'_>,
+    ops: impl Iterator<Item = &'a WriteOp>,
+    instance: Uuid,
+) -> Result<(), StoreError> {
     let mut identities: Vec<&Identity> = Vec::new();
     let mut sessions: Vec<&Session> = Vec::new();
     for op in ops {
@@ -606,7 +618,11 @@ async fn apply_all<'a>(conn: &mut super::Conn<'_>, ops: impl Iterator<Item = &'a
                 session::delete_of_identity(conn, *id).await?;
             }
             // Flows and errors refer to nothing written in the same batch.
-            WriteOp::UpsertFlow(f) => selfservice::upsert_flow(conn, f).await?,
+            // Other instances drop their copy of the flow when this commits (PostgreSQL).
+            WriteOp::UpsertFlow(f) => {
+                selfservice::upsert_flow(conn, f).await?;
+                selfservice::notify_flow_changed(conn, f.id, instance).await?;
+            }
             WriteOp::InsertError(e) => selfservice::insert_error(conn, e).await?,
             WriteOp::InsertMessage(m) => super::courier::insert(conn, &[m]).await?,
             WriteOp::RecordAttempt(a) => super::courier::record_attempt(conn, a).await?,

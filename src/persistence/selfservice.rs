@@ -147,6 +147,19 @@ pub async fn upsert_flow(conn: &mut Conn<'_>, f: &FlowRecord) -> Result<(), Stor
     Ok(())
 }
 
+/// On PostgreSQL, tells the other instances (delivered when the transaction commits) that a
+/// flow changed, so they drop their cached copy; `origin` is the writing instance.
+pub async fn notify_flow_changed(conn: &mut Conn<'_>, id: Uuid, origin: Uuid) -> Result<(), StoreError> {
+    if let Conn::Pg(c) = conn {
+        diesel::sql_query("SELECT pg_notify($1, $2)")
+            .bind::<diesel::sql_types::Text, _>(crate::actors::invalidator::CHANNEL)
+            .bind::<diesel::sql_types::Text, _>(crate::actors::Notice::Flow(id, origin).encode())
+            .execute(&mut **c)
+            .await?;
+    }
+    Ok(())
+}
+
 /// A flow by id.
 pub async fn find_flow(conn: &mut Conn<'_>, table: FlowTable, id: Uuid) -> Result<Option<FlowRecord>, StoreError> {
     let row: Option<FlowTuple> = with_flow_table!(table, t => on_conn!(conn, c => t::table

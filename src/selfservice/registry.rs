@@ -286,6 +286,13 @@ impl FlowRegistry {
         ids.len()
     }
 
+    /// Drops the live copy of a flow (another instance changed it): the next use reloads it.
+    pub fn invalidate(&self, id: Uuid) {
+        if let Some((_, s)) = self.inner.live.remove(&id) {
+            s.addr.do_send(Passivate);
+        }
+    }
+
     /// Number of live flow actors.
     pub fn live(&self) -> usize {
         self.inner.live.len()

@@ -83,6 +83,8 @@ impl SessionService {
         match notice {
             crate::actors::Notice::Session(id) => self.registry.invalidate_session(id),
             crate::actors::Notice::Identity(id) => self.registry.invalidate_identity(id),
+            // Flow notices are sent by the Persister's commit, never from here.
+            crate::actors::Notice::Flow(..) => {}
         }
         if let Some(tx) = &self.notify {
             let _ = tx.send(notice);

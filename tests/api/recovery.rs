@@ -763,3 +763,46 @@ async fn login_verification_hook(db: Db) {
     assert_eq!(code_in(&mail_to(&peer, "lv@example.org", 1).await).len(), 6);
 }
 both_backends!(login_verification_hook);
+
+/// A flow one instance advanced is not served stale by another that had it cached
+/// (PostgreSQL: the commit of the flow's write notifies the other instances).
+#[actix_web::test]
+async fn flows_changed_elsewhere_are_reloaded() {
+    if std::env::var("DATABASE_URL").is_err() {
+        eprintln!("DATABASE_URL not set: multi-instance test not run");
+        return;
+    }
+    let Some(peer) = SmtpPeer::start(None, None).await else { return };
+    let port = peer.port;
+    // Instances of one deployment share their secrets (codes are keyed with them).
+    let config = move |c: &mut Config| {
+        flows_config(port, CodeOrLink::Code)(c);
+        c.secrets.default = vec!["one-deployment-one-secret-32-chars".into()];
+    };
+    let a = TestApp::builder(Db::Postgres).config(config).build().await;
+    let b = TestApp::builder(Db::Postgres).config(config).same_db_as(&a).build().await;
+    create_identity(&a, "fresh@example.org").await;
+    let flow = api_flow(&a, "verification", "").await;
+    let url = |t: &TestApp| format!("{}/self-service/verification/flows?id={}", t.public, flow["id"].as_str().unwrap());
+    // B caches the flow as it is now …
+    assert_eq!(get_json(&b.http, url(&b), None).await["state"], "choose_method");
+    // … A advances it …
+    let (status, _) =
+        api_submit(&a, "verification", &flow, json!({"method": "code", "email": "fresh@example.org"})).await;
+    assert_eq!(status, 200);
+    // … and B serves the new state once A's write has committed.
+    let start = std::time::Instant::now();
+    loop {
+        let state = get_json(&b.http, url(&b), None).await["state"].clone();
+        if state == "sent_email" {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "B still serves {state}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The code from the mail works on B.
+    let code = code_in(&mail_to(&peer, "fresh@example.org", 1).await);
+    let (status, body) = api_submit(&b, "verification", &flow, json!({"method": "code", "code": code})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["state"], "passed_challenge");
+}
