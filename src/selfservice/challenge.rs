@@ -28,6 +28,16 @@ pub fn method(svc: &SelfService, kind: FlowKind) -> Option<&'static str> {
     enabled.then_some(chosen.as_str())
 }
 
+/// Echoes a submit's transient payload on the flow it answers with (successful answers).
+pub fn echo_transient_payload(body: &Json, mut outcome: Outcome) -> Outcome {
+    if let Outcome::Show { transient_payload, status, .. } = &mut outcome
+        && status.is_success()
+    {
+        *transient_payload = body.get("transient_payload").cloned();
+    }
+    outcome
+}
+
 /// The method a submit may use: the one it names (`chosen`) when that method is enabled and
 /// is the configured one or the one the flow was started with (an admin link).
 pub fn resolve_method(

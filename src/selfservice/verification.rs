@@ -48,15 +48,9 @@ fn show(flow: Flow, info: &RequestInfo) -> (Flow, Outcome) {
 /// `POST /self-service/verification?flow=` (and `GET` with `code` or `token` from a message):
 /// runs inside the flow's actor.
 pub async fn submit(svc: SelfService, flow: Flow, body: Json, info: RequestInfo) -> (Flow, Outcome) {
-    let tp = body.get("transient_payload").cloned();
-    let (flow, mut outcome) = submit_step(svc, flow, body, info).await;
-    // The transient payload is echoed on the flow a submit answers with.
-    if let Outcome::Show { transient_payload, status, .. } = &mut outcome
-        && status.is_success()
-    {
-        *transient_payload = tp;
-    }
-    (flow, outcome)
+    let echo = body.clone();
+    let (flow, outcome) = submit_step(svc, flow, body, info).await;
+    (flow, challenge::echo_transient_payload(&echo, outcome))
 }
 
 async fn submit_step(svc: SelfService, flow: Flow, body: Json, info: RequestInfo) -> (Flow, Outcome) {

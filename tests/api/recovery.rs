@@ -7,6 +7,7 @@ use crate::courier::SmtpPeer;
 use crate::harness::{Db, TestApp};
 use crate::selfservice::{
     Jar, PASSWORD, api_flow, api_register, api_submit, csrf_of, flow_id_of, get_json, location, message_ids, node,
+    open_browser_flow,
 };
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -259,10 +260,7 @@ async fn registration_sends_verification(db: Db) {
     // Browser: the registration redirect goes to the verification flow.
     let client = browser(&t);
     let mut jar = Jar::default();
-    let res = jar.send(client.get(format!("{}/self-service/registration/browser", t.public))).await;
-    let flow_id = flow_id_of(&location(&res));
-    let flow: Value =
-        get_json(&client, format!("{}/self-service/registration/flows?id={flow_id}", t.public), Some(&jar)).await;
+    let (flow_id, flow) = open_browser_flow(&client, &mut jar, &t.public, "registration").await;
     let res = jar
         .send(client.post(format!("{}/self-service/registration?flow={flow_id}", t.public)).form(&[
             ("method", "password"),
@@ -618,10 +616,7 @@ async fn unverified_login_is_sent_to_verification(db: Db) {
     create_identity(&t, "ben@example.org").await;
     let client = browser(&t);
     let mut jar = Jar::default();
-    let res = jar.send(client.get(format!("{}/self-service/login/browser", t.public))).await;
-    let flow_id = flow_id_of(&location(&res));
-    let flow: Value =
-        get_json(&client, format!("{}/self-service/login/flows?id={flow_id}", t.public), Some(&jar)).await;
+    let (flow_id, flow) = open_browser_flow(&client, &mut jar, &t.public, "login").await;
     let res = jar
         .send(client.post(format!("{}/self-service/login?flow={flow_id}", t.public)).form(&[
             ("method", "password"),

@@ -56,6 +56,14 @@ pub async fn get_json(client: &reqwest::Client, url: impl AsRef<str>, jar: Optio
     req.send().await.unwrap().json().await.unwrap()
 }
 
+/// Opens a browser flow of `kind` in `jar` (HTML client) and fetches it; returns its id and JSON.
+pub async fn open_browser_flow(client: &reqwest::Client, jar: &mut Jar, public: &str, kind: &str) -> (String, Value) {
+    let res = jar.send(client.get(format!("{public}/self-service/{kind}/browser"))).await;
+    let id = flow_id_of(&location(&res));
+    let flow = get_json(client, format!("{public}/self-service/{kind}/flows?id={id}"), Some(jar)).await;
+    (id, flow)
+}
+
 pub fn location(res: &Response) -> String {
     res.headers().get(LOCATION).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
 }
