@@ -183,6 +183,7 @@ impl App {
                     clock.clone(),
                     wake,
                     sealer,
+                    courier.templates().clone(),
                 )
                 .map_err(|e| anyhow::anyhow!(e))?,
             )

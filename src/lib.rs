@@ -13,6 +13,7 @@ pub mod identity;
 pub mod jsonnet;
 pub mod persistence;
 pub mod schema;
+pub mod seal;
 pub mod selfservice;
 pub mod session;
 pub mod telemetry;

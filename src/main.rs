@@ -208,6 +208,7 @@ async fn courier_watch(config: Config) -> Result<(), String> {
         tessera::clock::Clock::system(),
         wake,
         tessera::courier::Sealer::from_secrets(&config.secrets),
+        tessera::courier::template::Templates::new(std::sync::Arc::new(config.courier.clone())),
     )?;
     tracing::info!("courier: watching for queued messages");
     wait_for_signal().await;

@@ -327,6 +327,7 @@ pub fn start(
     clock: Clock,
     wake: Arc<Notify>,
     sealer: super::Sealer,
+    templates: Templates,
 ) -> Result<Addr<Dispatcher>, String> {
     let mut http = HashMap::new();
     for c in &config.channels {
@@ -339,7 +340,6 @@ pub fn start(
         http.insert("email".into(), HttpChannel::new(rc.clone())?);
     }
     let smtp = if http.contains_key("email") { None } else { Smtp::from_config(&config.smtp, config.pool.workers)? };
-    let templates = Templates::new(Arc::new(config.clone()));
     let mut limits = HashMap::new();
     for (channel, limit) in &config.pool.rate_limits {
         let per_second = NonZeroU32::new(limit.per_second)

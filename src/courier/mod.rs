@@ -62,49 +62,32 @@ pub fn parse_status(s: &str) -> Option<i16> {
 /// Encrypts what a queued message says (subject, body, template data: they carry codes and
 /// links) before it is stored, with AES-256-GCM keyed from `secrets.cipher` (else
 /// `secrets.default`); every configured secret opens. Without secrets the text is stored as is.
-#[derive(Clone, Default)]
+#[derive(Clone, Default, Debug)]
 pub struct Sealer {
-    keys: Arc<Vec<actix_web::cookie::Key>>,
+    inner: crate::seal::Sealer,
 }
 
+/// Marks a sealed stored value (rows written before sealing, or without secrets, have none).
 const SEALED: &str = "tsl1:";
-
-impl std::fmt::Debug for Sealer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sealer").field("keys", &self.keys.len()).finish()
-    }
-}
 
 impl Sealer {
     pub fn from_secrets(secrets: &crate::config::SecretsConfig) -> Sealer {
-        use sha2::Digest;
         let list = if secrets.cipher.is_empty() { &secrets.default } else { &secrets.cipher };
-        let keys = list
-            .iter()
-            .map(|s| actix_web::cookie::Key::from(sha2::Sha512::digest(format!("courier:{s}").as_bytes()).as_slice()))
-            .collect();
-        Sealer { keys: Arc::new(keys) }
+        Sealer { inner: crate::seal::Sealer::new(list, "courier") }
     }
 
     /// The stored form of `text`.
     pub fn seal(&self, text: &str) -> String {
-        use actix_web::cookie::{Cookie, CookieJar};
-        let Some(key) = self.keys.first() else { return text.to_string() };
-        let mut jar = CookieJar::new();
-        jar.private_mut(key).add(Cookie::new("m", text.to_string()));
-        jar.get("m").map_or_else(|| text.to_string(), |c| format!("{SEALED}{}", c.value()))
+        self.inner.seal(text).map_or_else(|| text.to_string(), |sealed| format!("{SEALED}{sealed}"))
     }
 
     /// The text of a stored value (values stored before sealing, or without secrets, as is);
     /// `None` when no configured secret opens it.
     pub fn open(&self, stored: &str) -> Option<String> {
-        use actix_web::cookie::{Cookie, CookieJar};
-        let Some(sealed) = stored.strip_prefix(SEALED) else { return Some(stored.to_string()) };
-        self.keys.iter().find_map(|key| {
-            let mut jar = CookieJar::new();
-            jar.add_original(Cookie::new("m", sealed.to_string()));
-            jar.private(key).get("m").map(|c| c.value().to_string())
-        })
+        match stored.strip_prefix(SEALED) {
+            Some(sealed) => self.inner.open(sealed),
+            None => Some(stored.to_string()),
+        }
     }
 
     /// A row as stored → as written; `None` when it cannot be opened (other secrets).
@@ -165,6 +148,11 @@ impl Courier {
     ) -> Courier {
         let templates = template::Templates::new(config);
         Courier { store, persister, clock, wake, templates, sealer }
+    }
+
+    /// The templates (their parsed forms are shared with the dispatcher).
+    pub fn templates(&self) -> &template::Templates {
+        &self.templates
     }
 
     /// Renders template `t` with `data` for `recipient` and queues it: an e-mail (subject and

@@ -28,6 +28,23 @@ pub fn method(svc: &SelfService, kind: FlowKind) -> Option<&'static str> {
     enabled.then_some(chosen.as_str())
 }
 
+/// Counts a code submission to `flow` (in the database, so every instance shares the count);
+/// `true` once the flow is over `code.max_submissions`.
+pub async fn over_submission_limit(svc: &SelfService, flow: &Flow) -> Result<bool, ApiError> {
+    let max = svc.config.selfservice.methods.code.config.max_submissions;
+    let until = flow.expires_at + chrono::Duration::hours(1);
+    let submissions = svc.brute_force.code_submission(flow.id, max, until).await.map_err(ApiError::store)?;
+    Ok(submissions > max)
+}
+
+/// The flow again (400) with "no method can handle this submit" (`message`).
+pub fn no_method(mut flow: Flow, message: Text, info: &RequestInfo) -> (Flow, Outcome) {
+    flow.ui.reset_messages();
+    flow.ui.messages.push(message);
+    let redirect = flow.flow_type == FlowType::Browser && !info.is_json;
+    (flow.clone(), Outcome::Show { flow, status: StatusCode::BAD_REQUEST, redirect, transient_payload: None })
+}
+
 /// Echoes a submit's transient payload on the flow it answers with (successful answers).
 pub fn echo_transient_payload(body: &Json, mut outcome: Outcome) -> Outcome {
     if let Outcome::Show { transient_payload, status, .. } = &mut outcome

@@ -108,9 +108,6 @@ pub struct FlowData {
     /// Two-step registration: the traits accepted in the profile step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traits: Option<Json>,
-    /// Recovery / verification: code submissions so far.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub submissions: u32,
     /// Recovery / verification: the address a message was sent to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
@@ -123,10 +120,6 @@ pub struct FlowData {
     /// Settings: the identity as shown on the flow (without credentials).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<Json>,
-}
-
-fn is_zero(n: &u32) -> bool {
-    *n == 0
 }
 
 /// A login or registration flow.

@@ -150,14 +150,7 @@ async fn submit_step(svc: SelfService, flow: Flow, body: Json, info: RequestInfo
         }
     });
     let Some(method) = challenge::resolve_method(&svc, method, chosen.as_deref(), flow.active.as_deref()) else {
-        let mut f = flow;
-        f.ui.reset_messages();
-        f.ui.messages.push(text::no_recovery_strategy());
-        let redirect = f.flow_type == FlowType::Browser && !info.is_json;
-        return (
-            f.clone(),
-            Outcome::Show { flow: f, status: StatusCode::BAD_REQUEST, redirect, transient_payload: None },
-        );
+        return challenge::no_method(flow, text::no_recovery_strategy(), &info);
     };
     if info.method == "GET" && (method != "link" || token.is_none() || email_given) {
         return super::flow_message(flow, text::generic(super::GET_NOT_ALLOWED), tp);
@@ -305,14 +298,11 @@ async fn use_code(svc: SelfService, flow: Flow, body: &Json, code: &str, info: &
         return csrf_failed(flow, failure, tp);
     }
     let mut f = flow;
-    let max = svc.config.selfservice.methods.code.config.max_submissions;
-    let until = f.expires_at + chrono::Duration::hours(1);
-    let submissions = match svc.brute_force.code_submission(f.id, max, until).await {
-        Ok(n) => n,
-        Err(e) => return (f, Outcome::Error(ApiError::store(e))),
+    let over = match challenge::over_submission_limit(&svc, &f).await {
+        Ok(over) => over,
+        Err(e) => return (f, Outcome::Error(e)),
     };
-    f.data.submissions = submissions.min(max.saturating_add(1));
-    if submissions > max {
+    if over {
         let reason = "The request was submitted too often. Please request another code.";
         let outcome = retry(&svc, &f, text::generic(reason), info).await;
         return (f, outcome);
@@ -405,8 +395,7 @@ async fn succeed(svc: SelfService, flow: Flow, record: &CodeRecord, amr: &str, i
     let return_to =
         f.return_to.clone().or_else(|| svc.config.selfservice.flows.recovery.after.default_browser_return_url.clone());
     let mut settings =
-        super::settings::create_for(&svc, &identity, settings_type, f.request_url.clone(), return_to, csrf.clone())
-            .await;
+        super::settings::new_for(&svc, &identity, settings_type, f.request_url.clone(), return_to, csrf.clone());
     let max_age = chrono::Duration::from_std(svc.config.selfservice.flows.settings.privileged_session_max_age.0)
         .unwrap_or(chrono::Duration::hours(1));
     settings.ui.messages.push(text::recovery_successful(now + max_age, now));

@@ -46,8 +46,8 @@ pub fn build_ui(svc: &SelfService, flow: &mut Flow) {
     flow.ui.sort(&SETTINGS_GROUPS, &keys);
 }
 
-/// A settings flow for `identity` (state `show_form`), stored and live.
-pub async fn create_for(
+/// A settings flow for `identity` (state `show_form`); the caller stores it.
+pub fn new_for(
     svc: &SelfService,
     identity: &Identity,
     flow_type: FlowType,
@@ -61,7 +61,6 @@ pub async fn create_for(
     flow.data.identity_id = Some(identity.id);
     flow.data.identity = Some(super::challenge::identity_data(svc, identity));
     build_ui(svc, &mut flow);
-    svc.flows.create(flow.clone()).await;
     flow
 }
 
@@ -89,7 +88,9 @@ pub async fn init(
     super::checked_return_to(svc, return_to)?;
     let identity = svc.identities.get(live.session.identity_id).await?;
     let return_to = return_to.filter(|r| !r.is_empty()).map(str::to_string);
-    Ok(create_for(svc, &identity, flow_type, info.url.clone(), return_to, csrf).await)
+    let flow = new_for(svc, &identity, flow_type, info.url.clone(), return_to, csrf);
+    svc.flows.create(flow.clone()).await;
+    Ok(flow)
 }
 
 fn show(flow: Flow, status: StatusCode, info: &RequestInfo) -> (Flow, Outcome) {

@@ -81,14 +81,7 @@ async fn submit_step(svc: SelfService, flow: Flow, body: Json, info: RequestInfo
         }
     });
     let Some(method) = challenge::resolve_method(&svc, method, chosen.as_deref(), flow.active.as_deref()) else {
-        let mut f = flow;
-        f.ui.reset_messages();
-        f.ui.messages.push(text::no_verification_strategy());
-        let redirect = f.flow_type == FlowType::Browser && !info.is_json;
-        return (
-            f.clone(),
-            Outcome::Show { flow: f, status: StatusCode::BAD_REQUEST, redirect, transient_payload: None },
-        );
+        return challenge::no_method(flow, text::no_verification_strategy(), &info);
     };
     if flow.state == state::PASSED_CHALLENGE {
         let new_flow = challenge::restart(&svc, &flow, text::verification_retry_success()).await;
@@ -265,14 +258,11 @@ async fn replaced(svc: &SelfService, flow: &Flow, reason: &str, info: &RequestIn
 
 async fn use_code(svc: SelfService, flow: Flow, code: &str, info: &RequestInfo) -> (Flow, Outcome) {
     let mut f = flow;
-    let max = svc.config.selfservice.methods.code.config.max_submissions;
-    let until = f.expires_at + chrono::Duration::hours(1);
-    let submissions = match svc.brute_force.code_submission(f.id, max, until).await {
-        Ok(n) => n,
-        Err(e) => return (f, Outcome::Error(ApiError::store(e))),
+    let over = match challenge::over_submission_limit(&svc, &f).await {
+        Ok(over) => over,
+        Err(e) => return (f, Outcome::Error(e)),
     };
-    f.data.submissions = submissions.min(max.saturating_add(1));
-    if submissions > max {
+    if over {
         let outcome =
             replaced(&svc, &f, "The request was submitted too often. Please request another code.", info).await;
         return (f, outcome);
@@ -371,10 +361,8 @@ async fn succeed(
     f.state = state::PASSED_CHALLENGE.into();
     f.ui.method = "GET".into();
     f.ui.action = to.clone();
-    f.ui.nodes = vec![ui::anchor(group::CODE, "continue", &to, text::label_continue())];
-    if f.active.as_deref() == Some("link") {
-        f.ui.nodes[0].group = group::LINK.into();
-    }
+    let g = challenge::method_group(f.active.as_deref().unwrap_or("code"));
+    f.ui.nodes = vec![ui::anchor(g, "continue", &to, text::label_continue())];
     f.ui.messages = vec![text::verification_successful()];
     if let Some(identity) = &identity {
         let point =

@@ -15,9 +15,7 @@ use crate::error::ApiError;
 use crate::identity::Identity;
 use crate::persistence::session::{self as rows, ActiveFilter};
 use crate::persistence::{Durability, Persister, Store, WriteError, WriteOp};
-use actix_web::cookie::{Cookie, CookieJar, Key};
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha512};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -29,7 +27,7 @@ pub struct SessionService {
     pub persister: Persister,
     pub registry: SessionRegistry,
     pub clock: Clock,
-    keys: Arc<Vec<Key>>,
+    sealer: crate::seal::Sealer,
     notify: Option<tokio::sync::mpsc::UnboundedSender<crate::actors::Notice>>,
 }
 
@@ -58,14 +56,8 @@ impl SessionService {
         notify: Option<tokio::sync::mpsc::UnboundedSender<crate::actors::Notice>>,
     ) -> SessionService {
         let secrets = if config.secrets.cookie.is_empty() { &config.secrets.default } else { &config.secrets.cookie };
-        let keys = secrets
-            .iter()
-            .map(|s| {
-                let digest = Sha512::digest(s.as_bytes());
-                Key::from(digest.as_slice())
-            })
-            .collect();
-        SessionService { config, store, persister, registry, clock, keys: Arc::new(keys), notify }
+        let sealer = crate::seal::Sealer::new(secrets, "");
+        SessionService { config, store, persister, registry, clock, sealer, notify }
     }
 
     fn lifespan(&self) -> chrono::Duration {
@@ -212,19 +204,12 @@ impl SessionService {
 
     /// Encrypts and authenticates `payload` (AES-256-GCM, first secret; opaque text).
     pub fn seal(&self, payload: &str) -> Option<String> {
-        let key = self.keys.first()?;
-        let mut jar = CookieJar::new();
-        jar.private_mut(key).add(Cookie::new("s", payload.to_string()));
-        jar.get("s").map(|c| c.value().to_string())
+        self.sealer.seal(payload)
     }
 
     /// Opens a value made by [`Self::seal`] with any configured secret.
     pub fn unseal(&self, sealed: &str) -> Option<String> {
-        self.keys.iter().find_map(|key| {
-            let mut jar = CookieJar::new();
-            jar.add_original(Cookie::new("s", sealed.to_string()));
-            jar.private(key).get("s").map(|c| c.value().to_string())
-        })
+        self.sealer.open(sealed)
     }
 
     /// The encrypted session cookie value for `token` (opaque; `secrets.cookie[0]` encrypts).
