@@ -4,6 +4,7 @@
 mod courier;
 mod health;
 mod identities;
+mod logout;
 pub mod negotiate;
 mod pagination;
 mod schemas;

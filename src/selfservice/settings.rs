@@ -69,13 +69,6 @@ pub fn no_session() -> ApiError {
     ApiError::unauthorized("A valid Ory Session Cookie or Ory Session Token is missing.")
 }
 
-/// 401 `session_inactive` when a flow is created without a session.
-pub fn session_inactive() -> ApiError {
-    ApiError::unauthorized("No active session was found in this request.")
-        .with_id("session_inactive")
-        .with_message("request does not have a valid authentication session")
-}
-
 /// `GET /self-service/settings/{browser,api}` with a session.
 pub async fn init(
     svc: &SelfService,
@@ -84,7 +77,7 @@ pub async fn init(
     return_to: Option<&str>,
     csrf: String,
 ) -> Result<Flow, ApiError> {
-    let Some(live) = &info.session else { return Err(session_inactive()) };
+    let Some(live) = &info.session else { return Err(crate::session::service::session_inactive()) };
     super::checked_return_to(svc, return_to)?;
     let identity = svc.identities.get(live.session.identity_id).await?;
     let return_to = return_to.filter(|r| !r.is_empty()).map(str::to_string);

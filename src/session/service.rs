@@ -45,6 +45,11 @@ pub fn no_session() -> ApiError {
         .with_message("request does not have a valid authentication session")
 }
 
+/// [`no_session`] with the id `session_inactive` (logout, creating a settings flow).
+pub fn session_inactive() -> ApiError {
+    no_session().with_id("session_inactive")
+}
+
 impl SessionService {
     /// Builds the service; cookie keys come from `secrets.cookie`, else `secrets.default`.
     pub fn new(

@@ -1,0 +1,120 @@
+//! Logout (behaviour.md §10): the browser's logout URL, the logout itself, and API logout.
+
+use super::negotiate::is_json_request;
+use super::selfservice::{error_response, session_cookie_removal};
+use super::sessions::request_token;
+use super::{AppState, json_response, query_first as first, query_pairs};
+use crate::error::ApiError;
+use crate::selfservice::{self as ss, csrf, login};
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Value as Json, json};
+
+pub(super) fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/self-service/logout/browser").get(logout_browser))
+        .service(web::resource("/self-service/logout/api").delete(logout_api))
+        .service(web::resource("/self-service/logout").get(logout));
+}
+
+async fn logout_browser(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let token = request_token(&state, &req);
+    let live = match &token {
+        Some(t) => state.sessions.authenticate(t).await,
+        None => Ok(None),
+    };
+    let (Ok(Some(_)), Some(token)) = (live, token) else {
+        return error_response(&state, &req, false, crate::session::service::session_inactive()).await;
+    };
+    let pairs = query_pairs(&req);
+    let mut url = format!("{}self-service/logout", state.config.public_base_url());
+    let logout_token = crate::session::logout_token_for(&token);
+    url = ss::redirect::with_query(&url, "token", &logout_token);
+    if let Some(r) = first(&pairs, "return_to").filter(|r| !r.is_empty()) {
+        let default = logout_default(&state);
+        match ss::redirect::validate(&state.config, r, &default) {
+            Ok(valid) => url = ss::redirect::with_query(&url, "return_to", &valid),
+            Err(e) => return error_response(&state, &req, false, login::return_to_forbidden(e)).await,
+        }
+    }
+    json_response(StatusCode::OK, &json!({"logout_token": logout_token, "logout_url": url}))
+}
+
+fn logout_default(state: &AppState) -> String {
+    state
+        .config
+        .selfservice
+        .flows
+        .logout
+        .after
+        .default_browser_return_url
+        .clone()
+        .unwrap_or_else(|| ss::redirect::default_return(&state.config))
+}
+
+async fn logout(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let pairs = query_pairs(&req);
+    let Some(sent) = first(&pairs, "token").filter(|t| !t.is_empty()).map(str::to_string) else {
+        let e = ApiError::bad_request("Please include a token in the URL query.");
+        return error_response(&state, &req, false, e).await;
+    };
+    let token = request_token(&state, &req);
+    let live = match &token {
+        Some(t) => state.sessions.authenticate(t).await,
+        None => Ok(None),
+    };
+    let (Ok(Some(live)), Some(token)) = (live, token) else {
+        return error_response(&state, &req, false, crate::session::service::session_inactive()).await;
+    };
+    let expected = crate::session::logout_token_for(&token);
+    let matches = {
+        use subtle::ConstantTimeEq;
+        bool::from(expected.as_bytes().ct_eq(sent.as_bytes()))
+    };
+    if !matches {
+        let e = ApiError::new(StatusCode::FORBIDDEN, "The requested action was forbidden").with_reason(
+            "Unable to log out because the logout token in the URL query does not match the session cookie.",
+        );
+        return error_response(&state, &req, false, e).await;
+    }
+    let default = logout_default(&state);
+    let to = match first(&pairs, "return_to").filter(|r| !r.is_empty()) {
+        Some(r) => match ss::redirect::validate(&state.config, r, &default) {
+            Ok(to) => to,
+            Err(e) => return error_response(&state, &req, false, login::return_to_forbidden(e)).await,
+        },
+        None => default,
+    };
+    match state.sessions.find(live.session.id).await {
+        Ok(Some(s)) => {
+            if let Err(e) = state.sessions.revoke(s).await {
+                return error_response(&state, &req, false, e).await;
+            }
+        }
+        Ok(None) => {}
+        Err(e) => return error_response(&state, &req, false, e).await,
+    }
+    let mut res = if is_json_request(&req) {
+        HttpResponse::NoContent().finish()
+    } else {
+        HttpResponse::SeeOther().insert_header((header::LOCATION, to)).finish()
+    };
+    let _ = res.add_cookie(&session_cookie_removal(&state));
+    let _ = res.add_cookie(&csrf::cookie(&state.config, &csrf::new_token()));
+    res
+}
+
+async fn logout_api(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let forbidden = || {
+        ApiError::new(StatusCode::FORBIDDEN, "The requested action was forbidden")
+            .with_reason("The provided Ory Session Token could not be found, is invalid, or otherwise malformed.")
+    };
+    let v: Json = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("Unable to decode JSON payload: {e}")))?;
+    let token = v.get("session_token").and_then(Json::as_str).filter(|t| !t.is_empty()).ok_or_else(forbidden)?;
+    // A known session is revoked (again, if it already was): Kratos answers 204 for it too.
+    let session = state.sessions.find_by_token(token).await?.ok_or_else(forbidden)?;
+    if session.active {
+        state.sessions.revoke(session).await?;
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
