@@ -121,17 +121,16 @@ impl App {
             clock.clone(),
             config.actors.flow.clone(),
         );
-        let notify = store.pg_url().map(|url| {
-            let flows = crate::actors::invalidator::Flows { registry: flows.clone(), instance: persister.instance() };
-            crate::actors::invalidator::start(url.to_string(), registry.clone(), flows)
-        });
+        let invalidation = crate::persistence::invalidation::Invalidation::start(store.pg_url(), persister.instance());
+        registry.follow(&invalidation);
+        flows.follow(&invalidation);
         let sessions = crate::session::SessionService::new(
             config.clone(),
             store.clone(),
             persister.clone(),
             registry.clone(),
             clock.clone(),
-            notify,
+            invalidation.clone(),
         );
         let identities = crate::identity::IdentityService {
             config: config.clone(),
@@ -140,7 +139,7 @@ impl App {
             schemas: schemas.clone(),
             hashes,
             clock: clock.clone(),
-            sessions: Some(sessions.clone()),
+            invalidation,
         };
         let dummy_hash =
             identities.hashes.hash(random_secret().into_bytes()).await.context("hashing the dummy password")?;

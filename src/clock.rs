@@ -38,3 +38,8 @@ impl Clock {
         }
     }
 }
+
+/// A timestamp as the API renders it (RFC 3339, UTC, fractional seconds as needed).
+pub fn ts(t: &DateTime<Utc>) -> serde_json::Value {
+    serde_json::Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+}

@@ -2,6 +2,7 @@
 
 pub mod actors;
 pub mod app;
+pub mod catalogue;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -11,6 +12,7 @@ pub mod hash;
 pub mod http;
 pub mod identity;
 pub mod jsonnet;
+pub mod model;
 pub mod persistence;
 pub mod schema;
 pub mod seal;

@@ -568,7 +568,7 @@ async fn verification_submit(state: web::Data<AppState>, req: HttpRequest, body:
 }
 
 fn has_error_message(flow: &Flow) -> bool {
-    use crate::selfservice::text::TextType;
+    use crate::catalogue::TextType;
     flow.ui
         .messages
         .iter()

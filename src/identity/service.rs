@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::hash::{self, HashError, HashPool};
 use crate::persistence::identity::{self as rows, ListFilter, ListPage};
+use crate::persistence::invalidation::{Invalidation, Notice};
 use crate::persistence::{Durability, Persister, Store, WriteError, WriteOp};
 use crate::schema::{Extracted, SchemaRegistry, TraitsError};
 use chrono::{DateTime, Utc};
@@ -31,8 +32,8 @@ pub struct IdentityService {
     pub schemas: SchemaRegistry,
     pub hashes: HashPool,
     pub clock: Clock,
-    /// Told when an identity changes, so cached sessions are reloaded (None in tools).
-    pub sessions: Option<crate::session::SessionService>,
+    /// Where identity changes are announced (live sessions of the identity are reloaded).
+    pub invalidation: Invalidation,
 }
 
 /// Maps a refused durable write to the answer Kratos gives.
@@ -504,9 +505,7 @@ impl IdentityService {
     }
 
     fn changed(&self, id: Uuid) {
-        if let Some(s) = &self.sessions {
-            s.identity_changed(id);
-        }
+        self.invalidation.announce(Notice::Identity(id));
     }
 
     /// Marks the verifiable address `value` of an identity verified (durable); returns the

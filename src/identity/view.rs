@@ -16,10 +16,7 @@ pub enum CredentialsView<'a> {
     Full,
 }
 
-/// A timestamp as the API renders it (RFC 3339, UTC, only the fractional digits needed).
-pub fn ts(t: &chrono::DateTime<chrono::Utc>) -> Json {
-    json!(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
-}
+pub use crate::clock::ts;
 
 fn credential_json(c: &Credential, config: Option<Json>) -> Json {
     let mut m = Map::new();

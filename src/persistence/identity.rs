@@ -7,7 +7,7 @@ use super::schema::{
 };
 use super::types::{Id, Json, Ts};
 use super::{Conn, StoreError};
-use crate::identity::{Credential, Identity, IdentityState, RecoveryAddress, VerifiableAddress};
+use crate::model::identity::{Credential, Identity, IdentityState, RecoveryAddress, VerifiableAddress};
 use crate::on_conn;
 use diesel::prelude::*;
 use diesel::upsert::excluded;

@@ -32,6 +32,7 @@ macro_rules! insert_all {
 
 pub mod courier;
 pub mod identity;
+pub mod invalidation;
 pub mod persister;
 pub mod schema;
 pub mod selfservice;

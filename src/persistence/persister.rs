@@ -16,8 +16,8 @@
 use super::selfservice::{self, ErrorRecord, FlowRecord};
 use super::{Store, StoreError, identity, session};
 use crate::config::PersistenceConfig;
-use crate::identity::Identity;
-use crate::session::Session;
+use crate::model::identity::Identity;
+use crate::model::session::Session;
 use actix::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};

@@ -152,8 +152,8 @@ pub async fn upsert_flow(conn: &mut Conn<'_>, f: &FlowRecord) -> Result<(), Stor
 pub async fn notify_flow_changed(conn: &mut Conn<'_>, id: Uuid, origin: Uuid) -> Result<(), StoreError> {
     if let Conn::Pg(c) = conn {
         diesel::sql_query("SELECT pg_notify($1, $2)")
-            .bind::<diesel::sql_types::Text, _>(crate::actors::invalidator::CHANNEL)
-            .bind::<diesel::sql_types::Text, _>(crate::actors::Notice::Flow(id, origin).encode())
+            .bind::<diesel::sql_types::Text, _>(super::invalidation::CHANNEL)
+            .bind::<diesel::sql_types::Text, _>(super::invalidation::Notice::Flow(id, origin).encode())
             .execute(&mut **c)
             .await?;
     }

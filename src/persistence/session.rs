@@ -3,8 +3,8 @@
 use super::schema::{session_devices as devices, sessions};
 use super::types::{Id, Json, Ts};
 use super::{Conn, StoreError};
+use crate::model::session::{Aal, AuthMethod, Device, Session};
 use crate::on_conn;
-use crate::session::{Aal, AuthMethod, Device, Session};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::upsert::excluded;
@@ -117,7 +117,7 @@ pub async fn upsert_many(conn: &mut Conn<'_>, batch: &[&Session]) -> Result<(), 
 pub async fn find_with_identity_pg(
     c: &mut diesel_async::AsyncPgConnection,
     token_hash: &str,
-) -> Result<Option<(Session, crate::identity::Identity)>, StoreError> {
+) -> Result<Option<(Session, crate::model::identity::Identity)>, StoreError> {
     #[derive(diesel::QueryableByName)]
     struct Doc {
         #[diesel(sql_type = diesel::sql_types::Text)]

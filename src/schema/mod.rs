@@ -5,6 +5,7 @@ mod extension;
 
 pub use extension::{Address, Extracted};
 
+use crate::catalogue::{self, Text};
 use crate::config::IdentityConfig;
 use base64::Engine;
 use serde_json::Value as Json;
@@ -31,7 +32,7 @@ pub enum SchemaError {
 }
 
 /// One violation of an identity schema by an identity document.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Violation {
     /// JSON pointer into the identity document, e.g. `/traits/email`.
     pub instance_path: String,
@@ -41,20 +42,18 @@ pub struct Violation {
     pub ui: UiViolation,
 }
 
-/// A violation as a UI message (behaviour.md §13.2).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A violation as a UI message (behaviour.md §13.2): the node it belongs to and its text.
+#[derive(Debug, Clone, PartialEq)]
 pub struct UiViolation {
     /// Dotted node name (`traits.email`); empty for the flow level.
     pub field: String,
-    pub id: u32,
-    pub text: String,
-    pub context: Json,
+    pub text: Text,
 }
 
 impl UiViolation {
     /// A violation shown as the generic message 4000001.
     pub fn generic(field: String, reason: &str) -> UiViolation {
-        UiViolation { field, id: 4000001, text: reason.into(), context: serde_json::json!({ "reason": reason }) }
+        UiViolation { field, text: catalogue::generic(reason) }
     }
 }
 
@@ -70,63 +69,27 @@ pub fn pointer_to_field(pointer: &str) -> String {
 
 fn ui_violation(e: &jsonschema::ValidationError<'_>) -> UiViolation {
     use jsonschema::error::ValidationErrorKind as K;
-    use serde_json::json;
     let field = pointer_to_field(&e.instance_path().to_string());
     let instance = e.instance();
     let len = || instance.as_str().map_or(0, |s| s.chars().count());
     let items = || instance.as_array().map_or(0, Vec::len);
-    let (id, text, context) = match e.kind() {
+    let text = match e.kind() {
         K::Required { property } => {
             let name = property.as_str().unwrap_or_default().to_string();
             let field = if field.is_empty() { name.clone() } else { format!("{field}.{name}") };
-            return UiViolation {
-                field,
-                id: 4000002,
-                text: format!("Property {name} is missing."),
-                context: json!({ "property": name }),
-            };
+            return UiViolation { field, text: catalogue::required(&name) };
         }
-        K::MinLength { limit } => (
-            4000003,
-            format!("length must be >= {limit}, but got {}", len()),
-            json!({"min_length": limit, "actual_length": len()}),
-        ),
-        K::MaxLength { limit } => (
-            4000017,
-            format!("length must be <= {limit}, but got {}", len()),
-            json!({"max_length": limit, "actual_length": len()}),
-        ),
-        K::Pattern { pattern } => {
-            (4000004, format!("does not match pattern \"{pattern}\""), json!({ "pattern": pattern }))
-        }
-        K::Minimum { limit } => {
-            (4000018, format!("must be >= {limit} but found {instance}"), json!({"minimum": limit, "actual": instance}))
-        }
-        K::ExclusiveMinimum { limit } => {
-            (4000019, format!("must be > {limit} but found {instance}"), json!({"minimum": limit, "actual": instance}))
-        }
-        K::Maximum { limit } => {
-            (4000020, format!("must be <= {limit} but found {instance}"), json!({"maximum": limit, "actual": instance}))
-        }
-        K::ExclusiveMaximum { limit } => {
-            (4000021, format!("must be < {limit} but found {instance}"), json!({"maximum": limit, "actual": instance}))
-        }
-        K::MultipleOf { multiple_of } => (
-            4000022,
-            format!("{instance} not multipleOf {multiple_of}"),
-            json!({"base": multiple_of, "actual": instance}),
-        ),
-        K::MaxItems { limit } => (
-            4000023,
-            format!("maximum {limit} items allowed, but found {} items", items()),
-            json!({"max_items": limit, "actual_items": items()}),
-        ),
-        K::MinItems { limit } => (
-            4000024,
-            format!("minimum {limit} items allowed, but found {} items", items()),
-            json!({"min_items": limit, "actual_items": items()}),
-        ),
-        K::UniqueItems => (4000025, "items must be unique".to_string(), json!({})),
+        K::MinLength { limit } => catalogue::min_length(*limit, len()),
+        K::MaxLength { limit } => catalogue::max_length(*limit, len()),
+        K::Pattern { pattern } => catalogue::pattern_mismatch(pattern),
+        K::Minimum { limit } => catalogue::minimum(limit, instance),
+        K::ExclusiveMinimum { limit } => catalogue::exclusive_minimum(limit, instance),
+        K::Maximum { limit } => catalogue::maximum(limit, instance),
+        K::ExclusiveMaximum { limit } => catalogue::exclusive_maximum(limit, instance),
+        K::MultipleOf { multiple_of } => catalogue::multiple_of(*multiple_of, instance),
+        K::MaxItems { limit } => catalogue::max_items(*limit, items()),
+        K::MinItems { limit } => catalogue::min_items(*limit, items()),
+        K::UniqueItems => catalogue::unique_items(),
         K::Type { kind } => {
             let allowed: Vec<String> = match kind {
                 jsonschema::error::TypeKind::Single(t) => vec![t.to_string()],
@@ -141,31 +104,20 @@ fn ui_violation(e: &jsonschema::ValidationError<'_>) -> UiViolation {
                 Json::Array(_) => "array",
                 Json::Object(_) => "object",
             };
-            (
-                4000026,
-                format!("expected {}, but got {actual}", allowed.join(" or ")),
-                json!({"allowed_types": allowed, "actual_type": actual}),
-            )
+            catalogue::wrong_type(&allowed, actual)
         }
-        K::Constant { expected_value } => {
-            (4000029, format!("must be equal to constant {expected_value}"), json!({ "expected": &**expected_value }))
-        }
-        K::Format { format } if format == "email" => {
-            (4000040, format!("{instance} is not valid \"email\""), json!({ "value": instance }))
-        }
-        K::Format { format } if format == "tel" => {
-            (4000041, format!("{instance} is not valid \"tel\""), json!({ "value": instance }))
-        }
-        _ => {
-            let reason = e.to_string();
-            return UiViolation::generic(field, &reason);
-        }
+        K::Constant { expected_value } => catalogue::constant(expected_value),
+        K::Format { format } => match catalogue::invalid_format(format, instance) {
+            Some(text) => text,
+            None => return UiViolation::generic(field, &e.to_string()),
+        },
+        _ => return UiViolation::generic(field, &e.to_string()),
     };
-    UiViolation { field, id, text, context }
+    UiViolation { field, text }
 }
 
 /// Why traits do not fit their schema.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum TraitsError {
     #[error("unknown identity schema `{0}`")]
     UnknownSchema(String),

@@ -2,9 +2,9 @@
 //! the address a submit names, sending the message, and restarting a flow.
 
 use super::flow::{Flow, FlowKind, FlowType, state};
-use super::text::{self, Text};
 use super::ui::{self, Input, group};
 use super::{Outcome, RequestInfo, SelfService};
+use crate::catalogue::{self as text, Text};
 use crate::courier::MessageType;
 use crate::courier::template::TemplateType;
 use crate::error::ApiError;

@@ -3,8 +3,8 @@
 //! method (a method's own after-hooks replace the global list).
 
 use super::flow::{Flow, FlowKind};
-use super::text::{Text, TextType};
 use super::{Outcome, RequestInfo, SelfService};
+use crate::catalogue::{Text, TextType};
 use crate::config::HookConfig;
 use crate::error::ApiError;
 use crate::identity::Identity;

@@ -3,9 +3,9 @@
 
 use super::flow::{Flow, FlowKind, FlowType};
 use super::hooks::{HookPoint, Stage};
-use super::text;
 use super::ui::{self, Input, group};
 use super::{Done, Init, Outcome, RequestInfo, SelfService, csrf_outcome, flow_message};
+use crate::catalogue as text;
 use crate::config::{HashAlgorithm, LoginStyle};
 use crate::error::ApiError;
 use crate::identity::{Identity, IdentityState};

@@ -16,10 +16,10 @@ pub mod redirect;
 pub mod registration;
 pub mod registry;
 pub mod settings;
-pub mod text;
 pub mod ui;
 pub mod verification;
 
+use crate::catalogue as text;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::ApiError;

@@ -2,7 +2,7 @@
 //! similarity to the identifier, and the breached-password range API (k-anonymity: only the
 //! first five hex digits of the SHA-1 leave the server).
 
-use super::text::{self, Text};
+use crate::catalogue::{self as text, Text};
 use crate::config::{HashAlgorithm, PasswordPolicyConfig};
 use sha1::{Digest, Sha1};
 use std::time::Duration;

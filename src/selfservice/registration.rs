@@ -4,9 +4,9 @@
 use super::flow::{Flow, FlowKind, FlowType};
 use super::hooks::{HookPoint, Stage};
 use super::login::{check_identity_schema, check_login_challenge, password_node, return_to_forbidden, submit_button};
-use super::text;
 use super::ui::{self, Input, group};
 use super::{Done, Init, Outcome, RequestInfo, SelfService, csrf_outcome, flow_message};
+use crate::catalogue as text;
 use crate::error::ApiError;
 use crate::identity::service::new_credential;
 use crate::identity::{Identity, IdentityState};

@@ -286,6 +286,16 @@ impl FlowRegistry {
         ids.len()
     }
 
+    /// Drops flows other instances changed (their notices are announced by the commit).
+    pub fn follow(&self, invalidation: &crate::persistence::invalidation::Invalidation) {
+        let registry = self.clone();
+        invalidation.subscribe(move |n| {
+            if let crate::persistence::invalidation::Notice::Flow(id, _) = n {
+                registry.invalidate(id);
+            }
+        });
+    }
+
     /// Drops the live copy of a flow (another instance changed it): the next use reloads it.
     pub fn invalidate(&self, id: Uuid) {
         if let Some((_, s)) = self.inner.live.remove(&id) {

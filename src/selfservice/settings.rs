@@ -4,9 +4,9 @@
 
 use super::flow::{Flow, FlowKind, FlowType, state};
 use super::login::{password_node, submit_button};
-use super::text;
 use super::ui::{self, group};
 use super::{Outcome, RequestInfo, SelfService};
+use crate::catalogue as text;
 use crate::error::ApiError;
 use crate::identity::Identity;
 use crate::schema::TraitsError;

@@ -1,7 +1,7 @@
 //! The UI container (`uiContainer`): nodes, groups, attributes and messages, the trait
 //! inputs generated from an identity schema, and how errors land in it (behaviour.md §13).
 
-use super::text::{self, Text};
+use crate::catalogue::{self as text, Text};
 use crate::schema::UiViolation;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
@@ -198,13 +198,7 @@ impl Container {
     /// Renders schema violations into the UI.
     pub fn add_violations(&mut self, violations: &[UiViolation]) {
         for v in violations {
-            let message = Text {
-                id: v.id,
-                text: v.text.clone(),
-                kind: text::TextType::Error,
-                context: Some(v.context.clone()).filter(|c| c.as_object().is_none_or(|o| !o.is_empty())),
-            };
-            self.add_field_message(&v.field, message);
+            self.add_field_message(&v.field, v.text.clone());
         }
     }
 

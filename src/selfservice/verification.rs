@@ -6,9 +6,9 @@
 use super::challenge::{self, Mail};
 use super::codes::{self, Redeemed};
 use super::flow::{Flow, FlowKind, FlowType, state};
-use super::text;
 use super::ui::{self, group};
 use super::{Outcome, RequestInfo, SelfService};
+use crate::catalogue as text;
 use crate::courier::template::TemplateType;
 use crate::error::ApiError;
 use crate::persistence::identity::{AddressKind, find_by_address};

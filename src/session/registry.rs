@@ -270,6 +270,17 @@ impl SessionRegistry {
         }
     }
 
+    /// Drops the actors that announced changes make stale (revoked sessions, changed identities).
+    pub fn follow(&self, invalidation: &crate::persistence::invalidation::Invalidation) {
+        use crate::persistence::invalidation::Notice;
+        let registry = self.clone();
+        invalidation.subscribe(move |n| match n {
+            Notice::Session(id) => registry.invalidate_session(id),
+            Notice::Identity(id) => registry.invalidate_identity(id),
+            Notice::Flow(..) => {}
+        });
+    }
+
     /// Drops a session's actor (after a revocation or change): the next use reloads it.
     pub fn invalidate_session(&self, session_id: Uuid) {
         if let Some((_, token)) = self.inner.token_of.remove(&session_id) {

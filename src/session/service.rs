@@ -13,6 +13,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::identity::Identity;
+use crate::persistence::invalidation::{Invalidation, Notice};
 use crate::persistence::session::{self as rows, ActiveFilter};
 use crate::persistence::{Durability, Persister, Store, WriteError, WriteOp};
 use chrono::{DateTime, Utc};
@@ -28,7 +29,7 @@ pub struct SessionService {
     pub registry: SessionRegistry,
     pub clock: Clock,
     sealer: crate::seal::Sealer,
-    notify: Option<tokio::sync::mpsc::UnboundedSender<crate::actors::Notice>>,
+    invalidation: Invalidation,
 }
 
 fn write_error(e: WriteError) -> ApiError {
@@ -58,11 +59,11 @@ impl SessionService {
         persister: Persister,
         registry: SessionRegistry,
         clock: Clock,
-        notify: Option<tokio::sync::mpsc::UnboundedSender<crate::actors::Notice>>,
+        invalidation: Invalidation,
     ) -> SessionService {
         let secrets = if config.secrets.cookie.is_empty() { &config.secrets.default } else { &config.secrets.cookie };
         let sealer = crate::seal::Sealer::new(secrets, "");
-        SessionService { config, store, persister, registry, clock, sealer, notify }
+        SessionService { config, store, persister, registry, clock, sealer, invalidation }
     }
 
     fn lifespan(&self) -> chrono::Duration {
@@ -76,16 +77,8 @@ impl SessionService {
             .map_err(write_error)
     }
 
-    fn changed(&self, notice: crate::actors::Notice) {
-        match notice {
-            crate::actors::Notice::Session(id) => self.registry.invalidate_session(id),
-            crate::actors::Notice::Identity(id) => self.registry.invalidate_identity(id),
-            // Flow notices are sent by the Persister's commit, never from here.
-            crate::actors::Notice::Flow(..) => {}
-        }
-        if let Some(tx) = &self.notify {
-            let _ = tx.send(notice);
-        }
+    fn changed(&self, notice: Notice) {
+        self.invalidation.announce(notice);
     }
 
     /// Issues a session for `identity` (durable). Returns it with its clear-text token.
@@ -110,7 +103,7 @@ impl SessionService {
     /// drops any cached copy.
     pub async fn save(&self, session: &Session) -> Result<(), ApiError> {
         self.persist(session).await?;
-        self.changed(crate::actors::Notice::Session(session.id));
+        self.changed(Notice::Session(session.id));
         Ok(())
     }
 
@@ -133,7 +126,7 @@ impl SessionService {
     pub async fn revoke(&self, mut session: Session) -> Result<(), ApiError> {
         session.revoke(self.clock.now());
         self.persist(&session).await?;
-        self.changed(crate::actors::Notice::Session(session.id));
+        self.changed(Notice::Session(session.id));
         Ok(())
     }
 
@@ -177,14 +170,14 @@ impl SessionService {
             r?;
         }
         // One notice drops every live session of the identity, here and on other instances.
-        self.changed(crate::actors::Notice::Identity(identity_id));
+        self.changed(Notice::Identity(identity_id));
         Ok(n)
     }
 
     /// Deletes every session of an identity (admin).
     pub async fn delete_all_of(&self, identity_id: Uuid) -> Result<(), ApiError> {
         self.persister.write(WriteOp::DeleteSessionsOf(identity_id), Durability::Durable).await.map_err(write_error)?;
-        self.changed(crate::actors::Notice::Identity(identity_id));
+        self.changed(Notice::Identity(identity_id));
         Ok(())
     }
 
@@ -197,14 +190,9 @@ impl SessionService {
             session.expires_at = now + self.lifespan();
             session.updated_at = now;
             self.persist(&session).await?;
-            self.changed(crate::actors::Notice::Session(session.id));
+            self.changed(Notice::Session(session.id));
         }
         Ok(session)
-    }
-
-    /// Tells every instance that an identity changed (its sessions are reloaded).
-    pub fn identity_changed(&self, identity_id: Uuid) {
-        self.changed(crate::actors::Notice::Identity(identity_id));
     }
 
     /// Encrypts and authenticates `payload` (AES-256-GCM, first secret; opaque text).

@@ -1,0 +1,700 @@
+//! The catalogue: every stable id tessera emits, with its text, in one place.
+//!
+//! * [`error`]: the `error.id` values of error envelopes (`reference/errors.tsv`) and the
+//!   texts (message, reason) of the domain errors that carry them. Which HTTP status an error
+//!   gets is not decided here but in `http::error`.
+//! * UI messages (`uiText`): the ids are Kratos' (`reference/messages.tsv`); the wording is
+//!   ours. tessera's own ids live in the 4_01_9xxx range (see README, "Message ids of our own").
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value as Json, json};
+
+/// `error.id` values (`reference/errors.tsv`) and the fixed texts of the errors the domain
+/// raises. An error without an id gets the standard message of its status (`http::error`).
+pub mod error {
+    /// 422: the next step needs a full browser navigation.
+    pub const BROWSER_LOCATION_CHANGE_REQUIRED: &str = "browser_location_change_required";
+    /// 500: a server-side misconfiguration surfaced to the caller.
+    pub const INVALID_CONFIGURATION: &str = "invalid_configuration";
+    /// 403: a browser flow without a matching CSRF token.
+    pub const SECURITY_CSRF_VIOLATION: &str = "security_csrf_violation";
+    /// 403: a settings flow of another identity.
+    pub const SECURITY_IDENTITY_MISMATCH: &str = "security_identity_mismatch";
+    /// 400: the flow kind is disabled.
+    pub const SELF_SERVICE_FLOW_DISABLED: &str = "self_service_flow_disabled";
+    /// 410: the flow expired.
+    pub const SELF_SERVICE_FLOW_EXPIRED: &str = "self_service_flow_expired";
+    /// 410: the flow had to start over.
+    pub const SELF_SERVICE_FLOW_REPLACED: &str = "self_service_flow_replaced";
+    /// 400: a `return_to` outside the allow-list.
+    pub const SELF_SERVICE_FLOW_RETURN_TO_FORBIDDEN: &str = "self_service_flow_return_to_forbidden";
+    /// 401: a higher AAL was asked for without a session.
+    pub const SESSION_AAL1_REQUIRED: &str = "session_aal1_required";
+    /// 403: the session's AAL is too low.
+    pub const SESSION_AAL2_REQUIRED: &str = "session_aal2_required";
+    /// 401: declared by Kratos, emitted by no code path (reserved).
+    pub const SESSION_AAL_ALREADY_FULFILLED: &str = "session_aal_already_fulfilled";
+    /// 400: a session exists already.
+    pub const SESSION_ALREADY_AVAILABLE: &str = "session_already_available";
+    /// 401: no usable session.
+    pub const SESSION_INACTIVE: &str = "session_inactive";
+    /// 403: the change needs a recent sign-in.
+    pub const SESSION_REFRESH_REQUIRED: &str = "session_refresh_required";
+    /// 403: sign-in needs a verified address.
+    pub const SESSION_VERIFIED_ADDRESS_REQUIRED: &str = "session_verified_address_required";
+    /// 502: a remote identity schema could not be fetched.
+    pub const UPSTREAM_ERROR: &str = "upstream_error";
+
+    /// The message of `session_already_available` at login and registration.
+    pub const ALREADY_SIGNED_IN_MESSAGE: &str = "you are already logged in";
+    /// Reason: a login flow while signed in.
+    pub const LOGIN_ALREADY_SIGNED_IN: &str =
+        "A valid session was detected and thus login is not possible. Did you forget to set `?refresh=true`?";
+    /// Reason: a registration flow while signed in.
+    pub const REGISTRATION_ALREADY_SIGNED_IN: &str =
+        "A valid session was detected and thus registration is not possible.";
+    /// Reason: a recovery flow while signed in.
+    pub const RECOVERY_ALREADY_SIGNED_IN: &str = "A valid session was detected and thus recovery is not possible.";
+
+    /// Message and reason: registration is disabled.
+    pub const REGISTRATION_DISABLED_MESSAGE: &str = "registration flow disabled";
+    pub const REGISTRATION_DISABLED: &str = "Registration is not allowed because it was disabled.";
+    /// Reason: recovery is disabled.
+    pub const RECOVERY_DISABLED: &str = "Recovery is not allowed because it was disabled.";
+    /// Reason: verification is disabled.
+    pub const VERIFICATION_DISABLED: &str = "Verification is not allowed because it was disabled.";
+    /// Reason: an admin endpoint whose method is disabled.
+    pub const ENDPOINT_DISABLED: &str = "This endpoint was disabled by system administrator. Please check your url or contact the system administrator to enable it.";
+
+    /// Message and reason: no usable session (`session_inactive`, or without an id).
+    pub const NO_SESSION_MESSAGE: &str = "request does not have a valid authentication session";
+    pub const NO_SESSION: &str = "No active session was found in this request.";
+    /// Reason: a settings flow read or submitted without any session.
+    pub const SESSION_MISSING: &str = "A valid Ory Session Cookie or Ory Session Token is missing.";
+    /// Message and reason: the identity may not sign in.
+    pub const IDENTITY_DISABLED_MESSAGE: &str = "identity is disabled";
+    pub const IDENTITY_DISABLED: &str = "Identity is disabled.";
+    /// Message and reason of `session_aal1_required`.
+    pub const AAL1_REQUIRED_MESSAGE: &str = "aal2 and aal3 can only be requested if a session exists already";
+    pub const AAL1_REQUIRED: &str = "You can not requested a higher AAL (AAL2/AAL3) without an active session.";
+    /// Message and reason of `session_aal2_required`.
+    pub const AAL2_REQUIRED_MESSAGE: &str = "Session does not fulfill the requested Authenticator Assurance Level";
+    pub const AAL2_REQUIRED: &str = "An active session was found but it does not fulfill the requested Authenticator Assurance Level. Please verify yourself with a second factor to resolve this issue.";
+
+    /// Message, reason and details of `security_csrf_violation`.
+    pub const CSRF_MESSAGE: &str = "the request was rejected to protect you from Cross-Site-Request-Forgery";
+    pub const CSRF_REASON: &str = "Please retry the flow and optionally clear your cookies. The request was rejected to protect you from Cross-Site-Request-Forgery (CSRF) which could cause account takeover, leaking personal information, and other serious security issues.";
+    pub const CSRF_DOCS: &str = "https://www.ory.sh/kratos/docs/debug/csrf";
+    pub const CSRF_HINT_TOKEN_MISSING: &str = "The anti-CSRF cookie was found but the CSRF token was not included in the HTTP request body (csrf_token) nor in the HTTP Header (X-CSRF-Token).";
+    pub const CSRF_HINT_AJAX: &str = "We detected an AJAX call: make sure that CORS is enabled for this origin and that the request is sent with credentials (`credentials: 'include'` with fetch, `withCredentials: true` with axios), from the same top-level domain as this server.";
+    pub const CSRF_HINT_SERVER: &str = "We detected a regular browser or server-side call: make sure that the browser sends the CSRF cookie with the form and that the form includes the csrf_token field. Server-side apps must forward the Cookie header.";
+    /// `reject_reason`s of a CSRF failure.
+    pub const CSRF_NO_COOKIE_HEADER: &str = "The HTTP Cookie Header is empty or not set.";
+    pub const CSRF_NO_CSRF_COOKIE: &str = "The HTTP Cookie Header was set but did not include the anti-CSRF cookie.";
+    pub const CSRF_MISMATCH: &str = "The HTTP Cookie Header was set and a CSRF token was sent but they do not match. We recommend deleting all cookies for this domain and retrying the flow.";
+
+    /// Reason of `security_identity_mismatch`.
+    pub const IDENTITY_MISMATCH: &str =
+        "You must restart the flow because the resumable session was initiated by another person.";
+    /// Reason of `session_refresh_required`.
+    pub const REFRESH_REQUIRED: &str =
+        "The login session is too old and thus not allowed to update these fields. Please re-authenticate.";
+    /// Message and reason of `session_verified_address_required`.
+    pub const VERIFIED_ADDRESS_REQUIRED_MESSAGE: &str = "The request was forbidden";
+    pub const VERIFIED_ADDRESS_REQUIRED: &str = "A verified address is required to log in.";
+
+    /// Message of `self_service_flow_expired` on submit.
+    pub const FLOW_EXPIRED_MESSAGE: &str = "self-service flow expired";
+    /// Reason of `self_service_flow_expired` on submit.
+    pub fn flow_expired(minutes_ago: f64) -> String {
+        format!("The self-service flow expired {minutes_ago:.2} minutes ago, initialize a new one.")
+    }
+    /// Message of an expired flow that is fetched.
+    pub const FLOW_GONE_MESSAGE: &str =
+        "The requested resource is no longer available because it has expired or is otherwise invalid.";
+    /// Reason of an expired browser flow that is fetched.
+    pub fn flow_gone_browser(kind: &str) -> String {
+        format!(
+            "The {kind} flow has expired. Redirect the user to the {kind} flow init endpoint to initialize a new {kind} flow."
+        )
+    }
+    /// Reason of an expired API flow that is fetched.
+    pub fn flow_gone_api(kind: &str) -> String {
+        format!("The {kind} flow has expired. Call the {kind} flow init API endpoint to initialize a new {kind} flow.")
+    }
+    /// Message of `self_service_flow_replaced`.
+    pub const FLOW_REPLACED_MESSAGE: &str = "self-service flow replaced";
+    /// Message and reason of `browser_location_change_required`.
+    pub const LOCATION_CHANGE_MESSAGE: &str = "browser location change required";
+    pub fn location_change(to: &str) -> String {
+        format!("In order to complete this flow please redirect the browser to: {to}")
+    }
+    /// Reason of `self_service_flow_return_to_forbidden`.
+    pub fn return_to_forbidden(url: &str) -> String {
+        format!("Requested return_to URL \"{url}\" is not allowed.")
+    }
+
+    /// Message of `invalid_configuration`.
+    pub const INVALID_CONFIGURATION_MESSAGE: &str = "The services failed to load its configuration";
+    /// Reasons of `invalid_configuration`.
+    pub const LOGIN_CHALLENGE_UNSUPPORTED: &str =
+        "refusing to parse login_challenge query parameter because oauth2_provider.url is not configured";
+    pub const NO_VERIFIABLE_ADDRESS: &str = "A misconfiguration prevents login. Expected to find a verification address but this identity does not have one assigned.";
+
+    /// Message and reason of a web hook that timed out.
+    pub const UPSTREAM_TIMEOUT_MESSAGE: &str = "The web hook timed out";
+    pub const UPSTREAM_TIMEOUT: &str = "A third-party upstream service could not be reached in time.";
+    /// Message of a web hook that failed.
+    pub const UPSTREAM_MESSAGE: &str = "An upstream server encountered an error or returned a malformed response";
+    /// Reasons of a web hook that failed.
+    pub const UPSTREAM_UNREACHABLE: &str = "A third-party upstream service responded improperly.";
+    pub const UPSTREAM_UNPARSABLE: &str = "The web hook response could not be parsed.";
+    pub const UPSTREAM_REFUSED_UNPARSABLE: &str =
+        "The web hook refused the request but its response could not be parsed.";
+    pub fn upstream_status(status: u16) -> String {
+        format!("web hook failed with status code {status}")
+    }
+
+    /// Reason of a create that collides with an existing identity.
+    pub const IDENTITY_CONFLICT: &str = "This identity conflicts with another identity that already exists.";
+    /// Message of a unique violation (Kratos' `sqlcon.ErrUniqueViolation`, no reason).
+    pub const UNIQUE_VIOLATION_MESSAGE: &str =
+        "Unable to insert or update resource because a resource with that value exists already";
+    /// Message of a missing row (Kratos' `sqlcon.ErrNoRows`, no reason).
+    pub const NO_ROWS_MESSAGE: &str = "Unable to locate the resource";
+
+    /// Reason of a logout whose token does not belong to the session.
+    pub const LOGOUT_TOKEN_MISMATCH: &str =
+        "Unable to log out because the logout token in the URL query does not match the session cookie.";
+    /// Reason of an API logout with an unknown token.
+    pub const SESSION_TOKEN_UNKNOWN: &str =
+        "The provided Ory Session Token could not be found, is invalid, or otherwise malformed.";
+
+    /// Reasons of 4000001 (a flow shown again with the reason as a message).
+    pub const GET_NOT_ALLOWED: &str =
+        "Unable to decode body because HTTP Request Method was \"GET\" but only [POST PUT PATCH] are supported.";
+    pub const API_FLOW_ORIGIN: &str = "The HTTP Request Header included the \"Origin\" key, indicating that this request was made as part of an AJAX request in a Browser. The flow however was initiated as an API request. To prevent potential misuse and mitigate several attack vectors including CSRF, the request has been blocked.";
+    pub const API_FLOW_COOKIE: &str = "The HTTP Request Header included the \"Cookie\" key, indicating that this request was made by a Browser. The flow however was initiated as an API request. To prevent potential misuse and mitigate several attack vectors including CSRF, the request has been blocked.";
+}
+
+/// `info`, `error` or `success`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TextType {
+    Info,
+    Error,
+    Success,
+}
+
+/// One `uiText`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Text {
+    pub id: u32,
+    pub text: String,
+    #[serde(rename = "type")]
+    pub kind: TextType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<Json>,
+}
+
+fn info(id: u32, text: impl Into<String>) -> Text {
+    Text { id, text: text.into(), kind: TextType::Info, context: None }
+}
+
+fn error(id: u32, text: impl Into<String>, context: Option<Json>) -> Text {
+    Text { id, text: text.into(), kind: TextType::Error, context }
+}
+
+// --- login (101xxxx) ---------------------------------------------------------------------
+
+/// 1010003: confirm the identity again (refresh).
+pub fn login_reauth() -> Text {
+    info(1010003, "Please confirm this action by verifying that it is you.")
+}
+
+/// 1010004: a second factor is required.
+pub fn login_mfa() -> Text {
+    info(1010004, "Please complete the second authentication challenge.")
+}
+
+/// 1010001: the submit label of a refresh login.
+pub fn login_submit() -> Text {
+    info(1010001, "Sign in")
+}
+
+/// 1010022: the password login submit label.
+pub fn login_with_password() -> Text {
+    info(1010022, "Sign in with password")
+}
+
+/// 1040001: the registration submit label.
+pub fn register() -> Text {
+    info(1040001, "Sign up")
+}
+
+/// 1040008: back to the previous registration step.
+pub fn registration_back() -> Text {
+    info(1040008, "Back")
+}
+
+/// 1040009: choose how to sign in, shown on the credential step.
+pub fn registration_choose_credentials() -> Text {
+    info(1040009, "Please choose a credential to authenticate yourself with.")
+}
+
+// --- labels (107xxxx) --------------------------------------------------------------------
+
+/// 1070001: "Password".
+pub fn label_password() -> Text {
+    info(1070001, "Password")
+}
+
+/// 1070002: a label generated from a schema `title`.
+pub fn label_generated(title: &str, name: &str) -> Text {
+    Text { id: 1070002, text: title.into(), kind: TextType::Info, context: Some(json!({"title": title, "name": name})) }
+}
+
+/// 1070004: "ID".
+pub fn label_id() -> Text {
+    info(1070004, "ID")
+}
+
+/// 1070009: "Continue".
+pub fn label_continue() -> Text {
+    info(1070009, "Continue")
+}
+
+// --- validation (4xxxxxx) -------------------------------------------------------------------
+
+/// 4000001: a generic validation error carrying a reason.
+pub fn generic(reason: &str) -> Text {
+    error(4000001, reason, Some(json!({"reason": reason})))
+}
+
+/// 4000002: a required property is missing.
+pub fn required(property: &str) -> Text {
+    error(4000002, format!("Property {property} is missing."), Some(json!({"property": property})))
+}
+
+/// 4000006: invalid credentials.
+pub fn invalid_credentials() -> Text {
+    error(
+        4000006,
+        "The provided credentials are invalid, check for spelling mistakes in your password or username, email address, or phone number.",
+        None,
+    )
+}
+
+/// 4000007: the identifier is taken.
+pub fn duplicate_credentials() -> Text {
+    error(4000007, "An account with the same identifier (email, phone, username, ...) exists already.", None)
+}
+
+/// 4000028: the identifier is taken; how the existing account signs in.
+pub fn duplicate_with_hints(identifier: &str, types: &[String], providers: &[String]) -> Text {
+    let who = if identifier.is_empty() { "an email, phone, or username" } else { identifier };
+    let mut text = format!("You tried signing in with {who} which is already in use by another account.");
+    let mut ways: Vec<&str> = types
+        .iter()
+        .filter_map(|t| match t.as_str() {
+            "password" => Some("your password"),
+            "oidc" | "saml" => Some("social sign in"),
+            "webauthn" => Some("your passkey or a security key"),
+            "passkey" => Some("your passkey"),
+            _ => None,
+        })
+        .collect();
+    ways.dedup();
+    if !ways.is_empty() {
+        let list = match ways.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{}, or {last}", rest.join(", ")),
+            _ => ways.join(", "),
+        };
+        text.push_str(&format!(" You can sign in using {list}."));
+    }
+    if !providers.is_empty() {
+        let titled: Vec<String> = providers
+            .iter()
+            .map(|p| {
+                let mut c = p.chars();
+                c.next().map_or_else(String::new, |f| f.to_uppercase().collect::<String>() + c.as_str())
+            })
+            .collect();
+        text.push_str(&format!(
+            " You can sign in using one of the following social sign in providers: {}.",
+            titled.join(", ")
+        ));
+    }
+    error(
+        4000028,
+        text,
+        Some(json!({
+            "available_credential_types": types,
+            "available_oidc_providers": providers,
+            "credential_identifier_hint": identifier,
+        })),
+    )
+}
+
+/// 4000009: the schema has no password identifier.
+pub fn identifier_missing() -> Text {
+    error(
+        4000009,
+        "Could not find any login identifiers. Did you forget to set them? This could also be caused by a server misconfiguration.",
+        None,
+    )
+}
+
+/// 4000031: the password is too similar to the identifier.
+pub fn password_too_similar() -> Text {
+    error(4000031, "The password can not be used because it is too similar to the identifier.", None)
+}
+
+/// 4000032: the password is too short.
+pub fn password_too_short(min: usize, actual: usize) -> Text {
+    error(
+        4000032,
+        format!("The password must be at least {min} characters long, but got {actual}."),
+        Some(json!({"min_length": min, "actual_length": actual})),
+    )
+}
+
+/// 4000033: the password is too long for the hasher.
+pub fn password_too_long(max: usize, actual: usize) -> Text {
+    error(
+        4000033,
+        format!("The password must be at most {max} characters long, but got {actual}."),
+        Some(json!({"max_length": max, "actual_length": actual})),
+    )
+}
+
+/// 4000034: the password appears in data breaches.
+pub fn password_breached(breaches: u64) -> Text {
+    error(
+        4000034,
+        "The password has been found in data breaches and must no longer be used.",
+        Some(json!({"breaches": breaches})),
+    )
+}
+
+/// 4000005: the password policy could not be checked or was violated otherwise.
+pub fn password_policy(reason: &str) -> Text {
+    error(4000005, format!("The password can not be used because {reason}."), Some(json!({"reason": reason})))
+}
+
+/// 4010001: the login flow expired.
+pub fn login_expired(expired_at: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> Text {
+    expired(4010001, "login", expired_at, now)
+}
+
+/// 4040001: the registration flow expired.
+pub fn registration_expired(expired_at: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> Text {
+    expired(4040001, "registration", expired_at, now)
+}
+
+fn expired(id: u32, what: &str, expired_at: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> Text {
+    let ago = (now - expired_at).num_seconds().max(0);
+    error(
+        id,
+        format!("The {what} flow expired {:.2} minutes ago, please try again.", ago as f64 / 60.0),
+        Some(json!({
+            "expired_at": crate::clock::ts(&expired_at),
+            "expired_at_unix": expired_at.timestamp(),
+        })),
+    )
+}
+
+/// 4010002: no method is responsible for the submitted payload.
+pub fn no_strategy() -> Text {
+    error(4010002, "Could not find a strategy to log you in with. Did you fill out the form correctly?", None)
+}
+
+/// 4010003: no method is responsible for the registration payload.
+pub fn no_registration_strategy() -> Text {
+    error(4010003, "Could not find a strategy to sign you up with. Did you fill out the form correctly?", None)
+}
+
+/// 4000037: no account for the identifier (identifier-first login without enumeration mitigation).
+pub fn account_not_found() -> Text {
+    error(4000037, "This account does not exist or has no login method configured.", None)
+}
+
+/// 4019001 (tessera): too many failed attempts; try again later.
+pub fn locked_out(retry_after_seconds: i64) -> Text {
+    error(
+        4019001,
+        format!("Too many failed sign-in attempts. Please try again in {retry_after_seconds} seconds."),
+        Some(json!({"retry_after_seconds": retry_after_seconds})),
+    )
+}
+
+fn success(id: u32, text: impl Into<String>, context: Option<Json>) -> Text {
+    Text { id, text: text.into(), kind: TextType::Success, context }
+}
+
+// --- settings, recovery, verification (105/106/108xxxx) --------------------------------------
+
+/// 1050001: the settings were saved.
+pub fn settings_saved() -> Text {
+    success(1050001, "Your changes have been saved!", None)
+}
+
+/// 1060001: recovered; the privileged session lasts until `expires_at`.
+pub fn recovery_successful(expires_at: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> Text {
+    let ts = crate::clock::ts(&expires_at);
+    success(
+        1060001,
+        format!(
+            "You successfully recovered your account. Please change your password or set up an alternative login method (e.g. social sign in) within the next {:.2} minutes.",
+            (expires_at - now).num_seconds().max(0) as f64 / 60.0
+        ),
+        Some(json!({
+            "privilegedSessionExpiresAt": ts,
+            "privileged_session_expires_at": ts,
+            "privileged_session_expires_at_unix": expires_at.timestamp(),
+        })),
+    )
+}
+
+/// 1060002: a recovery link was sent (if the address is known).
+pub fn recovery_link_sent() -> Text {
+    info(
+        1060002,
+        "An email containing a recovery link has been sent to the email address you provided. If you have not received an email, check the spelling of the address and make sure to use the address you registered with.",
+    )
+}
+
+/// 1060003: a recovery code was sent (if the address is known).
+pub fn recovery_code_sent() -> Text {
+    info(
+        1060003,
+        "An email containing a recovery code has been sent to the email address you provided. If you have not received an email, check the spelling of the address and make sure to use the address you registered with.",
+    )
+}
+
+/// 1080001: a verification link was sent (if the address is known).
+pub fn verification_link_sent() -> Text {
+    info(
+        1080001,
+        "An email containing a verification link has been sent to the email address you provided. If you have not received an email, check the spelling of the address and make sure to use the address you registered with.",
+    )
+}
+
+/// 1080002: the address is verified.
+pub fn verification_successful() -> Text {
+    success(1080002, "You successfully verified your email address.", None)
+}
+
+/// 1080003: a verification code was sent (if the address is known).
+pub fn verification_code_sent() -> Text {
+    info(
+        1080003,
+        "An email containing a verification code has been sent to the email address you provided. If you have not received an email, check the spelling of the address and make sure to use the address you registered with.",
+    )
+}
+
+/// 1070007: "Email".
+pub fn label_email() -> Text {
+    info(1070007, "Email")
+}
+
+/// 1070008: "Resend code".
+pub fn label_resend() -> Text {
+    info(1070008, "Resend code")
+}
+
+/// 1070010: "Recovery code".
+pub fn label_recovery_code() -> Text {
+    info(1070010, "Recovery code")
+}
+
+/// 1070011: "Verification code".
+pub fn label_verification_code() -> Text {
+    info(1070011, "Verification code")
+}
+
+/// 1070003: "Save".
+pub fn label_save() -> Text {
+    info(1070003, "Save")
+}
+
+/// 4050001: the settings flow expired.
+pub fn settings_expired(expired_at: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> Text {
+    expired(4050001, "settings", expired_at, now)
+}
+
+/// 4060001: the flow was already completed; a new one was started.
+pub fn recovery_retry_success() -> Text {
+    error(4060001, "The request was already completed successfully and can not be retried.", None)
+}
+
+/// 4060002: the flow is in a state that does not accept this submit.
+pub fn recovery_state_failure() -> Text {
+    error(4060002, "The recovery flow reached a failure state and must be retried.", None)
+}
+
+/// 4060004: the recovery link is invalid or was used.
+pub fn recovery_token_invalid() -> Text {
+    error(4060004, "The recovery token is invalid or has already been used. Please retry the flow.", None)
+}
+
+/// 4060005: the recovery flow expired.
+pub fn recovery_expired(expired_at: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> Text {
+    expired(4060005, "recovery", expired_at, now)
+}
+
+/// 4060006: the recovery code is wrong or was used.
+pub fn recovery_code_invalid() -> Text {
+    error(4060006, "The recovery code is invalid or has already been used. Please try again.", None)
+}
+
+/// 4070001: the verification link is invalid or was used.
+pub fn verification_token_invalid() -> Text {
+    error(4070001, "The verification token is invalid or has already been used. Please retry the flow.", None)
+}
+
+/// 4070002: the flow was already completed; a new one was started.
+pub fn verification_retry_success() -> Text {
+    error(4070002, "The request was already completed successfully and can not be retried.", None)
+}
+
+/// 4070005: the verification flow expired.
+pub fn verification_expired(expired_at: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> Text {
+    expired(4070005, "verification", expired_at, now)
+}
+
+/// 4070006: the verification code is wrong or was used.
+pub fn verification_code_invalid() -> Text {
+    error(4070006, "The verification code is invalid or has already been used. Please try again.", None)
+}
+
+impl Text {
+    /// The same text with `context`.
+    pub fn with_context(mut self, context: Json) -> Text {
+        self.context = Some(context);
+        self
+    }
+}
+
+/// 4010005: no recovery method is responsible for the submit.
+pub fn no_recovery_strategy() -> Text {
+    error(4010005, "Could not find a strategy to recover your account with. Did you fill out the form correctly?", None)
+}
+
+/// 4010006: no verification method is responsible for the submit.
+pub fn no_verification_strategy() -> Text {
+    error(4010006, "Could not find a strategy to verify your account with. Did you fill out the form correctly?", None)
+}
+
+/// 4000040: not an e-mail address.
+pub fn invalid_email(value: &str) -> Text {
+    error(4000040, format!("\"{value}\" is not a valid email address"), Some(json!({"value": value})))
+}
+
+/// 4010004: no settings method is responsible for the submit.
+pub fn no_settings_strategy() -> Text {
+    error(4010004, "Could not find a strategy to update your settings. Did you fill out the form correctly?", None)
+}
+
+/// 4000039: the new password is the current one.
+pub fn password_same_as_old() -> Text {
+    error(4000039, "The new password must be different from the old password.", None)
+}
+
+// --- identity schema violations (4000xxx) ---------------------------------------------------
+
+/// 4000003: a string is too short.
+pub fn min_length(limit: u64, actual: usize) -> Text {
+    error(
+        4000003,
+        format!("length must be >= {limit}, but got {actual}"),
+        Some(json!({"min_length": limit, "actual_length": actual})),
+    )
+}
+
+/// 4000017: a string is too long.
+pub fn max_length(limit: u64, actual: usize) -> Text {
+    error(
+        4000017,
+        format!("length must be <= {limit}, but got {actual}"),
+        Some(json!({"max_length": limit, "actual_length": actual})),
+    )
+}
+
+/// 4000004: a string does not match the schema's pattern.
+pub fn pattern_mismatch(pattern: &str) -> Text {
+    error(4000004, format!("does not match pattern \"{pattern}\""), Some(json!({ "pattern": pattern })))
+}
+
+/// 4000018: a number is below the minimum.
+pub fn minimum(limit: &Json, actual: &Json) -> Text {
+    error(4000018, format!("must be >= {limit} but found {actual}"), Some(json!({"minimum": limit, "actual": actual})))
+}
+
+/// 4000019: a number is not above the exclusive minimum.
+pub fn exclusive_minimum(limit: &Json, actual: &Json) -> Text {
+    error(4000019, format!("must be > {limit} but found {actual}"), Some(json!({"minimum": limit, "actual": actual})))
+}
+
+/// 4000020: a number is above the maximum.
+pub fn maximum(limit: &Json, actual: &Json) -> Text {
+    error(4000020, format!("must be <= {limit} but found {actual}"), Some(json!({"maximum": limit, "actual": actual})))
+}
+
+/// 4000021: a number is not below the exclusive maximum.
+pub fn exclusive_maximum(limit: &Json, actual: &Json) -> Text {
+    error(4000021, format!("must be < {limit} but found {actual}"), Some(json!({"maximum": limit, "actual": actual})))
+}
+
+/// 4000022: a number is not a multiple of the schema's base.
+pub fn multiple_of(base: f64, actual: &Json) -> Text {
+    error(4000022, format!("{actual} not multipleOf {base}"), Some(json!({"base": base, "actual": actual})))
+}
+
+/// 4000023: too many items.
+pub fn max_items(limit: u64, actual: usize) -> Text {
+    error(
+        4000023,
+        format!("maximum {limit} items allowed, but found {actual} items"),
+        Some(json!({"max_items": limit, "actual_items": actual})),
+    )
+}
+
+/// 4000024: too few items.
+pub fn min_items(limit: u64, actual: usize) -> Text {
+    error(
+        4000024,
+        format!("minimum {limit} items allowed, but found {actual} items"),
+        Some(json!({"min_items": limit, "actual_items": actual})),
+    )
+}
+
+/// 4000025: items repeat.
+pub fn unique_items() -> Text {
+    error(4000025, "items must be unique", None)
+}
+
+/// 4000026: a value of the wrong JSON type.
+pub fn wrong_type(allowed: &[String], actual: &str) -> Text {
+    error(
+        4000026,
+        format!("expected {}, but got {actual}", allowed.join(" or ")),
+        Some(json!({"allowed_types": allowed, "actual_type": actual})),
+    )
+}
+
+/// 4000029: a value differs from the schema's constant.
+pub fn constant(expected: &Json) -> Text {
+    error(4000029, format!("must be equal to constant {expected}"), Some(json!({ "expected": expected })))
+}
+
+/// 4000040 (`email`) or 4000041 (`tel`): a value not in the schema's format; `None` for
+/// other formats.
+pub fn invalid_format(format: &str, value: &Json) -> Option<Text> {
+    let id = match format {
+        "email" => 4000040,
+        "tel" => 4000041,
+        _ => return None,
+    };
+    Some(error(id, format!("{value} is not valid \"{format}\""), Some(json!({ "value": value }))))
+}
