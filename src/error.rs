@@ -1,173 +1,187 @@
 //! Error policy (one place):
 //! * `anyhow` for work outside a request (start-up, CLI);
-//! * `StoreError` in storage code, `ConfigError`/`SchemaError` for start-up checks;
-//! * [`ApiError`] for everything that becomes an HTTP response: it renders the
-//!   `errorGeneric` envelope `{"error": {id?, code, status, reason?, message, details?}}`
-//!   and mirrors `error.id` in the `Ory-Error-Id` header (empty when there is no id).
+//! * [`crate::persistence::StoreError`] and [`crate::persistence::WriteError`] in storage code,
+//!   `ConfigError`/`SchemaError` for start-up checks;
+//! * [`Error`] in the domain layers (identity, session, courier, self-service): each variant
+//!   says what went wrong in the domain's words and carries what an answer needs (a reason, a
+//!   redirect target, a replacement flow), never an HTTP status;
+//! * `http::error` maps an [`Error`] to exactly one answer: the `errorGeneric` envelope with
+//!   its status, or (for browsers) a redirect. Stable ids and texts come from
+//!   [`crate::catalogue`].
 
-use actix_web::http::{StatusCode, header};
-use actix_web::{HttpResponse, ResponseError};
-use serde_json::{Map, Value as Json, json};
-use std::borrow::Cow;
+use crate::persistence::{StoreError, WriteError};
+use chrono::{DateTime, Utc};
+use serde_json::Value as Json;
+use uuid::Uuid;
 
-/// An error answered as the `errorGeneric` envelope.
-#[derive(Debug, Clone)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub id: Option<&'static str>,
-    pub message: Cow<'static, str>,
-    pub reason: Option<String>,
-    pub details: Option<Box<Json>>,
-    /// Top-level siblings of `error` (e.g. `use_flow_id`, `redirect_browser_to`).
-    pub siblings: Option<Box<Map<String, Json>>>,
+/// Which flow an error is about, where the answer differs per flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowName {
+    Login,
+    Registration,
+    Recovery,
+    Verification,
+    Settings,
 }
 
-impl ApiError {
-    /// An error with a status and the standard message for it.
-    pub fn new(status: StatusCode, message: &'static str) -> Self {
-        ApiError { status, id: None, message: Cow::Borrowed(message), reason: None, details: None, siblings: None }
+impl FlowName {
+    /// The path segment (`login`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlowName::Login => "login",
+            FlowName::Registration => "registration",
+            FlowName::Recovery => "recovery",
+            FlowName::Verification => "verification",
+            FlowName::Settings => "settings",
+        }
+    }
+}
+
+/// Why a browser flow failed its CSRF check (`reject_reason`; `None`: the cookie is there
+/// but the form carried no token).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CsrfProblem {
+    pub reject_reason: Option<&'static str>,
+    /// The request came from script (`Sec-Fetch-Mode: cors|same-origin`): the hint differs.
+    pub ajax: bool,
+}
+
+/// A failure of the domain layers.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    /// The request cannot be accepted; the reason says why.
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// A value could not be decoded: the decoder's complaint replaces the standard message.
+    #[error("malformed request: {message}")]
+    Malformed { message: String, reason: Option<String> },
+    /// A flow must be started again; `continue_with` points at the new flow.
+    #[error("retry the flow: {reason}")]
+    RetryFlow { reason: String, continue_with: Vec<Json> },
+    /// A `return_to` outside the allow-list.
+    #[error("return_to {0:?} is not allowed")]
+    ReturnToForbidden(String),
+    /// A session exists already, so this flow makes no sense.
+    #[error("a session exists already ({})", .0.as_str())]
+    AlreadySignedIn(FlowName),
+    /// The flow kind is disabled by configuration.
+    #[error("the {} flow is disabled", .0.as_str())]
+    FlowDisabled(FlowName),
+    /// An admin endpoint whose method is disabled.
+    #[error("the endpoint is disabled")]
+    EndpointDisabled,
+    /// No such resource: `None` is a missing row (no reason), `Some` says what is missing.
+    #[error("not found")]
+    NotFound(Option<String>),
+    /// The resource conflicts with an existing one.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A unique value (an identifier) is taken.
+    #[error("a unique value is taken")]
+    UniqueViolation,
+    /// No usable session; `named` answers with the `session_inactive` id.
+    #[error("no active session")]
+    NoSession { named: bool },
+    /// A settings flow read or submitted without any session.
+    #[error("a session is required")]
+    SessionRequired,
+    /// The identity is disabled and may not sign in.
+    #[error("the identity is disabled")]
+    IdentityDisabled,
+    /// A higher AAL was asked for without a session.
+    #[error("aal1 session required")]
+    Aal1Required,
+    /// The session's AAL is below what is required; sign in with a second factor here.
+    #[error("aal2 required")]
+    Aal2Required { redirect: String },
+    /// A browser flow without the right CSRF token.
+    #[error("CSRF violation")]
+    Csrf(CsrfProblem),
+    /// The flow belongs to another identity.
+    #[error("the flow belongs to another identity")]
+    IdentityMismatch,
+    /// The change needs a recent sign-in; re-authenticate here.
+    #[error("a privileged session is required")]
+    RefreshRequired { redirect: String },
+    /// Sign-in needs a verified address; `continue_with` offers a verification flow.
+    #[error("a verified address is required")]
+    VerifiedAddressRequired { continue_with: Option<Json> },
+    /// Anything else the caller may not do; the reason says what.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// A flow submitted after it expired; `replacement` was created in its place.
+    #[error("the flow expired")]
+    FlowExpired { expired_at: DateTime<Utc>, now: DateTime<Utc>, replacement: Option<Uuid>, continue_with: Vec<Json> },
+    /// An expired flow was fetched: start a new one (`named` answers with the id).
+    #[error("the {} flow expired", .flow.as_str())]
+    FlowGone { flow: FlowName, api: bool, named: bool, restart: String, return_to: Option<String> },
+    /// The flow had to start over; `replacement` is the new one.
+    #[error("the flow was replaced: {reason}")]
+    FlowReplaced { replacement: Uuid, reason: String },
+    /// The next step needs a full browser navigation to `to`.
+    #[error("browser location change required")]
+    LocationChangeRequired { to: String },
+    /// The configuration does not allow this.
+    #[error("invalid configuration: {0}")]
+    Misconfigured(String),
+    /// A web hook did not answer in time.
+    #[error("the web hook timed out")]
+    UpstreamTimeout,
+    /// A web hook failed; the reason says how.
+    #[error("the web hook failed: {0}")]
+    Upstream(String),
+    /// A failure inside tessera; the cause is logged, never sent.
+    #[error("internal error: {0}")]
+    Internal(String),
+    /// A dependency (the database) is unavailable.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl Error {
+    /// An internal failure; the cause is logged, never sent.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Error {
+        Error::Internal(cause.to_string())
     }
 
-    /// Adds the human-readable reason.
-    pub fn with_reason(mut self, reason: impl Into<String>) -> Self {
-        self.reason = Some(reason.into());
-        self
+    /// A missing row (Kratos' `sqlcon.ErrNoRows`).
+    pub fn no_rows() -> Error {
+        Error::NotFound(None)
     }
 
-    /// Adds a stable error id (`reference/errors.tsv`).
-    pub fn with_id(mut self, id: &'static str) -> Self {
-        self.id = Some(id);
-        self
+    /// Not found, saying what.
+    pub fn not_found(reason: impl Into<String>) -> Error {
+        Error::NotFound(Some(reason.into()))
     }
 
-    /// Replaces the message (herodot's `WithError`: e.g. a JSON decoder's complaint).
-    pub fn with_message(mut self, message: impl Into<String>) -> Self {
-        self.message = Cow::Owned(message.into());
-        self
+    /// The request is invalid, saying why.
+    pub fn invalid(reason: impl Into<String>) -> Error {
+        Error::Invalid(reason.into())
     }
+}
 
-    /// 404 for a row that does not exist (Kratos' `sqlcon.ErrNoRows`).
-    pub fn no_rows() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "Unable to locate the resource")
-    }
-
-    /// The `DefaultError` object alone (no `error` wrapper), as batch results embed it.
-    pub fn inner_body(&self) -> Json {
-        self.body().get("error").cloned().unwrap_or(Json::Null)
-    }
-
-    /// Adds structured details.
-    pub fn with_details(mut self, details: Json) -> Self {
-        self.details = Some(Box::new(details));
-        self
-    }
-
-    /// 400 Bad Request.
-    pub fn bad_request(reason: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "The request was malformed or contained invalid parameters")
-            .with_reason(reason)
-    }
-
-    /// 401 Unauthorized.
-    pub fn unauthorized(reason: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "The request could not be authorized").with_reason(reason)
-    }
-
-    /// 404 Not Found.
-    pub fn not_found(reason: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "The requested resource could not be found").with_reason(reason)
-    }
-
-    /// 409 Conflict.
-    pub fn conflict(reason: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, "The resource could not be created due to a conflict").with_reason(reason)
-    }
-
-    /// 409 as Kratos' `sqlcon.ErrUniqueViolation` (no reason).
-    pub fn unique_violation() -> Self {
-        Self::new(
-            StatusCode::CONFLICT,
-            "Unable to insert or update resource because a resource with that value exists already",
-        )
-    }
-
-    /// 500: an internal failure; the cause is logged, never sent.
-    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "internal error");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "An internal server error occurred, please contact the system administrator",
-        )
-    }
-
-    /// A storage failure: 503 while the database is unreachable, else 500.
-    pub fn store(e: crate::persistence::StoreError) -> Self {
+impl From<StoreError> for Error {
+    /// 503 while the database is unreachable, else an internal failure.
+    fn from(e: StoreError) -> Error {
         match e {
-            crate::persistence::StoreError::Unavailable(_) => Self::unavailable(&e),
-            other => Self::internal(&other),
+            StoreError::Unavailable(_) => Error::Unavailable(e.to_string()),
+            other => Error::Internal(other.to_string()),
         }
-    }
-
-    /// 503: a dependency (the database) is unavailable.
-    pub fn unavailable(cause: &dyn std::fmt::Display) -> Self {
-        tracing::warn!(error = %cause, "service unavailable");
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "The service is currently unavailable, please try again later")
-    }
-
-    /// The standard envelope for any status actix produced on its own (404, 405, 413, 415…).
-    pub fn for_status(status: StatusCode) -> Self {
-        let message = match status.as_u16() {
-            400 => "The request was malformed or contained invalid parameters",
-            401 => "The request could not be authorized",
-            403 => "The requested action was forbidden",
-            404 => "The requested resource could not be found",
-            405 => "The request method is not allowed for this resource",
-            406 => "The requested content type can not be produced",
-            409 => "The resource could not be created due to a conflict",
-            413 => "The request body is too large",
-            415 => "The request is using an unknown content type",
-            s if s >= 500 => "An internal server error occurred, please contact the system administrator",
-            _ => "The request could not be processed",
-        };
-        Self::new(status, message)
-    }
-
-    /// The JSON body.
-    pub fn body(&self) -> Json {
-        let mut error = Map::new();
-        if let Some(id) = self.id {
-            error.insert("id".into(), json!(id));
-        }
-        error.insert("code".into(), json!(self.status.as_u16()));
-        error.insert("status".into(), json!(self.status.canonical_reason().unwrap_or("")));
-        if let Some(reason) = &self.reason {
-            error.insert("reason".into(), json!(reason));
-        }
-        error.insert("message".into(), json!(self.message));
-        if let Some(details) = &self.details {
-            error.insert("details".into(), (**details).clone());
-        }
-        let mut body = self.siblings.as_deref().cloned().unwrap_or_default();
-        body.insert("error".into(), Json::Object(error));
-        Json::Object(body)
     }
 }
 
-impl std::fmt::Display for ApiError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.status, self.reason.as_deref().unwrap_or(&self.message))
+impl From<WriteError> for Error {
+    /// A refused durable write: a taken unique value, data the database refuses, a row that
+    /// is gone, or a Persister that is shutting down.
+    fn from(e: WriteError) -> Error {
+        match e {
+            WriteError::Conflict(_) => Error::UniqueViolation,
+            WriteError::Rejected(reason) => Error::Internal(reason),
+            WriteError::NotFound => Error::NotFound(None),
+            WriteError::Stopped => Error::Unavailable("the persister is shutting down".into()),
+        }
     }
 }
 
-impl ResponseError for ApiError {
-    fn status_code(&self) -> StatusCode {
-        self.status
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status)
-            .insert_header(("Ory-Error-Id", self.id.unwrap_or("")))
-            .insert_header((header::CACHE_CONTROL, "private, no-cache, no-store, must-revalidate"))
-            .json(self.body())
-    }
-}
+/// The domain's result.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

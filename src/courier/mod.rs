@@ -9,7 +9,7 @@ pub mod smtp;
 pub mod template;
 
 use crate::clock::Clock;
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::persistence::courier::{self as rows, ABANDONED, DispatchRow, MessageRow, PROCESSING, QUEUED, SENT};
 use crate::persistence::types::{Id, Json, Ts};
 use crate::persistence::{Durability, Persister, Store, WriteOp};
@@ -164,14 +164,14 @@ impl Courier {
         recipient: &str,
         t: template::TemplateType,
         data: Value,
-    ) -> Result<Uuid, ApiError> {
+    ) -> Result<Uuid, Error> {
         let (subject, body, channel) = match kind {
             MessageType::Email => {
-                let e = self.templates.email(t, &data).await.map_err(|e| ApiError::internal(&e))?;
+                let e = self.templates.email(t, &data).await.map_err(|e| Error::internal(&e))?;
                 (e.subject, e.plaintext, "email")
             }
             MessageType::Sms => {
-                (String::new(), self.templates.sms(t, &data).await.map_err(|e| ApiError::internal(&e))?, "sms")
+                (String::new(), self.templates.sms(t, &data).await.map_err(|e| Error::internal(&e))?, "sms")
             }
         };
         self.enqueue(NewMessage {
@@ -187,7 +187,7 @@ impl Courier {
     }
 
     /// Stores a message as `queued` (durable) and wakes the dispatcher. Returns its id.
-    pub async fn enqueue(&self, m: NewMessage) -> Result<Uuid, ApiError> {
+    pub async fn enqueue(&self, m: NewMessage) -> Result<Uuid, Error> {
         let now = self.clock.now();
         let id = Uuid::new_v4();
         let row = MessageRow {
@@ -208,7 +208,7 @@ impl Courier {
         self.persister
             .write(WriteOp::InsertMessage(Box::new(row)), Durability::Durable)
             .await
-            .map_err(|e| ApiError::internal(&e))?;
+            .map_err(|e| Error::internal(&e))?;
         self.wake.notify_one();
         Ok(id)
     }
@@ -220,16 +220,16 @@ impl Courier {
         recipient: Option<&str>,
         after: Option<(DateTime<Utc>, Uuid)>,
         limit: i64,
-    ) -> Result<Vec<MessageRow>, ApiError> {
-        let mut pooled = self.store.get().await.map_err(ApiError::store)?;
-        let rows = rows::list(&mut pooled.conn(), status, recipient, after, limit).await.map_err(ApiError::store)?;
+    ) -> Result<Vec<MessageRow>, Error> {
+        let mut pooled = self.store.get().await.map_err(Error::from)?;
+        let rows = rows::list(&mut pooled.conn(), status, recipient, after, limit).await.map_err(Error::from)?;
         Ok(rows.into_iter().map(|m| self.sealer.open_for_display(m)).collect())
     }
 
     /// One message and its dispatches.
-    pub async fn get(&self, id: Uuid) -> Result<Option<(MessageRow, Vec<DispatchRow>)>, ApiError> {
-        let mut pooled = self.store.get().await.map_err(ApiError::store)?;
-        let found = rows::get(&mut pooled.conn(), id).await.map_err(ApiError::store)?;
+    pub async fn get(&self, id: Uuid) -> Result<Option<(MessageRow, Vec<DispatchRow>)>, Error> {
+        let mut pooled = self.store.get().await.map_err(Error::from)?;
+        let found = rows::get(&mut pooled.conn(), id).await.map_err(Error::from)?;
         Ok(found.map(|(m, d)| (self.sealer.open_for_display(m), d)))
     }
 }

@@ -1,8 +1,8 @@
 //! `GET /admin/courier/messages` and `GET /admin/courier/messages/{id}` (behaviour.md §16.3).
 
+use super::error::ApiError;
 use super::{AppState, json_response, link_entry, query_first as first, query_pairs, temporary_redirect};
 use crate::courier::{parse_status, render};
-use crate::error::ApiError;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderValue, LINK};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -80,6 +80,6 @@ async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRespon
 
 async fn get(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = Uuid::parse_str(&id).map_err(|e| ApiError::bad_request(format!("invalid message id: {e}")))?;
-    let (message, dispatches) = state.courier.get(id).await?.ok_or_else(ApiError::no_rows)?;
+    let (message, dispatches) = state.courier.get(id).await?.ok_or_else(crate::error::Error::no_rows)?;
     Ok(json_response(StatusCode::OK, &render(&message, Some(&dispatches), state.config.dev)))
 }

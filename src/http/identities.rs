@@ -1,10 +1,10 @@
 //! Admin identity endpoints (`/admin/identities…`): parse, call the identity service, render.
 
+use super::error::ApiError;
 use super::{
     AppState, json_response, link_entry as link, query_all as all, query_first as first, query_pairs,
     temporary_redirect,
 };
-use crate::error::ApiError;
 use crate::identity::Identity;
 use crate::identity::import::{BatchPatchBody, CreateIdentityBody, UpdateIdentityBody};
 use crate::identity::view::{AdminMetadata, CredentialsView, render};
@@ -335,7 +335,7 @@ async fn batch(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpRespo
             let mut item = match result {
                 None => return Json::Null,
                 Some(Ok(id)) => json!({ "action": "create", "identity": id }),
-                Some(Err(e)) => json!({ "action": "error", "error": e.inner_body() }),
+                Some(Err(e)) => json!({ "action": "error", "error": ApiError::from(e).inner_body() }),
             };
             if let Some(p) = patch_id {
                 item["patch_id"] = json!(p);

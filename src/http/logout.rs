@@ -1,11 +1,13 @@
 //! Logout (behaviour.md §10): the browser's logout URL, the logout itself, and API logout.
 
+use super::cookies::{csrf_cookie, session_cookie_removal};
+use super::error::ApiError;
 use super::negotiate::is_json_request;
-use super::selfservice::{error_response, session_cookie_removal};
+use super::selfservice::error_response;
 use super::sessions::request_token;
 use super::{AppState, json_response, query_first as first, query_pairs};
-use crate::error::ApiError;
-use crate::selfservice::{self as ss, csrf, login};
+use crate::error::Error;
+use crate::selfservice::{self as ss, csrf};
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value as Json, json};
@@ -23,7 +25,7 @@ async fn logout_browser(state: web::Data<AppState>, req: HttpRequest) -> HttpRes
         None => Ok(None),
     };
     let (Ok(Some(_)), Some(token)) = (live, token) else {
-        return error_response(&state, &req, false, crate::session::service::session_inactive()).await;
+        return error_response(&state, &req, false, Error::NoSession { named: true }).await;
     };
     let pairs = query_pairs(&req);
     let mut url = format!("{}self-service/logout", state.config.public_base_url());
@@ -33,7 +35,7 @@ async fn logout_browser(state: web::Data<AppState>, req: HttpRequest) -> HttpRes
         let default = logout_default(&state);
         match ss::redirect::validate(&state.config, r, &default) {
             Ok(valid) => url = ss::redirect::with_query(&url, "return_to", &valid),
-            Err(e) => return error_response(&state, &req, false, login::return_to_forbidden(e)).await,
+            Err(e) => return error_response(&state, &req, false, e.into_error()).await,
         }
     }
     json_response(StatusCode::OK, &json!({"logout_token": logout_token, "logout_url": url}))
@@ -63,7 +65,7 @@ async fn logout(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
         None => Ok(None),
     };
     let (Ok(Some(live)), Some(token)) = (live, token) else {
-        return error_response(&state, &req, false, crate::session::service::session_inactive()).await;
+        return error_response(&state, &req, false, Error::NoSession { named: true }).await;
     };
     let expected = crate::session::logout_token_for(&token);
     let matches = {
@@ -71,16 +73,14 @@ async fn logout(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
         bool::from(expected.as_bytes().ct_eq(sent.as_bytes()))
     };
     if !matches {
-        let e = ApiError::new(StatusCode::FORBIDDEN, "The requested action was forbidden").with_reason(
-            "Unable to log out because the logout token in the URL query does not match the session cookie.",
-        );
+        let e = Error::Forbidden(crate::catalogue::error::LOGOUT_TOKEN_MISMATCH.into());
         return error_response(&state, &req, false, e).await;
     }
     let default = logout_default(&state);
     let to = match first(&pairs, "return_to").filter(|r| !r.is_empty()) {
         Some(r) => match ss::redirect::validate(&state.config, r, &default) {
             Ok(to) => to,
-            Err(e) => return error_response(&state, &req, false, login::return_to_forbidden(e)).await,
+            Err(e) => return error_response(&state, &req, false, e.into_error()).await,
         },
         None => default,
     };
@@ -99,15 +99,12 @@ async fn logout(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
         HttpResponse::SeeOther().insert_header((header::LOCATION, to)).finish()
     };
     let _ = res.add_cookie(&session_cookie_removal(&state));
-    let _ = res.add_cookie(&csrf::cookie(&state.config, &csrf::new_token()));
+    let _ = res.add_cookie(&csrf_cookie(&state.config, &csrf::new_token()));
     res
 }
 
 async fn logout_api(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
-    let forbidden = || {
-        ApiError::new(StatusCode::FORBIDDEN, "The requested action was forbidden")
-            .with_reason("The provided Ory Session Token could not be found, is invalid, or otherwise malformed.")
-    };
+    let forbidden = || ApiError::from(Error::Forbidden(crate::catalogue::error::SESSION_TOKEN_UNKNOWN.into()));
     let v: Json = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("Unable to decode JSON payload: {e}")))?;
     let token = v.get("session_token").and_then(Json::as_str).filter(|t| !t.is_empty()).ok_or_else(forbidden)?;

@@ -1,7 +1,9 @@
 //! The two HTTP servers: routing, shared middleware and the error envelope.
 //! Handlers parse and authorise, call one service, and render; no SQL here.
 
+mod cookies;
 mod courier;
+pub mod error;
 mod health;
 mod identities;
 mod logout;
@@ -13,7 +15,6 @@ pub mod sessions;
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::error::ApiError;
 use crate::persistence::{Persister, Store};
 use crate::schema::SchemaRegistry;
 use actix_web::body::EitherBody;
@@ -21,6 +22,7 @@ use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{App, HttpRequest, HttpResponse, ResponseError, web};
+use error::ApiError;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
@@ -98,7 +100,8 @@ fn envelope<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerRespons
 }
 
 async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::not_found("The requested resource could not be found"))
+    Err(ApiError::for_status(actix_web::http::StatusCode::NOT_FOUND)
+        .with_reason("The requested resource could not be found"))
 }
 
 /// The public server's application.

@@ -1,9 +1,9 @@
 //! `GET /schemas` and `GET /schemas/{id}`. The public server answers them (also under
 //! `/admin/schemas`); the admin server redirects them to the public server (307), as Kratos.
 
+use super::error::ApiError;
 use super::pagination::LegacyPage;
 use super::{AppState, ok_json, to_public};
-use crate::error::ApiError;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
@@ -34,6 +34,6 @@ async fn get(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpRe
     let schema = state
         .schemas
         .get(&id)
-        .ok_or_else(|| ApiError::not_found(format!("Identity schema `{id}` could not be found.")))?;
+        .ok_or_else(|| crate::error::Error::not_found(format!("Identity schema `{id}` could not be found.")))?;
     Ok(ok_json(&schema.raw))
 }

@@ -3,15 +3,16 @@
 //! the request into a [`RequestInfo`], run one flow step, and render the [`Outcome`] as JSON
 //! or a browser redirect (behaviour.md §2.2).
 
+use super::cookies::{csrf_cookie, csrf_from_request, csrf_token, session_cookie};
+use super::error::ApiError;
 use super::negotiate::{accepts_json, is_browser_request, is_json_request};
 use super::sessions::{client_ip, device_from_request, request_token};
 use super::{AppState, json_response, query_first as first, query_pairs, to_public};
-use crate::error::ApiError;
+use crate::error::{Error, FlowName};
 use crate::selfservice::flow::{Flow, FlowKind, FlowType};
 use crate::selfservice::registry::FlowError;
 use crate::selfservice::{self as ss, Outcome, RequestInfo, csrf, login, registration};
 use crate::session::view::render_session;
-use actix_web::cookie::{Cookie, time::Duration as CookieDuration};
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use serde_json::{Value as Json, json};
@@ -109,7 +110,7 @@ async fn request_info(state: &AppState, req: &HttpRequest) -> Result<RequestInfo
     Ok(RequestInfo {
         is_json: is_json_request(req),
         is_browser: is_browser_request(req),
-        csrf_cookie: csrf::from_request(&state.config, req),
+        csrf_cookie: csrf_from_request(&state.config, req),
         has_cookie_header: req.headers().contains_key(header::COOKIE),
         has_foreign_cookie: cookies.iter().any(|(n, _)| !is_cloudflare_cookie(n)),
         has_origin: req.headers().contains_key(header::ORIGIN),
@@ -142,14 +143,6 @@ fn brute_force_ip(state: &AppState, req: &HttpRequest) -> Option<String> {
     Some(ip.to_string())
 }
 
-/// The CSRF token of the request's cookie, or a new one (then the cookie must be set).
-fn csrf_token(state: &AppState, req: &HttpRequest) -> (String, bool) {
-    match csrf::from_request(&state.config, req).filter(|t| csrf::is_valid(t)) {
-        Some(t) => (t, false),
-        None => (csrf::new_token(), true),
-    }
-}
-
 /// The JSON of a flow, with a freshly masked CSRF token for browser flows.
 fn flow_json(flow: &Flow, transient_payload: Option<&Json>, exchange_code: Option<&str>) -> Json {
     let masked = (flow.flow_type == FlowType::Browser).then(|| csrf::mask(&flow.csrf_token));
@@ -165,54 +158,21 @@ fn ui_redirect(ui_url: &str, flow_id: Uuid, status: StatusCode) -> HttpResponse 
     HttpResponseBuilder::new(status).insert_header((header::LOCATION, to)).finish()
 }
 
-/// The session cookie for `token`.
-pub(super) fn session_cookie(
-    state: &AppState,
-    token: &str,
-    expires_at: chrono::DateTime<chrono::Utc>,
-) -> Option<Cookie<'static>> {
-    let c = &state.config.session.cookie;
-    let value = state.sessions.cookie_value(token, expires_at)?;
-    let secure = c.secure.unwrap_or(!state.config.dev);
-    let mut cookie = Cookie::build(c.name.clone(), value)
-        .http_only(true)
-        .secure(secure)
-        .same_site(csrf::same_site(c.same_site.as_deref().or(state.config.cookies.same_site.as_deref())))
-        .path(c.path.clone().or_else(|| state.config.cookies.path.clone()).unwrap_or_else(|| "/".into()))
-        .finish();
-    if let Some(d) = c.domain.clone().or_else(|| state.config.cookies.domain.clone()) {
-        cookie.set_domain(d);
-    }
-    if c.persistent {
-        let remaining = (expires_at - state.clock.now()).num_seconds().max(0);
-        cookie.set_max_age(CookieDuration::seconds(remaining));
-    }
-    Some(cookie)
-}
-
-/// A cookie that removes the session cookie.
-pub(super) fn session_cookie_removal(state: &AppState) -> Cookie<'static> {
-    let c = &state.config.session.cookie;
-    let mut cookie = Cookie::build(c.name.clone(), "")
-        .http_only(true)
-        .path(c.path.clone().or_else(|| state.config.cookies.path.clone()).unwrap_or_else(|| "/".into()))
-        .max_age(CookieDuration::seconds(-1))
-        .finish();
-    if let Some(d) = c.domain.clone().or_else(|| state.config.cookies.domain.clone()) {
-        cookie.set_domain(d);
-    }
-    cookie
-}
-
 /// Sends an error: JSON for JSON clients and API flows, else a stored error shown by the UI.
-pub(super) async fn error_response(state: &AppState, req: &HttpRequest, api_flow: bool, e: ApiError) -> HttpResponse {
+pub(super) async fn error_response(
+    state: &AppState,
+    req: &HttpRequest,
+    api_flow: bool,
+    e: impl Into<ApiError>,
+) -> HttpResponse {
     use actix_web::ResponseError;
+    let e: ApiError = e.into();
     if api_flow || is_json_request(req) {
         return e.error_response();
     }
-    let id = match svc(state).store_error(&e).await {
+    let id = match svc(state).store_error(e.inner_body()).await {
         Ok(id) => id,
-        Err(e) => return e.error_response(),
+        Err(e) => return ApiError::from(e).error_response(),
     };
     if accepts_json(req) {
         return e.error_response();
@@ -221,10 +181,20 @@ pub(super) async fn error_response(state: &AppState, req: &HttpRequest, api_flow
     HttpResponse::SeeOther().insert_header((header::LOCATION, to)).finish()
 }
 
+fn flow_name(kind: FlowKind) -> FlowName {
+    match kind {
+        FlowKind::Login => FlowName::Login,
+        FlowKind::Registration => FlowName::Registration,
+        FlowKind::Recovery => FlowName::Recovery,
+        FlowKind::Verification => FlowName::Verification,
+        FlowKind::Settings => FlowName::Settings,
+    }
+}
+
 fn flow_error(e: FlowError) -> ApiError {
     match e {
-        FlowError::NotFound => ApiError::no_rows(),
-        FlowError::Store(e) => ApiError::store(e),
+        FlowError::NotFound => Error::no_rows().into(),
+        FlowError::Store(e) => e.into(),
     }
 }
 
@@ -304,7 +274,7 @@ async fn create(state: web::Data<AppState>, req: HttpRequest, kind: FlowKind, fl
         json_response(StatusCode::OK, &flow_json(&flow, None, exchange_code.as_deref()))
     };
     if flow_type == FlowType::Browser && new_cookie {
-        let _ = res.add_cookie(&csrf::cookie(&state.config, &csrf_real));
+        let _ = res.add_cookie(&csrf_cookie(&state.config, &csrf_real));
     }
     res
 }
@@ -357,12 +327,12 @@ async fn verification_api(state: web::Data<AppState>, req: HttpRequest) -> HttpR
 
 async fn fetch(state: web::Data<AppState>, req: HttpRequest, kind: FlowKind) -> Result<HttpResponse, ApiError> {
     let pairs = query_pairs(&req);
-    let id = first(&pairs, "id").and_then(|v| Uuid::parse_str(v).ok()).ok_or_else(ApiError::no_rows)?;
+    let id = first(&pairs, "id").and_then(|v| Uuid::parse_str(v).ok()).ok_or_else(Error::no_rows)?;
     let flows = &state.config.selfservice.flows;
     match kind {
-        FlowKind::Registration if !flows.registration.enabled => return Err(registration::disabled()),
-        FlowKind::Recovery if !flows.recovery.enabled => return Err(ss::recovery::disabled()),
-        FlowKind::Verification if !flows.verification.enabled => return Err(ss::verification::disabled()),
+        FlowKind::Registration if !flows.registration.enabled => return Err(registration::disabled().into()),
+        FlowKind::Recovery if !flows.recovery.enabled => return Err(ss::recovery::disabled().into()),
+        FlowKind::Verification if !flows.verification.enabled => return Err(ss::verification::disabled().into()),
         _ => {}
     }
     // Settings: a session first (before the flow is looked up), then the identity binding.
@@ -373,7 +343,7 @@ async fn fetch(state: web::Data<AppState>, req: HttpRequest, kind: FlowKind) -> 
                 let to = state.config.selfservice.flows.login.ui_url.clone();
                 return Ok(HttpResponse::Found().insert_header((header::LOCATION, to)).finish());
             }
-            return Err(ss::settings::no_session());
+            return Err(ss::settings::no_session().into());
         };
         Some(live)
     } else {
@@ -383,7 +353,7 @@ async fn fetch(state: web::Data<AppState>, req: HttpRequest, kind: FlowKind) -> 
     if let Some(live) = &live
         && flow.data.identity_id != Some(live.session.identity_id)
     {
-        return Err(ss::settings::identity_mismatch());
+        return Err(ss::settings::identity_mismatch().into());
     }
     if flow.flow_type == FlowType::Browser && !flow.data.csrf_disabled && kind != FlowKind::Settings {
         let info = request_info(&state, &req).await?;
@@ -394,38 +364,29 @@ async fn fetch(state: web::Data<AppState>, req: HttpRequest, kind: FlowKind) -> 
         if !ok {
             // A GET carries no form token, so with the cookie present Kratos only hints at it.
             let reason = if info.csrf_cookie.is_some() { None } else { ss::csrf_reject_reason(&info, false) };
-            return Err(ss::csrf_error(&info, reason));
+            return Err(ss::csrf_error(&info, reason).into());
         }
     }
     if flow.is_expired(state.clock.now()) {
         let base = state.config.public_base_url();
         let name = kind.as_str();
-        let e = ApiError::new(
-            StatusCode::GONE,
-            "The requested resource is no longer available because it has expired or is otherwise invalid.",
-        )
-        .with_id("self_service_flow_expired");
-        // Only login, registration and API recovery flows name the error.
-        let e = match (kind, flow.flow_type) {
-            (FlowKind::Login | FlowKind::Registration, _) | (FlowKind::Recovery, FlowType::Api) => e,
-            _ => ApiError::new(
-                StatusCode::GONE,
-                "The requested resource is no longer available because it has expired or is otherwise invalid.",
-            ),
-        };
-        return Err(match flow.flow_type {
-            FlowType::Browser => {
-                let mut redirect = format!("{base}self-service/{name}/browser");
-                if let Some(r) = &flow.return_to {
-                    redirect = ss::redirect::with_query(&redirect, "return_to", r);
-                }
-                e.with_reason(format!("The {name} flow has expired. Redirect the user to the {name} flow init endpoint to initialize a new {name} flow."))
-                    .with_details(json!({"redirect_to": redirect, "return_to": flow.return_to.clone().unwrap_or_default()}))
+        let api = flow.flow_type == FlowType::Api;
+        let restart = if api {
+            format!("{base}self-service/{name}/api")
+        } else {
+            let browser = format!("{base}self-service/{name}/browser");
+            match &flow.return_to {
+                Some(r) => ss::redirect::with_query(&browser, "return_to", r),
+                None => browser,
             }
-            FlowType::Api => e
-                .with_reason(format!("The {name} flow has expired. Call the {name} flow init API endpoint to initialize a new {name} flow."))
-                .with_details(json!({"api": format!("{base}self-service/{name}/api")})),
-        });
+        };
+        // Only login, registration and API recovery flows name the error.
+        let named = matches!(
+            (kind, flow.flow_type),
+            (FlowKind::Login | FlowKind::Registration, _) | (FlowKind::Recovery, FlowType::Api)
+        );
+        let error = Error::FlowGone { flow: flow_name(kind), api, named, restart, return_to: flow.return_to.clone() };
+        return Err(error.into());
     }
     Ok(json_response(StatusCode::OK, &flow_json(&flow, None, None)))
 }
@@ -585,7 +546,7 @@ async fn render_outcome(
     api: bool,
 ) -> HttpResponse {
     match outcome {
-        Outcome::Form { flow, status, mut transient_payload } => {
+        Outcome::Form { flow, mut transient_payload } => {
             // Kratos answers validation errors with the flow as stored, without the payload.
             if has_error_message(&flow) {
                 transient_payload = None;
@@ -599,15 +560,14 @@ async fn render_outcome(
                 };
                 return ui_redirect(svc(state).ui_url(kind), flow.id, redirect);
             }
-            json_response(status, &flow_json(&flow, transient_payload.as_ref(), None))
+            json_response(StatusCode::BAD_REQUEST, &flow_json(&flow, transient_payload.as_ref(), None))
         }
-        Outcome::Redirect { to, status } => {
-            HttpResponseBuilder::new(status).insert_header((header::LOCATION, to)).finish()
-        }
+        Outcome::Redirect(to) => HttpResponse::SeeOther().insert_header((header::LOCATION, to)).finish(),
+        Outcome::SignedIn(to) => HttpResponse::Found().insert_header((header::LOCATION, to)).finish(),
         Outcome::Expired { new_flow, error } => {
             use actix_web::ResponseError;
             let mut res = if new_flow.flow_type == FlowType::Api || info.is_json {
-                error.error_response()
+                ApiError::from(error).error_response()
             } else {
                 ui_redirect(svc(state).ui_url(kind), new_flow.id, StatusCode::SEE_OTHER)
             };
@@ -615,7 +575,7 @@ async fn render_outcome(
             if new_flow.flow_type == FlowType::Browser
                 && info.csrf_cookie.as_deref() != Some(new_flow.csrf_token.as_str())
             {
-                let _ = res.add_cookie(&csrf::cookie(&state.config, &new_flow.csrf_token));
+                let _ = res.add_cookie(&csrf_cookie(&state.config, &new_flow.csrf_token));
             }
             res
         }
@@ -628,17 +588,18 @@ async fn render_outcome(
                 error_response(state, req, api, error).await
             }
         }
-        Outcome::Show { flow, status, redirect, transient_payload } => {
-            if redirect {
+        Outcome::Show { flow, ok, to_ui, transient_payload } => {
+            if to_ui {
                 ui_redirect(svc(state).ui_url(kind), flow.id, StatusCode::SEE_OTHER)
             } else {
+                let status = if ok { StatusCode::OK } else { StatusCode::BAD_REQUEST };
                 json_response(status, &flow_json(&flow, transient_payload.as_ref(), None))
             }
         }
         Outcome::WithCookies { csrf: new_csrf, session, inner } => {
             let mut res = Box::pin(render_outcome(state, req, info, kind, *inner, api)).await;
             if let Some(token) = new_csrf {
-                let _ = res.add_cookie(&csrf::cookie(&state.config, &token));
+                let _ = res.add_cookie(&csrf_cookie(&state.config, &token));
             }
             if let Some(s) = session
                 && let Some(c) = session_cookie(state, &s.1, s.0.expires_at)
@@ -669,11 +630,11 @@ fn render_done(state: &AppState, info: &RequestInfo, done: ss::Done) -> HttpResp
     });
     let mut res = match done.flow.kind {
         FlowKind::Recovery | FlowKind::Verification | FlowKind::Settings => {
-            return ApiError::internal(&"flow finished without a session step").error_response_owned();
+            return ApiError::from(Error::internal(&"flow finished without a session step")).error_response_owned();
         }
         FlowKind::Login => {
             let Some((session, aal_ok)) = session_json else {
-                return ApiError::internal(&"login finished without a session").error_response_owned();
+                return ApiError::from(Error::internal(&"login finished without a session")).error_response_owned();
             };
             if api {
                 let token = done.session.as_ref().map(|(_, t)| t.clone()).unwrap_or_default();
@@ -682,27 +643,12 @@ fn render_done(state: &AppState, info: &RequestInfo, done: ss::Done) -> HttpResp
                     &json!({"session_token": token, "session": session, "continue_with": continue_with}),
                 )
             } else if !aal_ok {
-                let e = super::sessions::aal2_required(
+                let to = super::sessions::aal2_login_url(
                     &state.config,
                     ss::redirect::return_to_of(&done.flow.request_url).as_deref(),
                 );
-                let to = e
-                    .siblings
-                    .as_ref()
-                    .and_then(|s| s.get("redirect_browser_to"))
-                    .and_then(Json::as_str)
-                    .unwrap_or_default()
-                    .to_string();
                 if info.is_json {
-                    let mut err = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "browser location change required")
-                        .with_id("browser_location_change_required")
-                        .with_reason(
-                            "In order to complete this flow please redirect the browser to: ".to_string() + &to,
-                        );
-                    let mut siblings = serde_json::Map::new();
-                    siblings.insert("redirect_browser_to".into(), json!(to));
-                    err.siblings = Some(Box::new(siblings));
-                    err.error_response_owned()
+                    ApiError::from(Error::LocationChangeRequired { to }).error_response_owned()
                 } else {
                     HttpResponse::SeeOther().insert_header((header::LOCATION, to)).finish()
                 }
@@ -740,11 +686,11 @@ fn render_done(state: &AppState, info: &RequestInfo, done: ss::Done) -> HttpResp
         }
         // A new sign-in (no session before, or another identity's) gets a new CSRF token.
         if done.new_csrf.is_none() && info.session.as_ref().is_none_or(|l| l.session.identity_id != done.identity.id) {
-            let _ = res.add_cookie(&csrf::cookie(&state.config, &csrf::new_token()));
+            let _ = res.add_cookie(&csrf_cookie(&state.config, &csrf::new_token()));
         }
     }
     if let Some(token) = &done.new_csrf {
-        let _ = res.add_cookie(&csrf::cookie(&state.config, token));
+        let _ = res.add_cookie(&csrf_cookie(&state.config, token));
     }
     res
 }

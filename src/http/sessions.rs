@@ -1,11 +1,11 @@
 //! Session endpoints: `/sessions/whoami`, the caller's own sessions, token exchange, and the
 //! admin session API.
 
+use super::error::ApiError;
 use super::pagination::LegacyPage;
 use super::{AppState, json_response, link_entry, query_first as first, query_pairs, to_public};
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::session::registry::Live;
-use crate::session::service::no_session;
 use crate::session::view::render_session;
 use crate::session::{Aal, Session};
 use actix_web::http::StatusCode;
@@ -53,6 +53,11 @@ pub fn request_token(state: &AppState, req: &HttpRequest) -> Option<String> {
     }
 }
 
+/// 401 without an id (whoami and the session list wrap `session_inactive`, behaviour.md §2.4).
+fn no_session() -> Error {
+    Error::NoSession { named: false }
+}
+
 /// The caller's live, active session that satisfies the whoami AAL requirement.
 async fn caller(state: &AppState, req: &HttpRequest) -> Result<Arc<Live>, ApiError> {
     let token = request_token(state, req).ok_or_else(no_session)?;
@@ -62,26 +67,19 @@ async fn caller(state: &AppState, req: &HttpRequest) -> Result<Arc<Live>, ApiErr
         && live.shared.available_aal == Aal::Aal2
     {
         let pairs = query_pairs(req);
-        return Err(aal2_required(&state.config, first(&pairs, "return_to")));
+        return Err(Error::Aal2Required { redirect: aal2_login_url(&state.config, first(&pairs, "return_to")) }.into());
     }
     Ok(live)
 }
 
-/// 403 `session_aal2_required` with `redirect_browser_to` the AAL2 login.
-pub fn aal2_required(config: &crate::config::Config, return_to: Option<&str>) -> ApiError {
+/// The AAL2 login a session below the required AAL is sent to.
+pub fn aal2_login_url(config: &crate::config::Config, return_to: Option<&str>) -> String {
     let mut redirect = format!("{}self-service/login/browser?aal=aal2", config.public_base_url());
     if let Some(r) = return_to {
         redirect.push_str("&return_to=");
         redirect.extend(url::form_urlencoded::byte_serialize(r.as_bytes()));
     }
-    let mut err = ApiError::new(StatusCode::FORBIDDEN, "Session does not fulfill the requested Authenticator Assurance Level")
-        .with_id("session_aal2_required")
-        .with_reason("An active session was found but it does not fulfill the requested Authenticator Assurance Level. Please verify yourself with a second factor to resolve this issue.")
-        .with_details(json!({ "redirect_browser_to": redirect }));
-    let mut siblings = serde_json::Map::new();
-    siblings.insert("redirect_browser_to".into(), json!(redirect));
-    err.siblings = Some(Box::new(siblings));
-    err
+    redirect
 }
 
 /// The whoami body: the session part is rendered once per live session and the identity once
@@ -132,7 +130,7 @@ async fn whoami(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResp
         && let Some(c) = req.cookie(&state.config.session.cookie.name)
         && state.sessions.cookie_expiry(c.value()).is_some_and(|e| e < live.session.expires_at)
         && let Some(token) = state.sessions.token_from_cookie(c.value())
-        && let Some(fresh) = super::selfservice::session_cookie(&state, &token, live.session.expires_at)
+        && let Some(fresh) = super::cookies::session_cookie(&state, &token, live.session.expires_at)
     {
         let _ = res.add_cookie(&fresh);
     }
@@ -202,7 +200,7 @@ async fn token_exchange(state: web::Data<AppState>, req: HttpRequest) -> Result<
         return Err(ApiError::bad_request("init_code and return_to_code query params must be set"));
     };
     let Some((session, token)) = state.sessions.exchange(init, ret).await? else {
-        return Err(ApiError::not_found("no session yet for this \"code\""));
+        return Err(Error::not_found("no session yet for this \"code\"").into());
     };
     let identity = state.identities.get(session.identity_id).await?;
     let schema_url = state.identities.schema_url_of(&identity);
@@ -267,8 +265,8 @@ async fn identity_of(state: &AppState, s: &Session) -> Result<Option<(crate::ide
             let url = state.identities.schema_url_of(&i);
             Ok(Some((i, url)))
         }
-        Err(e) if e.status == StatusCode::NOT_FOUND => Ok(None),
-        Err(e) => Err(e),
+        Err(Error::NotFound(_)) => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -329,13 +327,13 @@ async fn admin_get(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_uuid(&id)?;
     let expand = parse_expand(&query_pairs(&req))?;
-    let s = state.sessions.find(id).await?.ok_or_else(ApiError::no_rows)?;
+    let s = state.sessions.find(id).await?.ok_or_else(Error::no_rows)?;
     Ok(json_response(StatusCode::OK, &render_admin(&state, &s, expand).await?))
 }
 
 async fn admin_revoke(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = parse_uuid(&id)?;
-    let s = state.sessions.find(id).await?.ok_or_else(ApiError::no_rows)?;
+    let s = state.sessions.find(id).await?.ok_or_else(Error::no_rows)?;
     state.sessions.revoke(s).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -3,7 +3,7 @@
 //! adds it; `add` creates missing parent objects.
 
 use super::{Credential, Identity, IdentityState, RecoveryAddress, VerifiableAddress};
-use crate::error::ApiError;
+use crate::error::Error;
 use chrono::{DateTime, Utc};
 use json_patch::{AddOperation, PatchOperation};
 use serde::Deserialize;
@@ -18,8 +18,8 @@ const MAX_PATH_DEPTH: usize = 32;
 const CREDENTIAL_TYPES: [&str; 8] =
     ["password", "oidc", "totp", "lookup_secret", "webauthn", "code", "passkey", "saml"];
 
-fn patch_error(message: impl Into<String>) -> ApiError {
-    ApiError::bad_request(PATCH_FAILED).with_message(message)
+fn patch_error(message: impl Into<String>) -> Error {
+    Error::Malformed { message: message.into(), reason: Some(PATCH_FAILED.into()) }
 }
 
 /// Whether `path` is denied: `/id`, `/stateChangedAt` (never matches: the field is
@@ -35,7 +35,7 @@ fn is_element_access(path: &str) -> bool {
 }
 
 /// Decodes and checks a patch document.
-pub fn parse(body: &[u8]) -> Result<Vec<PatchOperation>, ApiError> {
+pub fn parse(body: &[u8]) -> Result<Vec<PatchOperation>, Error> {
     let ops: Vec<PatchOperation> = serde_json::from_slice(body).map_err(|e| patch_error(e.to_string()))?;
     let mut out = Vec::with_capacity(ops.len());
     for op in ops {
@@ -89,7 +89,7 @@ fn ensure_parents(doc: &mut Json, path: &str) {
 }
 
 /// Applies checked operations to the document.
-pub fn apply(mut doc: Json, ops: &[PatchOperation]) -> Result<Json, ApiError> {
+pub fn apply(mut doc: Json, ops: &[PatchOperation]) -> Result<Json, Error> {
     for op in ops {
         if let PatchOperation::Add(a) = op {
             ensure_parents(&mut doc, a.path.as_str());
@@ -165,14 +165,14 @@ struct Patched {
 
 /// Reads the patched document back into `identity`. An invalid state is refused with
 /// Kratos' message.
-pub fn merge_into(identity: &mut Identity, doc: Json, now: DateTime<Utc>) -> Result<(), ApiError> {
+pub fn merge_into(identity: &mut Identity, doc: Json, now: DateTime<Utc>) -> Result<(), Error> {
     let p: Patched = serde_json::from_value(doc).map_err(|e| patch_error(e.to_string()))?;
-    let state = IdentityState::parse(&p.state).ok_or_else(|| {
-        ApiError::bad_request(format!(
+    let state = IdentityState::parse(&p.state).ok_or_else(|| Error::Malformed {
+        message: "identity state is not valid".into(),
+        reason: Some(format!(
             "The supplied state ('{}') was not valid. Valid states are ('active', 'inactive').",
             p.state
-        ))
-        .with_message("identity state is not valid")
+        )),
     })?;
     if let Some(kind) = p.credentials.iter().flatten().map(|(k, _)| k).find(|k| !CREDENTIAL_TYPES.contains(&k.as_str()))
     {

@@ -6,7 +6,7 @@ use super::import::{AddressInput, CreateIdentityBody, ImportCredentials, ImportP
 use super::{Credential, Identity, IdentityState, RecoveryAddress, VerifiableAddress};
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::hash::{self, HashError, HashPool};
 use crate::persistence::identity::{self as rows, ListFilter, ListPage};
 use crate::persistence::invalidation::{Invalidation, Notice};
@@ -21,7 +21,7 @@ use uuid::Uuid;
 const UNKNOWN_HASH: &str =
     "The imported password does not match any known hash format. For more information see https://www.ory.sh/dr/2";
 /// Reason for a create that collides with an existing identity.
-pub const CONFLICT: &str = "This identity conflicts with another identity that already exists.";
+pub const CONFLICT: &str = crate::catalogue::error::IDENTITY_CONFLICT;
 
 /// Identity operations shared by the admin API, the CLI and (later) the self-service flows.
 #[derive(Clone)]
@@ -37,22 +37,21 @@ pub struct IdentityService {
 }
 
 /// Maps a refused durable write to the answer Kratos gives.
-fn write_error(e: WriteError) -> ApiError {
+fn write_error(e: WriteError) -> Error {
     match e {
-        WriteError::Conflict(_) => ApiError::conflict(CONFLICT),
+        WriteError::Conflict(_) => Error::Conflict(CONFLICT.into()),
         WriteError::Rejected(_) => {
-            ApiError::bad_request("The identity contains a value the database refuses (for example a NUL character).")
+            Error::invalid("The identity contains a value the database refuses (for example a NUL character).")
         }
-        WriteError::NotFound => ApiError::no_rows(),
-        WriteError::Stopped => ApiError::unavailable(&"the persister is shutting down"),
+        other => Error::from(other),
     }
 }
 
-fn state_error() -> ApiError {
-    ApiError::bad_request("identity state is not valid")
+fn state_error() -> Error {
+    Error::invalid("identity state is not valid")
 }
 
-fn parse_state(s: Option<&str>) -> Result<Option<IdentityState>, ApiError> {
+fn parse_state(s: Option<&str>) -> Result<Option<IdentityState>, Error> {
     match s {
         None | Some("") => Ok(None),
         Some(s) => IdentityState::parse(s).map(Some).ok_or_else(state_error),
@@ -174,7 +173,7 @@ impl IdentityService {
 
     /// Imports credentials into `identity` (password hashed or format-checked; oidc/saml
     /// providers appended). Errors here fail a whole batch, as in Kratos.
-    async fn import_credentials(&self, identity: &mut Identity, creds: ImportCredentials) -> Result<(), ApiError> {
+    async fn import_credentials(&self, identity: &mut Identity, creds: ImportCredentials) -> Result<(), Error> {
         let now = self.clock.now();
         if let Some(pw) = creds.password {
             let config = pw.config;
@@ -183,12 +182,12 @@ impl IdentityService {
             } else {
                 let hashed = match config.password.filter(|p| !p.is_empty()) {
                     Some(plain) => self.hashes.hash(plain.into_bytes()).await.map_err(|e| match e {
-                        HashError::TooLong => ApiError::bad_request("The password is longer than 72 bytes."),
-                        other => ApiError::internal(&other),
+                        HashError::TooLong => Error::invalid("The password is longer than 72 bytes."),
+                        other => Error::internal(&other),
                     })?,
                     None => config.hashed_password.unwrap_or_default(),
                 };
-                hash::check_format(&hashed).map_err(|_| ApiError::bad_request(UNKNOWN_HASH))?;
+                hash::check_format(&hashed).map_err(|_| Error::invalid(UNKNOWN_HASH))?;
                 json!({ "hashed_password": hashed })
             };
             let c = identity.credentials.entry("password".into()).or_insert_with(|| new_credential("password", now));
@@ -227,7 +226,7 @@ impl IdentityService {
     }
 
     /// Turns a create body into an identity that still has to pass [`Self::apply_schema`].
-    pub async fn prepare(&self, body: CreateIdentityBody) -> Result<Identity, ApiError> {
+    pub async fn prepare(&self, body: CreateIdentityBody) -> Result<Identity, Error> {
         let now = self.clock.now();
         let state = parse_state(body.state.as_deref())?.unwrap_or(IdentityState::Active);
         let schema_id = body.schema_id.filter(|s| !s.is_empty()).unwrap_or_else(|| self.schemas.default_id().into());
@@ -266,7 +265,7 @@ impl IdentityService {
     /// Validates traits against the identity's schema and derives what the `ory.sh/kratos`
     /// extension says: credential identifiers and verifiable/recovery addresses (addresses
     /// already on the identity that match keep their id and verification state).
-    pub fn apply_schema(&self, identity: &mut Identity) -> Result<(), ApiError> {
+    pub fn apply_schema(&self, identity: &mut Identity) -> Result<(), Error> {
         if identity.schema_id.is_empty() {
             identity.schema_id = self.schemas.default_id().to_string();
         }
@@ -275,11 +274,11 @@ impl IdentityService {
         }
         let schema_id = self.schemas.get(&identity.schema_id).map_or(identity.schema_id.clone(), |s| s.id.clone());
         let extracted = self.schemas.validate_traits(&schema_id, &identity.traits).map_err(|e| match e {
-            TraitsError::UnknownSchema(id) => ApiError::bad_request(format!("Unable to find JSON Schema ID: {id}")),
-            TraitsError::Invalid(_) => ApiError::bad_request(e.to_string()),
+            TraitsError::UnknownSchema(id) => Error::invalid(format!("Unable to find JSON Schema ID: {id}")),
+            TraitsError::Invalid(_) => Error::invalid(e.to_string()),
         })?;
         if contains_nul(identity) {
-            return Err(ApiError::bad_request("The identity contains a NUL character, which cannot be stored."));
+            return Err(Error::invalid("The identity contains a NUL character, which cannot be stored."));
         }
         let now = self.clock.now();
         self.apply_identifiers(identity, &extracted, now);
@@ -392,7 +391,7 @@ impl IdentityService {
     }
 
     /// Replaces the stored password hash of an identity (re-hash on login).
-    pub async fn replace_password_hash(&self, id: Uuid, hashed: &str) -> Result<Identity, ApiError> {
+    pub async fn replace_password_hash(&self, id: Uuid, hashed: &str) -> Result<Identity, Error> {
         let mut identity = self.get(id).await?;
         let now = self.clock.now();
         if let Some(c) = identity.credentials.get_mut("password") {
@@ -412,7 +411,7 @@ impl IdentityService {
     }
 
     /// `POST /admin/identities`.
-    pub async fn create(&self, body: CreateIdentityBody) -> Result<Identity, ApiError> {
+    pub async fn create(&self, body: CreateIdentityBody) -> Result<Identity, Error> {
         let mut identity = self.prepare(body).await?;
         self.apply_schema(&mut identity)?;
         self.persist(&identity).await.map_err(write_error)?;
@@ -424,7 +423,7 @@ impl IdentityService {
     pub async fn create_batch(
         &self,
         bodies: Vec<Option<CreateIdentityBody>>,
-    ) -> Result<Vec<Option<Result<Uuid, ApiError>>>, ApiError> {
+    ) -> Result<Vec<Option<Result<Uuid, Error>>>, Error> {
         // Bodies are converted concurrently: plain-text passwords hash in parallel on the
         // bounded pool (which caps the concurrency).
         let conversions = bodies.into_iter().map(|body| async move {
@@ -436,8 +435,8 @@ impl IdentityService {
         let prepared = futures_util::future::join_all(conversions)
             .await
             .into_iter()
-            .collect::<Result<Vec<Option<Identity>>, ApiError>>()?;
-        let mut results: Vec<Option<Result<Identity, ApiError>>> = prepared
+            .collect::<Result<Vec<Option<Identity>>, Error>>()?;
+        let mut results: Vec<Option<Result<Identity, Error>>> = prepared
             .into_iter()
             .map(|p| {
                 p.map(|mut i| {
@@ -456,7 +455,7 @@ impl IdentityService {
         // Kratos inserts a single identity without partial-insert mode: its conflict fails
         // the whole request with 409.
         let batch_error = |e: WriteError| match e {
-            WriteError::Conflict(_) => ApiError::unique_violation(),
+            WriteError::Conflict(_) => Error::UniqueViolation,
             other => write_error(other),
         };
         if valid.len() == 1
@@ -473,18 +472,15 @@ impl IdentityService {
     }
 
     /// Loads an identity or answers 404.
-    pub async fn get(&self, id: Uuid) -> Result<Identity, ApiError> {
-        let mut conn = self.store.get().await.map_err(ApiError::store)?;
-        rows::find(&mut conn.conn(), id).await.map_err(ApiError::store)?.ok_or_else(ApiError::no_rows)
+    pub async fn get(&self, id: Uuid) -> Result<Identity, Error> {
+        let mut conn = self.store.get().await.map_err(Error::from)?;
+        rows::find(&mut conn.conn(), id).await.map_err(Error::from)?.ok_or_else(Error::no_rows)
     }
 
     /// `GET /admin/identities/by/external/{externalID}`.
-    pub async fn get_by_external_id(&self, external_id: &str) -> Result<Identity, ApiError> {
-        let mut conn = self.store.get().await.map_err(ApiError::store)?;
-        rows::find_by_external_id(&mut conn.conn(), external_id)
-            .await
-            .map_err(ApiError::store)?
-            .ok_or_else(ApiError::no_rows)
+    pub async fn get_by_external_id(&self, external_id: &str) -> Result<Identity, Error> {
+        let mut conn = self.store.get().await.map_err(Error::from)?;
+        rows::find_by_external_id(&mut conn.conn(), external_id).await.map_err(Error::from)?.ok_or_else(Error::no_rows)
     }
 
     /// One page of identities.
@@ -493,15 +489,15 @@ impl IdentityService {
         filter: &ListFilter,
         page: ListPage,
         with_credentials: bool,
-    ) -> Result<Vec<Identity>, ApiError> {
-        let mut conn = self.store.get().await.map_err(ApiError::store)?;
-        rows::list(&mut conn.conn(), filter, page, with_credentials).await.map_err(ApiError::store)
+    ) -> Result<Vec<Identity>, Error> {
+        let mut conn = self.store.get().await.map_err(Error::from)?;
+        rows::list(&mut conn.conn(), filter, page, with_credentials).await.map_err(Error::from)
     }
 
     /// Number of identities.
-    pub async fn count(&self) -> Result<i64, ApiError> {
-        let mut conn = self.store.get().await.map_err(ApiError::store)?;
-        rows::count(&mut conn.conn()).await.map_err(ApiError::store)
+    pub async fn count(&self) -> Result<i64, Error> {
+        let mut conn = self.store.get().await.map_err(Error::from)?;
+        rows::count(&mut conn.conn()).await.map_err(Error::from)
     }
 
     fn changed(&self, id: Uuid) {
@@ -511,12 +507,12 @@ impl IdentityService {
     /// Marks the verifiable address `value` of an identity verified (durable); returns the
     /// identity as it is now. Only the address row is written, so a concurrent change of the
     /// identity (a new password, new traits) is not undone.
-    pub async fn mark_verified(&self, id: Uuid, value: &str) -> Result<Identity, ApiError> {
+    pub async fn mark_verified(&self, id: Uuid, value: &str) -> Result<Identity, Error> {
         let now = self.clock.now();
-        let mut pooled = self.store.get().await.map_err(ApiError::store)?;
+        let mut pooled = self.store.get().await.map_err(Error::from)?;
         let n = crate::persistence::identity::set_address_verified(&mut pooled.conn(), id, value, now)
             .await
-            .map_err(ApiError::store)?;
+            .map_err(Error::from)?;
         drop(pooled);
         if n > 0 {
             self.changed(id);
@@ -526,12 +522,12 @@ impl IdentityService {
 
     /// Marks the pending verifiable address `value` of an identity `sent` (a verification
     /// message went out), as Kratos does; only the address row is written.
-    pub async fn mark_sent(&self, id: Uuid, value: &str) -> Result<(), ApiError> {
+    pub async fn mark_sent(&self, id: Uuid, value: &str) -> Result<(), Error> {
         let now = self.clock.now();
-        let mut pooled = self.store.get().await.map_err(ApiError::store)?;
+        let mut pooled = self.store.get().await.map_err(Error::from)?;
         let n = crate::persistence::identity::set_address_sent(&mut pooled.conn(), id, value, now)
             .await
-            .map_err(ApiError::store)?;
+            .map_err(Error::from)?;
         if n > 0 {
             self.changed(id);
         }
@@ -540,17 +536,17 @@ impl IdentityService {
 
     /// Validates and durably writes an identity changed by a self-service flow; a taken
     /// identifier is 409.
-    pub async fn save_changed(&self, identity: &mut Identity) -> Result<(), ApiError> {
+    pub async fn save_changed(&self, identity: &mut Identity) -> Result<(), Error> {
         self.save(identity).await
     }
 
     /// Validates and durably writes a changed identity.
-    async fn save(&self, identity: &mut Identity) -> Result<(), ApiError> {
+    async fn save(&self, identity: &mut Identity) -> Result<(), Error> {
         self.apply_schema(identity)?;
         identity.updated_at = self.clock.now();
         let op = WriteOp::UpdateIdentity(Box::new(identity.clone()));
         self.persister.write(op, Durability::Durable).await.map_err(|e| match e {
-            WriteError::Conflict(_) => ApiError::unique_violation(),
+            WriteError::Conflict(_) => Error::UniqueViolation,
             other => write_error(other),
         })?;
         self.changed(identity.id);
@@ -559,7 +555,7 @@ impl IdentityService {
 
     /// `PUT /admin/identities/{id}`: replaces traits, metadata and external id; imports
     /// credentials when given.
-    pub async fn update(&self, id: Uuid, body: UpdateIdentityBody) -> Result<Identity, ApiError> {
+    pub async fn update(&self, id: Uuid, body: UpdateIdentityBody) -> Result<Identity, Error> {
         let mut identity = self.get(id).await?;
         if let Some(schema_id) = body.schema_id.filter(|s| !s.is_empty()) {
             identity.schema_id = schema_id;
@@ -585,7 +581,7 @@ impl IdentityService {
                 })
                 .unwrap_or_default();
             let creds: ImportCredentials = serde_json::from_value(Json::Object(known))
-                .map_err(|e| ApiError::bad_request(format!("Unable to decode JSON payload: {e}")))?;
+                .map_err(|e| Error::invalid(format!("Unable to decode JSON payload: {e}")))?;
             self.import_credentials(&mut identity, creds).await?;
         }
         self.save(&mut identity).await?;
@@ -593,7 +589,7 @@ impl IdentityService {
     }
 
     /// `PATCH /admin/identities/{id}` with an RFC 6902 document.
-    pub async fn patch(&self, id: Uuid, patch: &[u8]) -> Result<Identity, ApiError> {
+    pub async fn patch(&self, id: Uuid, patch: &[u8]) -> Result<Identity, Error> {
         let mut identity = self.get(id).await?;
         let ops = super::patch::parse(patch)?;
         let url = self.schema_url_of(&identity);
@@ -610,7 +606,7 @@ impl IdentityService {
     }
 
     /// `DELETE /admin/identities/{id}`: the identity and everything it owns (sessions too).
-    pub async fn delete(&self, id: Uuid) -> Result<(), ApiError> {
+    pub async fn delete(&self, id: Uuid) -> Result<(), Error> {
         self.get(id).await?;
         self.persister.write(WriteOp::DeleteIdentity(id), Durability::Durable).await.map_err(write_error)?;
         self.changed(id);
@@ -618,12 +614,10 @@ impl IdentityService {
     }
 
     /// `DELETE /admin/identities/{id}/credentials/{type}`.
-    pub async fn delete_credential(&self, id: Uuid, kind: &str, identifier: Option<&str>) -> Result<(), ApiError> {
+    pub async fn delete_credential(&self, id: Uuid, kind: &str, identifier: Option<&str>) -> Result<(), Error> {
         let mut identity = self.get(id).await?;
         let Some(cred) = identity.credentials.get(kind).cloned() else {
-            return Err(ApiError::not_found(format!(
-                "You tried to remove a {kind} but this user have no {kind} set up."
-            )));
+            return Err(Error::not_found(format!("You tried to remove a {kind} but this user have no {kind} set up.")));
         };
         let now = self.clock.now();
         match kind {
@@ -646,14 +640,14 @@ impl IdentityService {
             }
             "password" | "oidc" | "saml" => {
                 if count_first_factors(&identity) < 2 {
-                    return Err(ApiError::bad_request("You cannot remove the last first factor credential."));
+                    return Err(Error::invalid("You cannot remove the last first factor credential."));
                 }
-                let Some(c) = identity.credentials.get_mut(kind) else { return Err(ApiError::no_rows()) };
+                let Some(c) = identity.credentials.get_mut(kind) else { return Err(Error::no_rows()) };
                 if kind == "password" {
                     c.config = json!({});
                 } else {
                     let Some(target) = identifier.filter(|i| !i.is_empty()) else {
-                        return Err(ApiError::bad_request("You must provide an identifier to delete this credential."));
+                        return Err(Error::invalid("You must provide an identifier to delete this credential."));
                     };
                     let providers = c.config.get("providers").and_then(Json::as_array).cloned().unwrap_or_default();
                     let (removed, kept): (Vec<Json>, Vec<Json>) = providers.into_iter().partition(|p| {
@@ -663,7 +657,7 @@ impl IdentityService {
                         ) == target
                     });
                     if removed.is_empty() {
-                        return Err(ApiError::not_found(format!(
+                        return Err(Error::not_found(format!(
                             "The identifier `{target}` was not found among OIDC credentials."
                         )));
                     }
@@ -680,7 +674,7 @@ impl IdentityService {
                 }
                 c.updated_at = now;
             }
-            other => return Err(ApiError::bad_request(format!("Credentials type {other} cannot be deleted."))),
+            other => return Err(Error::invalid(format!("Credentials type {other} cannot be deleted."))),
         }
         self.save(&mut identity).await
     }

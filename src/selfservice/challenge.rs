@@ -7,9 +7,8 @@ use super::{Outcome, RequestInfo, SelfService};
 use crate::catalogue::{self as text, Text};
 use crate::courier::MessageType;
 use crate::courier::template::TemplateType;
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::identity::Identity;
-use actix_web::http::StatusCode;
 use serde_json::{Value as Json, json};
 
 /// The method a recovery or verification flow uses (`selfservice.flows.<kind>.use`), if it
@@ -30,10 +29,10 @@ pub fn method(svc: &SelfService, kind: FlowKind) -> Option<&'static str> {
 
 /// Counts a code submission to `flow` (in the database, so every instance shares the count);
 /// `true` once the flow is over `code.max_submissions`.
-pub async fn over_submission_limit(svc: &SelfService, flow: &Flow) -> Result<bool, ApiError> {
+pub async fn over_submission_limit(svc: &SelfService, flow: &Flow) -> Result<bool, Error> {
     let max = svc.config.selfservice.methods.code.config.max_submissions;
     let until = flow.expires_at + chrono::Duration::hours(1);
-    let submissions = svc.brute_force.code_submission(flow.id, max, until).await.map_err(ApiError::store)?;
+    let submissions = svc.brute_force.code_submission(flow.id, max, until).await.map_err(Error::from)?;
     Ok(submissions > max)
 }
 
@@ -42,14 +41,12 @@ pub fn no_method(mut flow: Flow, message: Text, info: &RequestInfo) -> (Flow, Ou
     flow.ui.reset_messages();
     flow.ui.messages.push(message);
     let redirect = flow.flow_type == FlowType::Browser && !info.is_json;
-    (flow.clone(), Outcome::Show { flow, status: StatusCode::BAD_REQUEST, redirect, transient_payload: None })
+    (flow.clone(), Outcome::Show { flow, ok: false, to_ui: redirect, transient_payload: None })
 }
 
 /// Echoes a submit's transient payload on the flow it answers with (successful answers).
 pub fn echo_transient_payload(body: &Json, mut outcome: Outcome) -> Outcome {
-    if let Outcome::Show { transient_payload, status, .. } = &mut outcome
-        && status.is_success()
-    {
+    if let Outcome::Show { transient_payload, ok: true, .. } = &mut outcome {
         *transient_payload = body.get("transient_payload").cloned();
     }
     outcome
@@ -147,7 +144,7 @@ pub fn email_problem(
     }
     flow.ui.add_field_message("email", message);
     let redirect = flow.flow_type == FlowType::Browser && !info.is_json;
-    (flow.clone(), Outcome::Show { flow, status: StatusCode::BAD_REQUEST, redirect, transient_payload: None })
+    (flow.clone(), Outcome::Show { flow, ok: false, to_ui: redirect, transient_payload: None })
 }
 
 /// The identity as templates see it (`.Identity`): no credentials, no admin metadata.
@@ -175,7 +172,7 @@ pub struct Mail<'a> {
 }
 
 /// Renders and queues one message.
-pub async fn send(svc: &SelfService, flow: &Flow, mail: Mail<'_>) -> Result<(), ApiError> {
+pub async fn send(svc: &SelfService, flow: &Flow, mail: Mail<'_>) -> Result<(), Error> {
     let mut data = json!({
         "to": mail.to,
         "request_url": flow.request_url,
@@ -229,19 +226,13 @@ pub fn redirect_to_new(svc: &SelfService, new_flow: &Flow, to_ui: bool) -> Outco
     Outcome::WithCookies {
         csrf: (new_flow.flow_type == FlowType::Browser).then(|| new_flow.csrf_token.clone()),
         session: None,
-        inner: Box::new(Outcome::Redirect { to, status: StatusCode::SEE_OTHER }),
+        inner: Box::new(Outcome::Redirect(to)),
     }
 }
 
 /// 410 `self_service_flow_replaced` naming the replacement (`use_flow_id`).
-pub fn replaced_error(new_flow: &Flow, reason: &str) -> ApiError {
-    let mut e = ApiError::new(StatusCode::GONE, "self-service flow replaced")
-        .with_id("self_service_flow_replaced")
-        .with_reason(reason);
-    let mut siblings = serde_json::Map::new();
-    siblings.insert("use_flow_id".into(), json!(new_flow.id));
-    e.siblings = Some(Box::new(siblings));
-    e
+pub fn replaced_error(new_flow: &Flow, reason: &str) -> Error {
+    Error::FlowReplaced { replacement: new_flow.id, reason: reason.into() }
 }
 
 /// 410 `self_service_flow_expired` (`expired_at`, `since` and, with a replacement, `use_flow_id`).
@@ -249,22 +240,8 @@ pub fn expired_error(
     expired_at: chrono::DateTime<chrono::Utc>,
     now: chrono::DateTime<chrono::Utc>,
     new_flow: Option<uuid::Uuid>,
-) -> ApiError {
-    let ago = now - expired_at;
-    let mut e = ApiError::new(StatusCode::GONE, "self-service flow expired")
-        .with_id("self_service_flow_expired")
-        .with_reason(format!(
-            "The self-service flow expired {:.2} minutes ago, initialize a new one.",
-            ago.num_seconds().max(0) as f64 / 60.0
-        ));
-    let mut siblings = serde_json::Map::new();
-    siblings.insert("expired_at".into(), crate::identity::view::ts(&expired_at));
-    siblings.insert("since".into(), json!(ago.num_nanoseconds().unwrap_or(i64::MAX)));
-    if let Some(id) = new_flow {
-        siblings.insert("use_flow_id".into(), json!(id));
-    }
-    e.siblings = Some(Box::new(siblings));
-    e
+) -> Error {
+    Error::FlowExpired { expired_at, now, replacement: new_flow, continue_with: Vec::new() }
 }
 
 /// An error that also sets the replacement flow's CSRF cookie.

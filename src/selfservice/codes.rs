@@ -5,7 +5,7 @@
 
 use super::SelfService;
 use super::flow::Flow;
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::persistence::selfservice::{self as rows, CodeRecord};
 use chrono::{DateTime, Utc};
 use hmac::{KeyInit, Mac};
@@ -70,7 +70,7 @@ pub struct Issue<'a> {
 }
 
 /// Creates and durably stores a secret; returns it in clear (to be sent, never logged).
-pub async fn issue(svc: &SelfService, what: Issue<'_>) -> Result<String, ApiError> {
+pub async fn issue(svc: &SelfService, what: Issue<'_>) -> Result<String, Error> {
     let secret = if what.method == "link" { new_token() } else { new_code() };
     let key = keys(svc).remove(0);
     let record = CodeRecord {
@@ -87,15 +87,15 @@ pub async fn issue(svc: &SelfService, what: Issue<'_>) -> Result<String, ApiErro
         expires_at: what.expires_at,
         created_at: svc.clock.now(),
     };
-    let mut pooled = svc.store.get().await.map_err(ApiError::store)?;
-    rows::insert_code(&mut pooled.conn(), &record).await.map_err(ApiError::store)?;
+    let mut pooled = svc.store.get().await.map_err(Error::from)?;
+    rows::insert_code(&mut pooled.conn(), &record).await.map_err(Error::from)?;
     Ok(secret)
 }
 
 /// Forgets the unused secrets of a flow (a new one replaces them).
-pub async fn forget(svc: &SelfService, flow_id: Uuid) -> Result<(), ApiError> {
-    let mut pooled = svc.store.get().await.map_err(ApiError::store)?;
-    rows::delete_codes_of_flow(&mut pooled.conn(), flow_id).await.map_err(ApiError::store)
+pub async fn forget(svc: &SelfService, flow_id: Uuid) -> Result<(), Error> {
+    let mut pooled = svc.store.get().await.map_err(Error::from)?;
+    rows::delete_codes_of_flow(&mut pooled.conn(), flow_id).await.map_err(Error::from)
 }
 
 /// What redeeming a secret found.
@@ -112,14 +112,14 @@ pub enum Redeemed {
 
 /// Looks a `method` (`code` / `link`) secret up for `flow_id` and, when it is valid, marks it used (exactly once, even
 /// under concurrent submits).
-pub async fn redeem(svc: &SelfService, flow_id: Uuid, method: &str, secret: &str) -> Result<Redeemed, ApiError> {
+pub async fn redeem(svc: &SelfService, flow_id: Uuid, method: &str, secret: &str) -> Result<Redeemed, Error> {
     let secret = secret.trim();
     if secret.is_empty() || secret.len() > 256 {
         return Ok(Redeemed::Unknown);
     }
     let digests: Vec<String> = keys(svc).iter().map(|k| digest_with(k, flow_id, secret)).collect();
-    let mut pooled = svc.store.get().await.map_err(ApiError::store)?;
-    let Some(record) = rows::find_code(&mut pooled.conn(), flow_id, method, &digests).await.map_err(ApiError::store)?
+    let mut pooled = svc.store.get().await.map_err(Error::from)?;
+    let Some(record) = rows::find_code(&mut pooled.conn(), flow_id, method, &digests).await.map_err(Error::from)?
     else {
         return Ok(Redeemed::Unknown);
     };
@@ -130,7 +130,7 @@ pub async fn redeem(svc: &SelfService, flow_id: Uuid, method: &str, secret: &str
     if record.expires_at < now {
         return Ok(Redeemed::Expired(Box::new(record)));
     }
-    if !rows::use_code(&mut pooled.conn(), record.id, now).await.map_err(ApiError::store)? {
+    if !rows::use_code(&mut pooled.conn(), record.id, now).await.map_err(Error::from)? {
         return Ok(Redeemed::Used(Box::new(record)));
     }
     Ok(Redeemed::Ok(Box::new(record)))

@@ -1,9 +1,8 @@
 //! CSRF protection for browser flows (behaviour.md §3.3): a random token in a cookie named
-//! after the public base URL, and a masked copy of it in every form.
+//! after the public base URL, and a masked copy of it in every form. The cookie itself is
+//! read and written in `http::cookies`.
 
 use crate::config::Config;
-use actix_web::HttpRequest;
-use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -25,13 +24,6 @@ pub fn new_token() -> String {
 
 fn decode(token: &str) -> Option<Vec<u8>> {
     base64::engine::general_purpose::STANDARD.decode(token.trim()).ok()
-}
-
-/// The value of the request's CSRF cookie, if present (it may still be malformed: then every
-/// check against it fails as a mismatch).
-pub fn from_request(config: &Config, req: &HttpRequest) -> Option<String> {
-    let c = req.cookie(&cookie_name(config))?;
-    Some(c.value().to_string()).filter(|v| !v.is_empty())
 }
 
 /// Whether `token` is a well-formed real token (base64 of 32 bytes).
@@ -70,32 +62,6 @@ pub fn verify(real: &str, sent: &str) -> bool {
     match (decode(real), sent) {
         (Some(r), Some(m)) if r.len() == TOKEN_LEN => bool::from(r.ct_eq(&m)),
         _ => false,
-    }
-}
-
-/// The CSRF cookie carrying `token`.
-pub fn cookie(config: &Config, token: &str) -> Cookie<'static> {
-    let secure = config.cookies.secure.unwrap_or(!config.dev);
-    let same_site = if secure { same_site(config.cookies.same_site.as_deref()) } else { SameSite::Lax };
-    let mut c = Cookie::build(cookie_name(config), token.to_string())
-        .http_only(true)
-        .secure(secure)
-        .same_site(same_site)
-        .path(config.cookies.path.clone().unwrap_or_else(|| "/".into()))
-        .max_age(CookieDuration::days(365))
-        .finish();
-    if let Some(d) = &config.cookies.domain {
-        c.set_domain(d.clone());
-    }
-    c
-}
-
-/// Parses a SameSite setting (`Strict`, `Lax`, `None`); anything else is Lax.
-pub fn same_site(v: Option<&str>) -> SameSite {
-    match v.map(str::to_ascii_lowercase).as_deref() {
-        Some("strict") => SameSite::Strict,
-        Some("none") => SameSite::None,
-        _ => SameSite::Lax,
     }
 }
 

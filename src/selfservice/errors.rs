@@ -2,29 +2,23 @@
 //! error UI with `?id=`, and the UI reads the error from `GET /self-service/errors?id=`.
 
 use super::SelfService;
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::identity::view::ts;
 use crate::persistence::selfservice::{self as rows, ErrorRecord};
 use crate::persistence::{Durability, WriteOp};
 use serde_json::{Value as Json, json};
 use uuid::Uuid;
 
-/// Stores `error` (durable: the browser is about to ask for it) and returns its id.
-pub async fn store(svc: &SelfService, error: &ApiError) -> Result<Uuid, ApiError> {
+/// Stores `error` (its JSON; durable: the browser is about to ask for it) and returns its id.
+pub async fn store(svc: &SelfService, error: Json) -> Result<Uuid, Error> {
     let now = svc.clock.now();
-    let record = ErrorRecord {
-        id: Uuid::new_v4(),
-        error: error.inner_body(),
-        was_seen: false,
-        seen_at: None,
-        created_at: now,
-        updated_at: now,
-    };
+    let record =
+        ErrorRecord { id: Uuid::new_v4(), error, was_seen: false, seen_at: None, created_at: now, updated_at: now };
     let id = record.id;
     svc.persister
         .write(WriteOp::InsertError(Box::new(record)), Durability::Durable)
         .await
-        .map_err(|e| ApiError::internal(&e))?;
+        .map_err(|e| Error::internal(&e))?;
     Ok(id)
 }
 
@@ -39,17 +33,15 @@ fn stub() -> Json {
 }
 
 /// `GET /self-service/errors?id=`: the container, marked as seen.
-pub async fn read(svc: &SelfService, id: &str) -> Result<Json, ApiError> {
+pub async fn read(svc: &SelfService, id: &str) -> Result<Json, Error> {
     let now = svc.clock.now();
     if id == "stub:500" {
         return Ok(json!({"id": id, "error": stub(), "created_at": ts(&now), "updated_at": ts(&now)}));
     }
-    let Ok(uuid) = Uuid::parse_str(id) else { return Err(ApiError::no_rows()) };
-    let mut pooled = svc.store.get().await.map_err(ApiError::store)?;
-    let record = rows::read_error(&mut pooled.conn(), uuid, now)
-        .await
-        .map_err(ApiError::store)?
-        .ok_or_else(ApiError::no_rows)?;
+    let Ok(uuid) = Uuid::parse_str(id) else { return Err(Error::no_rows()) };
+    let mut pooled = svc.store.get().await.map_err(Error::from)?;
+    let record =
+        rows::read_error(&mut pooled.conn(), uuid, now).await.map_err(Error::from)?.ok_or_else(Error::no_rows)?;
     Ok(json!({
         "id": record.id,
         "error": record.error,

@@ -4,12 +4,12 @@
 
 use super::flow::{Flow, FlowKind};
 use super::{Outcome, RequestInfo, SelfService};
+use crate::catalogue::error as reasons;
 use crate::catalogue::{Text, TextType};
 use crate::config::HookConfig;
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::identity::Identity;
 use crate::session::Session;
-use actix_web::http::StatusCode;
 use serde_json::{Map, Value as Json, json};
 use std::time::Duration;
 
@@ -34,13 +34,13 @@ pub enum HookError {
     /// A web hook answered with UI messages (`can_interrupt` / `parse`): the flow is shown again.
     Messages(Vec<(String, Text)>),
     /// Any other failure.
-    Api(ApiError),
+    Api(Error),
     /// `require_verified_address`: JSON clients get the error, browsers go to `redirect`.
-    Verify { error: ApiError, redirect: String },
+    Verify { error: Error, redirect: String },
 }
 
-impl From<ApiError> for HookError {
-    fn from(e: ApiError) -> Self {
+impl From<Error> for HookError {
+    fn from(e: Error) -> Self {
         HookError::Api(e)
     }
 }
@@ -54,7 +54,7 @@ impl HookError {
                 for (field, text) in messages {
                     flow.ui.add_field_message(&field, text);
                 }
-                Outcome::Form { flow, status: StatusCode::BAD_REQUEST, transient_payload }
+                Outcome::Form { flow, transient_payload }
             }
             HookError::Api(e) => Outcome::Error(e),
             HookError::Verify { error, redirect } => Outcome::ErrorOrRedirect { error, redirect },
@@ -128,7 +128,7 @@ impl HookRunner {
         kind: FlowKind,
         flow: &Flow,
         info: &RequestInfo,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), Error> {
         let flows = &svc.config.selfservice.flows;
         let hooks: &[HookConfig] = match kind {
             FlowKind::Login => &flows.login.before.hooks,
@@ -146,7 +146,7 @@ impl HookRunner {
                     Err(HookError::Messages(m)) => {
                         let reason =
                             m.first().map_or_else(|| "a web hook refused the request".into(), |(_, t)| t.text.clone());
-                        return Err(ApiError::bad_request(reason));
+                        return Err(Error::Invalid(reason));
                     }
                 }
             }
@@ -175,18 +175,12 @@ impl HookRunner {
                 "require_verified_address"
                     if point.kind == FlowKind::Login && identity.verifiable_addresses.is_empty() =>
                 {
-                    return Err(HookError::Api(
-                        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "The services failed to load its configuration")
-                            .with_id("invalid_configuration")
-                            .with_reason("A misconfiguration prevents login. Expected to find a verification address but this identity does not have one assigned."),
-                    ));
+                    return Err(HookError::Api(Error::Misconfigured(reasons::NO_VERIFIABLE_ADDRESS.into())));
                 }
                 "require_verified_address"
                     if point.kind == FlowKind::Login && !identity.verifiable_addresses.iter().any(|a| a.verified) =>
                 {
-                    let error = ApiError::new(StatusCode::FORBIDDEN, "The request was forbidden")
-                        .with_id("session_verified_address_required")
-                        .with_reason("A verified address is required to log in.");
+                    let error = Error::VerifiedAddressRequired { continue_with: None };
                     // A verification flow for the first address, its message sent, offered
                     // to the client.
                     let address = identity.verifiable_addresses.iter().find(|a| !a.value.is_empty());
@@ -215,7 +209,7 @@ impl HookRunner {
                         if let Some(f) = item.get_mut("flow").and_then(Json::as_object_mut) {
                             f.insert("url".into(), json!(url));
                         }
-                        let error = error.with_details(json!({"continue_with": [item]}));
+                        let error = Error::VerifiedAddressRequired { continue_with: Some(item) };
                         return Err(HookError::Verify { error, redirect: url });
                     }
                     return Err(HookError::Api(error));
@@ -301,13 +295,7 @@ impl HookRunner {
 
     /// Calls one web hook. `Ok(Some(identity))` when `response.parse` returned identity changes.
     async fn web_hook(&self, config: Option<&Json>, ctx: Json) -> Result<Option<Json>, HookError> {
-        let invalid = |reason: &str| {
-            HookError::Api(
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "The services failed to load its configuration")
-                    .with_id("invalid_configuration")
-                    .with_reason(reason.to_string()),
-            )
-        };
+        let invalid = |reason: &str| HookError::Api(Error::Misconfigured(reason.to_string()));
         let Some(config) = config else { return Err(invalid("a web_hook has no config")) };
         let url = config.get("url").and_then(Json::as_str).ok_or_else(|| invalid("a web_hook has no url"))?;
         let method = config.get("method").and_then(Json::as_str).unwrap_or("POST").to_ascii_uppercase();
@@ -386,18 +374,9 @@ impl HookRunner {
         }
         let res = req.send().await.map_err(|e| {
             if e.is_timeout() {
-                HookError::Api(
-                    ApiError::new(StatusCode::GATEWAY_TIMEOUT, "The web hook timed out")
-                        .with_reason("A third-party upstream service could not be reached in time."),
-                )
+                HookError::Api(Error::UpstreamTimeout)
             } else {
-                HookError::Api(
-                    ApiError::new(
-                        StatusCode::BAD_GATEWAY,
-                        "An upstream server encountered an error or returned a malformed response",
-                    )
-                    .with_reason("A third-party upstream service responded improperly."),
-                )
+                HookError::Api(Error::Upstream(reasons::UPSTREAM_UNREACHABLE.into()))
             }
         })?;
         let status = res.status();
@@ -406,24 +385,11 @@ impl HookRunner {
             if can_interrupt || parse {
                 return Err(parse_messages(&text));
             }
-            return Err(HookError::Api(
-                ApiError::new(
-                    StatusCode::BAD_GATEWAY,
-                    "An upstream server encountered an error or returned a malformed response",
-                )
-                .with_reason(format!("web hook failed with status code {}", status.as_u16())),
-            ));
+            return Err(HookError::Api(Error::Upstream(reasons::upstream_status(status.as_u16()))));
         }
         if parse && status.as_u16() != 204 {
-            let v: Json = serde_json::from_str(&text).map_err(|_| {
-                HookError::Api(
-                    ApiError::new(
-                        StatusCode::BAD_GATEWAY,
-                        "An upstream server encountered an error or returned a malformed response",
-                    )
-                    .with_reason("The web hook response could not be parsed."),
-                )
-            })?;
+            let v: Json = serde_json::from_str(&text)
+                .map_err(|_| HookError::Api(Error::Upstream(reasons::UPSTREAM_UNPARSABLE.into())))?;
             return Ok(v.get("identity").cloned());
         }
         Ok(None)
@@ -459,15 +425,7 @@ fn canonical_header(name: &str) -> String {
 
 /// A refusing web hook's `{"messages":[{"instance_ptr","messages":[uiText]}]}`.
 fn parse_messages(body: &str) -> HookError {
-    let generic = || {
-        HookError::Api(
-            ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "An upstream server encountered an error or returned a malformed response",
-            )
-            .with_reason("The web hook refused the request but its response could not be parsed."),
-        )
-    };
+    let generic = || HookError::Api(Error::Upstream(reasons::UPSTREAM_REFUSED_UNPARSABLE.into()));
     let Ok(v) = serde_json::from_str::<Json>(body) else { return generic() };
     let Some(groups) = v.get("messages").and_then(Json::as_array) else { return generic() };
     let mut out = Vec::new();
@@ -504,7 +462,7 @@ fn apply_identity_patch(identity: &mut Identity, patch: &Json) -> Result<(), Hoo
     }
     if let Some(s) = p.get("state").and_then(Json::as_str) {
         identity.state = crate::identity::IdentityState::parse(s)
-            .ok_or_else(|| HookError::Api(ApiError::bad_request("the web hook returned an invalid identity state")))?;
+            .ok_or_else(|| HookError::Api(Error::invalid("the web hook returned an invalid identity state")))?;
     }
     if let Some(m) = p.get("metadata_public") {
         identity.metadata_public = Some(m.clone()).filter(|v| !v.is_null());

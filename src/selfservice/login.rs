@@ -7,10 +7,9 @@ use super::ui::{self, Input, group};
 use super::{Done, Init, Outcome, RequestInfo, SelfService, csrf_outcome, flow_message};
 use crate::catalogue as text;
 use crate::config::{HashAlgorithm, LoginStyle};
-use crate::error::ApiError;
+use crate::error::{Error, FlowName};
 use crate::identity::{Identity, IdentityState};
 use crate::session::{Aal, AuthMethod, Session};
-use actix_web::http::StatusCode;
 use serde_json::Value as Json;
 
 /// Query parameters of `GET /self-service/login/{browser,api}`.
@@ -24,15 +23,12 @@ pub struct InitParams {
     pub return_session_token_exchange_code: bool,
 }
 
-/// 401 `session_aal1_required`.
-fn aal1_required() -> ApiError {
-    ApiError::unauthorized("You can not requested a higher AAL (AAL2/AAL3) without an active session.")
-        .with_id("session_aal1_required")
-        .with_message("aal2 and aal3 can only be requested if a session exists already")
+fn aal1_required() -> Error {
+    Error::Aal1Required
 }
 
-fn already_signed_in() -> ApiError {
-    super::already_signed_in().with_message("you are already logged in")
+fn already_signed_in() -> Error {
+    Error::AlreadySignedIn(FlowName::Login)
 }
 
 /// The label of the `identifier` input (behaviour.md §13.4).
@@ -132,37 +128,31 @@ pub fn submit_button(group: &'static str, method: &str, label: text::Text) -> ui
 }
 
 /// Parses `aal`: empty → aal1.
-pub fn parse_aal(v: Option<&str>) -> Result<Aal, ApiError> {
+pub fn parse_aal(v: Option<&str>) -> Result<Aal, Error> {
     match v.unwrap_or("") {
         "" | "aal1" => Ok(Aal::Aal1),
         "aal2" => Ok(Aal::Aal2),
-        other => Err(ApiError::bad_request(format!(
+        other => Err(Error::invalid(format!(
             "Unable to parse AuthenticationMethod Assurance Level (AAL): expected one of [aal1, aal2] but got {other}"
         ))),
     }
 }
 
 /// Checks `identity_schema` (must be the default or selfservice-selectable).
-pub fn check_identity_schema(svc: &SelfService, id: Option<&str>) -> Result<Option<String>, ApiError> {
+pub fn check_identity_schema(svc: &SelfService, id: Option<&str>) -> Result<Option<String>, Error> {
     let Some(id) = id.filter(|s| !s.is_empty()) else { return Ok(None) };
     match svc.schemas.get(id) {
         Some(s) if s.id == svc.schemas.default_id() || s.selfservice_selectable => Ok(Some(s.id.clone())),
-        _ => Err(ApiError::bad_request(format!("The identity schema \"{id}\" is not allowed for self-service flows."))),
+        _ => Err(Error::invalid(format!("The identity schema \"{id}\" is not allowed for self-service flows."))),
     }
 }
 
 /// Checks a `login_challenge`: tessera has no OAuth2 provider integration yet.
-pub fn check_login_challenge(challenge: Option<&str>) -> Result<(), ApiError> {
+pub fn check_login_challenge(challenge: Option<&str>) -> Result<(), Error> {
     match challenge {
         None => Ok(()),
-        Some("") => Err(ApiError::bad_request("the login_challenge parameter is present but empty")),
-        Some(_) => {
-            Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "The services failed to load its configuration")
-                .with_id("invalid_configuration")
-                .with_reason(
-                    "refusing to parse login_challenge query parameter because oauth2_provider.url is not configured",
-                ))
-        }
+        Some("") => Err(Error::invalid("the login_challenge parameter is present but empty")),
+        Some(_) => Err(Error::Misconfigured(text::error::LOGIN_CHALLENGE_UNSUPPORTED.into())),
     }
 }
 
@@ -173,13 +163,13 @@ pub async fn init(
     info: &RequestInfo,
     params: InitParams,
     csrf_real: String,
-) -> Result<Init, ApiError> {
+) -> Result<Init, Error> {
     let aal = parse_aal(params.aal.as_deref())?;
     check_login_challenge(params.login_challenge.as_deref())?;
     let identity_schema = check_identity_schema(svc, params.identity_schema.as_deref())?;
     let default = super::redirect::default_return(&svc.config);
     if let Some(r) = params.return_to.as_deref().filter(|r| !r.is_empty()) {
-        super::redirect::validate(&svc.config, r, &default).map_err(return_to_forbidden)?;
+        super::redirect::validate(&svc.config, r, &default).map_err(super::redirect::Forbidden::into_error)?;
     }
     let mut flow = svc.new_flow(FlowKind::Login, flow_type, info.url.clone(), csrf_real);
     flow.data.identity_schema = identity_schema;
@@ -195,8 +185,8 @@ pub async fn init(
             } else if aal > live.session.aal {
                 // An AAL upgrade of the current session.
             } else if flow_type == FlowType::Browser && !info.is_json {
-                let to =
-                    super::redirect::after_flow(&svc.config, None, &info.url, &default).map_err(return_to_forbidden)?;
+                let to = super::redirect::after_flow(&svc.config, None, &info.url, &default)
+                    .map_err(super::redirect::Forbidden::into_error)?;
                 return Ok(Init::SignedIn(to));
             } else {
                 return Err(already_signed_in());
@@ -220,18 +210,13 @@ pub async fn init(
     Ok(Init::Created { flow: Box::new(flow), exchange_code })
 }
 
-async fn live_identifier(svc: &SelfService, identity_id: uuid::Uuid) -> Result<Option<String>, ApiError> {
+async fn live_identifier(svc: &SelfService, identity_id: uuid::Uuid) -> Result<Option<String>, Error> {
     let identity = svc.identities.get(identity_id).await?;
     Ok(identity
         .credentials
         .get("password")
         .filter(|c| c.config.get("hashed_password").and_then(Json::as_str).is_some_and(|h| !h.is_empty()))
         .and_then(|c| c.identifiers.first().cloned()))
-}
-
-/// 400 `self_service_flow_return_to_forbidden`.
-pub fn return_to_forbidden(e: super::redirect::Forbidden) -> ApiError {
-    ApiError::bad_request(e.to_string()).with_id("self_service_flow_return_to_forbidden")
 }
 
 /// A replacement for an expired flow (same type, request URL and schema) with `message`.
@@ -268,7 +253,7 @@ pub async fn replace_expired(svc: &SelfService, old: &Flow, info: &RequestInfo) 
 }
 
 fn form(flow: Flow, transient_payload: Option<Json>) -> Outcome {
-    Outcome::Form { flow, status: StatusCode::BAD_REQUEST, transient_payload }
+    Outcome::Form { flow, transient_payload }
 }
 
 /// Puts a validation problem into the flow and re-renders it (400).
@@ -295,9 +280,9 @@ pub async fn submit(svc: SelfService, flow: Flow, body: Json, info: RequestInfo)
             if !flow.data.refresh && !upgrade {
                 if !info.is_json && flow.flow_type == FlowType::Browser {
                     let to = super::redirect::default_return(&svc.config);
-                    return (flow, Outcome::Redirect { to, status: StatusCode::SEE_OTHER });
+                    return (flow, Outcome::Redirect(to));
                 }
-                return flow_message(flow, text::generic(&super::already_signed_in().reason.unwrap_or_default()), tp);
+                return flow_message(flow, text::generic(text::error::LOGIN_ALREADY_SIGNED_IN), tp);
             }
         }
         None if flow.data.requested_aal == Some(Aal::Aal2) => return (flow, Outcome::Error(aal1_required())),
@@ -313,7 +298,7 @@ pub async fn submit(svc: SelfService, flow: Flow, body: Json, info: RequestInfo)
     let identifier_first = svc.config.selfservice.flows.login.style == LoginStyle::IdentifierFirst;
     let first_factor = flow.data.requested_aal.unwrap_or(Aal::Aal1) == Aal::Aal1 || flow.data.refresh;
     if info.method == "GET" && matches!(method.as_str(), "password" | "identifier_first") {
-        return flow_message(flow, text::generic(super::GET_NOT_ALLOWED), None);
+        return flow_message(flow, text::generic(text::error::GET_NOT_ALLOWED), None);
     }
     match method.as_str() {
         "password" if password_enabled(&svc) && first_factor => password(svc, flow, body, info, tp).await,
@@ -363,12 +348,12 @@ async fn identify(svc: SelfService, flow: Flow, body: Json, info: RequestInfo, t
     (f.clone(), form(f, tp))
 }
 
-async fn find_by_identifier(svc: &SelfService, identifier: &str) -> Result<Option<Identity>, ApiError> {
+async fn find_by_identifier(svc: &SelfService, identifier: &str) -> Result<Option<Identity>, Error> {
     let normalised = identifier.trim().to_lowercase();
-    let mut pooled = svc.store.get().await.map_err(ApiError::store)?;
+    let mut pooled = svc.store.get().await.map_err(Error::from)?;
     crate::persistence::identity::find_by_identifier(&mut pooled.conn(), "password", &normalised)
         .await
-        .map_err(ApiError::store)
+        .map_err(Error::from)
 }
 
 fn hashed_password(identity: &Identity) -> Option<String> {
@@ -415,7 +400,7 @@ async fn password(svc: SelfService, flow: Flow, body: Json, info: RequestInfo, t
             let message = text::locked_out(svc.brute_force.retry_after(until));
             return fail(flow, &identifier, "", message, tp);
         }
-        Err(e) => return (flow, Outcome::Error(ApiError::store(e))),
+        Err(e) => return (flow, Outcome::Error(Error::from(e))),
     }
     let identity = match find_by_identifier(&svc, &identifier).await {
         Ok(i) => i,
@@ -430,10 +415,7 @@ async fn password(svc: SelfService, flow: Flow, body: Json, info: RequestInfo, t
         return fail(flow, &identifier, "", text::invalid_credentials(), tp);
     };
     if identity.state != IdentityState::Active {
-        return (
-            flow,
-            Outcome::Error(ApiError::unauthorized("Identity is disabled.").with_message("identity is disabled")),
-        );
+        return (flow, Outcome::Error(Error::IdentityDisabled));
     }
     if let Err(e) = svc.brute_force.succeeded(&identifier, info.client_ip.as_deref()).await {
         tracing::warn!(error = %e, "brute-force counter could not be cleared");
@@ -489,7 +471,7 @@ async fn finish(
     // A refresh or AAL upgrade of the caller's own session keeps that session.
     let reuse = info.session.as_ref().filter(|l| l.session.identity_id == identity.id).map(|l| l.session.id);
     // The session is built in memory; it is stored only once every after-login hook agreed.
-    let issued: Result<(Session, String), ApiError> = match (reuse, info.session_token.clone()) {
+    let issued: Result<(Session, String), Error> = match (reuse, info.session_token.clone()) {
         (Some(id), Some(token)) => {
             svc.sessions.reauthenticated(id, method, info.device.clone(), now).await.map(|s| (s, token))
         }

@@ -22,13 +22,12 @@ pub mod verification;
 use crate::catalogue as text;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::error::ApiError;
+use crate::error::{CsrfProblem, Error};
 use crate::identity::IdentityService;
 use crate::persistence::{Persister, Store};
 use crate::schema::SchemaRegistry;
 use crate::session::registry::Live;
 use crate::session::{Device, SessionService};
-use actix_web::http::StatusCode;
 use flow::{Flow, FlowKind, FlowType};
 use serde_json::{Value as Json, json};
 use std::sync::Arc;
@@ -86,26 +85,29 @@ pub struct RequestInfo {
     pub cookies: Vec<(String, String)>,
 }
 
-/// What the HTTP layer answers after a flow step.
+/// What a flow step answers; the HTTP layer turns it into JSON or a browser redirect.
 pub enum Outcome {
-    /// Show the flow again (validation error or an intermediate step): JSON with `status`,
-    /// or a browser redirect to the flow's UI.
-    Form { flow: Flow, status: StatusCode, transient_payload: Option<Json> },
+    /// The flow again, with problems or as an intermediate step (400 for JSON clients);
+    /// browsers are sent to the flow's UI.
+    Form { flow: Flow, transient_payload: Option<Json> },
     /// The flow is done: a session was issued (or, registration without session hook, only
     /// an identity created).
     Done(Box<Done>),
-    /// Browser redirect (e.g. already signed in).
-    Redirect { to: String, status: StatusCode },
+    /// Send the browser on (303).
+    Redirect(String),
+    /// A browser that is signed in already is sent away (302).
+    SignedIn(String),
     /// The flow expired: a replacement was created.
-    Expired { new_flow: Flow, error: ApiError },
+    Expired { new_flow: Flow, error: Error },
     /// An error: JSON envelope, or (browser) a stored error shown by the error UI.
-    Error(ApiError),
-    /// Recovery and verification: the flow as JSON with `status`, or (`redirect`) a 303 to
-    /// the flow's UI — the step decides, as those flows negotiate differently.
-    Show { flow: Flow, status: StatusCode, redirect: bool, transient_payload: Option<Json> },
+    Error(Error),
+    /// Recovery, verification and settings: the flow as JSON (`ok`: 200, else 400), or
+    /// (`to_ui`) the browser sent to the flow's UI — the step decides, as those flows
+    /// negotiate differently.
+    Show { flow: Flow, ok: bool, to_ui: bool, transient_payload: Option<Json> },
     /// JSON clients (and API flows) get `error`; browsers are sent to `redirect` (303).
-    ErrorOrRedirect { error: ApiError, redirect: String },
-    /// `inner`, and also set a new CSRF cookie and/or the session cookie.
+    ErrorOrRedirect { error: Error, redirect: String },
+    /// `inner`, after which the browser holds a new CSRF token and/or this session.
     WithCookies { csrf: Option<String>, session: Option<Box<(crate::session::Session, String)>>, inner: Box<Outcome> },
 }
 
@@ -140,7 +142,7 @@ pub enum Init {
 pub fn flow_message(mut flow: Flow, message: text::Text, transient_payload: Option<Json>) -> (Flow, Outcome) {
     flow.ui.reset_messages();
     flow.ui.messages.push(message);
-    (flow.clone(), Outcome::Form { flow, status: StatusCode::BAD_REQUEST, transient_payload })
+    (flow.clone(), Outcome::Form { flow, transient_payload })
 }
 
 /// The response to a failed CSRF check: 403 for browser flows, the flow with 4000001 for API
@@ -160,11 +162,11 @@ pub fn after_success(
     method: &str,
     flow: &Flow,
     info: &RequestInfo,
-) -> Result<(String, Vec<Json>), ApiError> {
+) -> Result<(String, Vec<Json>), Error> {
     let default =
         after.return_url_for(method).map(str::to_string).unwrap_or_else(|| redirect::default_return(&svc.config));
     let to = redirect::after_flow(&svc.config, flow.return_to.as_deref(), &flow.request_url, &default)
-        .map_err(login::return_to_forbidden)?;
+        .map_err(redirect::Forbidden::into_error)?;
     let mut continue_with = Vec::new();
     if flow.flow_type == FlowType::Browser && info.is_json {
         continue_with.push(json!({"action": "redirect_browser_to", "redirect_browser_to": to}));
@@ -173,34 +175,15 @@ pub fn after_success(
 }
 
 /// Checks an init request's `return_to` (if any) against the allow-list; returns it.
-pub fn checked_return_to(svc: &SelfService, return_to: Option<&str>) -> Result<Option<String>, ApiError> {
+pub fn checked_return_to(svc: &SelfService, return_to: Option<&str>) -> Result<Option<String>, Error> {
     match return_to.filter(|r| !r.is_empty()) {
         None => Ok(None),
         Some(r) => {
             let default = redirect::default_return(&svc.config);
-            redirect::validate(&svc.config, r, &default).map(Some).map_err(login::return_to_forbidden)
+            redirect::validate(&svc.config, r, &default).map(Some).map_err(redirect::Forbidden::into_error)
         }
     }
 }
-
-/// 400 `session_already_available`.
-pub fn already_signed_in() -> ApiError {
-    ApiError::bad_request(
-        "A valid session was detected and thus login is not possible. Did you forget to set `?refresh=true`?",
-    )
-    .with_id("session_already_available")
-}
-
-/// The reason of 4000001 when a credential is submitted with GET (it would end up in URLs
-/// and logs); GET submits exist for e-mailed links and OIDC callbacks only.
-pub const GET_NOT_ALLOWED: &str =
-    "Unable to decode body because HTTP Request Method was \"GET\" but only [POST PUT PATCH] are supported.";
-
-/// The reason of 4000001 when an API flow carries an `Origin` header.
-pub const API_FLOW_ORIGIN: &str = "The HTTP Request Header included the \"Origin\" key, indicating that this request was made as part of an AJAX request in a Browser. The flow however was initiated as an API request. To prevent potential misuse and mitigate several attack vectors including CSRF, the request has been blocked.";
-
-/// The reason of 4000001 when an API flow carries a (non-Cloudflare) cookie.
-pub const API_FLOW_COOKIE: &str = "The HTTP Request Header included the \"Cookie\" key, indicating that this request was made by a Browser. The flow however was initiated as an API request. To prevent potential misuse and mitigate several attack vectors including CSRF, the request has been blocked.";
 
 impl SelfService {
     /// A new flow of `kind` and `flow_type` for `request_url`, with an empty UI.
@@ -252,10 +235,10 @@ impl SelfService {
         match flow.flow_type {
             FlowType::Api => {
                 if info.has_origin {
-                    return Err(CsrfFailure::ApiBrowserSignal(API_FLOW_ORIGIN));
+                    return Err(CsrfFailure::ApiBrowserSignal(text::error::API_FLOW_ORIGIN));
                 }
                 if info.has_foreign_cookie {
-                    return Err(CsrfFailure::ApiBrowserSignal(API_FLOW_COOKIE));
+                    return Err(CsrfFailure::ApiBrowserSignal(text::error::API_FLOW_COOKIE));
                 }
                 Ok(())
             }
@@ -269,8 +252,8 @@ impl SelfService {
         }
     }
 
-    /// Persists an error container (durable) and returns its id.
-    pub async fn store_error(&self, error: &ApiError) -> Result<Uuid, ApiError> {
+    /// Persists an error container (the error's JSON, durable) and returns its id.
+    pub async fn store_error(&self, error: Json) -> Result<Uuid, Error> {
         errors::store(self, error).await
     }
 }
@@ -278,7 +261,7 @@ impl SelfService {
 /// How a submit failed its CSRF check.
 pub enum CsrfFailure {
     /// 403 `security_csrf_violation`.
-    Violation(ApiError),
+    Violation(Error),
     /// An API flow with an `Origin` or cookie header: 400 form with 4000001 and this reason.
     ApiBrowserSignal(&'static str),
 }
@@ -286,39 +269,19 @@ pub enum CsrfFailure {
 /// Why a CSRF check failed (`None`: the cookie is there but no token was sent in a form).
 pub fn csrf_reject_reason(info: &RequestInfo, token_missing: bool) -> Option<&'static str> {
     if !info.has_cookie_header {
-        Some("The HTTP Cookie Header is empty or not set.")
+        Some(text::error::CSRF_NO_COOKIE_HEADER)
     } else if info.csrf_cookie.is_none() {
-        Some("The HTTP Cookie Header was set but did not include the anti-CSRF cookie.")
+        Some(text::error::CSRF_NO_CSRF_COOKIE)
     } else if token_missing && !info.json_body {
         None
     } else {
-        Some(
-            "The HTTP Cookie Header was set and a CSRF token was sent but they do not match. We recommend deleting all cookies for this domain and retrying the flow.",
-        )
+        Some(text::error::CSRF_MISMATCH)
     }
 }
 
-/// 403 `security_csrf_violation` with Kratos' details.
-pub fn csrf_error(info: &RequestInfo, reject_reason: Option<&str>) -> ApiError {
-    let hint = match reject_reason {
-        None => {
-            "The anti-CSRF cookie was found but the CSRF token was not included in the HTTP request body (csrf_token) nor in the HTTP Header (X-CSRF-Token)."
-        }
-        Some(_) if info.ajax => {
-            "We detected an AJAX call: make sure that CORS is enabled for this origin and that the request is sent with credentials (`credentials: 'include'` with fetch, `withCredentials: true` with axios), from the same top-level domain as this server."
-        }
-        Some(_) => {
-            "We detected a regular browser or server-side call: make sure that the browser sends the CSRF cookie with the form and that the form includes the csrf_token field. Server-side apps must forward the Cookie header."
-        }
-    };
-    let mut details = json!({ "docs": "https://www.ory.sh/kratos/docs/debug/csrf", "hint": hint });
-    if let (Some(r), Some(o)) = (reject_reason, details.as_object_mut()) {
-        o.insert("reject_reason".into(), json!(r));
-    }
-    ApiError::new(StatusCode::FORBIDDEN, "the request was rejected to protect you from Cross-Site-Request-Forgery")
-        .with_id("security_csrf_violation")
-        .with_reason("Please retry the flow and optionally clear your cookies. The request was rejected to protect you from Cross-Site-Request-Forgery (CSRF) which could cause account takeover, leaking personal information, and other serious security issues.")
-        .with_details(details)
+/// `security_csrf_violation` for this request.
+pub fn csrf_error(info: &RequestInfo, reject_reason: Option<&'static str>) -> Error {
+    Error::Csrf(CsrfProblem { reject_reason, ajax: info.ajax })
 }
 
 /// The deepest nesting a form field name (`a.b.c`) may ask for.

@@ -9,23 +9,21 @@ use super::flow::{Flow, FlowKind, FlowType, state};
 use super::{Outcome, RequestInfo, SelfService};
 use crate::catalogue as text;
 use crate::courier::template::TemplateType;
-use crate::error::ApiError;
+use crate::error::{Error, FlowName};
 use crate::persistence::identity::{AddressKind, find_by_address};
 use crate::persistence::selfservice::CodeRecord;
 use crate::session::{Aal, AuthMethod};
-use actix_web::http::StatusCode;
 use serde_json::{Value as Json, json};
 use uuid::Uuid;
 
 /// 400: recovery is disabled.
-pub fn disabled() -> ApiError {
-    ApiError::bad_request("Recovery is not allowed because it was disabled.")
+pub fn disabled() -> Error {
+    Error::FlowDisabled(FlowName::Recovery)
 }
 
 /// 400 `session_already_available`.
-pub fn already_signed_in() -> ApiError {
-    ApiError::bad_request("A valid session was detected and thus recovery is not possible.")
-        .with_id("session_already_available")
+pub fn already_signed_in() -> Error {
+    Error::AlreadySignedIn(FlowName::Recovery)
 }
 
 /// What creating a recovery flow gives.
@@ -51,7 +49,7 @@ pub async fn init(
     info: &RequestInfo,
     return_to: Option<&str>,
     csrf: String,
-) -> Result<Init, ApiError> {
+) -> Result<Init, Error> {
     if !svc.config.selfservice.flows.recovery.enabled {
         return Err(disabled());
     }
@@ -77,8 +75,8 @@ fn transitions(svc: &SelfService) -> bool {
 
 /// The flow as JSON (200), or for HTML browsers a 303 to the recovery UI.
 fn show(flow: Flow, info: &RequestInfo) -> (Flow, Outcome) {
-    let redirect = flow.flow_type == FlowType::Browser && !info.is_json;
-    (flow.clone(), Outcome::Show { flow, status: StatusCode::OK, redirect, transient_payload: None })
+    let to_ui = flow.flow_type == FlowType::Browser && !info.is_json;
+    (flow.clone(), Outcome::Show { flow, ok: true, to_ui, transient_payload: None })
 }
 
 /// A new flow carrying `message` replaces `old`: 303 to the new flow (its JSON for JSON
@@ -88,9 +86,10 @@ async fn retry(svc: &SelfService, old: &Flow, message: text::Text, info: &Reques
     let reason = message.text.clone();
     let new_flow = challenge::restart(svc, old, message).await;
     if transitions(svc) && (info.is_json || new_flow.flow_type == FlowType::Api) {
-        let e = ApiError::bad_request(reason).with_details(json!({
-            "continue_with": [{"action": "show_recovery_ui", "flow": {"id": new_flow.id}}],
-        }));
+        let e = Error::RetryFlow {
+            reason,
+            continue_with: vec![json!({"action": "show_recovery_ui", "flow": {"id": new_flow.id}})],
+        };
         return Outcome::WithCookies {
             csrf: (new_flow.flow_type == FlowType::Browser).then(|| new_flow.csrf_token.clone()),
             session: None,
@@ -119,8 +118,12 @@ async fn submit_step(svc: SelfService, flow: Flow, body: Json, info: RequestInfo
         let message = text::recovery_expired(flow.expires_at, now);
         let new_flow = challenge::restart(&svc, &flow, message).await;
         let outcome = if transitions(&svc) && new_flow.flow_type == FlowType::Api {
-            let e = challenge::expired_error(flow.expires_at, now, Some(new_flow.id))
-                .with_details(json!({"continue_with": [{"action": "show_recovery_ui", "flow": {"id": new_flow.id}}]}));
+            let e = Error::FlowExpired {
+                expired_at: flow.expires_at,
+                now,
+                replacement: Some(new_flow.id),
+                continue_with: vec![json!({"action": "show_recovery_ui", "flow": {"id": new_flow.id}})],
+            };
             Outcome::Error(e)
         } else {
             let to_ui = new_flow.flow_type == FlowType::Browser && !info.is_json;
@@ -153,7 +156,7 @@ async fn submit_step(svc: SelfService, flow: Flow, body: Json, info: RequestInfo
         return challenge::no_method(flow, text::no_recovery_strategy(), &info);
     };
     if info.method == "GET" && (method != "link" || token.is_none() || email_given) {
-        return super::flow_message(flow, text::generic(super::GET_NOT_ALLOWED), tp);
+        return super::flow_message(flow, text::generic(text::error::GET_NOT_ALLOWED), tp);
     }
     if method == "link" && token.is_some() && !email_given {
         return use_token(svc, flow, token.as_deref().unwrap_or_default(), &info).await;
@@ -182,7 +185,7 @@ async fn send(
             return (flow, Outcome::Error(already_signed_in()));
         }
         let to = signed_in_target(&svc, info);
-        return (flow, Outcome::Redirect { to, status: StatusCode::FOUND });
+        return (flow, Outcome::SignedIn(to));
     }
     if !flow.data.csrf_disabled
         && let Err(failure) = svc.ensure_csrf(&flow, info, body)
@@ -228,11 +231,11 @@ async fn send_to_address(
     method: &str,
     address: &str,
     tp: Option<&Json>,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     codes::forget(svc, f.id).await?;
     let identity = {
-        let mut pooled = svc.store.get().await.map_err(ApiError::store)?;
-        find_by_address(&mut pooled.conn(), AddressKind::Recovery, "email", address).await.map_err(ApiError::store)?
+        let mut pooled = svc.store.get().await.map_err(Error::from)?;
+        find_by_address(&mut pooled.conn(), AddressKind::Recovery, "email", address).await.map_err(Error::from)?
     };
     let expires_in = challenge::lifespan(svc, method);
     match &identity {
@@ -355,7 +358,7 @@ async fn restart_in_browser(svc: &SelfService, flow: &Flow, message: text::Text)
 async fn succeed(svc: SelfService, flow: Flow, record: &CodeRecord, amr: &str, info: &RequestInfo) -> (Flow, Outcome) {
     let mut f = flow;
     let Some(identity_id) = record.identity_id else {
-        return (f, Outcome::Error(ApiError::internal(&"recovery code without identity")));
+        return (f, Outcome::Error(Error::internal(&"recovery code without identity")));
     };
     let identity = if record.by_admin || record.address_value.is_empty() {
         svc.identities.get(identity_id).await
@@ -369,8 +372,7 @@ async fn succeed(svc: SelfService, flow: Flow, record: &CodeRecord, amr: &str, i
     };
     // A disabled account cannot recover into a session.
     if identity.state != crate::identity::IdentityState::Active {
-        let e = ApiError::unauthorized("Identity is disabled.").with_message("identity is disabled");
-        return (f, Outcome::Error(e));
+        return (f, Outcome::Error(Error::IdentityDisabled));
     }
     let now = svc.clock.now();
     let method =
@@ -404,7 +406,7 @@ async fn succeed(svc: SelfService, flow: Flow, record: &CodeRecord, amr: &str, i
     let session_cookie = browser.then(|| Box::new((session.clone(), token.clone())));
     let new_csrf = browser.then(|| csrf.clone());
     let inner = if link || (!info.is_json && browser) {
-        Outcome::Redirect { to: settings_url, status: StatusCode::SEE_OTHER }
+        Outcome::Redirect(settings_url)
     } else if transitions(&svc) {
         // `continue_with` is part of this answer only: it may carry the session token, and
         // the stored flow can be read by anyone who knows its id.
@@ -416,7 +418,7 @@ async fn succeed(svc: SelfService, flow: Flow, record: &CodeRecord, amr: &str, i
             .data
             .continue_with
             .push(json!({"action": "show_settings_ui", "flow": {"id": settings.id, "url": settings_url}}));
-        Outcome::Show { flow: shown, status: StatusCode::OK, redirect: false, transient_payload: None }
+        Outcome::Show { flow: shown, ok: true, to_ui: false, transient_payload: None }
     } else {
         Outcome::Error(location_change(&settings_url))
     };
@@ -424,23 +426,15 @@ async fn succeed(svc: SelfService, flow: Flow, record: &CodeRecord, amr: &str, i
 }
 
 /// 422 `browser_location_change_required` to `to`.
-pub fn location_change(to: &str) -> ApiError {
-    let mut e = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "browser location change required")
-        .with_id("browser_location_change_required")
-        .with_reason(format!("In order to complete this flow please redirect the browser to: {to}"));
-    let mut siblings = serde_json::Map::new();
-    siblings.insert("redirect_browser_to".into(), json!(to));
-    e.siblings = Some(Box::new(siblings));
-    e
+pub fn location_change(to: &str) -> Error {
+    Error::LocationChangeRequired { to: to.into() }
 }
 
 // --- admin ----------------------------------------------------------------------------------
 
 /// 404: the admin endpoint's method is disabled.
-fn endpoint_disabled() -> ApiError {
-    ApiError::not_found(
-        "This endpoint was disabled by system administrator. Please check your url or contact the system administrator to enable it.",
-    )
+fn endpoint_disabled() -> Error {
+    Error::EndpointDisabled
 }
 
 /// Parses a Go duration (`1h30m`, `90s`, `250ms`).
@@ -484,17 +478,17 @@ pub fn parse_go_duration(s: &str) -> Option<chrono::Duration> {
     Some(chrono::Duration::nanoseconds(if negative { -ns } else { ns }))
 }
 
-fn expires_in(raw: Option<&str>, default: chrono::Duration, must_be: &str) -> Result<chrono::Duration, ApiError> {
+fn expires_in(raw: Option<&str>, default: chrono::Duration, must_be: &str) -> Result<chrono::Duration, Error> {
     match raw.filter(|s| !s.is_empty()) {
         None => Ok(default),
         Some(s) => {
             let d = parse_go_duration(s).ok_or_else(|| {
-                ApiError::bad_request(format!(
+                Error::invalid(format!(
                     "Unable to parse \"expires_in\" whose format should match \"[0-9]+(ns|us|ms|s|m|h)\" but did not: {s}"
                 ))
             })?;
             if d <= chrono::Duration::zero() {
-                return Err(ApiError::bad_request(format!("Value from \"expires_in\" {must_be}: {s}")));
+                return Err(Error::invalid(format!("Value from \"expires_in\" {must_be}: {s}")));
             }
             Ok(d)
         }
@@ -512,7 +506,7 @@ pub struct AdminBody {
 }
 
 /// Validates the `return_to` query of an admin recovery request.
-fn admin_return_to(svc: &SelfService, return_to: Option<String>) -> Result<Option<String>, ApiError> {
+fn admin_return_to(svc: &SelfService, return_to: Option<String>) -> Result<Option<String>, Error> {
     super::checked_return_to(svc, return_to.as_deref())
 }
 
@@ -529,7 +523,7 @@ async fn known_identity(svc: &SelfService, id: Option<Uuid>) -> Option<crate::id
 }
 
 /// `POST /admin/recovery/link`: a browser flow and a link (no e-mail is sent).
-pub async fn admin_link(svc: &SelfService, body: AdminBody, return_to: Option<String>) -> Result<Json, ApiError> {
+pub async fn admin_link(svc: &SelfService, body: AdminBody, return_to: Option<String>) -> Result<Json, Error> {
     if !svc.config.selfservice.methods.link.enabled {
         return Err(endpoint_disabled());
     }
@@ -538,7 +532,7 @@ pub async fn admin_link(svc: &SelfService, body: AdminBody, return_to: Option<St
         expires_in(body.expires_in.as_deref(), challenge::lifespan(svc, "link"), "must be result to a future time")?;
     let identity = known_identity(svc, body.identity_id)
         .await
-        .ok_or_else(|| ApiError::bad_request("The requested identity id does not exist."))?;
+        .ok_or_else(|| Error::invalid("The requested identity id does not exist."))?;
     let mut flow = admin_flow(svc, FlowType::Browser, lifespan, return_to);
     flow.csrf_token = String::new();
     flow.data.csrf_disabled = true;
@@ -560,7 +554,7 @@ pub async fn admin_link(svc: &SelfService, body: AdminBody, return_to: Option<St
 }
 
 /// `POST /admin/recovery/code`: a flow waiting for the returned code (201).
-pub async fn admin_code(svc: &SelfService, body: AdminBody, return_to: Option<String>) -> Result<Json, ApiError> {
+pub async fn admin_code(svc: &SelfService, body: AdminBody, return_to: Option<String>) -> Result<Json, Error> {
     if !svc.config.selfservice.methods.code.enabled {
         return Err(endpoint_disabled());
     }
@@ -570,10 +564,10 @@ pub async fn admin_code(svc: &SelfService, body: AdminBody, return_to: Option<St
     let flow_type = match body.flow_type.as_deref().unwrap_or("browser") {
         "" | "browser" => FlowType::Browser,
         "api" => FlowType::Api,
-        other => return Err(ApiError::bad_request(format!("Value from \"flow_type\" is not valid: {other:?}"))),
+        other => return Err(Error::invalid(format!("Value from \"flow_type\" is not valid: {other:?}"))),
     };
     let identity =
-        known_identity(svc, body.identity_id).await.ok_or_else(|| ApiError::not_found("could not find identity"))?;
+        known_identity(svc, body.identity_id).await.ok_or_else(|| Error::not_found("could not find identity"))?;
     let mut flow = admin_flow(svc, flow_type, lifespan, return_to);
     flow.data.csrf_disabled = true;
     flow.state = state::SENT_EMAIL.into();

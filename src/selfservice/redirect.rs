@@ -8,6 +8,13 @@ use url::Url;
 #[error("Requested return_to URL \"{0}\" is not allowed.")]
 pub struct Forbidden(pub String);
 
+impl Forbidden {
+    /// `self_service_flow_return_to_forbidden`.
+    pub fn into_error(self) -> crate::error::Error {
+        crate::error::Error::ReturnToForbidden(self.0)
+    }
+}
+
 /// The global default return URL (`selfservice.default_browser_return_url`, else the public base).
 pub fn default_return(config: &Config) -> String {
     config.selfservice.default_browser_return_url.clone().unwrap_or_else(|| config.public_base_url())

@@ -3,17 +3,16 @@
 
 use super::flow::{Flow, FlowKind, FlowType};
 use super::hooks::{HookPoint, Stage};
-use super::login::{check_identity_schema, check_login_challenge, password_node, return_to_forbidden, submit_button};
+use super::login::{check_identity_schema, check_login_challenge, password_node, submit_button};
 use super::ui::{self, Input, group};
 use super::{Done, Init, Outcome, RequestInfo, SelfService, csrf_outcome, flow_message};
 use crate::catalogue as text;
-use crate::error::ApiError;
+use crate::error::{Error, FlowName};
 use crate::identity::service::new_credential;
 use crate::identity::{Identity, IdentityState};
 use crate::persistence::WriteError;
 use crate::schema::TraitsError;
 use crate::session::{Aal, AuthMethod};
-use actix_web::http::StatusCode;
 use serde_json::{Value as Json, json};
 use uuid::Uuid;
 
@@ -27,16 +26,12 @@ pub struct InitParams {
 }
 
 /// 400 `self_service_flow_disabled`.
-pub fn disabled() -> ApiError {
-    ApiError::bad_request("Registration is not allowed because it was disabled.")
-        .with_id("self_service_flow_disabled")
-        .with_message("registration flow disabled")
+pub fn disabled() -> Error {
+    Error::FlowDisabled(FlowName::Registration)
 }
 
-fn already_signed_in() -> ApiError {
-    ApiError::bad_request("A valid session was detected and thus registration is not possible.")
-        .with_id("session_already_available")
-        .with_message("you are already logged in")
+fn already_signed_in() -> Error {
+    Error::AlreadySignedIn(FlowName::Registration)
 }
 
 fn schema_of(svc: &SelfService, flow: &Flow) -> (String, Json) {
@@ -75,7 +70,7 @@ pub async fn init(
     info: &RequestInfo,
     params: InitParams,
     csrf_real: String,
-) -> Result<Init, ApiError> {
+) -> Result<Init, Error> {
     if !svc.config.selfservice.flows.registration.enabled {
         return Err(disabled());
     }
@@ -83,12 +78,12 @@ pub async fn init(
     let identity_schema = check_identity_schema(svc, params.identity_schema.as_deref())?;
     let default = super::redirect::default_return(&svc.config);
     if let Some(r) = params.return_to.as_deref().filter(|r| !r.is_empty()) {
-        super::redirect::validate(&svc.config, r, &default).map_err(return_to_forbidden)?;
+        super::redirect::validate(&svc.config, r, &default).map_err(super::redirect::Forbidden::into_error)?;
     }
     if info.session.is_some() {
         if flow_type == FlowType::Browser && !info.is_json {
-            let to =
-                super::redirect::after_flow(&svc.config, None, &info.url, &default).map_err(return_to_forbidden)?;
+            let to = super::redirect::after_flow(&svc.config, None, &info.url, &default)
+                .map_err(super::redirect::Forbidden::into_error)?;
             return Ok(Init::SignedIn(to));
         }
         return Err(already_signed_in());
@@ -110,7 +105,7 @@ pub async fn init(
 }
 
 fn form(flow: Flow, tp: Option<Json>) -> (Flow, Outcome) {
-    (flow.clone(), Outcome::Form { flow, status: StatusCode::BAD_REQUEST, transient_payload: tp })
+    (flow.clone(), Outcome::Form { flow, transient_payload: tp })
 }
 
 /// The submitted traits, typed as the schema says (form values are strings); empty form
@@ -142,7 +137,7 @@ pub async fn submit_flow(
         let to = super::redirect::return_to_of(&info.url)
             .filter(|r| r.starts_with(&self_service))
             .unwrap_or_else(|| super::redirect::default_return(&svc.config));
-        return (flow, Outcome::Redirect { to, status: StatusCode::FOUND });
+        return (flow, Outcome::SignedIn(to));
     }
     if !svc.config.selfservice.flows.registration.enabled {
         return (flow, Outcome::Error(disabled()));
@@ -154,7 +149,7 @@ pub async fn submit_flow(
     let method = body.get("method").and_then(Json::as_str).unwrap_or_default().to_string();
     let screen = body.get("screen").and_then(Json::as_str).unwrap_or_default().to_string();
     if info.method == "GET" && matches!(method.as_str(), "password" | "profile" | "profile:back") {
-        return flow_message(flow, text::generic(super::GET_NOT_ALLOWED), None);
+        return flow_message(flow, text::generic(text::error::GET_NOT_ALLOWED), None);
     }
     match method.as_str() {
         "profile" | "profile:back" if two_step(&svc) => {
@@ -313,7 +308,7 @@ async fn password(
             f.ui.add_field_message("password", text::password_too_long(super::password::BCRYPT_MAX, pw_len));
             return form(f, tp);
         }
-        Err(e) => return (f, Outcome::Error(ApiError::internal(&e))),
+        Err(e) => return (f, Outcome::Error(Error::internal(&e))),
     };
     let now = svc.clock.now();
     let (schema_id, _) = schema_of(&svc, &f);
@@ -364,7 +359,7 @@ async fn password(
             f.ui.messages.push(hint.unwrap_or_else(text::duplicate_credentials));
             return form(f, tp);
         }
-        Err(e) => return (f, Outcome::Error(ApiError::internal(&e))),
+        Err(e) => return (f, Outcome::Error(Error::internal(&e))),
     }
     let outcome = finish(&svc, &mut f, identity, &info, tp).await;
     (f, outcome)

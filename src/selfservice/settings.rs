@@ -7,10 +7,9 @@ use super::login::{password_node, submit_button};
 use super::ui::{self, group};
 use super::{Outcome, RequestInfo, SelfService};
 use crate::catalogue as text;
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::identity::Identity;
 use crate::schema::TraitsError;
-use actix_web::http::StatusCode;
 use serde_json::{Value as Json, json};
 
 /// The settings groups' order.
@@ -65,8 +64,8 @@ pub fn new_for(
 }
 
 /// 401 when a flow is read or submitted without a session (no error id, as Kratos).
-pub fn no_session() -> ApiError {
-    ApiError::unauthorized("A valid Ory Session Cookie or Ory Session Token is missing.")
+pub fn no_session() -> Error {
+    Error::SessionRequired
 }
 
 /// `GET /self-service/settings/{browser,api}` with a session.
@@ -76,8 +75,8 @@ pub async fn init(
     info: &RequestInfo,
     return_to: Option<&str>,
     csrf: String,
-) -> Result<Flow, ApiError> {
-    let Some(live) = &info.session else { return Err(crate::session::service::session_inactive()) };
+) -> Result<Flow, Error> {
+    let Some(live) = &info.session else { return Err(Error::NoSession { named: true }) };
     super::checked_return_to(svc, return_to)?;
     let identity = svc.identities.get(live.session.identity_id).await?;
     let return_to = return_to.filter(|r| !r.is_empty()).map(str::to_string);
@@ -86,9 +85,9 @@ pub async fn init(
     Ok(flow)
 }
 
-fn show(flow: Flow, status: StatusCode, info: &RequestInfo) -> (Flow, Outcome) {
-    let redirect = flow.flow_type == FlowType::Browser && !info.is_json;
-    (flow.clone(), Outcome::Show { flow, status, redirect, transient_payload: None })
+fn show(flow: Flow, ok: bool, info: &RequestInfo) -> (Flow, Outcome) {
+    let to_ui = flow.flow_type == FlowType::Browser && !info.is_json;
+    (flow.clone(), Outcome::Show { flow, ok, to_ui, transient_payload: None })
 }
 
 /// 403 `session_refresh_required`: sign in again, then come back to this submit.
@@ -96,14 +95,7 @@ fn needs_reauth(svc: &SelfService, flow: &Flow) -> Outcome {
     let submit = format!("{}self-service/settings?flow={}", svc.config.public_base_url(), flow.id);
     let base = format!("{}self-service/login/browser?refresh=true", svc.config.public_base_url());
     let to = super::redirect::with_query(&base, "return_to", &submit);
-    let mut e = ApiError::new(StatusCode::FORBIDDEN, "The requested action was forbidden")
-        .with_id("session_refresh_required")
-        .with_reason(
-            "The login session is too old and thus not allowed to update these fields. Please re-authenticate.",
-        );
-    let mut siblings = serde_json::Map::new();
-    siblings.insert("redirect_browser_to".into(), json!(to));
-    e.siblings = Some(Box::new(siblings));
+    let e = Error::RefreshRequired { redirect: to.clone() };
     Outcome::ErrorOrRedirect { error: e, redirect: to }
 }
 
@@ -139,7 +131,7 @@ pub async fn submit(svc: SelfService, flow: Flow, body: Json, info: RequestInfo,
         let mut f = flow;
         f.ui.reset_messages();
         f.ui.messages.push(text::no_settings_strategy());
-        return show(f, StatusCode::BAD_REQUEST, &info);
+        return show(f, false, &info);
     }
     if let Err(failure) = svc.ensure_csrf(&flow, &info, &body) {
         return super::csrf_outcome(flow, failure, tp);
@@ -188,7 +180,7 @@ pub async fn submit(svc: SelfService, flow: Flow, body: Json, info: RequestInfo,
             .map(str::to_string)
             .unwrap_or_else(|| super::redirect::with_query(svc.ui_url(FlowKind::Settings), "flow", &f.id.to_string()));
         let to = super::redirect::after_flow(&svc.config, f.return_to.as_deref(), &f.request_url, &to).unwrap_or(to);
-        return (f, Outcome::Redirect { to, status: StatusCode::SEE_OTHER });
+        return (f, Outcome::Redirect(to));
     }
     let mut shown = f.clone();
     let show_ui =
@@ -205,7 +197,7 @@ pub async fn submit(svc: SelfService, flow: Flow, body: Json, info: RequestInfo,
             .unwrap_or(default);
         shown.data.continue_with.insert(0, json!({"action": "redirect_browser_to", "redirect_browser_to": to}));
     }
-    (f, Outcome::Show { flow: shown, status: StatusCode::OK, redirect: false, transient_payload: None })
+    (f, Outcome::Show { flow: shown, ok: true, to_ui: false, transient_payload: None })
 }
 
 type Step = Result<(Flow, Identity), Box<(Flow, Outcome)>>;
@@ -222,14 +214,14 @@ async fn password(svc: &SelfService, mut f: Flow, mut identity: Identity, body: 
     let Some(pw) = body.get("password").and_then(Json::as_str).filter(|p| !p.is_empty()).map(str::to_string) else {
         f.ui.reset_messages();
         f.ui.add_field_message("password", text::required("password"));
-        let (f, o) = show(f, StatusCode::BAD_REQUEST, info);
+        let (f, o) = show(f, false, info);
         return stop(f, o);
     };
     let problem = |mut f: Flow, message: text::Text| {
         f.ui.reset_messages();
         f.ui.clear_passwords();
         f.ui.add_field_message("password", message);
-        let (f, o) = show(f, StatusCode::BAD_REQUEST, info);
+        let (f, o) = show(f, false, info);
         stop(f, o)
     };
     let old = identity
@@ -258,7 +250,7 @@ async fn password(svc: &SelfService, mut f: Flow, mut identity: Identity, body: 
         Err(crate::hash::HashError::TooLong) => {
             return problem(f, text::password_too_long(super::password::BCRYPT_MAX, len));
         }
-        Err(e) => return stop(f, Outcome::Error(ApiError::internal(&e))),
+        Err(e) => return stop(f, Outcome::Error(Error::internal(&e))),
     };
     let now = svc.clock.now();
     let credential = identity
@@ -285,7 +277,7 @@ async fn profile(
     let Some(mut traits) = body.get("traits").cloned().filter(|t| t.as_object().is_some_and(|o| !o.is_empty())) else {
         f.ui.reset_messages();
         f.ui.messages.push(text::generic("Did not receive any value changes."));
-        let (f, o) = show(f, StatusCode::BAD_REQUEST, info);
+        let (f, o) = show(f, false, info);
         return stop(f, o);
     };
     if from_form {
@@ -306,7 +298,7 @@ async fn profile(
                     f.ui.messages.push(text::generic(&format!("Unable to find JSON Schema ID: {id}")));
                 }
             }
-            let (f, o) = show(f, StatusCode::BAD_REQUEST, info);
+            let (f, o) = show(f, false, info);
             return stop(f, o);
         }
     };
@@ -323,11 +315,11 @@ async fn profile(
     identity.traits = traits.clone();
     match svc.identities.save_changed(&mut identity).await {
         Ok(()) => Ok((f, identity)),
-        Err(e) if e.status == StatusCode::CONFLICT => {
+        Err(Error::UniqueViolation) => {
             f.ui.reset_messages();
             f.ui.fill_traits(&traits);
             f.ui.messages.push(text::duplicate_credentials());
-            let (f, o) = show(f, StatusCode::BAD_REQUEST, info);
+            let (f, o) = show(f, false, info);
             stop(f, o)
         }
         Err(e) => stop(f, Outcome::Error(e)),
@@ -335,8 +327,6 @@ async fn profile(
 }
 
 /// 403 `security_identity_mismatch`: the flow belongs to another identity.
-pub fn identity_mismatch() -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, "The requested action was forbidden")
-        .with_id("security_identity_mismatch")
-        .with_reason("You must restart the flow because the resumable session was initiated by another person.")
+pub fn identity_mismatch() -> Error {
+    Error::IdentityMismatch
 }

@@ -10,14 +10,13 @@ use super::ui::{self, group};
 use super::{Outcome, RequestInfo, SelfService};
 use crate::catalogue as text;
 use crate::courier::template::TemplateType;
-use crate::error::ApiError;
+use crate::error::{Error, FlowName};
 use crate::persistence::identity::{AddressKind, find_by_address};
-use actix_web::http::StatusCode;
 use serde_json::{Value as Json, json};
 
 /// 400: verification is disabled.
-pub fn disabled() -> ApiError {
-    ApiError::bad_request("Verification is not allowed because it was disabled.")
+pub fn disabled() -> Error {
+    Error::FlowDisabled(FlowName::Verification)
 }
 
 /// `GET /self-service/verification/{browser,api}`.
@@ -27,7 +26,7 @@ pub async fn init(
     info: &RequestInfo,
     return_to: Option<&str>,
     csrf: String,
-) -> Result<Flow, ApiError> {
+) -> Result<Flow, Error> {
     if !svc.config.selfservice.flows.verification.enabled {
         return Err(disabled());
     }
@@ -42,7 +41,7 @@ pub async fn init(
 }
 
 fn show(flow: Flow, info: &RequestInfo) -> (Flow, Outcome) {
-    (flow.clone(), Outcome::Show { flow, status: StatusCode::OK, redirect: info.is_browser, transient_payload: None })
+    (flow.clone(), Outcome::Show { flow, ok: true, to_ui: info.is_browser, transient_payload: None })
 }
 
 /// `POST /self-service/verification?flow=` (and `GET` with `code` or `token` from a message):
@@ -95,7 +94,7 @@ async fn submit_step(svc: SelfService, flow: Flow, body: Json, info: RequestInfo
         ("link", _, Some(token)) if !has_email => use_token(svc, flow, &token, &info).await,
         _ if info.method == "GET" => {
             let f = flow;
-            (f.clone(), Outcome::Show { flow: f, status: StatusCode::OK, redirect: true, transient_payload: None })
+            (f.clone(), Outcome::Show { flow: f, ok: true, to_ui: true, transient_payload: None })
         }
         _ => send(svc, flow, &body, method, &info, tp).await,
     }
@@ -145,11 +144,11 @@ async fn send_to_address(
     via: &str,
     tp: Option<&Json>,
     resend_node: bool,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     codes::forget(svc, f.id).await?;
     let identity = {
-        let mut pooled = svc.store.get().await.map_err(ApiError::store)?;
-        find_by_address(&mut pooled.conn(), AddressKind::Verifiable, via, address).await.map_err(ApiError::store)?
+        let mut pooled = svc.store.get().await.map_err(Error::from)?;
+        find_by_address(&mut pooled.conn(), AddressKind::Verifiable, via, address).await.map_err(Error::from)?
     };
     let expires_in = challenge::lifespan(svc, method);
     match &identity {
@@ -240,14 +239,7 @@ fn prefill(svc: SelfService, flow: Flow, code: String) -> (Flow, Outcome) {
     // alone (a code submit needs no CSRF token), so no one learns or plants a token this way.
     let to = super::redirect::with_query(svc.ui_url(FlowKind::Verification), "flow", &f.id.to_string());
     let csrf = None;
-    (
-        f,
-        Outcome::WithCookies {
-            csrf,
-            session: None,
-            inner: Box::new(Outcome::Redirect { to, status: StatusCode::SEE_OTHER }),
-        },
-    )
+    (f, Outcome::WithCookies { csrf, session: None, inner: Box::new(Outcome::Redirect(to)) })
 }
 
 /// Too many submissions or an already-used code: a new flow with 4000001.
@@ -385,10 +377,10 @@ pub async fn start_for_address(
     address: &crate::identity::VerifiableAddress,
     return_to: Option<String>,
     keep_csrf: bool,
-) -> Result<(Flow, Json), ApiError> {
+) -> Result<(Flow, Json), Error> {
     let method = challenge::method(svc, FlowKind::Verification).unwrap_or("code");
     if method == "link" && address.via != "email" {
-        return Err(ApiError::bad_request("Verification links can only be sent to e-mail addresses."));
+        return Err(Error::invalid("Verification links can only be sent to e-mail addresses."));
     }
     // As Kratos: after registration a browser's CSRF token is regenerated for the new flow;
     // after a refused login the browser's token is kept.

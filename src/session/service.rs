@@ -11,7 +11,7 @@ fn exchange_code() -> String {
 }
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::identity::Identity;
 use crate::persistence::invalidation::{Invalidation, Notice};
 use crate::persistence::session::{self as rows, ActiveFilter};
@@ -32,23 +32,11 @@ pub struct SessionService {
     invalidation: Invalidation,
 }
 
-fn write_error(e: WriteError) -> ApiError {
+fn write_error(e: WriteError) -> Error {
     match e {
-        WriteError::Stopped => ApiError::unavailable(&"the persister is shutting down"),
-        other => ApiError::internal(&other),
+        WriteError::Stopped => Error::Unavailable("the persister is shutting down".into()),
+        other => Error::internal(&other),
     }
-}
-
-/// 401 for a request without a usable session (Kratos' `ErrNoActiveSessionFound`; the id is
-/// not rendered, behaviour.md §21.7).
-pub fn no_session() -> ApiError {
-    ApiError::unauthorized("No active session was found in this request.")
-        .with_message("request does not have a valid authentication session")
-}
-
-/// [`no_session`] with the id `session_inactive` (logout, creating a settings flow).
-pub fn session_inactive() -> ApiError {
-    no_session().with_id("session_inactive")
 }
 
 impl SessionService {
@@ -70,7 +58,7 @@ impl SessionService {
         chrono::Duration::from_std(self.config.session.lifespan.0).unwrap_or(chrono::Duration::hours(24))
     }
 
-    async fn persist(&self, session: &Session) -> Result<(), ApiError> {
+    async fn persist(&self, session: &Session) -> Result<(), Error> {
         self.persister
             .write(WriteOp::UpsertSession(Box::new(session.clone())), Durability::Durable)
             .await
@@ -87,7 +75,7 @@ impl SessionService {
         identity: &Identity,
         methods: Vec<AuthMethod>,
         device: Option<Device>,
-    ) -> Result<(Session, String), ApiError> {
+    ) -> Result<(Session, String), Error> {
         let (session, token) = self.build(identity, methods, device);
         self.persist(&session).await?;
         Ok((session, token))
@@ -101,15 +89,15 @@ impl SessionService {
 
     /// Stores a session made by [`Self::build`] or [`Self::reauthenticated`] (durable) and
     /// drops any cached copy.
-    pub async fn save(&self, session: &Session) -> Result<(), ApiError> {
+    pub async fn save(&self, session: &Session) -> Result<(), Error> {
         self.persist(session).await?;
         self.changed(Notice::Session(session.id));
         Ok(())
     }
 
     /// The live session a token belongs to, if it is active now.
-    pub async fn authenticate(&self, token: &str) -> Result<Option<Arc<Live>>, ApiError> {
-        let Some(live) = self.registry.by_token(&super::token_digest(token)).await.map_err(ApiError::store)? else {
+    pub async fn authenticate(&self, token: &str) -> Result<Option<Arc<Live>>, Error> {
+        let Some(live) = self.registry.by_token(&super::token_digest(token)).await.map_err(Error::from)? else {
             return Ok(None);
         };
         let identity_active = live.shared.identity.state == crate::identity::IdentityState::Active;
@@ -117,13 +105,13 @@ impl SessionService {
     }
 
     /// A session by id (from the store).
-    pub async fn find(&self, id: Uuid) -> Result<Option<Session>, ApiError> {
-        let mut conn = self.store.get().await.map_err(ApiError::store)?;
-        rows::find(&mut conn.conn(), id).await.map_err(ApiError::store)
+    pub async fn find(&self, id: Uuid) -> Result<Option<Session>, Error> {
+        let mut conn = self.store.get().await.map_err(Error::from)?;
+        rows::find(&mut conn.conn(), id).await.map_err(Error::from)
     }
 
     /// Revokes a session (durable) and drops it from every instance's memory.
-    pub async fn revoke(&self, mut session: Session) -> Result<(), ApiError> {
+    pub async fn revoke(&self, mut session: Session) -> Result<(), Error> {
         session.revoke(self.clock.now());
         self.persist(&session).await?;
         self.changed(Notice::Session(session.id));
@@ -138,12 +126,10 @@ impl SessionService {
         except: Option<Uuid>,
         offset: i64,
         limit: i64,
-    ) -> Result<(Vec<Session>, i64), ApiError> {
-        let mut conn = self.store.get().await.map_err(ApiError::store)?;
+    ) -> Result<(Vec<Session>, i64), Error> {
+        let mut conn = self.store.get().await.map_err(Error::from)?;
         let filter = ActiveFilter { active, now: self.clock.now() };
-        rows::list_of_identity(&mut conn.conn(), identity_id, filter, except, offset, limit)
-            .await
-            .map_err(ApiError::store)
+        rows::list_of_identity(&mut conn.conn(), identity_id, filter, except, offset, limit).await.map_err(Error::from)
     }
 
     /// All sessions after a keyset position, newest first.
@@ -152,14 +138,14 @@ impl SessionService {
         active: Option<bool>,
         after: Option<(DateTime<Utc>, Uuid)>,
         limit: i64,
-    ) -> Result<Vec<Session>, ApiError> {
-        let mut conn = self.store.get().await.map_err(ApiError::store)?;
+    ) -> Result<Vec<Session>, Error> {
+        let mut conn = self.store.get().await.map_err(Error::from)?;
         let filter = ActiveFilter { active, now: self.clock.now() };
-        rows::list_all(&mut conn.conn(), filter, after, limit).await.map_err(ApiError::store)
+        rows::list_all(&mut conn.conn(), filter, after, limit).await.map_err(Error::from)
     }
 
     /// Revokes every active session of `identity_id` except `except`; returns how many.
-    pub async fn revoke_all_of(&self, identity_id: Uuid, except: Option<Uuid>) -> Result<i64, ApiError> {
+    pub async fn revoke_all_of(&self, identity_id: Uuid, except: Option<Uuid>) -> Result<i64, Error> {
         let (sessions, _) = self.list_of_identity(identity_id, Some(true), except, 0, i64::MAX).await?;
         let n = sessions.len() as i64;
         let writes = sessions.into_iter().map(|mut s| {
@@ -175,15 +161,15 @@ impl SessionService {
     }
 
     /// Deletes every session of an identity (admin).
-    pub async fn delete_all_of(&self, identity_id: Uuid) -> Result<(), ApiError> {
+    pub async fn delete_all_of(&self, identity_id: Uuid) -> Result<(), Error> {
         self.persister.write(WriteOp::DeleteSessionsOf(identity_id), Durability::Durable).await.map_err(write_error)?;
         self.changed(Notice::Identity(identity_id));
         Ok(())
     }
 
     /// Extends a session to `now + lifespan` when `session.earliest_possible_extend` allows.
-    pub async fn extend(&self, id: Uuid) -> Result<Session, ApiError> {
-        let mut session = self.find(id).await?.ok_or_else(ApiError::no_rows)?;
+    pub async fn extend(&self, id: Uuid) -> Result<Session, Error> {
+        let mut session = self.find(id).await?.ok_or_else(Error::no_rows)?;
         let now = self.clock.now();
         let window = self.config.session.earliest_possible_extend.and_then(|d| chrono::Duration::from_std(d.0).ok());
         if session.can_extend(now, window) {
@@ -231,8 +217,8 @@ impl SessionService {
         method: AuthMethod,
         device: Device,
         now: DateTime<Utc>,
-    ) -> Result<Session, ApiError> {
-        let mut session = self.find(id).await?.ok_or_else(super::service::no_session)?;
+    ) -> Result<Session, Error> {
+        let mut session = self.find(id).await?.ok_or_else(|| Error::NoSession { named: false })?;
         session.authentication_methods.push(method);
         session.aal = super::compute_aal(&session.authentication_methods);
         session.authenticated_at = now;
@@ -244,16 +230,16 @@ impl SessionService {
     }
 
     /// The stored session a token belongs to, active or not (logout of a dead session is fine).
-    pub async fn find_by_token(&self, token: &str) -> Result<Option<Session>, ApiError> {
-        let mut conn = self.store.get().await.map_err(ApiError::store)?;
-        rows::find_by_token_hash(&mut conn.conn(), &token_hash(token)).await.map_err(ApiError::store)
+    pub async fn find_by_token(&self, token: &str) -> Result<Option<Session>, Error> {
+        let mut conn = self.store.get().await.map_err(Error::from)?;
+        rows::find_by_token_hash(&mut conn.conn(), &token_hash(token)).await.map_err(Error::from)
     }
 
     /// Creates a session-token exchanger for an API flow; returns `(init_code, return_to_code)`.
-    pub async fn create_exchanger(&self, flow_id: Uuid) -> Result<(String, String), ApiError> {
+    pub async fn create_exchanger(&self, flow_id: Uuid) -> Result<(String, String), Error> {
         let init = exchange_code();
         let return_to = exchange_code();
-        let mut pooled = self.store.get().await.map_err(ApiError::store)?;
+        let mut pooled = self.store.get().await.map_err(Error::from)?;
         crate::persistence::selfservice::create_exchanger(
             &mut pooled.conn(),
             flow_id,
@@ -262,15 +248,15 @@ impl SessionService {
             self.clock.now(),
         )
         .await
-        .map_err(ApiError::store)?;
+        .map_err(Error::from)?;
         Ok((init, return_to))
     }
 
     /// Binds a flow's exchanger to a session (the OIDC method does this when an API flow
     /// finishes in a browser). The token is kept sealed until it is exchanged.
-    pub async fn bind_exchanger(&self, flow_id: Uuid, session_id: Uuid, token: &str) -> Result<bool, ApiError> {
-        let sealed = self.seal(token).ok_or_else(|| ApiError::internal(&"no secret to seal the session token"))?;
-        let mut pooled = self.store.get().await.map_err(ApiError::store)?;
+    pub async fn bind_exchanger(&self, flow_id: Uuid, session_id: Uuid, token: &str) -> Result<bool, Error> {
+        let sealed = self.seal(token).ok_or_else(|| Error::internal(&"no secret to seal the session token"))?;
+        let mut pooled = self.store.get().await.map_err(Error::from)?;
         let n = crate::persistence::selfservice::bind_exchanger(
             &mut pooled.conn(),
             flow_id,
@@ -279,21 +265,21 @@ impl SessionService {
             self.clock.now(),
         )
         .await
-        .map_err(ApiError::store)?;
+        .map_err(Error::from)?;
         Ok(n > 0)
     }
 
     /// `GET /sessions/token-exchange`: the session and token bound to a pair of codes.
-    pub async fn exchange(&self, init_code: &str, return_to_code: &str) -> Result<Option<(Session, String)>, ApiError> {
+    pub async fn exchange(&self, init_code: &str, return_to_code: &str) -> Result<Option<(Session, String)>, Error> {
         let found = {
-            let mut pooled = self.store.get().await.map_err(ApiError::store)?;
+            let mut pooled = self.store.get().await.map_err(Error::from)?;
             crate::persistence::selfservice::find_exchanger(
                 &mut pooled.conn(),
                 &token_hash(init_code),
                 &token_hash(return_to_code),
             )
             .await
-            .map_err(ApiError::store)?
+            .map_err(Error::from)?
         };
         let Some((session_id, sealed)) = found else { return Ok(None) };
         let Some(token) = self.unseal(&sealed) else { return Ok(None) };
