@@ -303,7 +303,7 @@ mod tests {
         let e = ApiError::from(Error::LocationChangeRequired { to: "https://x.example/".into() });
         assert_eq!(e.status.as_u16(), 422);
         assert_eq!(e.body()["redirect_browser_to"], "https://x.example/");
-        let now = chrono::Utc::now();
+        let now = crate::clock::Clock::system().now();
         let id = uuid::Uuid::new_v4();
         let e = ApiError::from(Error::FlowExpired {
             expired_at: now - chrono::Duration::minutes(3),
