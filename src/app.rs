@@ -171,8 +171,23 @@ impl App {
             hooks: Default::default(),
             dummy_hash: Arc::new(dummy_hash),
         };
-        let janitor =
-            crate::actors::janitor::start(store.clone(), registry, flows, config.actors.clone(), clock.clone());
+        let sweeps: Vec<(&'static str, crate::actors::janitor::Sweep)> = vec![
+            (
+                "session",
+                Arc::new({
+                    let r = registry.clone();
+                    move || r.sweep_idle()
+                }),
+            ),
+            (
+                "flow",
+                Arc::new({
+                    let f = flows.clone();
+                    move || f.sweep_idle()
+                }),
+            ),
+        ];
+        let janitor = crate::actors::janitor::start(store.clone(), sweeps, config.actors.clone(), clock.clone());
         let dispatcher = if config.courier.worker.enabled {
             Some(
                 crate::courier::dispatcher::start(

@@ -191,7 +191,8 @@ async fn cleanup(config: Config) -> Result<(), String> {
     let store = Store::connect(&dsn).map_err(|e| e.to_string())?;
     let clock = tessera::clock::Clock::system();
     let batch = config.actors.janitor.batch_size.max(1);
-    let n = tessera::actors::janitor::delete_expired(&store, &clock, batch).await.map_err(|e| e.to_string())?;
+    let n =
+        tessera::persistence::cleanup::delete_expired(&store, clock.now(), batch).await.map_err(|e| e.to_string())?;
     println!("deleted {n} expired sessions");
     Ok(())
 }

@@ -1,65 +1,21 @@
-//! The Janitor: a supervised actor that passivates idle session actors and deletes expired
-//! sessions in batches on a schedule (`[actors.janitor]`). `tessera cleanup` runs one pass.
+//! The Janitor: a supervised actor that passivates idle actors and deletes expired rows in
+//! batches on a schedule (`[actors.janitor]`). What it sweeps is handed to it, so it knows no
+//! registry; `tessera cleanup` runs the deletion once.
 
 use crate::clock::Clock;
 use crate::config::ActorsConfig;
-use crate::persistence::selfservice::{self as flow_rows, FlowTable};
-use crate::persistence::{Store, StoreError, session as session_rows};
-use crate::selfservice::registry::FlowRegistry;
-use crate::session::SessionRegistry;
+use crate::persistence::Store;
 use actix::prelude::*;
+use std::sync::Arc;
 use std::time::Duration;
 
-/// Deletes expired sessions and flows in batches of `batch_size`; returns how many rows.
-pub async fn delete_expired(store: &Store, clock: &Clock, batch_size: usize) -> Result<usize, StoreError> {
-    let mut total = 0;
-    loop {
-        let mut pooled = store.get().await?;
-        let n = session_rows::delete_expired(&mut pooled.conn(), clock.now(), batch_size as i64).await?;
-        total += n;
-        if n < batch_size {
-            break;
-        }
-    }
-    // Flows are kept for a while after they expire: a late submit still finds them and gets
-    // "expired" (with a replacement flow) instead of "not found".
-    let flow_cutoff = clock.now() - chrono::Duration::hours(1);
-    for table in FlowTable::ALL {
-        loop {
-            let mut pooled = store.get().await?;
-            let n = flow_rows::delete_expired_flows(&mut pooled.conn(), table, flow_cutoff, batch_size as i64).await?;
-            total += n;
-            if n < batch_size {
-                break;
-            }
-        }
-    }
-    loop {
-        let mut pooled = store.get().await?;
-        let n = flow_rows::delete_expired_codes(&mut pooled.conn(), flow_cutoff, batch_size as i64).await?;
-        total += n;
-        if n < batch_size {
-            break;
-        }
-    }
-    // Brute-force buckets nobody has touched for a day (and that are not locked) go too.
-    let stale = clock.now() - chrono::Duration::hours(24);
-    loop {
-        let mut pooled = store.get().await?;
-        let n = flow_rows::delete_stale_counters(&mut pooled.conn(), stale, clock.now(), batch_size as i64).await?;
-        total += n;
-        if n < batch_size {
-            break;
-        }
-    }
-    Ok(total)
-}
+/// Passivates idle actors of one registry; returns how many.
+pub type Sweep = Arc<dyn Fn() -> usize + Send + Sync>;
 
 /// Runs cleanup and idle passivation on a schedule.
 pub struct Janitor {
     store: Store,
-    registry: SessionRegistry,
-    flows: FlowRegistry,
+    sweeps: Vec<(&'static str, Sweep)>,
     config: ActorsConfig,
     clock: Clock,
 }
@@ -69,23 +25,21 @@ impl Actor for Janitor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         // Idle actors are looked for several times per idle timeout.
-        let sweep = (self.config.session.idle_timeout.0 / 4).max(Duration::from_millis(50));
-        ctx.run_interval(sweep, |act, _| {
-            let n = act.registry.sweep_idle();
-            if n > 0 {
-                tracing::debug!(passivated = n, "idle session actors passivated");
-            }
-            let n = act.flows.sweep_idle();
-            if n > 0 {
-                tracing::debug!(passivated = n, "idle flow actors passivated");
+        let every = (self.config.session.idle_timeout.0 / 4).max(Duration::from_millis(50));
+        ctx.run_interval(every, |act, _| {
+            for (what, sweep) in &act.sweeps {
+                let n = sweep();
+                if n > 0 {
+                    tracing::debug!(passivated = n, actors = what, "idle actors passivated");
+                }
             }
         });
         let interval = self.config.janitor.interval.0.max(Duration::from_millis(100));
         ctx.run_interval(interval, |act, ctx| {
-            let (store, clock, batch) = (act.store.clone(), act.clock.clone(), act.config.janitor.batch_size.max(1));
+            let (store, now, batch) = (act.store.clone(), act.clock.now(), act.config.janitor.batch_size);
             ctx.spawn(
                 async move {
-                    match delete_expired(&store, &clock, batch).await {
+                    match crate::persistence::cleanup::delete_expired(&store, now, batch).await {
                         Ok(n) if n > 0 => tracing::info!(deleted = n, "expired sessions and flows deleted"),
                         Ok(_) => {}
                         Err(e) => tracing::warn!(error = %e, "janitor: cleanup failed"),
@@ -99,13 +53,7 @@ impl Actor for Janitor {
 
 impl Supervised for Janitor {}
 
-/// Starts the janitor under a supervisor.
-pub fn start(
-    store: Store,
-    registry: SessionRegistry,
-    flows: FlowRegistry,
-    config: ActorsConfig,
-    clock: Clock,
-) -> Addr<Janitor> {
-    Supervisor::start(move |_| Janitor { store, registry, flows, config, clock })
+/// Starts the janitor under a supervisor; `sweeps` name the registries it passivates.
+pub fn start(store: Store, sweeps: Vec<(&'static str, Sweep)>, config: ActorsConfig, clock: Clock) -> Addr<Janitor> {
+    Supervisor::start(move |_| Janitor { store, sweeps, config, clock })
 }

@@ -30,6 +30,7 @@ macro_rules! insert_all {
     };
 }
 
+pub mod cleanup;
 pub mod courier;
 pub mod identity;
 pub mod invalidation;

@@ -4,17 +4,15 @@
 //! next one, and the actor stores it (a deferred write) before the next step starts.
 
 use super::flow::{Flow, FlowKind};
+use crate::actors::Passivate;
+use crate::actors::registry::{Entry, Registry, Resident};
 use crate::config::FlowActorsConfig;
 use crate::persistence::selfservice::{self as rows};
 use crate::persistence::{Durability, Persister, Store, StoreError, WriteOp};
 use actix::dev::SendError;
 use actix::prelude::*;
-use dashmap::DashMap;
 use futures_util::future::LocalBoxFuture;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
-use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 /// One step applied to a flow: takes the current flow, returns the next one and a reply.
@@ -76,11 +74,6 @@ impl Handler<Get> for FlowActor {
     }
 }
 
-/// Stop (passivate).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Passivate;
-
 impl Handler<Passivate> for FlowActor {
     type Result = ();
 
@@ -89,21 +82,23 @@ impl Handler<Passivate> for FlowActor {
     }
 }
 
-struct Slot {
+/// A live flow in the registry: its actor and kind.
+pub struct LiveFlow {
     addr: Addr<FlowActor>,
     kind: FlowKind,
-    last_used: AtomicU64,
+}
+
+impl Resident for LiveFlow {
+    fn passivate(&self) {
+        self.addr.do_send(Passivate);
+    }
 }
 
 struct Inner {
-    live: DashMap<Uuid, Arc<Slot>>,
-    loading: DashMap<Uuid, Arc<OnceCell<Option<Arc<Slot>>>>>,
+    live: Registry<Uuid, LiveFlow>,
     store: Store,
     persister: Persister,
     clock: crate::clock::Clock,
-    config: FlowActorsConfig,
-    epoch: Instant,
-    store_reads: AtomicU64,
 }
 
 /// Live flows of this instance.
@@ -121,6 +116,8 @@ pub enum FlowError {
     Store(#[from] StoreError),
 }
 
+type Slot = Arc<Entry<LiveFlow>>;
+
 impl FlowRegistry {
     /// An empty registry.
     pub fn new(
@@ -131,20 +128,12 @@ impl FlowRegistry {
     ) -> FlowRegistry {
         FlowRegistry {
             inner: Arc::new(Inner {
-                live: DashMap::new(),
-                loading: DashMap::new(),
+                live: Registry::new(config.max_live, config.idle_timeout.0),
                 store,
                 persister,
                 clock,
-                config,
-                epoch: Instant::now(),
-                store_reads: AtomicU64::new(0),
             }),
         }
-    }
-
-    fn now_ms(&self) -> u64 {
-        self.inner.epoch.elapsed().as_millis() as u64
     }
 
     /// Registers a new flow (a deferred write) and starts its actor.
@@ -153,40 +142,22 @@ impl FlowRegistry {
         self.start(flow);
     }
 
-    fn start(&self, flow: Flow) -> Arc<Slot> {
-        let id = flow.id;
+    fn live_flow(&self, flow: Flow) -> LiveFlow {
         let kind = flow.kind;
         let addr = FlowActor { flow, persister: self.inner.persister.clone(), clock: self.inner.clock.clone() }.start();
-        let slot = Arc::new(Slot { addr, kind, last_used: AtomicU64::new(self.now_ms()) });
-        if let Some(old) = self.inner.live.insert(id, slot.clone()) {
-            old.addr.do_send(Passivate);
-        }
-        if self.inner.live.len() > self.inner.config.max_live {
-            self.evict_one(id);
-        }
-        slot
+        LiveFlow { addr, kind }
     }
 
-    fn evict_one(&self, keep: Uuid) {
-        let victim = self
-            .inner
-            .live
-            .iter()
-            .filter(|e| *e.key() != keep)
-            .take(64)
-            .min_by_key(|e| e.value().last_used.load(Ordering::Relaxed))
-            .map(|e| *e.key());
-        if let Some(v) = victim
-            && let Some((_, s)) = self.inner.live.remove(&v)
-        {
-            s.addr.do_send(Passivate);
-        }
+    fn start(&self, flow: Flow) -> Slot {
+        let id = flow.id;
+        let live = self.live_flow(flow);
+        self.inner.live.insert(id, live)
     }
 
     /// The live actor of a flow, loading it when needed. A flow another instance created a
     /// moment ago may not be committed yet (flow writes are deferred): a miss is retried once
     /// after two flush intervals.
-    async fn slot(&self, kind: FlowKind, id: Uuid) -> Result<Option<Arc<Slot>>, StoreError> {
+    async fn slot(&self, kind: FlowKind, id: Uuid) -> Result<Option<Slot>, StoreError> {
         match self.slot_once(kind, id).await? {
             Some(s) => Ok(Some(s)),
             None => {
@@ -196,30 +167,17 @@ impl FlowRegistry {
         }
     }
 
-    async fn slot_once(&self, kind: FlowKind, id: Uuid) -> Result<Option<Arc<Slot>>, StoreError> {
-        if let Some(s) = self.inner.live.get(&id).map(|e| e.value().clone()) {
-            if s.kind != kind {
-                return Ok(None);
-            }
-            s.last_used.store(self.now_ms(), Ordering::Relaxed);
-            return Ok(Some(s));
-        }
-        let cell = self.inner.loading.entry(id).or_insert_with(|| Arc::new(OnceCell::new())).clone();
-        let result = cell
-            .get_or_try_init(|| async {
-                if let Some(s) = self.inner.live.get(&id) {
-                    return Ok(Some(s.value().clone()));
-                }
-                self.inner.store_reads.fetch_add(1, Ordering::Relaxed);
-                let table = kind.table();
+    async fn slot_once(&self, kind: FlowKind, id: Uuid) -> Result<Option<Slot>, StoreError> {
+        let slot = self
+            .inner
+            .live
+            .activate(&id, || async {
                 let mut pooled = self.inner.store.get().await?;
-                let record = rows::find_flow(&mut pooled.conn(), table, id).await?;
-                Ok::<_, StoreError>(record.and_then(Flow::from_record).map(|f| self.start(f)))
+                let record = rows::find_flow(&mut pooled.conn(), kind.table(), id).await?;
+                Ok::<_, StoreError>(record.and_then(Flow::from_record).map(|f| self.live_flow(f)))
             })
-            .await
-            .cloned();
-        self.inner.loading.remove_if(&id, |_, v| Arc::ptr_eq(v, &cell));
-        result
+            .await?;
+        Ok(slot.filter(|s| s.kind == kind))
     }
 
     /// Runs `step` on flow `id` of `kind`, serialised with every other step of that flow.
@@ -245,7 +203,7 @@ impl FlowRegistry {
                 }
                 Err(SendError::Closed(msg)) => {
                     // Not live any more: reload from the store and try again.
-                    self.inner.live.remove_if(&id, |_, s| Arc::ptr_eq(s, &slot));
+                    self.inner.live.forget_closed(&id, &slot);
                     message = Some(msg);
                 }
             }
@@ -259,9 +217,7 @@ impl FlowRegistry {
             let Some(slot) = self.slot(kind, id).await? else { return Err(FlowError::NotFound) };
             match slot.addr.send(Get).await {
                 Ok(f) => return Ok(f),
-                Err(_) => {
-                    self.inner.live.remove_if(&id, |_, s| Arc::ptr_eq(s, &slot));
-                }
+                Err(_) => self.inner.live.forget_closed(&id, &slot),
             }
         }
         Err(FlowError::NotFound)
@@ -269,21 +225,7 @@ impl FlowRegistry {
 
     /// Passivates flows idle longer than `actors.flow.idle_timeout`; returns how many.
     pub fn sweep_idle(&self) -> usize {
-        let idle = self.inner.config.idle_timeout.0.as_millis() as u64;
-        let now = self.now_ms();
-        let ids: Vec<Uuid> = self
-            .inner
-            .live
-            .iter()
-            .filter(|e| now.saturating_sub(e.value().last_used.load(Ordering::Relaxed)) >= idle)
-            .map(|e| *e.key())
-            .collect();
-        for id in &ids {
-            if let Some((_, s)) = self.inner.live.remove(id) {
-                s.addr.do_send(Passivate);
-            }
-        }
-        ids.len()
+        self.inner.live.sweep_idle()
     }
 
     /// Drops flows other instances changed (their notices are announced by the commit).
@@ -298,9 +240,7 @@ impl FlowRegistry {
 
     /// Drops the live copy of a flow (another instance changed it): the next use reloads it.
     pub fn invalidate(&self, id: Uuid) {
-        if let Some((_, s)) = self.inner.live.remove(&id) {
-            s.addr.do_send(Passivate);
-        }
+        self.inner.live.remove(&id);
     }
 
     /// Number of live flow actors.
@@ -310,17 +250,12 @@ impl FlowRegistry {
 
     /// Store reads made to activate flows.
     pub fn store_reads(&self) -> u64 {
-        self.inner.store_reads.load(Ordering::Relaxed)
+        self.inner.live.activations()
     }
 
     /// Passivates every flow (tests: later steps must reload from the store).
     #[doc(hidden)]
     pub fn passivate_all(&self) {
-        let ids: Vec<Uuid> = self.inner.live.iter().map(|e| *e.key()).collect();
-        for id in ids {
-            if let Some((_, s)) = self.inner.live.remove(&id) {
-                s.addr.do_send(Passivate);
-            }
-        }
+        self.inner.live.remove_where(|_, _| true);
     }
 }

@@ -62,15 +62,10 @@ impl Handler<Revalidate> for SessionActor {
     }
 }
 
-/// Stop (passivation or invalidation).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Passivate;
-
-impl Handler<Passivate> for SessionActor {
+impl Handler<crate::actors::Passivate> for SessionActor {
     type Result = ();
 
-    fn handle(&mut self, _: Passivate, ctx: &mut Self::Context) {
+    fn handle(&mut self, _: crate::actors::Passivate, ctx: &mut Self::Context) {
         ctx.stop();
     }
 }

@@ -2,17 +2,17 @@
 //! single-flight loading (many concurrent callers, one store read), passivated when idle or
 //! when over `actors.session.max_live` (least recently used first, sampled).
 
-use super::actor::{Cell, Passivate, Revalidate, SessionActor, read};
+use super::actor::{Cell, Revalidate, SessionActor, read};
 use super::{Aal, Session};
+use crate::actors::Passivate;
+use crate::actors::registry::{Entry, Registry, Resident};
 use crate::config::SessionActorsConfig;
 use crate::identity::Identity;
 use crate::persistence::{Store, StoreError, identity as identity_rows, session as session_rows};
 use actix::prelude::*;
 use dashmap::DashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Instant;
-use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 /// What live sessions need of their identity; shared by all live sessions of one identity
@@ -127,24 +127,28 @@ pub async fn load_live(
     Ok(Some(Arc::new(Live { session, shared, validated_at: Instant::now(), whoami_parts: Default::default() })))
 }
 
-struct Entry {
+/// A live session in the registry: its snapshot cell and actor.
+pub struct LiveSession {
     cell: Cell,
     addr: Addr<SessionActor>,
     session_id: Uuid,
     identity_id: Uuid,
-    last_used: AtomicU64,
+}
+
+impl Resident for LiveSession {
+    fn passivate(&self) {
+        self.addr.do_send(Passivate);
+    }
 }
 
 struct Inner {
-    by_token: DashMap<Digest, Arc<Entry>>,
-    token_of: DashMap<Uuid, Digest>,
-    loading: DashMap<Digest, Arc<OnceCell<Option<Arc<Entry>>>>>,
+    by_token: Registry<Digest, LiveSession>,
+    /// Session id → token digest, for invalidation by id.
+    token_of: Arc<DashMap<Uuid, Digest>>,
     identities: IdentityCache,
     store: Store,
     config: SessionActorsConfig,
     public_base: String,
-    epoch: Instant,
-    store_reads: AtomicU64,
 }
 
 /// Live sessions of this instance.
@@ -156,34 +160,31 @@ pub struct SessionRegistry {
 impl SessionRegistry {
     /// An empty registry.
     pub fn new(store: Store, config: SessionActorsConfig, public_base: String) -> SessionRegistry {
+        let token_of: Arc<DashMap<Uuid, Digest>> = Arc::new(DashMap::new());
+        let index = token_of.clone();
+        let by_token =
+            Registry::new(config.max_live, config.idle_timeout.0).on_leave(move |digest, s: &LiveSession| {
+                index.remove_if(&s.session_id, |_, t| t == digest);
+            });
         SessionRegistry {
             inner: Arc::new(Inner {
-                by_token: DashMap::new(),
-                token_of: DashMap::new(),
-                loading: DashMap::new(),
+                by_token,
+                token_of,
                 identities: Arc::new(DashMap::new()),
                 store,
                 config,
                 public_base,
-                epoch: Instant::now(),
-                store_reads: AtomicU64::new(0),
             }),
         }
-    }
-
-    fn now_ms(&self) -> u64 {
-        self.inner.epoch.elapsed().as_millis() as u64
     }
 
     /// The live session whose token has the SHA-256 digest `digest`, activating it if needed.
     /// `None` when no such session exists (whether it is active is for the caller to judge).
     pub async fn by_token(&self, digest: &Digest) -> Result<Option<Arc<Live>>, StoreError> {
         for _ in 0..3 {
-            let entry = self.inner.by_token.get(digest).map(|e| e.value().clone());
-            let Some(entry) = entry else {
+            let Some(entry) = self.inner.by_token.get(digest) else {
                 return Ok(self.activate(digest).await?.map(|e| read(&e.cell)));
             };
-            entry.last_used.store(self.now_ms(), Ordering::Relaxed);
             let snapshot = read(&entry.cell);
             if snapshot.validated_at.elapsed() < self.inner.config.revalidate_interval.0 {
                 return Ok(Some(snapshot));
@@ -191,83 +192,48 @@ impl SessionRegistry {
             match entry.addr.send(Revalidate).await {
                 Ok(Ok(Some(live))) => return Ok(Some(live)),
                 Ok(Ok(None)) => {
-                    self.drop_entry(digest);
+                    self.inner.by_token.remove(digest);
                     return Ok(None);
                 }
                 Ok(Err(e)) => return Err(e),
                 // A closed mailbox (the actor stopped or panicked) is not live: re-activate.
-                Err(_) => self.drop_entry(digest),
+                Err(_) => self.inner.by_token.forget_closed(digest, &entry),
             }
         }
         Ok(None)
     }
 
-    async fn activate(&self, digest: &Digest) -> Result<Option<Arc<Entry>>, StoreError> {
-        let cell = self.inner.loading.entry(*digest).or_insert_with(|| Arc::new(OnceCell::new())).clone();
-        let result = cell.get_or_try_init(|| self.load(digest)).await.cloned();
-        self.inner.loading.remove_if(digest, |_, v| Arc::ptr_eq(v, &cell));
-        result
-    }
-
-    async fn load(&self, digest: &Digest) -> Result<Option<Arc<Entry>>, StoreError> {
-        if let Some(e) = self.inner.by_token.get(digest) {
-            return Ok(Some(e.value().clone()));
-        }
-        self.inner.store_reads.fetch_add(1, Ordering::Relaxed);
-        let Some(live) = load_live(
-            &self.inner.store,
-            &self.inner.public_base,
-            &self.inner.identities,
-            Key::TokenHash(hex::encode(digest)),
-        )
-        .await?
-        else {
-            return Ok(None);
-        };
-        let (session_id, identity_id) = (live.session.id, live.shared.identity.id);
-        let cell: Cell = Arc::new(RwLock::new(live));
-        let actor = SessionActor {
-            cell: cell.clone(),
-            store: self.inner.store.clone(),
-            revalidate_interval: self.inner.config.revalidate_interval.0,
-            public_base: self.inner.public_base.clone(),
-            identities: self.inner.identities.clone(),
-        };
-        let entry = Arc::new(Entry {
-            cell,
-            addr: actor.start(),
-            session_id,
-            identity_id,
-            last_used: AtomicU64::new(self.now_ms()),
-        });
-        self.inner.token_of.insert(session_id, *digest);
-        self.inner.by_token.insert(*digest, entry.clone());
-        if self.inner.by_token.len() > self.inner.config.max_live {
-            self.evict_least_recently_used(digest);
-        }
-        Ok(Some(entry))
-    }
-
-    /// Passivates the least recently used of a sample of live sessions (not `keep`).
-    fn evict_least_recently_used(&self, keep: &Digest) {
-        let victim = self
+    async fn activate(&self, digest: &Digest) -> Result<Option<Arc<Entry<LiveSession>>>, StoreError> {
+        let entry = self
             .inner
             .by_token
-            .iter()
-            .filter(|e| e.key() != keep)
-            .take(64)
-            .min_by_key(|e| e.value().last_used.load(Ordering::Relaxed))
-            .map(|e| *e.key());
-        if let Some(v) = victim {
-            self.drop_entry(&v);
+            .activate(digest, || async {
+                let Some(live) = load_live(
+                    &self.inner.store,
+                    &self.inner.public_base,
+                    &self.inner.identities,
+                    Key::TokenHash(hex::encode(digest)),
+                )
+                .await?
+                else {
+                    return Ok(None);
+                };
+                let (session_id, identity_id) = (live.session.id, live.shared.identity.id);
+                let cell: Cell = Arc::new(RwLock::new(live));
+                let actor = SessionActor {
+                    cell: cell.clone(),
+                    store: self.inner.store.clone(),
+                    revalidate_interval: self.inner.config.revalidate_interval.0,
+                    public_base: self.inner.public_base.clone(),
+                    identities: self.inner.identities.clone(),
+                };
+                Ok::<_, StoreError>(Some(LiveSession { cell, addr: actor.start(), session_id, identity_id }))
+            })
+            .await?;
+        if let Some(e) = &entry {
+            self.inner.token_of.insert(e.session_id, *digest);
         }
-    }
-
-    fn drop_entry(&self, digest: &Digest) {
-        if let Some((_, e)) = self.inner.by_token.remove(digest) {
-            self.inner.token_of.remove_if(&e.session_id, |_, t| t == digest);
-            e.addr.do_send(Passivate);
-        }
+        Ok(entry)
     }
 
     /// Drops the actors that announced changes make stale (revoked sessions, changed identities).
@@ -284,35 +250,20 @@ impl SessionRegistry {
     /// Drops a session's actor (after a revocation or change): the next use reloads it.
     pub fn invalidate_session(&self, session_id: Uuid) {
         if let Some((_, token)) = self.inner.token_of.remove(&session_id) {
-            self.drop_entry(&token);
+            self.inner.by_token.remove(&token);
         }
     }
 
     /// Drops the actors of every live session of an identity.
     pub fn invalidate_identity(&self, identity_id: Uuid) {
-        let tokens: Vec<Digest> =
-            self.inner.by_token.iter().filter(|e| e.value().identity_id == identity_id).map(|e| *e.key()).collect();
-        for t in tokens {
-            self.drop_entry(&t);
-        }
+        self.inner.by_token.remove_where(|_, s| s.identity_id == identity_id);
     }
 
     /// Passivates sessions idle longer than `actors.session.idle_timeout`; returns how many.
     pub fn sweep_idle(&self) -> usize {
-        let idle = self.inner.config.idle_timeout.0.as_millis() as u64;
-        let now = self.now_ms();
-        let idle_tokens: Vec<Digest> = self
-            .inner
-            .by_token
-            .iter()
-            .filter(|e| now.saturating_sub(e.value().last_used.load(Ordering::Relaxed)) >= idle)
-            .map(|e| *e.key())
-            .collect();
-        for t in &idle_tokens {
-            self.drop_entry(t);
-        }
+        let n = self.inner.by_token.sweep_idle();
         self.inner.identities.retain(|_, w| w.strong_count() > 0);
-        idle_tokens.len()
+        n
     }
 
     /// Stops a session's actor but leaves its registry entry, as a panicking handler would
@@ -333,6 +284,6 @@ impl SessionRegistry {
 
     /// Store reads made to activate sessions (tests and benchmarks count them).
     pub fn store_reads(&self) -> u64 {
-        self.inner.store_reads.load(Ordering::Relaxed)
+        self.inner.by_token.activations()
     }
 }

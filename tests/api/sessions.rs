@@ -359,7 +359,7 @@ async fn expired_sessions_are_cleaned_up(db: Db) {
     clock.advance(chrono::Duration::hours(25));
     let (fresh, _) = issue(&t, &identity).await;
     let state = t.app().state();
-    let n = tessera::actors::janitor::delete_expired(&state.store, &clock, 1).await.unwrap();
+    let n = tessera::persistence::cleanup::delete_expired(&state.store, clock.now(), 1).await.unwrap();
     assert_eq!(n, 1);
     assert!(state.sessions.find(old.id).await.unwrap().is_none());
     assert!(state.sessions.find(fresh.id).await.unwrap().is_some());
