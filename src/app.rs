@@ -152,7 +152,7 @@ impl App {
             Arc::new(config.courier.clone()),
             sealer.clone(),
         );
-        let selfservice = crate::selfservice::SelfService {
+        let services = crate::selfservice::services::Services {
             courier: courier.clone(),
             config: config.clone(),
             store: store.clone(),
@@ -167,9 +167,11 @@ impl App {
                 store.clone(),
                 clock.clone(),
             ),
-            breaches: Default::default(),
-            hooks: Default::default(),
-            dummy_hash: Arc::new(dummy_hash),
+            hooks: crate::selfservice::hook::HookRunner::new(config.clone(), sessions.clone()),
+        };
+        let selfservice = crate::selfservice::SelfService {
+            services,
+            strategies: crate::selfservice::strategy::registry::Strategies::new(config.clone(), Arc::new(dummy_hash)),
         };
         let sweeps: Vec<(&'static str, crate::actors::janitor::Sweep)> = vec![
             (

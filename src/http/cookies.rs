@@ -1,7 +1,7 @@
 //! The cookies tessera sets and reads: the CSRF cookie (behaviour.md §3.3) and the session
 //! cookie (§3.1), with the attributes from `cookies.*` and `session.cookie.*`.
 
-use super::AppState;
+use super::state::AppState;
 use crate::config::Config;
 use crate::selfservice::csrf;
 use actix_web::HttpRequest;

@@ -1,7 +1,7 @@
 //! `GET /admin/courier/messages` and `GET /admin/courier/messages/{id}` (behaviour.md §16.3).
 
 use super::error::ApiError;
-use super::{AppState, json_response, link_entry, query_first as first, query_pairs, temporary_redirect};
+use super::state::{AppState, json_response, link_entry, query_first as first, query_pairs, temporary_redirect};
 use crate::courier::{parse_status, render};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderValue, LINK};

@@ -3,10 +3,12 @@
 //! `use_flow_id`), with `Ory-Error-Id` mirroring `error.id` (empty when there is none), and
 //! `From<Error>` decides the status and texts of every domain error (behaviour.md §2.3, §2.4).
 
+use super::negotiate::{accepts_json, is_json_request};
+use super::state::AppState;
 use crate::catalogue::error as text;
 use crate::error::{CsrfProblem, Error, FlowName};
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpResponse, ResponseError};
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde_json::{Map, Value as Json, json};
 use std::borrow::Cow;
 
@@ -283,6 +285,24 @@ impl From<crate::persistence::StoreError> for ApiError {
     fn from(e: crate::persistence::StoreError) -> ApiError {
         Error::from(e).into()
     }
+}
+
+/// Answers an error: JSON for JSON clients and API flows, else a stored error shown by the UI.
+pub async fn respond(state: &AppState, req: &HttpRequest, api_flow: bool, e: impl Into<ApiError>) -> HttpResponse {
+    let e: ApiError = e.into();
+    if api_flow || is_json_request(req) {
+        return e.error_response();
+    }
+    let id = match crate::selfservice::errors::store(&state.selfservice, e.inner_body()).await {
+        Ok(id) => id,
+        Err(e) => return ApiError::from(e).error_response(),
+    };
+    if accepts_json(req) {
+        return e.error_response();
+    }
+    let to =
+        crate::selfservice::redirect::with_query(&state.config.selfservice.flows.error.ui_url, "id", &id.to_string());
+    HttpResponse::SeeOther().insert_header((header::LOCATION, to)).finish()
 }
 
 #[cfg(test)]

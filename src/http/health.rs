@@ -1,6 +1,6 @@
 //! `/health/alive`, `/health/ready` (both servers) and `/admin/version`.
 
-use super::{AppState, Side, ok_json};
+use super::state::{AppState, Side, ok_json};
 use actix_web::{HttpResponse, web};
 use serde_json::{Map, json};
 

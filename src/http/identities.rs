@@ -1,7 +1,7 @@
 //! Admin identity endpoints (`/admin/identities…`): parse, call the identity service, render.
 
 use super::error::ApiError;
-use super::{
+use super::state::{
     AppState, json_response, link_entry as link, query_all as all, query_first as first, query_pairs,
     temporary_redirect,
 };

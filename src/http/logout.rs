@@ -1,11 +1,10 @@
 //! Logout (behaviour.md §10): the browser's logout URL, the logout itself, and API logout.
 
 use super::cookies::{csrf_cookie, session_cookie_removal};
-use super::error::ApiError;
+use super::error::{ApiError, respond};
 use super::negotiate::is_json_request;
-use super::selfservice::error_response;
-use super::sessions::request_token;
-use super::{AppState, json_response, query_first as first, query_pairs};
+use super::request::request_token;
+use super::state::{AppState, json_response, query_first as first, query_pairs};
 use crate::error::Error;
 use crate::selfservice::{self as ss, csrf};
 use actix_web::http::{StatusCode, header};
@@ -25,7 +24,7 @@ async fn logout_browser(state: web::Data<AppState>, req: HttpRequest) -> HttpRes
         None => Ok(None),
     };
     let (Ok(Some(_)), Some(token)) = (live, token) else {
-        return error_response(&state, &req, false, Error::NoSession { named: true }).await;
+        return respond(&state, &req, false, Error::NoSession { named: true }).await;
     };
     let pairs = query_pairs(&req);
     let mut url = format!("{}self-service/logout", state.config.public_base_url());
@@ -35,7 +34,7 @@ async fn logout_browser(state: web::Data<AppState>, req: HttpRequest) -> HttpRes
         let default = logout_default(&state);
         match ss::redirect::validate(&state.config, r, &default) {
             Ok(valid) => url = ss::redirect::with_query(&url, "return_to", &valid),
-            Err(e) => return error_response(&state, &req, false, e.into_error()).await,
+            Err(e) => return respond(&state, &req, false, e.into_error()).await,
         }
     }
     json_response(StatusCode::OK, &json!({"logout_token": logout_token, "logout_url": url}))
@@ -57,7 +56,7 @@ async fn logout(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let pairs = query_pairs(&req);
     let Some(sent) = first(&pairs, "token").filter(|t| !t.is_empty()).map(str::to_string) else {
         let e = ApiError::bad_request("Please include a token in the URL query.");
-        return error_response(&state, &req, false, e).await;
+        return respond(&state, &req, false, e).await;
     };
     let token = request_token(&state, &req);
     let live = match &token {
@@ -65,7 +64,7 @@ async fn logout(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
         None => Ok(None),
     };
     let (Ok(Some(live)), Some(token)) = (live, token) else {
-        return error_response(&state, &req, false, Error::NoSession { named: true }).await;
+        return respond(&state, &req, false, Error::NoSession { named: true }).await;
     };
     let expected = crate::session::logout_token_for(&token);
     let matches = {
@@ -74,24 +73,24 @@ async fn logout(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     };
     if !matches {
         let e = Error::Forbidden(crate::catalogue::error::LOGOUT_TOKEN_MISMATCH.into());
-        return error_response(&state, &req, false, e).await;
+        return respond(&state, &req, false, e).await;
     }
     let default = logout_default(&state);
     let to = match first(&pairs, "return_to").filter(|r| !r.is_empty()) {
         Some(r) => match ss::redirect::validate(&state.config, r, &default) {
             Ok(to) => to,
-            Err(e) => return error_response(&state, &req, false, e.into_error()).await,
+            Err(e) => return respond(&state, &req, false, e.into_error()).await,
         },
         None => default,
     };
     match state.sessions.find(live.session.id).await {
         Ok(Some(s)) => {
             if let Err(e) = state.sessions.revoke(s).await {
-                return error_response(&state, &req, false, e).await;
+                return respond(&state, &req, false, e).await;
             }
         }
         Ok(None) => {}
-        Err(e) => return error_response(&state, &req, false, e).await,
+        Err(e) => return respond(&state, &req, false, e).await,
     }
     let mut res = if is_json_request(&req) {
         HttpResponse::NoContent().finish()

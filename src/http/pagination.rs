@@ -1,7 +1,7 @@
 //! Legacy pagination (`page`/`per_page`, or `page_token`/`page_size`) and its headers, as
 //! Kratos' `migrationpagination`: nothing is ever refused, out-of-range values are clamped.
 
-use super::{link_entry, query_pairs};
+use super::state::{link_entry, query_pairs};
 use actix_web::HttpRequest;
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue, LINK};
 use base64::Engine;

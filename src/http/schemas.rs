@@ -3,7 +3,7 @@
 
 use super::error::ApiError;
 use super::pagination::LegacyPage;
-use super::{AppState, ok_json, to_public};
+use super::state::{AppState, ok_json, to_public};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 

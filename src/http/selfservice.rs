@@ -3,15 +3,17 @@
 //! the request into a [`RequestInfo`], run one flow step, and render the [`Outcome`] as JSON
 //! or a browser redirect (behaviour.md §2.2).
 
-use super::cookies::{csrf_cookie, csrf_from_request, csrf_token, session_cookie};
-use super::error::ApiError;
-use super::negotiate::{accepts_json, is_browser_request, is_json_request};
-use super::sessions::{client_ip, device_from_request, request_token};
-use super::{AppState, json_response, query_first as first, query_pairs, to_public};
+use super::cookies::{csrf_cookie, csrf_token, session_cookie};
+use super::error::{ApiError, respond};
+use super::negotiate::is_json_request;
+use super::request::request_info;
+use super::state::{AppState, json_response, query_first as first, query_pairs, to_public};
 use crate::error::{Error, FlowName};
-use crate::selfservice::flow::{Flow, FlowKind, FlowType};
+use crate::selfservice::flow::{Flow, FlowKind, FlowType, login, recovery, registration, settings, verification};
+use crate::selfservice::form::{self, Submit};
 use crate::selfservice::registry::FlowError;
-use crate::selfservice::{self as ss, Outcome, RequestInfo, csrf, login, registration};
+use crate::selfservice::step::{self, Done, Init, Outcome, RequestInfo};
+use crate::selfservice::{self as ss, csrf};
 use crate::session::view::render_session;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
@@ -39,7 +41,6 @@ pub(super) fn public_routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/self-service/settings/api").get(settings_api))
         .service(web::resource("/self-service/settings/flows").get(settings_fetch))
         .service(web::resource("/self-service/settings").post(settings_submit).get(settings_submit))
-        .configure(super::logout::routes)
         .service(web::resource("/self-service/errors").get(read_error));
 }
 
@@ -49,7 +50,7 @@ pub(super) fn admin_routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/admin/self-service/{tail:.*}").to(to_public));
 }
 
-fn admin_recovery_body(body: &[u8]) -> Result<ss::recovery::AdminBody, ApiError> {
+fn admin_recovery_body(body: &[u8]) -> Result<recovery::AdminBody, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("Unable to decode JSON payload: {e}")))
 }
 
@@ -60,7 +61,7 @@ async fn admin_recovery_code(
 ) -> Result<HttpResponse, ApiError> {
     let body = admin_recovery_body(&body)?;
     let return_to = first(&query_pairs(&req), "return_to").map(str::to_string);
-    let out = ss::recovery::admin_code(svc(&state), body, return_to).await?;
+    let out = recovery::admin_code(svc(&state), body, return_to).await?;
     Ok(json_response(StatusCode::CREATED, &out))
 }
 
@@ -71,76 +72,12 @@ async fn admin_recovery_link(
 ) -> Result<HttpResponse, ApiError> {
     let body = admin_recovery_body(&body)?;
     let return_to = first(&query_pairs(&req), "return_to").map(str::to_string);
-    let out = ss::recovery::admin_link(svc(&state), body, return_to).await?;
+    let out = recovery::admin_link(svc(&state), body, return_to).await?;
     Ok(json_response(StatusCode::OK, &out))
 }
 
 fn svc(state: &AppState) -> &ss::SelfService {
     &state.selfservice
-}
-
-/// The URL the client used (`X-Forwarded-Proto`/`-Host` honoured), as Kratos' `request_url`.
-fn request_url(req: &HttpRequest) -> String {
-    let header = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let info = req.connection_info();
-    let scheme = header("x-forwarded-proto").unwrap_or_else(|| info.scheme().to_string());
-    let host = header("x-forwarded-host").unwrap_or_else(|| info.host().to_string());
-    let pq = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
-    format!("{scheme}://{host}{pq}")
-}
-
-fn is_cloudflare_cookie(name: &str) -> bool {
-    name.starts_with("__cf") || name.starts_with("_cf") || name.starts_with("cf_")
-}
-
-/// What a flow step needs to know about `req`.
-async fn request_info(state: &AppState, req: &HttpRequest) -> Result<RequestInfo, ApiError> {
-    let token = request_token(state, req);
-    let session = match &token {
-        Some(t) => state.sessions.authenticate(t).await?,
-        None => None,
-    };
-    let cookies: Vec<(String, String)> = req
-        .cookies()
-        .map(|c| c.iter().map(|c| (c.name().to_string(), c.value().to_string())).collect())
-        .unwrap_or_default();
-    let header = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok());
-    let ajax = matches!(header("sec-fetch-mode"), Some("cors" | "same-origin"));
-    let now = state.clock.now();
-    Ok(RequestInfo {
-        is_json: is_json_request(req),
-        is_browser: is_browser_request(req),
-        csrf_cookie: csrf_from_request(&state.config, req),
-        has_cookie_header: req.headers().contains_key(header::COOKIE),
-        has_foreign_cookie: cookies.iter().any(|(n, _)| !is_cloudflare_cookie(n)),
-        has_origin: req.headers().contains_key(header::ORIGIN),
-        json_body: header("content-type").is_some_and(|v| v.starts_with("application/json")),
-        ajax,
-        session_token: session.as_ref().and(token),
-        session,
-        device: device_from_request(req, now),
-        client_ip: brute_force_ip(state, req),
-        url: request_url(req),
-        headers: req
-            .headers()
-            .iter()
-            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string())))
-            .collect(),
-        method: req.method().to_string(),
-        cookies,
-    })
-}
-
-/// The address brute-force buckets are keyed on: the TCP peer, or (when configured, behind a
-/// trusted proxy) the forwarded client address; only a valid IP counts.
-fn brute_force_ip(state: &AppState, req: &HttpRequest) -> Option<String> {
-    let raw = if state.config.security.brute_force.use_forwarded_headers {
-        client_ip(req)?
-    } else {
-        return req.peer_addr().map(|a| a.ip().to_string());
-    };
-    let ip = raw.parse::<std::net::SocketAddr>().map(|a| a.ip()).or_else(|_| raw.parse::<std::net::IpAddr>()).ok()?;
-    Some(ip.to_string())
 }
 
 /// The JSON of a flow, with a freshly masked CSRF token for browser flows.
@@ -156,29 +93,6 @@ fn flow_json(flow: &Flow, transient_payload: Option<&Json>, exchange_code: Optio
 fn ui_redirect(ui_url: &str, flow_id: Uuid, status: StatusCode) -> HttpResponse {
     let to = ss::redirect::with_query(ui_url, "flow", &flow_id.to_string());
     HttpResponseBuilder::new(status).insert_header((header::LOCATION, to)).finish()
-}
-
-/// Sends an error: JSON for JSON clients and API flows, else a stored error shown by the UI.
-pub(super) async fn error_response(
-    state: &AppState,
-    req: &HttpRequest,
-    api_flow: bool,
-    e: impl Into<ApiError>,
-) -> HttpResponse {
-    use actix_web::ResponseError;
-    let e: ApiError = e.into();
-    if api_flow || is_json_request(req) {
-        return e.error_response();
-    }
-    let id = match svc(state).store_error(e.inner_body()).await {
-        Ok(id) => id,
-        Err(e) => return ApiError::from(e).error_response(),
-    };
-    if accepts_json(req) {
-        return e.error_response();
-    }
-    let to = ss::redirect::with_query(&state.config.selfservice.flows.error.ui_url, "id", &id.to_string());
-    HttpResponse::SeeOther().insert_header((header::LOCATION, to)).finish()
 }
 
 fn flow_name(kind: FlowKind) -> FlowName {
@@ -207,7 +121,7 @@ fn flag(pairs: &[(String, String)], key: &str) -> bool {
 async fn create(state: web::Data<AppState>, req: HttpRequest, kind: FlowKind, flow_type: FlowType) -> HttpResponse {
     let info = match request_info(&state, &req).await {
         Ok(i) => i,
-        Err(e) => return error_response(&state, &req, flow_type == FlowType::Api, e).await,
+        Err(e) => return respond(&state, &req, flow_type == FlowType::Api, e).await,
     };
     let pairs = query_pairs(&req);
     let (csrf_real, new_cookie) = csrf_token(&state, &req);
@@ -234,20 +148,18 @@ async fn create(state: web::Data<AppState>, req: HttpRequest, kind: FlowKind, fl
             registration::init(svc(&state), flow_type, &info, params, csrf_real.clone()).await
         }
         FlowKind::Recovery => {
-            match ss::recovery::init(svc(&state), flow_type, &info, get("return_to").as_deref(), csrf_real.clone())
-                .await
-            {
-                Ok(ss::recovery::Init::Created(flow)) => Ok(ss::Init::Created { flow, exchange_code: None }),
-                Ok(ss::recovery::Init::SignedIn(to)) => {
+            match recovery::init(svc(&state), flow_type, &info, get("return_to").as_deref(), csrf_real.clone()).await {
+                Ok(recovery::Init::Created(flow)) => Ok(Init::Created { flow, exchange_code: None }),
+                Ok(recovery::Init::SignedIn(to)) => {
                     return HttpResponse::Found().insert_header((header::LOCATION, to)).finish();
                 }
                 Err(e) => Err(e),
             }
         }
         FlowKind::Verification => {
-            ss::verification::init(svc(&state), flow_type, &info, get("return_to").as_deref(), csrf_real.clone())
+            verification::init(svc(&state), flow_type, &info, get("return_to").as_deref(), csrf_real.clone())
                 .await
-                .map(|flow| ss::Init::Created { flow: Box::new(flow), exchange_code: None })
+                .map(|flow| Init::Created { flow: Box::new(flow), exchange_code: None })
         }
         FlowKind::Settings => {
             if info.session.is_none() && flow_type == FlowType::Browser && !info.is_json {
@@ -258,15 +170,15 @@ async fn create(state: web::Data<AppState>, req: HttpRequest, kind: FlowKind, fl
                 }
                 return HttpResponse::SeeOther().insert_header((header::LOCATION, to)).finish();
             }
-            ss::settings::init(svc(&state), flow_type, &info, get("return_to").as_deref(), csrf_real.clone())
+            settings::init(svc(&state), flow_type, &info, get("return_to").as_deref(), csrf_real.clone())
                 .await
-                .map(|flow| ss::Init::Created { flow: Box::new(flow), exchange_code: None })
+                .map(|flow| Init::Created { flow: Box::new(flow), exchange_code: None })
         }
     };
     let (flow, exchange_code) = match created {
-        Ok(ss::Init::Created { flow, exchange_code }) => (*flow, exchange_code),
-        Ok(ss::Init::SignedIn(to)) => return HttpResponse::SeeOther().insert_header((header::LOCATION, to)).finish(),
-        Err(e) => return error_response(&state, &req, flow_type == FlowType::Api, e).await,
+        Ok(Init::Created { flow, exchange_code }) => (*flow, exchange_code),
+        Ok(Init::SignedIn(to)) => return HttpResponse::SeeOther().insert_header((header::LOCATION, to)).finish(),
+        Err(e) => return respond(&state, &req, flow_type == FlowType::Api, e).await,
     };
     let mut res = if flow_type == FlowType::Browser && !info.is_json {
         ui_redirect(svc(&state).ui_url(kind), flow.id, StatusCode::SEE_OTHER)
@@ -331,8 +243,8 @@ async fn fetch(state: web::Data<AppState>, req: HttpRequest, kind: FlowKind) -> 
     let flows = &state.config.selfservice.flows;
     match kind {
         FlowKind::Registration if !flows.registration.enabled => return Err(registration::disabled().into()),
-        FlowKind::Recovery if !flows.recovery.enabled => return Err(ss::recovery::disabled().into()),
-        FlowKind::Verification if !flows.verification.enabled => return Err(ss::verification::disabled().into()),
+        FlowKind::Recovery if !flows.recovery.enabled => return Err(recovery::disabled().into()),
+        FlowKind::Verification if !flows.verification.enabled => return Err(verification::disabled().into()),
         _ => {}
     }
     // Settings: a session first (before the flow is looked up), then the identity binding.
@@ -343,7 +255,7 @@ async fn fetch(state: web::Data<AppState>, req: HttpRequest, kind: FlowKind) -> 
                 let to = state.config.selfservice.flows.login.ui_url.clone();
                 return Ok(HttpResponse::Found().insert_header((header::LOCATION, to)).finish());
             }
-            return Err(ss::settings::no_session().into());
+            return Err(Error::SessionRequired.into());
         };
         Some(live)
     } else {
@@ -353,7 +265,7 @@ async fn fetch(state: web::Data<AppState>, req: HttpRequest, kind: FlowKind) -> 
     if let Some(live) = &live
         && flow.data.identity_id != Some(live.session.identity_id)
     {
-        return Err(ss::settings::identity_mismatch().into());
+        return Err(Error::IdentityMismatch.into());
     }
     if flow.flow_type == FlowType::Browser && !flow.data.csrf_disabled && kind != FlowKind::Settings {
         let info = request_info(&state, &req).await?;
@@ -363,8 +275,8 @@ async fn fetch(state: web::Data<AppState>, req: HttpRequest, kind: FlowKind) -> 
         });
         if !ok {
             // A GET carries no form token, so with the cookie present Kratos only hints at it.
-            let reason = if info.csrf_cookie.is_some() { None } else { ss::csrf_reject_reason(&info, false) };
-            return Err(ss::csrf_error(&info, reason).into());
+            let reason = if info.csrf_cookie.is_some() { None } else { step::csrf_reject_reason(&info, false) };
+            return Err(step::csrf_error(&info, reason).into());
         }
     }
     if flow.is_expired(state.clock.now()) {
@@ -413,9 +325,8 @@ async fn settings_fetch(state: web::Data<AppState>, req: HttpRequest) -> Result<
 
 // --- submit --------------------------------------------------------------------------------
 
-/// The submitted payload as JSON (`application/json`, or a form with dotted names), and
-/// whether it was a form.
-fn parse_body(req: &HttpRequest, body: &[u8]) -> Result<(Json, bool), ApiError> {
+/// The submitted payload as JSON (`application/json`, or a form with dotted names).
+fn parse_body(req: &HttpRequest, body: &[u8]) -> Result<Submit, ApiError> {
     let ct =
         req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
     if ct.starts_with("application/json") {
@@ -424,7 +335,7 @@ fn parse_body(req: &HttpRequest, body: &[u8]) -> Result<(Json, bool), ApiError> 
         if !v.is_object() {
             return Err(ApiError::bad_request("The request body must be a JSON object."));
         }
-        return Ok((v, false));
+        return Ok(Submit::new(v, false));
     }
     if ct.starts_with("application/x-www-form-urlencoded")
         || (ct.is_empty() && req.method() == actix_web::http::Method::GET)
@@ -432,13 +343,13 @@ fn parse_body(req: &HttpRequest, body: &[u8]) -> Result<(Json, bool), ApiError> 
         let source = if req.method() == actix_web::http::Method::GET { req.query_string().as_bytes() } else { body };
         let pairs: Vec<(String, String)> = url::form_urlencoded::parse(source).into_owned().collect();
         // Dotted names become nested objects: bound the nesting (and so every recursion over it).
-        if pairs.iter().any(|(k, _)| k.split('.').count() > ss::MAX_FORM_DEPTH) {
+        if pairs.iter().any(|(k, _)| k.split('.').count() > form::MAX_FORM_DEPTH) {
             return Err(ApiError::bad_request(format!(
                 "A form field name has more than {} dot-separated parts.",
-                ss::MAX_FORM_DEPTH
+                form::MAX_FORM_DEPTH
             )));
         }
-        let mut v = ss::form_to_json(&pairs);
+        let mut v = form::form_to_json(&pairs);
         if let Some(o) = v.as_object_mut() {
             o.remove("flow");
             o.retain(|_, v| !matches!(v, Json::String(s) if s.is_empty()));
@@ -452,10 +363,10 @@ fn parse_body(req: &HttpRequest, body: &[u8]) -> Result<(Json, bool), ApiError> 
                 }
             }
         }
-        return Ok((v, true));
+        return Ok(Submit::new(v, true));
     }
     if ct.is_empty() && body.is_empty() {
-        return Ok((json!({}), false));
+        return Ok(Submit::new(json!({}), false));
     }
     Err(ApiError::for_status(StatusCode::UNSUPPORTED_MEDIA_TYPE).with_reason(format!(
         "The content type \"{ct}\" is not supported; use application/json or application/x-www-form-urlencoded."
@@ -466,21 +377,20 @@ async fn submit(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes, 
     let pairs = query_pairs(&req);
     let Some(id) = first(&pairs, "flow").and_then(|v| Uuid::parse_str(v).ok()) else {
         let e = ApiError::bad_request("The flow query parameter is missing or malformed.");
-        return error_response(&state, &req, false, e).await;
+        return respond(&state, &req, false, e).await;
     };
-    let (body, from_form) = match parse_body(&req, &body) {
+    let submit = match parse_body(&req, &body) {
         Ok(b) => b,
-        Err(e) => return error_response(&state, &req, false, e).await,
+        Err(e) => return respond(&state, &req, false, e).await,
     };
-    if let Some(tp) = body.get("transient_payload")
+    if let Some(tp) = submit.body.get("transient_payload")
         && !tp.is_object()
     {
-        return error_response(&state, &req, false, ApiError::bad_request("transient_payload must be a JSON object"))
-            .await;
+        return respond(&state, &req, false, ApiError::bad_request("transient_payload must be a JSON object")).await;
     }
     let info = match request_info(&state, &req).await {
         Ok(i) => i,
-        Err(e) => return error_response(&state, &req, false, e).await,
+        Err(e) => return respond(&state, &req, false, e).await,
     };
     let service = svc(&state).clone();
     let step_info = info.clone();
@@ -493,13 +403,11 @@ async fn submit(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes, 
                 let api = flow.flow_type == FlowType::Api;
                 Box::pin(async move {
                     let (flow, outcome) = match kind {
-                        FlowKind::Login => login::submit(service, flow, body, step_info).await,
-                        FlowKind::Registration => {
-                            registration::submit_flow(service, flow, body, step_info, from_form).await
-                        }
-                        FlowKind::Recovery => ss::recovery::submit(service, flow, body, step_info).await,
-                        FlowKind::Verification => ss::verification::submit(service, flow, body, step_info).await,
-                        FlowKind::Settings => ss::settings::submit(service, flow, body, step_info, from_form).await,
+                        FlowKind::Login => login::submit(service, flow, submit, step_info).await,
+                        FlowKind::Registration => registration::submit(service, flow, submit, step_info).await,
+                        FlowKind::Recovery => recovery::submit(service, flow, submit, step_info).await,
+                        FlowKind::Verification => verification::submit(service, flow, submit, step_info).await,
+                        FlowKind::Settings => settings::submit(service, flow, submit, step_info).await,
                     };
                     (flow, (outcome, api))
                 })
@@ -508,7 +416,7 @@ async fn submit(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes, 
         .await;
     match result {
         Ok((outcome, api)) => render_outcome(&state, &req, &info, kind, outcome, api).await,
-        Err(e) => error_response(&state, &req, false, flow_error(e)).await,
+        Err(e) => respond(&state, &req, false, flow_error(e)).await,
     }
 }
 
@@ -579,13 +487,13 @@ async fn render_outcome(
             }
             res
         }
-        Outcome::Error(e) => error_response(state, req, api, e).await,
+        Outcome::Error(e) => respond(state, req, api, e).await,
         Outcome::Done(done) => render_done(state, info, *done),
         Outcome::ErrorOrRedirect { error, redirect } => {
             if !api && !info.is_json && info.is_browser {
                 HttpResponse::SeeOther().insert_header((header::LOCATION, redirect)).finish()
             } else {
-                error_response(state, req, api, error).await
+                respond(state, req, api, error).await
             }
         }
         Outcome::Show { flow, ok, to_ui, transient_payload } => {
@@ -611,7 +519,7 @@ async fn render_outcome(
     }
 }
 
-fn render_done(state: &AppState, info: &RequestInfo, done: ss::Done) -> HttpResponse {
+fn render_done(state: &AppState, info: &RequestInfo, done: Done) -> HttpResponse {
     let now = state.clock.now();
     let schema_url = state.identities.schema_url_of(&done.identity);
     let identity_json = crate::identity::view::render(
@@ -643,7 +551,7 @@ fn render_done(state: &AppState, info: &RequestInfo, done: ss::Done) -> HttpResp
                     &json!({"session_token": token, "session": session, "continue_with": continue_with}),
                 )
             } else if !aal_ok {
-                let to = super::sessions::aal2_login_url(
+                let to = ss::redirect::aal2_login_url(
                     &state.config,
                     ss::redirect::return_to_of(&done.flow.request_url).as_deref(),
                 );

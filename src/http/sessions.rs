@@ -3,7 +3,8 @@
 
 use super::error::ApiError;
 use super::pagination::LegacyPage;
-use super::{AppState, json_response, link_entry, query_first as first, query_pairs, to_public};
+use super::request::request_token;
+use super::state::{AppState, json_response, link_entry, query_first as first, query_pairs, to_public};
 use crate::error::Error;
 use crate::session::registry::Live;
 use crate::session::view::render_session;
@@ -34,25 +35,6 @@ pub(super) fn admin_routes(cfg: &mut web::ServiceConfig) {
         );
 }
 
-/// The session token of a request: `X-Session-Token`, then the session cookie, then
-/// `Authorization: Bearer` (behaviour.md §3.2).
-pub fn request_token(state: &AppState, req: &HttpRequest) -> Option<String> {
-    if let Some(t) = req.headers().get("x-session-token").and_then(|v| v.to_str().ok()).filter(|t| !t.is_empty()) {
-        return Some(t.to_string());
-    }
-    if let Some(c) = req.cookie(&state.config.session.cookie.name)
-        && let Some(t) = state.sessions.token_from_cookie(c.value())
-    {
-        return Some(t);
-    }
-    let auth = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let parts: Vec<&str> = auth.split(' ').collect();
-    match parts.as_slice() {
-        [scheme, token] if scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() => Some(token.to_string()),
-        _ => None,
-    }
-}
-
 /// 401 without an id (whoami and the session list wrap `session_inactive`, behaviour.md §2.4).
 fn no_session() -> Error {
     Error::NoSession { named: false }
@@ -67,19 +49,12 @@ async fn caller(state: &AppState, req: &HttpRequest) -> Result<Arc<Live>, ApiErr
         && live.shared.available_aal == Aal::Aal2
     {
         let pairs = query_pairs(req);
-        return Err(Error::Aal2Required { redirect: aal2_login_url(&state.config, first(&pairs, "return_to")) }.into());
+        return Err(Error::Aal2Required {
+            redirect: crate::selfservice::redirect::aal2_login_url(&state.config, first(&pairs, "return_to")),
+        }
+        .into());
     }
     Ok(live)
-}
-
-/// The AAL2 login a session below the required AAL is sent to.
-pub fn aal2_login_url(config: &crate::config::Config, return_to: Option<&str>) -> String {
-    let mut redirect = format!("{}self-service/login/browser?aal=aal2", config.public_base_url());
-    if let Some(r) = return_to {
-        redirect.push_str("&return_to=");
-        redirect.extend(url::form_urlencoded::byte_serialize(r.as_bytes()));
-    }
-    redirect
 }
 
 /// The whoami body: the session part is rendered once per live session and the identity once
@@ -369,84 +344,4 @@ async fn delete_identity_sessions(state: web::Data<AppState>, id: web::Path<Stri
     state.identities.get(id).await?;
     state.sessions.delete_all_of(id).await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-fn is_private(ip: &std::net::IpAddr) -> bool {
-    match ip {
-        std::net::IpAddr::V4(v4) => v4.is_private(),
-        // Unique local addresses fc00::/7.
-        std::net::IpAddr::V6(v6) => (v6.segments()[0] & 0xfe00) == 0xfc00,
-    }
-}
-
-/// The client address as Kratos records it for a session device (behaviour.md §3.5):
-/// `True-Client-IP`, `Cf-Connecting-IP`, `X-Real-IP`, then the right-most non-private
-/// `X-Forwarded-For` entry, then the peer address.
-pub fn client_ip(req: &HttpRequest) -> Option<String> {
-    let header =
-        |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
-    for name in ["true-client-ip", "cf-connecting-ip", "x-real-ip"] {
-        if let Some(v) = header(name) {
-            return Some(v.to_string());
-        }
-    }
-    if let Some(xff) = header("x-forwarded-for") {
-        return Some(
-            xff.rsplit(',')
-                .map(str::trim)
-                .find(|entry| entry.parse::<std::net::IpAddr>().map_or(true, |ip| !is_private(&ip)))
-                .unwrap_or_default()
-                .to_string(),
-        );
-    }
-    req.peer_addr().map(|a| a.to_string())
-}
-
-/// The device a request comes from: address, user agent and `Cf-Ipcity`/`Cf-Ipcountry`.
-pub fn device_from_request(req: &HttpRequest, now: DateTime<Utc>) -> crate::session::Device {
-    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let location = match (header("cf-ipcity"), header("cf-ipcountry")) {
-        (Some(city), Some(country)) => Some(format!("{city}, {country}")),
-        (Some(one), None) | (None, Some(one)) => Some(one),
-        (None, None) => None,
-    };
-    crate::session::Device {
-        id: Uuid::new_v4(),
-        ip_address: client_ip(req),
-        user_agent: header("user-agent"),
-        location,
-        created_at: now,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use actix_web::test::TestRequest;
-
-    #[test]
-    fn device_address_follows_kratos_precedence() {
-        let req = TestRequest::default()
-            .insert_header(("X-Forwarded-For", "203.0.113.9, 10.0.0.1, 192.168.1.1"))
-            .to_http_request();
-        assert_eq!(client_ip(&req).as_deref(), Some("203.0.113.9"));
-        let req = TestRequest::default().insert_header(("X-Forwarded-For", "10.0.0.1, 127.0.0.1")).to_http_request();
-        assert_eq!(client_ip(&req).as_deref(), Some("127.0.0.1"), "loopback is not private");
-        let req = TestRequest::default().insert_header(("X-Forwarded-For", "10.0.0.1, 172.16.0.2")).to_http_request();
-        assert_eq!(client_ip(&req).as_deref(), Some(""));
-        let req = TestRequest::default()
-            .insert_header(("X-Forwarded-For", "203.0.113.9"))
-            .insert_header(("X-Real-IP", "198.51.100.7"))
-            .insert_header(("True-Client-IP", "192.0.2.5"))
-            .to_http_request();
-        assert_eq!(client_ip(&req).as_deref(), Some("192.0.2.5"));
-        let req = TestRequest::default()
-            .insert_header(("Cf-Ipcity", "Berlin"))
-            .insert_header(("Cf-Ipcountry", "DE"))
-            .insert_header(("User-Agent", "ua"))
-            .to_http_request();
-        let d = device_from_request(&req, crate::clock::Clock::system().now());
-        assert_eq!(d.location.as_deref(), Some("Berlin, DE"));
-        assert_eq!(d.user_agent.as_deref(), Some("ua"));
-    }
 }

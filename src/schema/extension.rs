@@ -30,6 +30,18 @@ pub struct Extracted {
     pub recovery_addresses: Vec<Address>,
 }
 
+impl Extracted {
+    /// Whether `other` names the same credential identifiers and addresses: a change of
+    /// traits that alters any of them needs a privileged session (behaviour.md §7).
+    pub fn same_identifiers(&self, other: &Extracted) -> bool {
+        self.password_identifiers == other.password_identifiers
+            && self.webauthn_identifiers == other.webauthn_identifiers
+            && self.code_identifiers == other.code_identifiers
+            && self.verifiable_addresses == other.verifiable_addresses
+            && self.recovery_addresses == other.recovery_addresses
+    }
+}
+
 /// Normalises an address for its channel: e-mail lower-cased and trimmed, phone in E.164.
 pub fn normalise(via: &str, value: &str) -> Result<String, String> {
     match via {

@@ -1,9 +1,10 @@
 //! What recovery and verification share: the active method (`code` or `link`), their forms,
 //! the address a submit names, sending the message, and restarting a flow.
 
-use super::flow::{Flow, FlowKind, FlowType, state};
+use super::flow::{Flow, FlowKind, FlowType, State};
+use super::services::Services;
+use super::step::{Outcome, RequestInfo};
 use super::ui::{self, Input, group};
-use super::{Outcome, RequestInfo, SelfService};
 use crate::catalogue::{self as text, Text};
 use crate::courier::MessageType;
 use crate::courier::template::TemplateType;
@@ -13,7 +14,7 @@ use serde_json::{Value as Json, json};
 
 /// The method a recovery or verification flow uses (`selfservice.flows.<kind>.use`), if it
 /// is enabled.
-pub fn method(svc: &SelfService, kind: FlowKind) -> Option<&'static str> {
+pub fn method(svc: &Services, kind: FlowKind) -> Option<&'static str> {
     let flows = &svc.config.selfservice.flows;
     let chosen = match kind {
         FlowKind::Recovery => flows.recovery.method,
@@ -29,7 +30,7 @@ pub fn method(svc: &SelfService, kind: FlowKind) -> Option<&'static str> {
 
 /// Counts a code submission to `flow` (in the database, so every instance shares the count);
 /// `true` once the flow is over `code.max_submissions`.
-pub async fn over_submission_limit(svc: &SelfService, flow: &Flow) -> Result<bool, Error> {
+pub async fn over_submission_limit(svc: &Services, flow: &Flow) -> Result<bool, Error> {
     let max = svc.config.selfservice.methods.code.config.max_submissions;
     let until = flow.expires_at + chrono::Duration::hours(1);
     let submissions = svc.brute_force.code_submission(flow.id, max, until).await.map_err(Error::from)?;
@@ -52,21 +53,30 @@ pub fn echo_transient_payload(body: &Json, mut outcome: Outcome) -> Outcome {
     outcome
 }
 
-/// The method a submit may use: the one it names (`chosen`) when that method is enabled and
+/// Whether the configuration enables the recovery/verification method `method`.
+pub fn enabled(svc: &Services, method: &str) -> bool {
+    let methods = &svc.config.selfservice.methods;
+    match method {
+        "code" => methods.code.enabled,
+        "link" => methods.link.enabled,
+        _ => false,
+    }
+}
+
+/// The method a submit may use: the one it names (`chosen`), when that method is enabled and
 /// is the configured one or the one the flow was started with (an admin link).
 pub fn resolve_method(
-    svc: &SelfService,
     configured: &str,
     chosen: Option<&str>,
     active: Option<&str>,
+    enabled: &dyn Fn(&str) -> bool,
 ) -> Option<&'static str> {
-    let methods = &svc.config.selfservice.methods;
-    let (name, enabled) = match chosen? {
-        "code" => ("code", methods.code.enabled),
-        "link" => ("link", methods.link.enabled),
+    let name = match chosen? {
+        "code" => "code",
+        "link" => "link",
         _ => return None,
     };
-    (enabled && (name == configured || active == Some(name))).then_some(name)
+    (enabled(name) && (name == configured || active == Some(name))).then_some(name)
 }
 
 /// The node group of a method.
@@ -75,7 +85,7 @@ pub fn method_group(method: &str) -> &'static str {
 }
 
 /// How long a secret of `method` lives.
-pub fn lifespan(svc: &SelfService, method: &str) -> chrono::Duration {
+pub fn lifespan(svc: &Services, method: &str) -> chrono::Duration {
     let methods = &svc.config.selfservice.methods;
     let d = if method == "link" { methods.link.config.lifespan.0 } else { methods.code.config.lifespan.0 };
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::hours(1))
@@ -139,23 +149,12 @@ pub fn email_problem(
     info: &RequestInfo,
 ) -> (Flow, Outcome) {
     flow.ui.reset_messages();
-    if flow.state == state::CHOOSE_METHOD || flow.ui.node_mut("email", None).is_none() {
+    if flow.state == State::ChooseMethod || flow.ui.node_mut("email", None).is_none() {
         choose_method_ui(&mut flow, method, email);
     }
     flow.ui.add_field_message("email", message);
     let redirect = flow.flow_type == FlowType::Browser && !info.is_json;
     (flow.clone(), Outcome::Show { flow, ok: false, to_ui: redirect, transient_payload: None })
-}
-
-/// The identity as templates see it (`.Identity`): no credentials, no admin metadata.
-pub fn identity_data(svc: &SelfService, identity: &Identity) -> Json {
-    let schema_url = svc.identities.schema_url_of(identity);
-    crate::identity::view::render(
-        identity,
-        &schema_url,
-        crate::identity::view::CredentialsView::Hidden,
-        crate::identity::view::AdminMetadata::Hidden,
-    )
 }
 
 /// One message to queue for a flow.
@@ -172,7 +171,7 @@ pub struct Mail<'a> {
 }
 
 /// Renders and queues one message.
-pub async fn send(svc: &SelfService, flow: &Flow, mail: Mail<'_>) -> Result<(), Error> {
+pub async fn send(svc: &Services, flow: &Flow, mail: Mail<'_>) -> Result<(), Error> {
     let mut data = json!({
         "to": mail.to,
         "request_url": flow.request_url,
@@ -181,7 +180,7 @@ pub async fn send(svc: &SelfService, flow: &Flow, mail: Mail<'_>) -> Result<(), 
     });
     if let Some(o) = data.as_object_mut() {
         if let Some(i) = mail.identity {
-            o.insert("identity".into(), identity_data(svc, i));
+            o.insert("identity".into(), svc.identity_data(i));
         }
         for (k, v) in mail.fields {
             o.insert(k.to_string(), json!(v));
@@ -193,7 +192,7 @@ pub async fn send(svc: &SelfService, flow: &Flow, mail: Mail<'_>) -> Result<(), 
 
 /// A new flow of the same kind and type replacing `old`, showing `message` (the choose-method
 /// form; CSRF token regenerated). Stored before it is returned.
-pub async fn restart(svc: &SelfService, old: &Flow, message: Text) -> Flow {
+pub async fn restart(svc: &Services, old: &Flow, message: Text) -> Flow {
     let csrf = super::csrf::new_token();
     let mut flow = svc.new_flow(old.kind, old.flow_type, old.request_url.clone(), csrf);
     flow.return_to = old.return_to.clone();
@@ -205,19 +204,19 @@ pub async fn restart(svc: &SelfService, old: &Flow, message: Text) -> Flow {
 }
 
 /// `<public>/self-service/<kind>/flows?id=<id>`.
-pub fn fetch_url(svc: &SelfService, kind: FlowKind, id: uuid::Uuid) -> String {
+pub fn fetch_url(svc: &Services, kind: FlowKind, id: uuid::Uuid) -> String {
     format!("{}self-service/{}/flows?id={id}", svc.config.public_base_url(), kind.as_str())
 }
 
 /// `<public>/self-service/<kind>?flow=<id>&<key>=<secret>` (the link inside a message).
-pub fn submit_link(svc: &SelfService, kind: FlowKind, id: uuid::Uuid, key: &str, secret: &str) -> String {
+pub fn submit_link(svc: &Services, kind: FlowKind, id: uuid::Uuid, key: &str, secret: &str) -> String {
     let base = format!("{}self-service/{}", svc.config.public_base_url(), kind.as_str());
     let with_flow = super::redirect::with_query(&base, "flow", &id.to_string());
     super::redirect::with_query(&with_flow, key, secret)
 }
 
 /// 303 to the new flow: the flow's UI for browser flows, else its JSON (`…/flows?id=`).
-pub fn redirect_to_new(svc: &SelfService, new_flow: &Flow, to_ui: bool) -> Outcome {
+pub fn redirect_to_new(svc: &Services, new_flow: &Flow, to_ui: bool) -> Outcome {
     let to = if to_ui {
         super::redirect::with_query(svc.ui_url(new_flow.kind), "flow", &new_flow.id.to_string())
     } else {

@@ -3,8 +3,8 @@
 //! configured secret is tried when one is redeemed, so secrets can rotate). Issuing is a
 //! durable write: the secret exists before the message that carries it is queued.
 
-use super::SelfService;
 use super::flow::Flow;
+use super::services::Services;
 use crate::error::Error;
 use crate::persistence::selfservice::{self as rows, CodeRecord};
 use chrono::{DateTime, Utc};
@@ -49,7 +49,7 @@ fn digest_with(key: &[u8], flow_id: Uuid, secret: &str) -> String {
     }
 }
 
-fn keys(svc: &SelfService) -> Vec<Vec<u8>> {
+fn keys(svc: &Services) -> Vec<Vec<u8>> {
     let mut keys: Vec<Vec<u8>> = svc.config.secrets.default.iter().map(|s| s.as_bytes().to_vec()).collect();
     if keys.is_empty() {
         keys.push(FALLBACK_KEY.to_vec());
@@ -70,7 +70,7 @@ pub struct Issue<'a> {
 }
 
 /// Creates and durably stores a secret; returns it in clear (to be sent, never logged).
-pub async fn issue(svc: &SelfService, what: Issue<'_>) -> Result<String, Error> {
+pub async fn issue(svc: &Services, what: Issue<'_>) -> Result<String, Error> {
     let secret = if what.method == "link" { new_token() } else { new_code() };
     let key = keys(svc).remove(0);
     let record = CodeRecord {
@@ -93,7 +93,7 @@ pub async fn issue(svc: &SelfService, what: Issue<'_>) -> Result<String, Error> 
 }
 
 /// Forgets the unused secrets of a flow (a new one replaces them).
-pub async fn forget(svc: &SelfService, flow_id: Uuid) -> Result<(), Error> {
+pub async fn forget(svc: &Services, flow_id: Uuid) -> Result<(), Error> {
     let mut pooled = svc.store.get().await.map_err(Error::from)?;
     rows::delete_codes_of_flow(&mut pooled.conn(), flow_id).await.map_err(Error::from)
 }
@@ -112,7 +112,7 @@ pub enum Redeemed {
 
 /// Looks a `method` (`code` / `link`) secret up for `flow_id` and, when it is valid, marks it used (exactly once, even
 /// under concurrent submits).
-pub async fn redeem(svc: &SelfService, flow_id: Uuid, method: &str, secret: &str) -> Result<Redeemed, Error> {
+pub async fn redeem(svc: &Services, flow_id: Uuid, method: &str, secret: &str) -> Result<Redeemed, Error> {
     let secret = secret.trim();
     if secret.is_empty() || secret.len() > 256 {
         return Ok(Redeemed::Unknown);

@@ -1,7 +1,7 @@
 //! Stored self-service errors (behaviour.md §11): a browser request that fails is sent to the
 //! error UI with `?id=`, and the UI reads the error from `GET /self-service/errors?id=`.
 
-use super::SelfService;
+use super::services::Services;
 use crate::error::Error;
 use crate::identity::view::ts;
 use crate::persistence::selfservice::{self as rows, ErrorRecord};
@@ -10,7 +10,7 @@ use serde_json::{Value as Json, json};
 use uuid::Uuid;
 
 /// Stores `error` (its JSON; durable: the browser is about to ask for it) and returns its id.
-pub async fn store(svc: &SelfService, error: Json) -> Result<Uuid, Error> {
+pub async fn store(svc: &Services, error: Json) -> Result<Uuid, Error> {
     let now = svc.clock.now();
     let record =
         ErrorRecord { id: Uuid::new_v4(), error, was_seen: false, seen_at: None, created_at: now, updated_at: now };
@@ -33,7 +33,7 @@ fn stub() -> Json {
 }
 
 /// `GET /self-service/errors?id=`: the container, marked as seen.
-pub async fn read(svc: &SelfService, id: &str) -> Result<Json, Error> {
+pub async fn read(svc: &Services, id: &str) -> Result<Json, Error> {
     let now = svc.clock.now();
     if id == "stub:500" {
         return Ok(json!({"id": id, "error": stub(), "created_at": ts(&now), "updated_at": ts(&now)}));

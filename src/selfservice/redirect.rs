@@ -90,6 +90,16 @@ pub fn after_flow(
     }
 }
 
+/// The AAL2 login a session below the required AAL is sent to (`return_to` kept).
+pub fn aal2_login_url(config: &Config, return_to: Option<&str>) -> String {
+    let mut redirect = format!("{}self-service/login/browser?aal=aal2", config.public_base_url());
+    if let Some(r) = return_to {
+        redirect.push_str("&return_to=");
+        redirect.extend(url::form_urlencoded::byte_serialize(r.as_bytes()));
+    }
+    redirect
+}
+
 /// Appends `key=value` to a URL's query.
 pub fn with_query(url: &str, key: &str, value: &str) -> String {
     match Url::parse(url) {

@@ -147,6 +147,11 @@ pub fn anchor(group: &'static str, id: &str, href: &str, title: Text) -> Node {
     }
 }
 
+/// A `method` submit button.
+pub fn submit_button(group: &'static str, method: &str, label: Text) -> Node {
+    Input::new(group, "method", "submit").value(method).label(label).node()
+}
+
 /// The CSRF node (browser flows only); its value is filled in per response.
 pub fn csrf_node() -> Node {
     Input::new(group::DEFAULT, "csrf_token", "hidden").value("").required().node()
@@ -269,6 +274,30 @@ pub const LOGIN_GROUPS: [&str; 8] =
 pub const REGISTRATION_GROUPS: [&str; 9] =
     ["oidc", "saml", "default", "webauthn", "passkey", "code", "password", "captcha", "profile"];
 
+/// Settings' group order.
+pub const SETTINGS_GROUPS: [&str; 9] =
+    ["default", "profile", "password", "oidc", "saml", "webauthn", "passkey", "totp", "lookup_secret"];
+
+impl Container {
+    /// Orders a login form's nodes.
+    pub fn sort_login(&mut self) {
+        self.sort(&LOGIN_GROUPS, &login_keys());
+    }
+
+    /// Orders a registration form's nodes (traits in the order of `schema`).
+    pub fn sort_registration(&mut self, schema: &Json) {
+        self.sort(&REGISTRATION_GROUPS, &registration_keys(schema));
+    }
+
+    /// Orders a settings form's nodes (traits in the order of `schema`, the password last).
+    pub fn sort_settings(&mut self, schema: &Json) {
+        let mut keys = registration_keys(schema);
+        keys.retain(|k| k != "password");
+        keys.push("password".into());
+        self.sort(&SETTINGS_GROUPS, &keys);
+    }
+}
+
 /// Login's sort keys.
 pub fn login_keys() -> Vec<String> {
     ["csrf_token", "identifier", "password"].iter().map(|s| s.to_string()).collect()
@@ -291,17 +320,57 @@ pub fn registration_keys(schema: &Json) -> Vec<String> {
     keys
 }
 
+/// The positions of a schema's leaf keys, as Kratos' `computeKeyPositions`: objects are
+/// walked, everything else (including an unresolved `$ref`) is a leaf; dots inside a key are
+/// escaped, so such a key prefixes no node name.
 fn schema_keys(obj: &Json, prefix: &str, out: &mut Vec<String>, depth: usize) {
     if depth > 16 {
         return;
     }
     let Some(props) = obj.get("properties").and_then(Json::as_object) else { return };
     for (k, v) in props {
-        let name = format!("{prefix}.{k}");
-        out.push(name.clone());
+        let name = format!("{prefix}.{}", k.replace('.', "\\."));
         if v.get("type").and_then(Json::as_str) == Some("object") {
             schema_keys(v, &name, out, depth + 1);
+        } else {
+            out.push(name);
         }
+    }
+}
+
+/// The label of the login `identifier` input (behaviour.md §13.4): the trait's `title` when
+/// exactly one trait is an identifier of some method, else "ID".
+pub fn identifier_label(schema: &Json) -> Text {
+    let mut found = Vec::new();
+    collect_identifiers(schema, schema.pointer("/properties/traits").unwrap_or(&Json::Null), "traits", &mut found, 0);
+    match found.as_slice() {
+        [(name, Some(title))] if !title.is_empty() => text::label_generated(title, name),
+        _ => text::label_id(),
+    }
+}
+
+fn collect_identifiers(root: &Json, obj: &Json, prefix: &str, out: &mut Vec<(String, Option<String>)>, depth: usize) {
+    if depth > 16 {
+        return;
+    }
+    let Some(props) = obj.get("properties").and_then(Json::as_object) else { return };
+    for (k, v) in props {
+        let v = match v.get("$ref").and_then(Json::as_str).and_then(|r| r.strip_prefix('#')) {
+            Some(p) => root.pointer(p).unwrap_or(v),
+            None => v,
+        };
+        let name = format!("{prefix}.{k}");
+        let ext = v.get("ory.sh/kratos");
+        let flag = |p: &str| ext.and_then(|e| e.pointer(p)).and_then(Json::as_bool).unwrap_or(false);
+        if flag("/credentials/password/identifier")
+            || flag("/credentials/webauthn/identifier")
+            || flag("/credentials/passkey/display_name")
+            || flag("/credentials/totp/account_name")
+            || flag("/credentials/code/identifier")
+        {
+            out.push((name.clone(), v.get("title").and_then(Json::as_str).map(str::to_string)));
+        }
+        collect_identifiers(root, v, &name, out, depth + 1);
     }
 }
 
@@ -375,5 +444,37 @@ fn walk(root: &Json, obj: &Json, prefix: &str, out: &mut Vec<Node>, group: &'sta
             input = input.label(text::label_generated(title, &name));
         }
         out.push(input.node());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Only leaf keys get a position (Kratos' `computeKeyPositions`): the object key
+    /// `traits.name` must not rank `traits.name.last` before `traits.name.first`.
+    #[test]
+    fn nested_traits_keep_schema_order_whatever_their_values() {
+        let schema = json!({"properties": {"traits": {"type": "object", "properties": {
+            "email": {"type": "string", "format": "email"},
+            "name": {"type": "object", "properties": {"first": {"type": "string"}, "last": {"type": "string"}}},
+            "a.b": {"type": "string"}
+        }}}});
+        assert_eq!(
+            registration_keys(&schema),
+            vec!["csrf_token", "traits.email", "password", "traits.name.first", "traits.name.last", "traits.a\\.b"]
+                .into_iter()
+                .map(String::from)
+                .chain(["webauthn_remove", "webauthn_register_displayname", "webauthn_register"].map(String::from))
+                .collect::<Vec<_>>()
+        );
+        let mut ui = Container::new("https://x/".into());
+        ui.nodes.push(csrf_node());
+        ui.nodes.extend(trait_nodes(&schema, group::PROFILE));
+        ui.fill_traits(&json!({"email": "a@example.org", "name": {"first": "Zed"}}));
+        ui.sort_settings(&schema);
+        let names: Vec<&str> = ui.nodes.iter().map(Node::name).collect();
+        assert_eq!(names, vec!["csrf_token", "traits.email", "traits.name.first", "traits.name.last", "traits.a.b"]);
     }
 }

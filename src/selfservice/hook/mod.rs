@@ -1,17 +1,34 @@
 //! Hooks (behaviour.md §17): `session`, `revoke_active_sessions`, `require_verified_address`,
 //! `show_verification_ui` and `web_hook`, configured before and after flows, globally and per
-//! method (a method's own after-hooks replace the global list).
+//! method (a method's own after-hooks replace the global list). Hooks get what they call from
+//! their caller (the session service at construction, a [`VerificationStarter`] per run);
+//! they import no flow.
 
-use super::flow::{Flow, FlowKind};
-use super::{Outcome, RequestInfo, SelfService};
+use super::flow::{Flow, FlowKind, FlowType};
+use super::step::{Outcome, RequestInfo};
 use crate::catalogue::error as reasons;
 use crate::catalogue::{Text, TextType};
-use crate::config::HookConfig;
+use crate::config::{Config, HookConfig};
 use crate::error::Error;
-use crate::identity::Identity;
-use crate::session::Session;
+use crate::identity::{Identity, VerifiableAddress};
+use crate::session::{Session, SessionService};
 use serde_json::{Map, Value as Json, json};
+use std::sync::Arc;
 use std::time::Duration;
+
+/// Starts a verification flow for one address and sends its message; returns the flow and its
+/// `show_verification_ui` item. The verification flow implements it; hooks only call it.
+#[async_trait::async_trait(?Send)]
+pub trait VerificationStarter {
+    async fn start(
+        &self,
+        flow_type: FlowType,
+        info: &RequestInfo,
+        address: &VerifiableAddress,
+        return_to: Option<String>,
+        keep_csrf: bool,
+    ) -> Result<(Flow, Json), Error>;
+}
 
 /// Before or after a flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,16 +83,19 @@ impl HookError {
 #[derive(Clone)]
 pub struct HookRunner {
     client: reqwest::Client,
+    config: Arc<Config>,
+    sessions: SessionService,
 }
 
-impl Default for HookRunner {
-    fn default() -> Self {
+impl HookRunner {
+    /// Hooks as `config` sets them; `revoke_active_sessions` revokes through `sessions`.
+    pub fn new(config: Arc<Config>, sessions: SessionService) -> HookRunner {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
-        HookRunner { client }
+        HookRunner { client, config, sessions }
     }
 }
 
@@ -101,8 +121,8 @@ const HEADER_ALLOWLIST: [&str; 17] = [
 ];
 
 /// The after-hooks configured for a flow kind and method.
-pub fn after_hooks<'a>(svc: &'a SelfService, kind: FlowKind, method: &str) -> &'a [HookConfig] {
-    let flows = &svc.config.selfservice.flows;
+pub fn after_hooks<'a>(config: &'a Config, kind: FlowKind, method: &str) -> &'a [HookConfig] {
+    let flows = &config.selfservice.flows;
     match kind {
         FlowKind::Login => flows.login.after.hooks_for(method),
         FlowKind::Registration => flows.registration.after.hooks_for(method),
@@ -122,14 +142,8 @@ fn is_pre_persist(h: &HookConfig) -> bool {
 
 impl HookRunner {
     /// Before-hooks of a flow kind (run while the flow is created; a failure aborts creation).
-    pub async fn run_before(
-        &self,
-        svc: &SelfService,
-        kind: FlowKind,
-        flow: &Flow,
-        info: &RequestInfo,
-    ) -> Result<(), Error> {
-        let flows = &svc.config.selfservice.flows;
+    pub async fn run_before(&self, kind: FlowKind, flow: &Flow, info: &RequestInfo) -> Result<(), Error> {
+        let flows = &self.config.selfservice.flows;
         let hooks: &[HookConfig] = match kind {
             FlowKind::Login => &flows.login.before.hooks,
             FlowKind::Registration => &flows.registration.before.hooks,
@@ -155,22 +169,23 @@ impl HookRunner {
     }
 
     /// After-hooks of a login, or the post-persist hooks of a registration (`session` is
-    /// handled by the registration itself).
+    /// handled by the registration itself). `verification` starts the flow that
+    /// `require_verified_address` offers.
     #[allow(clippy::too_many_arguments)]
     pub async fn run_after(
         &self,
-        svc: &SelfService,
         point: HookPoint<'_>,
         flow: &mut Flow,
         info: &RequestInfo,
         identity: &Identity,
         session: Option<&Session>,
         transient_payload: Option<&Json>,
+        verification: &dyn VerificationStarter,
     ) -> Result<(), HookError> {
-        for h in after_hooks(svc, point.kind, point.method) {
+        for h in after_hooks(&self.config, point.kind, point.method) {
             match h.hook.as_str() {
                 "revoke_active_sessions" => {
-                    svc.sessions.revoke_all_of(identity.id, session.map(|s| s.id)).await?;
+                    self.sessions.revoke_all_of(identity.id, session.map(|s| s.id)).await?;
                 }
                 "require_verified_address"
                     if point.kind == FlowKind::Login && identity.verifiable_addresses.is_empty() =>
@@ -184,16 +199,9 @@ impl HookRunner {
                     // A verification flow for the first address, its message sent, offered
                     // to the client.
                     let address = identity.verifiable_addresses.iter().find(|a| !a.value.is_empty());
-                    if let (true, Some(address)) = (svc.config.selfservice.flows.verification.enabled, address) {
-                        let started = super::verification::start_for_address(
-                            svc,
-                            flow.flow_type,
-                            info,
-                            address,
-                            flow.return_to.clone(),
-                            true,
-                        )
-                        .await;
+                    if let (true, Some(address)) = (self.config.selfservice.flows.verification.enabled, address) {
+                        let started =
+                            verification.start(flow.flow_type, info, address, flow.return_to.clone(), true).await;
                         let (vflow, mut item) = match started {
                             Ok(v) => v,
                             Err(e) => {
@@ -202,7 +210,7 @@ impl HookRunner {
                             }
                         };
                         let url = super::redirect::with_query(
-                            svc.ui_url(FlowKind::Verification),
+                            super::flow::ui_url(&self.config, FlowKind::Verification),
                             "flow",
                             &vflow.id.to_string(),
                         );
@@ -233,7 +241,6 @@ impl HookRunner {
     /// refuse the registration or change the identity before it is written.
     pub async fn run_pre_persist(
         &self,
-        svc: &SelfService,
         method: &str,
         flow: &Flow,
         info: &RequestInfo,
@@ -241,7 +248,7 @@ impl HookRunner {
         transient_payload: Option<&Json>,
     ) -> Result<(), HookError> {
         let hooks =
-            svc.config.selfservice.flows.registration.after.method(method).map(|m| m.hooks.as_slice()).unwrap_or(&[]);
+            self.config.selfservice.flows.registration.after.method(method).map(|m| m.hooks.as_slice()).unwrap_or(&[]);
         for h in hooks.iter().filter(|h| is_pre_persist(h)) {
             let ctx = self.context(flow, info, Some(identity), None, transient_payload);
             if let Some(patch) = self.web_hook(h.config.as_ref(), ctx).await? {

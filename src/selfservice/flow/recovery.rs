@@ -1,17 +1,19 @@
-//! The recovery flow (behaviour.md §8, §19) with the `code` and `link` methods: an address
-//! is submitted (the answer is the same whether or not an account uses it), a message carries
-//! a code or link, redeeming it signs the user in with a privileged session and opens a
-//! settings flow. Admins can mint codes and links directly.
+//! The recovery flow (behaviour.md §8, §19): an address is submitted (the answer is the same
+//! whether or not an account uses it), the method (`code`, `link`) sends a secret, redeeming
+//! it signs the user in with a privileged session and opens a settings flow. Admins can mint
+//! codes and links directly.
 
-use super::challenge::{self, Mail};
-use super::codes::{self, Redeemed};
-use super::flow::{Flow, FlowKind, FlowType, state};
-use super::{Outcome, RequestInfo, SelfService};
+use super::{Flow, FlowKind, FlowType, State, settings};
 use crate::catalogue as text;
-use crate::courier::template::TemplateType;
 use crate::error::{Error, FlowName};
 use crate::persistence::identity::{AddressKind, find_by_address};
 use crate::persistence::selfservice::CodeRecord;
+use crate::selfservice::challenge::{self, Mail};
+use crate::selfservice::codes;
+use crate::selfservice::form::Submit;
+use crate::selfservice::step::{CsrfFailure, Outcome, RequestInfo, Stepped, check_csrf, csrf_outcome, flow_message};
+use crate::selfservice::strategy::{RecoveryStrategy, Redemption};
+use crate::selfservice::{SelfService, csrf, redirect};
 use crate::session::{Aal, AuthMethod};
 use serde_json::{Value as Json, json};
 use uuid::Uuid;
@@ -21,11 +23,6 @@ pub fn disabled() -> Error {
     Error::FlowDisabled(FlowName::Recovery)
 }
 
-/// 400 `session_already_available`.
-pub fn already_signed_in() -> Error {
-    Error::AlreadySignedIn(FlowName::Recovery)
-}
-
 /// What creating a recovery flow gives.
 pub enum Init {
     Created(Box<Flow>),
@@ -33,13 +30,79 @@ pub enum Init {
     SignedIn(String),
 }
 
+/// What a submit carries, as far as choosing an action goes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Facts<'a> {
+    /// The `method` it names.
+    pub method: Option<&'a str>,
+    /// It carries a link `token`.
+    pub has_token: bool,
+    /// It carries an address (an empty one counts as none).
+    pub email_given: bool,
+    /// It came with `GET` (opening a link).
+    pub get: bool,
+}
+
+/// What a recovery submit asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// No enabled method fits: the flow shows 4010005.
+    NoMethod,
+    /// Credentials in a `GET`: the flow shows why not.
+    GetNotAllowed,
+    /// Redeem the secret of this method.
+    Redeem(&'static str),
+    /// The flow already succeeded: start over.
+    RetrySucceeded,
+    /// Send a message with this method.
+    Send(&'static str),
+}
+
+/// Recovery's state machine: the flow's state and configured method × what the submit carries.
+/// Without a `method`, a token means `link`, and after a message went out a submit without an
+/// address is a code.
+pub fn decide(
+    state: State,
+    configured: &'static str,
+    active: Option<&str>,
+    enabled: &dyn Fn(&str) -> bool,
+    facts: Facts<'_>,
+) -> Action {
+    let chosen = facts.method.or(if facts.has_token {
+        Some("link")
+    } else if state != State::ChooseMethod && !facts.email_given {
+        Some(configured)
+    } else {
+        None
+    });
+    let Some(method) = challenge::resolve_method(configured, chosen, active, enabled) else { return Action::NoMethod };
+    if facts.get && (method != "link" || !facts.has_token || facts.email_given) {
+        return Action::GetNotAllowed;
+    }
+    if method == "link" && facts.has_token && !facts.email_given {
+        return Action::Redeem("link");
+    }
+    if method == "code" && !facts.email_given && state != State::ChooseMethod {
+        return Action::Redeem("code");
+    }
+    if state == State::PassedChallenge {
+        return Action::RetrySucceeded;
+    }
+    Action::Send(method)
+}
+
 /// Where a signed-in browser goes instead: the request's `return_to` when it points into
 /// `<public>/self-service` (the allow-list is not consulted), else the default return URL.
 fn signed_in_target(svc: &SelfService, info: &RequestInfo) -> String {
     let self_service = format!("{}self-service", svc.config.public_base_url());
-    super::redirect::return_to_of(&info.url)
+    redirect::return_to_of(&info.url)
         .filter(|r| r.starts_with(&self_service))
-        .unwrap_or_else(|| super::redirect::default_return(&svc.config))
+        .unwrap_or_else(|| redirect::default_return(&svc.config))
+}
+
+/// The strategy of `method`.
+fn strategy<'a>(svc: &'a SelfService, method: &str) -> Option<&'a dyn RecoveryStrategy> {
+    svc.strategies.recovery_method(method)
 }
 
 /// `GET /self-service/recovery/{browser,api}`.
@@ -54,17 +117,18 @@ pub async fn init(
         return Err(disabled());
     }
     let method = challenge::method(svc, FlowKind::Recovery).ok_or_else(disabled)?;
+    let strategy = strategy(svc, method).ok_or_else(disabled)?;
     if info.session.is_some() {
-        if flow_type == FlowType::Browser && !info.is_json {
+        if info.html_for(flow_type) {
             return Ok(Init::SignedIn(signed_in_target(svc, info)));
         }
-        return Err(already_signed_in());
+        return Err(Error::AlreadySignedIn(FlowName::Recovery));
     }
-    super::checked_return_to(svc, return_to)?;
+    svc.checked_return_to(return_to)?;
     let mut flow = svc.new_flow(FlowKind::Recovery, flow_type, info.url.clone(), csrf);
     flow.active = Some(method.into());
-    svc.hooks.run_before(svc, FlowKind::Recovery, &flow, info).await?;
-    challenge::choose_method_ui(&mut flow, method, None);
+    svc.hooks.run_before(FlowKind::Recovery, &flow, info).await?;
+    strategy.populate(&mut flow, None);
     svc.flows.create(flow.clone()).await;
     Ok(Init::Created(Box::new(flow)))
 }
@@ -74,9 +138,9 @@ fn transitions(svc: &SelfService) -> bool {
 }
 
 /// The flow as JSON (200), or for HTML browsers a 303 to the recovery UI.
-fn show(flow: Flow, info: &RequestInfo) -> (Flow, Outcome) {
-    let to_ui = flow.flow_type == FlowType::Browser && !info.is_json;
-    (flow.clone(), Outcome::Show { flow, ok: true, to_ui, transient_payload: None })
+fn show(flow: Flow, info: &RequestInfo) -> Stepped {
+    let to_ui = info.html_for(flow.flow_type);
+    crate::selfservice::step::show(flow, true, to_ui)
 }
 
 /// A new flow carrying `message` replaces `old`: 303 to the new flow (its JSON for JSON
@@ -90,27 +154,22 @@ async fn retry(svc: &SelfService, old: &Flow, message: text::Text, info: &Reques
             reason,
             continue_with: vec![json!({"action": "show_recovery_ui", "flow": {"id": new_flow.id}})],
         };
-        return Outcome::WithCookies {
-            csrf: (new_flow.flow_type == FlowType::Browser).then(|| new_flow.csrf_token.clone()),
-            session: None,
-            inner: Box::new(Outcome::Error(e)),
-        };
+        return challenge::with_new_csrf(&new_flow, Outcome::Error(e));
     }
-    challenge::redirect_to_new(svc, &new_flow, !info.is_json && new_flow.flow_type == FlowType::Browser)
+    challenge::redirect_to_new(svc, &new_flow, info.html_for(new_flow.flow_type))
 }
 
 /// `POST /self-service/recovery?flow=` (and `GET` with a link `token`): runs inside the flow's
 /// actor.
-pub async fn submit(svc: SelfService, flow: Flow, body: Json, info: RequestInfo) -> (Flow, Outcome) {
-    let echo = body.clone();
-    let (flow, outcome) = submit_step(svc, flow, body, info).await;
-    (flow, challenge::echo_transient_payload(&echo, outcome))
+pub async fn submit(svc: SelfService, flow: Flow, submit: Submit, info: RequestInfo) -> Stepped {
+    let (flow, outcome) = submit_step(svc, flow, &submit, info).await;
+    (flow, challenge::echo_transient_payload(&submit.body, outcome))
 }
 
-async fn submit_step(svc: SelfService, flow: Flow, body: Json, info: RequestInfo) -> (Flow, Outcome) {
+async fn submit_step(svc: SelfService, flow: Flow, submit: &Submit, info: RequestInfo) -> Stepped {
     // As Kratos, a submit does not check `recovery.enabled` (admin-created flows work with
     // self-service recovery off); the method must be enabled.
-    let method = challenge::method(&svc, FlowKind::Recovery)
+    let configured = challenge::method(&svc, FlowKind::Recovery)
         .or(flow.active.as_deref().map(|a| if a == "link" { "link" } else { "code" }))
         .unwrap_or("code");
     let now = svc.clock.now();
@@ -118,124 +177,105 @@ async fn submit_step(svc: SelfService, flow: Flow, body: Json, info: RequestInfo
         let message = text::recovery_expired(flow.expires_at, now);
         let new_flow = challenge::restart(&svc, &flow, message).await;
         let outcome = if transitions(&svc) && new_flow.flow_type == FlowType::Api {
-            let e = Error::FlowExpired {
+            Outcome::Error(Error::FlowExpired {
                 expired_at: flow.expires_at,
                 now,
                 replacement: Some(new_flow.id),
                 continue_with: vec![json!({"action": "show_recovery_ui", "flow": {"id": new_flow.id}})],
-            };
-            Outcome::Error(e)
+            })
         } else {
-            let to_ui = new_flow.flow_type == FlowType::Browser && !info.is_json;
-            challenge::redirect_to_new(&svc, &new_flow, to_ui)
+            challenge::redirect_to_new(&svc, &new_flow, info.html_for(new_flow.flow_type))
         };
         return (flow, outcome);
     }
-    let tp = body.get("transient_payload").cloned();
-    let str_field = |k: &str| body.get(k).and_then(Json::as_str).map(str::trim).filter(|s| !s.is_empty());
-    let code = str_field("code").map(str::to_string);
-    let token = str_field("token").map(str::to_string);
-    // An empty e-mail counts as none; any other non-string value is checked (and refused).
-    let email_given = match body.get("email") {
-        None | Some(Json::Null) => false,
-        Some(Json::String(e)) => !e.trim().is_empty(),
-        Some(_) => true,
+    let tp = submit.transient_payload();
+    let facts = Facts {
+        method: submit.trimmed("method"),
+        has_token: submit.trimmed("token").is_some(),
+        // An empty e-mail counts as none; any other non-string value is checked (and refused).
+        email_given: match submit.body.get("email") {
+            None | Some(Json::Null) => false,
+            Some(Json::String(e)) => !e.trim().is_empty(),
+            Some(_) => true,
+        },
+        get: info.is_get(),
     };
-    // The method: as sent; a link token means `link`; after a message was sent, a submit
-    // without an address is a code submit.
-    let chosen = str_field("method").map(str::to_string).or_else(|| {
-        if token.is_some() {
-            Some("link".into())
-        } else if flow.state != state::CHOOSE_METHOD && !email_given {
-            Some(method.into())
-        } else {
-            None
+    let enabled = |m: &str| challenge::enabled(&svc, m);
+    match decide(flow.state, configured, flow.active.as_deref(), &enabled, facts) {
+        Action::NoMethod => challenge::no_method(flow, text::no_recovery_strategy(), &info),
+        Action::GetNotAllowed => flow_message(flow, text::generic(text::error::GET_NOT_ALLOWED), tp),
+        Action::Redeem(method) => redeem(&svc, flow, method, submit, &info).await,
+        Action::RetrySucceeded => {
+            let outcome = retry(&svc, &flow, text::recovery_retry_success(), &info).await;
+            (flow, outcome)
         }
-    });
-    let Some(method) = challenge::resolve_method(&svc, method, chosen.as_deref(), flow.active.as_deref()) else {
-        return challenge::no_method(flow, text::no_recovery_strategy(), &info);
-    };
-    if info.method == "GET" && (method != "link" || token.is_none() || email_given) {
-        return super::flow_message(flow, text::generic(text::error::GET_NOT_ALLOWED), tp);
+        Action::Send(method) => send(svc, flow, submit, method, &info, tp).await,
     }
-    if method == "link" && token.is_some() && !email_given {
-        return use_token(svc, flow, token.as_deref().unwrap_or_default(), &info).await;
-    }
-    if method == "code" && !email_given && flow.state != state::CHOOSE_METHOD {
-        return use_code(svc, flow, &body, code.as_deref().unwrap_or_default(), &info).await;
-    }
-    if flow.state == state::PASSED_CHALLENGE {
-        let outcome = retry(&svc, &flow, text::recovery_retry_success(), &info).await;
-        return (flow, outcome);
-    }
-    send(svc, flow, &body, method, &info, tp).await
 }
 
 /// Sends a code or link to the submitted address (or nothing, for an unknown address).
 async fn send(
     svc: SelfService,
     flow: Flow,
-    body: &Json,
-    method: &str,
+    submit: &Submit,
+    method: &'static str,
     info: &RequestInfo,
     tp: Option<Json>,
-) -> (Flow, Outcome) {
+) -> Stepped {
     if info.session.is_some() {
         if info.is_json {
-            return (flow, Outcome::Error(already_signed_in()));
+            return (flow, Outcome::Error(Error::AlreadySignedIn(FlowName::Recovery)));
         }
         let to = signed_in_target(&svc, info);
         return (flow, Outcome::SignedIn(to));
     }
     if !flow.data.csrf_disabled
-        && let Err(failure) = svc.ensure_csrf(&flow, info, body)
+        && let Err(failure) = check_csrf(&flow, info, &submit.body)
     {
         return csrf_failed(flow, failure, tp);
     }
-    let raw = body.get("email").and_then(Json::as_str).map(str::to_string);
-    let address = match challenge::submitted_email(body) {
+    let Some(strategy) = strategy(&svc, method) else {
+        return challenge::no_method(flow, text::no_recovery_strategy(), info);
+    };
+    let raw = submit.body.get("email").and_then(Json::as_str).map(str::to_string);
+    let address = match challenge::submitted_email(&submit.body) {
         Ok(e) => e,
         Err(m) => return challenge::email_problem(flow, method, raw.as_deref(), m, info),
     };
     let mut f = flow;
-    if let Err(e) = send_to_address(&svc, &mut f, method, &address, tp.as_ref()).await {
+    if let Err(e) = send_to_address(&svc, &mut f, strategy, method, &address, tp.as_ref()).await {
         return (f, Outcome::Error(e));
     }
-    f.state = state::SENT_EMAIL.into();
+    f.state = State::SentEmail;
     f.active = Some(method.into());
     f.data.address = Some(address.clone());
     f.ui.reset_messages();
-    if method == "link" {
-        challenge::choose_method_ui(&mut f, method, Some(&address));
-        f.ui.messages.push(text::recovery_link_sent());
-    } else {
-        challenge::code_sent_ui(&mut f, Some(&address));
-        f.ui.messages.push(text::recovery_code_sent());
-    }
+    strategy.sent(&mut f, &address);
     show(f, info)
 }
 
 /// A failed CSRF check: the usual answer, and (browser flows) a regenerated CSRF cookie.
-fn csrf_failed(flow: Flow, failure: super::CsrfFailure, tp: Option<Json>) -> (Flow, Outcome) {
+fn csrf_failed(flow: Flow, failure: CsrfFailure, tp: Option<Json>) -> Stepped {
     let browser = flow.flow_type == FlowType::Browser;
-    let (flow, outcome) = super::csrf_outcome(flow, failure, tp);
+    let (flow, outcome) = csrf_outcome(flow, failure, tp);
     if !browser {
         return (flow, outcome);
     }
-    (flow, Outcome::WithCookies { csrf: Some(super::csrf::new_token()), session: None, inner: Box::new(outcome) })
+    (flow, Outcome::WithCookies { csrf: Some(csrf::new_token()), session: None, inner: Box::new(outcome) })
 }
 
 async fn send_to_address(
     svc: &SelfService,
     f: &mut Flow,
+    strategy: &dyn RecoveryStrategy,
     method: &str,
     address: &str,
     tp: Option<&Json>,
 ) -> Result<(), Error> {
     codes::forget(svc, f.id).await?;
     let identity = {
-        let mut pooled = svc.store.get().await.map_err(Error::from)?;
-        find_by_address(&mut pooled.conn(), AddressKind::Recovery, "email", address).await.map_err(Error::from)?
+        let mut pooled = svc.store.get().await?;
+        find_by_address(&mut pooled.conn(), AddressKind::Recovery, "email", address).await?
     };
     let expires_in = challenge::lifespan(svc, method);
     match &identity {
@@ -253,18 +293,13 @@ async fn send_to_address(
             // from an unknown one.
             let sent = async {
                 let secret = codes::issue(svc, issue).await?;
-                let (template, fields) = if method == "link" {
-                    let url = challenge::submit_link(svc, FlowKind::Recovery, f.id, "token", &secret);
-                    (TemplateType::RecoveryValid, vec![("recovery_url", url)])
-                } else {
-                    (TemplateType::RecoveryCodeValid, vec![("recovery_code", secret)])
-                };
+                let message = strategy.message(svc, f, &secret);
                 let mail = Mail {
-                    template,
+                    template: message.template,
                     to: address,
                     via: "email",
                     identity: Some(identity),
-                    fields,
+                    fields: message.fields,
                     transient_payload: tp,
                     expires_in,
                 };
@@ -276,10 +311,8 @@ async fn send_to_address(
             Ok(())
         }
         None if svc.config.selfservice.flows.recovery.notify_unknown_recipients => {
-            let template =
-                if method == "link" { TemplateType::RecoveryInvalid } else { TemplateType::RecoveryCodeInvalid };
             let mail = Mail {
-                template,
+                template: strategy.unknown_template(),
                 to: address,
                 via: "email",
                 identity: None,
@@ -293,57 +326,36 @@ async fn send_to_address(
     }
 }
 
-async fn use_code(svc: SelfService, flow: Flow, body: &Json, code: &str, info: &RequestInfo) -> (Flow, Outcome) {
-    let tp = body.get("transient_payload").cloned();
-    if !flow.data.csrf_disabled
-        && let Err(failure) = svc.ensure_csrf(&flow, info, body)
-    {
-        return csrf_failed(flow, failure, tp);
-    }
-    let mut f = flow;
-    let over = match challenge::over_submission_limit(&svc, &f).await {
-        Ok(over) => over,
-        Err(e) => return (f, Outcome::Error(e)),
+/// Redeems the submitted secret with `method` and answers as it found.
+async fn redeem(svc: &SelfService, flow: Flow, method: &str, submit: &Submit, info: &RequestInfo) -> Stepped {
+    let Some(strategy) = strategy(svc, method) else {
+        return challenge::no_method(flow, text::no_recovery_strategy(), info);
     };
-    if over {
-        let reason = "The request was submitted too often. Please request another code.";
-        let outcome = retry(&svc, &f, text::generic(reason), info).await;
-        return (f, outcome);
-    }
-    let redeemed = match codes::redeem(&svc, f.id, "code", code).await {
-        Ok(r) => r,
-        Err(e) => return (f, Outcome::Error(e)),
-    };
-    match redeemed {
-        Redeemed::Unknown | Redeemed::Expired(_) => {
-            f.ui.reset_messages();
-            f.ui.messages.push(text::recovery_code_invalid());
-            show(f, info)
-        }
-        Redeemed::Used(_) => {
-            let reason = "The code was already used. Please request another code.";
-            let outcome = retry(&svc, &f, text::generic(reason), info).await;
-            (f, outcome)
-        }
-        Redeemed::Ok(record) => succeed(svc, f, &record, "code_recovery", info).await,
-    }
-}
-
-async fn use_token(svc: SelfService, flow: Flow, token: &str, info: &RequestInfo) -> (Flow, Outcome) {
-    let redeemed = match codes::redeem(&svc, flow.id, "link", token).await {
+    let redemption = match strategy.redeem(svc, &flow, submit, info).await {
         Ok(r) => r,
         Err(e) => return (flow, Outcome::Error(e)),
     };
-    match redeemed {
-        Redeemed::Ok(record) => succeed(svc, flow, &record, "link_recovery", info).await,
-        // A failed link restarts as a browser flow shown in the recovery UI.
-        Redeemed::Expired(record) => {
-            let message = text::recovery_expired(record.expires_at, svc.clock.now());
-            (flow.clone(), restart_in_browser(&svc, &flow, message).await)
+    match redemption {
+        Redemption::Valid(record) => succeed(svc, flow, &record, strategy, info).await,
+        Redemption::Invalid(message) => {
+            let mut f = flow;
+            f.ui.reset_messages();
+            f.ui.messages.push(message);
+            show(f, info)
         }
-        Redeemed::Unknown | Redeemed::Used(_) => {
-            (flow.clone(), restart_in_browser(&svc, &flow, text::recovery_token_invalid()).await)
+        Redemption::Retry(reason) => {
+            let outcome = retry(svc, &flow, text::generic(reason), info).await;
+            (flow, outcome)
         }
+        Redemption::RestartInBrowser(message) => {
+            let outcome = restart_in_browser(svc, &flow, message).await;
+            (flow, outcome)
+        }
+        Redemption::Expired { at, .. } => {
+            let outcome = restart_in_browser(svc, &flow, text::recovery_expired(at, svc.clock.now())).await;
+            (flow, outcome)
+        }
+        Redemption::Csrf(failure) => csrf_failed(flow, failure, submit.transient_payload()),
     }
 }
 
@@ -355,7 +367,13 @@ async fn restart_in_browser(svc: &SelfService, flow: &Flow, message: text::Text)
 }
 
 /// The secret was good: sign in, open a settings flow, and send the user there.
-async fn succeed(svc: SelfService, flow: Flow, record: &CodeRecord, amr: &str, info: &RequestInfo) -> (Flow, Outcome) {
+async fn succeed(
+    svc: &SelfService,
+    flow: Flow,
+    record: &CodeRecord,
+    strategy: &dyn RecoveryStrategy,
+    info: &RequestInfo,
+) -> Stepped {
     let mut f = flow;
     let Some(identity_id) = record.identity_id else {
         return (f, Outcome::Error(Error::internal(&"recovery code without identity")));
@@ -375,39 +393,44 @@ async fn succeed(svc: SelfService, flow: Flow, record: &CodeRecord, amr: &str, i
         return (f, Outcome::Error(Error::IdentityDisabled));
     }
     let now = svc.clock.now();
+    let amr = strategy.amr();
     let method =
         AuthMethod { method: amr.into(), aal: Some(Aal::Aal1), completed_at: now, provider: None, organization: None };
     let (session, token) = match svc.sessions.issue(&identity, vec![method], Some(info.device.clone())).await {
         Ok(s) => s,
         Err(e) => return (f, Outcome::Error(e)),
     };
-    f.state = state::PASSED_CHALLENGE.into();
+    f.state = State::PassedChallenge;
     f.ui.reset_messages();
-    let point = super::hooks::HookPoint { kind: FlowKind::Recovery, stage: super::hooks::Stage::After, method: amr };
-    if let Err(e) = svc.hooks.run_after(&svc, point, &mut f, info, &identity, Some(&session), None).await {
+    let point = crate::selfservice::hook::HookPoint {
+        kind: FlowKind::Recovery,
+        stage: crate::selfservice::hook::Stage::After,
+        method: amr,
+    };
+    let starter = super::verification::Starter(svc);
+    if let Err(e) = svc.hooks.run_after(point, &mut f, info, &identity, Some(&session), None, &starter).await {
         let outcome = e.into_outcome(f.clone(), None);
         return (f, outcome);
     }
     // Links are opened in browsers: they always get the browser treatment.
-    let link = amr == "link_recovery";
+    let link = strategy.opened_in_browser();
     let browser = f.flow_type == FlowType::Browser || link;
     // A new sign-in gets a new CSRF token.
-    let csrf = if browser { super::csrf::new_token() } else { String::new() };
+    let csrf = if browser { csrf::new_token() } else { String::new() };
     let settings_type = if browser { FlowType::Browser } else { FlowType::Api };
     let return_to =
         f.return_to.clone().or_else(|| svc.config.selfservice.flows.recovery.after.default_browser_return_url.clone());
-    let mut settings =
-        super::settings::new_for(&svc, &identity, settings_type, f.request_url.clone(), return_to, csrf.clone());
+    let mut settings = settings::new_for(svc, &identity, settings_type, f.request_url.clone(), return_to, csrf.clone());
     let max_age = chrono::Duration::from_std(svc.config.selfservice.flows.settings.privileged_session_max_age.0)
         .unwrap_or(chrono::Duration::hours(1));
     settings.ui.messages.push(text::recovery_successful(now + max_age, now));
     svc.flows.create(settings.clone()).await;
-    let settings_url = super::redirect::with_query(svc.ui_url(FlowKind::Settings), "flow", &settings.id.to_string());
+    let settings_url = redirect::with_query(svc.ui_url(FlowKind::Settings), "flow", &settings.id.to_string());
     let session_cookie = browser.then(|| Box::new((session.clone(), token.clone())));
     let new_csrf = browser.then(|| csrf.clone());
     let inner = if link || (!info.is_json && browser) {
         Outcome::Redirect(settings_url)
-    } else if transitions(&svc) {
+    } else if transitions(svc) {
         // `continue_with` is part of this answer only: it may carry the session token, and
         // the stored flow can be read by anyone who knows its id.
         let mut shown = f.clone();
@@ -420,22 +443,12 @@ async fn succeed(svc: SelfService, flow: Flow, record: &CodeRecord, amr: &str, i
             .push(json!({"action": "show_settings_ui", "flow": {"id": settings.id, "url": settings_url}}));
         Outcome::Show { flow: shown, ok: true, to_ui: false, transient_payload: None }
     } else {
-        Outcome::Error(location_change(&settings_url))
+        Outcome::Error(Error::LocationChangeRequired { to: settings_url })
     };
     (f, Outcome::WithCookies { csrf: new_csrf, session: session_cookie, inner: Box::new(inner) })
 }
 
-/// 422 `browser_location_change_required` to `to`.
-pub fn location_change(to: &str) -> Error {
-    Error::LocationChangeRequired { to: to.into() }
-}
-
 // --- admin ----------------------------------------------------------------------------------
-
-/// 404: the admin endpoint's method is disabled.
-fn endpoint_disabled() -> Error {
-    Error::EndpointDisabled
-}
 
 /// Parses a Go duration (`1h30m`, `90s`, `250ms`).
 pub fn parse_go_duration(s: &str) -> Option<chrono::Duration> {
@@ -505,14 +518,9 @@ pub struct AdminBody {
     pub flow_type: Option<String>,
 }
 
-/// Validates the `return_to` query of an admin recovery request.
-fn admin_return_to(svc: &SelfService, return_to: Option<String>) -> Result<Option<String>, Error> {
-    super::checked_return_to(svc, return_to.as_deref())
-}
-
 fn admin_flow(svc: &SelfService, flow_type: FlowType, lifespan: chrono::Duration, return_to: Option<String>) -> Flow {
     let request_url = format!("{}self-service/recovery/{}", svc.config.public_base_url(), flow_type.as_str());
-    let mut flow = svc.new_flow(FlowKind::Recovery, flow_type, request_url, super::csrf::new_token());
+    let mut flow = svc.new_flow(FlowKind::Recovery, flow_type, request_url, csrf::new_token());
     flow.expires_at = flow.issued_at + lifespan;
     flow.return_to = return_to;
     flow
@@ -525,9 +533,9 @@ async fn known_identity(svc: &SelfService, id: Option<Uuid>) -> Option<crate::id
 /// `POST /admin/recovery/link`: a browser flow and a link (no e-mail is sent).
 pub async fn admin_link(svc: &SelfService, body: AdminBody, return_to: Option<String>) -> Result<Json, Error> {
     if !svc.config.selfservice.methods.link.enabled {
-        return Err(endpoint_disabled());
+        return Err(Error::EndpointDisabled);
     }
-    let return_to = admin_return_to(svc, return_to)?;
+    let return_to = svc.checked_return_to(return_to.as_deref())?;
     let lifespan =
         expires_in(body.expires_in.as_deref(), challenge::lifespan(svc, "link"), "must be result to a future time")?;
     let identity = known_identity(svc, body.identity_id)
@@ -537,7 +545,9 @@ pub async fn admin_link(svc: &SelfService, body: AdminBody, return_to: Option<St
     flow.csrf_token = String::new();
     flow.data.csrf_disabled = true;
     flow.active = Some("link".into());
-    challenge::choose_method_ui(&mut flow, "link", None);
+    if let Some(link) = strategy(svc, "link") {
+        link.populate(&mut flow, None);
+    }
     let issue = codes::Issue {
         flow: &flow,
         method: "link",
@@ -550,15 +560,15 @@ pub async fn admin_link(svc: &SelfService, body: AdminBody, return_to: Option<St
     let token = codes::issue(svc, issue).await?;
     svc.flows.create(flow.clone()).await;
     let link = challenge::submit_link(svc, FlowKind::Recovery, flow.id, "token", &token);
-    Ok(json!({"recovery_link": link, "expires_at": crate::identity::view::ts(&flow.expires_at)}))
+    Ok(json!({"recovery_link": link, "expires_at": crate::clock::ts(&flow.expires_at)}))
 }
 
 /// `POST /admin/recovery/code`: a flow waiting for the returned code (201).
 pub async fn admin_code(svc: &SelfService, body: AdminBody, return_to: Option<String>) -> Result<Json, Error> {
     if !svc.config.selfservice.methods.code.enabled {
-        return Err(endpoint_disabled());
+        return Err(Error::EndpointDisabled);
     }
-    let return_to = admin_return_to(svc, return_to)?;
+    let return_to = svc.checked_return_to(return_to.as_deref())?;
     let lifespan =
         expires_in(body.expires_in.as_deref(), challenge::lifespan(svc, "code"), "must result to a future time")?;
     let flow_type = match body.flow_type.as_deref().unwrap_or("browser") {
@@ -570,7 +580,7 @@ pub async fn admin_code(svc: &SelfService, body: AdminBody, return_to: Option<St
         known_identity(svc, body.identity_id).await.ok_or_else(|| Error::not_found("could not find identity"))?;
     let mut flow = admin_flow(svc, flow_type, lifespan, return_to);
     flow.data.csrf_disabled = true;
-    flow.state = state::SENT_EMAIL.into();
+    flow.state = State::SentEmail;
     flow.active = Some("code".into());
     challenge::code_sent_ui(&mut flow, None);
     let issue = codes::Issue {
@@ -584,17 +594,52 @@ pub async fn admin_code(svc: &SelfService, body: AdminBody, return_to: Option<St
     };
     let code = codes::issue(svc, issue).await?;
     svc.flows.create(flow.clone()).await;
-    let link = super::redirect::with_query(svc.ui_url(FlowKind::Recovery), "flow", &flow.id.to_string());
+    let link = redirect::with_query(svc.ui_url(FlowKind::Recovery), "flow", &flow.id.to_string());
     Ok(json!({
         "recovery_link": link,
         "recovery_code": code,
-        "expires_at": crate::identity::view::ts(&flow.expires_at),
+        "expires_at": crate::clock::ts(&flow.expires_at),
     }))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::parse_go_duration;
+    use super::*;
+
+    fn both(_: &str) -> bool {
+        true
+    }
+
+    fn only_code(m: &str) -> bool {
+        m == "code"
+    }
+
+    #[test]
+    fn recovery_state_machine() {
+        use Action::*;
+        // Choosing a method: the submit names it (the form's button does); without one no
+        // method is responsible.
+        let email = Facts { email_given: true, ..Facts::default() };
+        assert_eq!(decide(State::ChooseMethod, "code", Some("code"), &both, email), NoMethod);
+        let named = Facts { method: Some("code"), email_given: true, ..Facts::default() };
+        assert_eq!(decide(State::ChooseMethod, "code", Some("code"), &both, named), Send("code"));
+        // A method that is not configured (nor the flow's own) is refused.
+        let other = Facts { method: Some("link"), email_given: true, ..Facts::default() };
+        assert_eq!(decide(State::ChooseMethod, "code", Some("code"), &both, other), NoMethod);
+        assert_eq!(decide(State::ChooseMethod, "code", Some("link"), &only_code, other), NoMethod, "disabled");
+        // After sending: no address means a code submit; an address (the resend button, with
+        // the form's hidden method) sends again.
+        assert_eq!(decide(State::SentEmail, "code", Some("code"), &both, Facts::default()), Redeem("code"));
+        assert_eq!(decide(State::SentEmail, "code", Some("code"), &both, named), Send("code"));
+        // A link token redeems (also with GET, which is how links arrive) …
+        let token = Facts { has_token: true, get: true, ..Facts::default() };
+        assert_eq!(decide(State::SentEmail, "link", Some("link"), &both, token), Redeem("link"));
+        // … but a GET carrying anything else is refused.
+        let get_code = Facts { get: true, ..Facts::default() };
+        assert_eq!(decide(State::SentEmail, "code", Some("code"), &both, get_code), GetNotAllowed);
+        // A flow that succeeded starts over on the next address.
+        assert_eq!(decide(State::PassedChallenge, "code", Some("code"), &both, named), RetrySucceeded);
+    }
 
     #[test]
     fn go_durations() {

@@ -1,7 +1,16 @@
-//! The self-service flow model shared by login and registration: identity, type, state,
-//! lifespan, UI, and how it is stored and rendered (behaviour.md §4).
+//! The self-service flow model shared by every flow kind: identity, type, state, lifespan,
+//! UI, and how it is stored and rendered (behaviour.md §4). The rules of each kind live in
+//! its own module below.
+
+pub mod expiry;
+pub mod login;
+pub mod recovery;
+pub mod registration;
+pub mod settings;
+pub mod verification;
 
 use super::ui::Container;
+use crate::config::Config;
 use crate::identity::view::ts;
 use crate::persistence::selfservice::{FlowRecord, FlowTable};
 use crate::session::Aal;
@@ -72,12 +81,44 @@ impl FlowType {
     }
 }
 
-/// Flow states used by login and registration.
-pub mod state {
-    pub const CHOOSE_METHOD: &str = "choose_method";
-    pub const SENT_EMAIL: &str = "sent_email";
-    pub const PASSED_CHALLENGE: &str = "passed_challenge";
-    pub const SHOW_FORM: &str = "show_form";
+/// Where a flow is in its life (`state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Waiting for the user to choose and submit a method.
+    ChooseMethod,
+    /// A message with a code or link went out; waiting for it.
+    SentEmail,
+    /// The challenge was met (recovery, verification).
+    PassedChallenge,
+    /// Settings: the form is shown.
+    ShowForm,
+    /// Settings: the last change was saved.
+    Success,
+}
+
+impl State {
+    /// The serialised name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::ChooseMethod => "choose_method",
+            State::SentEmail => "sent_email",
+            State::PassedChallenge => "passed_challenge",
+            State::ShowForm => "show_form",
+            State::Success => "success",
+        }
+    }
+
+    /// Parses a serialised name.
+    pub fn parse(s: &str) -> Option<State> {
+        Some(match s {
+            "choose_method" => State::ChooseMethod,
+            "sent_email" => State::SentEmail,
+            "passed_challenge" => State::PassedChallenge,
+            "show_form" => State::ShowForm,
+            "success" => State::Success,
+            _ => return None,
+        })
+    }
 }
 
 /// Kind-specific fields, stored as one JSON document.
@@ -122,13 +163,13 @@ pub struct FlowData {
     pub identity: Option<Json>,
 }
 
-/// A login or registration flow.
+/// A self-service flow.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Flow {
     pub id: Uuid,
     pub kind: FlowKind,
     pub flow_type: FlowType,
-    pub state: String,
+    pub state: State,
     pub request_url: String,
     pub return_to: Option<String>,
     pub active: Option<String>,
@@ -142,7 +183,57 @@ pub struct Flow {
     pub data: FlowData,
 }
 
+/// The UI URL of a flow kind.
+pub fn ui_url(config: &Config, kind: FlowKind) -> &str {
+    let flows = &config.selfservice.flows;
+    match kind {
+        FlowKind::Login => &flows.login.ui_url,
+        FlowKind::Registration => &flows.registration.ui_url,
+        FlowKind::Recovery => &flows.recovery.ui_url,
+        FlowKind::Verification => &flows.verification.ui_url,
+        FlowKind::Settings => &flows.settings.ui_url,
+    }
+}
+
 impl Flow {
+    /// A new flow of `kind` and `flow_type` for `request_url`, created `now`, with an empty UI
+    /// (browser flows keep `csrf`, the real token of the browser's CSRF cookie).
+    pub fn new(
+        config: &Config,
+        now: DateTime<Utc>,
+        kind: FlowKind,
+        flow_type: FlowType,
+        request_url: String,
+        csrf: String,
+    ) -> Flow {
+        let flows = &config.selfservice.flows;
+        let lifespan = match kind {
+            FlowKind::Login => flows.login.lifespan.0,
+            FlowKind::Registration => flows.registration.lifespan.0,
+            FlowKind::Recovery => flows.recovery.lifespan.0,
+            FlowKind::Verification => flows.verification.lifespan.0,
+            FlowKind::Settings => flows.settings.lifespan.0,
+        };
+        let id = Uuid::new_v4();
+        let action = format!("{}self-service/{}?flow={id}", config.public_base_url(), kind.as_str());
+        Flow {
+            id,
+            kind,
+            flow_type,
+            state: State::ChooseMethod,
+            return_to: super::redirect::return_to_of(&request_url),
+            request_url,
+            active: None,
+            ui: Container::new(action),
+            csrf_token: if flow_type == FlowType::Browser { csrf } else { String::new() },
+            issued_at: now,
+            expires_at: now + chrono::Duration::from_std(lifespan).unwrap_or(chrono::Duration::hours(1)),
+            created_at: now,
+            updated_at: now,
+            data: FlowData::default(),
+        }
+    }
+
     /// Whether the flow may no longer be submitted.
     pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
         self.expires_at < now
@@ -154,7 +245,7 @@ impl Flow {
             table: self.kind.table(),
             id: self.id,
             flow_type: self.flow_type.as_str().into(),
-            state: self.state.clone(),
+            state: self.state.as_str().into(),
             request_url: self.request_url.clone(),
             return_to: self.return_to.clone(),
             active_method: self.active.clone(),
@@ -174,7 +265,7 @@ impl Flow {
             id: r.id,
             kind: FlowKind::of_table(r.table),
             flow_type: if r.flow_type == "api" { FlowType::Api } else { FlowType::Browser },
-            state: r.state,
+            state: State::parse(&r.state)?,
             request_url: r.request_url,
             return_to: r.return_to,
             active: r.active_method,
@@ -230,7 +321,7 @@ impl Flow {
         if matches!(self.kind, FlowKind::Settings | FlowKind::Recovery) && !self.data.continue_with.is_empty() {
             o.insert("continue_with".into(), json!(self.data.continue_with));
         }
-        o.insert("state".into(), json!(self.state));
+        o.insert("state".into(), json!(self.state.as_str()));
         if let Some(tp) = transient_payload {
             o.insert("transient_payload".into(), tp.clone());
         }

@@ -1,0 +1,386 @@
+//! The login flow (behaviour.md §5): creation by the session/refresh/AAL decision table,
+//! submits handed to the method they name, and what happens after a method authenticated the
+//! identity (session issued or refreshed, after-login hooks, the answer).
+
+use super::{Flow, FlowKind, FlowType, expiry, verification};
+use crate::catalogue as text;
+use crate::config::LoginStyle;
+use crate::error::{Error, FlowName};
+use crate::identity::Identity;
+use crate::selfservice::SelfService;
+use crate::selfservice::form::Submit;
+use crate::selfservice::hook::{self, HookPoint, Stage};
+use crate::selfservice::redirect;
+use crate::selfservice::step::{Done, Init, Outcome, RequestInfo, Stepped, flow_message};
+use crate::selfservice::strategy::{LoginForm, LoginStep};
+use crate::selfservice::ui;
+use crate::session::{Aal, AuthMethod, Session};
+use serde_json::Value as Json;
+
+/// Query parameters of `GET /self-service/login/{browser,api}`.
+#[derive(Debug, Default, Clone)]
+pub struct InitParams {
+    pub refresh: bool,
+    pub aal: Option<String>,
+    pub return_to: Option<String>,
+    pub identity_schema: Option<String>,
+    pub login_challenge: Option<String>,
+    pub return_session_token_exchange_code: bool,
+}
+
+/// How a request to create a login flow is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InitDecision {
+    /// A new flow; `refresh`: it re-authenticates the caller's session; `of_session`: it
+    /// refreshes or upgrades that session (same id afterwards).
+    Create { refresh: bool, of_session: bool },
+    /// A signed-in HTML browser is sent to the return URL instead.
+    SignedIn,
+    /// 400 `session_already_available`.
+    AlreadySignedIn,
+    /// 401 `session_aal1_required`.
+    Aal1Required,
+}
+
+/// Flow creation's decision table: the caller's session AAL (if signed in) × `refresh` × the
+/// requested AAL; `html`: an HTML browser asking for a browser flow.
+pub fn decide_init(session: Option<Aal>, refresh: bool, requested: Aal, html: bool) -> InitDecision {
+    match session {
+        None if requested == Aal::Aal2 => InitDecision::Aal1Required,
+        None => InitDecision::Create { refresh: false, of_session: false },
+        Some(_) if refresh => InitDecision::Create { refresh: true, of_session: true },
+        Some(aal) if requested > aal => InitDecision::Create { refresh: false, of_session: true },
+        Some(_) if html => InitDecision::SignedIn,
+        Some(_) => InitDecision::AlreadySignedIn,
+    }
+}
+
+/// Whether a submit may go to a method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubmitGate {
+    Proceed,
+    /// Signed in, nothing to refresh or upgrade: an HTML browser is sent away.
+    SignedInRedirect,
+    /// Signed in, nothing to refresh or upgrade: the flow shows why (4000001).
+    SignedInMessage,
+    /// An aal2 flow without any session.
+    Aal1Required,
+}
+
+/// The gate of a submit: the caller's session AAL × the flow's `refresh` and requested AAL.
+pub fn gate_submit(session: Option<Aal>, refresh: bool, requested: Aal, html: bool) -> SubmitGate {
+    match session {
+        Some(aal) if !refresh && requested <= aal => {
+            if html {
+                SubmitGate::SignedInRedirect
+            } else {
+                SubmitGate::SignedInMessage
+            }
+        }
+        Some(_) => SubmitGate::Proceed,
+        None if requested == Aal::Aal2 => SubmitGate::Aal1Required,
+        None => SubmitGate::Proceed,
+    }
+}
+
+/// Which form a login flow shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    FirstFactor,
+    Refresh,
+    Identification,
+    SecondFactor,
+}
+
+/// The form of a flow that asks for `requested` (`refresh`: re-authentication).
+pub fn form_for(requested: Aal, refresh: bool, style: LoginStyle) -> Form {
+    if requested == Aal::Aal2 && !refresh {
+        Form::SecondFactor
+    } else if refresh {
+        Form::Refresh
+    } else if style == LoginStyle::IdentifierFirst {
+        Form::Identification
+    } else {
+        Form::FirstFactor
+    }
+}
+
+/// Fills a fresh login flow's UI: every enabled method contributes to the form the flow
+/// shows; `identity` is the signed-in identity of a refresh.
+fn build_ui(svc: &SelfService, flow: &mut Flow, identity: Option<&Identity>) {
+    let requested = flow.data.requested_aal.unwrap_or(Aal::Aal1);
+    let form = match form_for(requested, flow.data.refresh, svc.config.selfservice.flows.login.style) {
+        Form::SecondFactor => {
+            flow.ui.messages.push(text::login_mfa());
+            Some(LoginForm::SecondFactor)
+        }
+        Form::Refresh => {
+            flow.ui.messages.push(text::login_reauth());
+            identity.map(|identity| LoginForm::Refresh { identity })
+        }
+        Form::Identification => Some(LoginForm::Identification),
+        Form::FirstFactor => Some(LoginForm::FirstFactor),
+    };
+    flow.ui.nodes.push(ui::csrf_node());
+    if let Some(form) = form {
+        let second = matches!(form, LoginForm::SecondFactor);
+        for s in svc.strategies.login().filter(|s| (s.aal() == Aal::Aal2) == second) {
+            s.populate(svc, flow, form);
+        }
+    }
+    flow.ui.sort_login();
+}
+
+/// Parses `aal`: empty → aal1.
+pub fn parse_aal(v: Option<&str>) -> Result<Aal, Error> {
+    match v.unwrap_or("") {
+        "" | "aal1" => Ok(Aal::Aal1),
+        "aal2" => Ok(Aal::Aal2),
+        other => Err(Error::invalid(format!(
+            "Unable to parse AuthenticationMethod Assurance Level (AAL): expected one of [aal1, aal2] but got {other}"
+        ))),
+    }
+}
+
+/// Checks `identity_schema` (must be the default or selfservice-selectable).
+pub fn check_identity_schema(svc: &SelfService, id: Option<&str>) -> Result<Option<String>, Error> {
+    let Some(id) = id.filter(|s| !s.is_empty()) else { return Ok(None) };
+    match svc.schemas.get(id) {
+        Some(s) if s.id == svc.schemas.default_id() || s.selfservice_selectable => Ok(Some(s.id.clone())),
+        _ => Err(Error::invalid(format!("The identity schema \"{id}\" is not allowed for self-service flows."))),
+    }
+}
+
+/// Checks a `login_challenge`: tessera has no OAuth2 provider integration yet.
+pub fn check_login_challenge(challenge: Option<&str>) -> Result<(), Error> {
+    match challenge {
+        None => Ok(()),
+        Some("") => Err(Error::invalid("the login_challenge parameter is present but empty")),
+        Some(_) => Err(Error::Misconfigured(text::error::LOGIN_CHALLENGE_UNSUPPORTED.into())),
+    }
+}
+
+/// `GET /self-service/login/{browser,api}`.
+pub async fn init(
+    svc: &SelfService,
+    flow_type: FlowType,
+    info: &RequestInfo,
+    params: InitParams,
+    csrf_real: String,
+) -> Result<Init, Error> {
+    let aal = parse_aal(params.aal.as_deref())?;
+    check_login_challenge(params.login_challenge.as_deref())?;
+    let identity_schema = check_identity_schema(svc, params.identity_schema.as_deref())?;
+    let default = redirect::default_return(&svc.config);
+    if let Some(r) = params.return_to.as_deref().filter(|r| !r.is_empty()) {
+        redirect::validate(&svc.config, r, &default).map_err(redirect::Forbidden::into_error)?;
+    }
+    let mut flow = svc.new_flow(FlowKind::Login, flow_type, info.url.clone(), csrf_real);
+    flow.data.identity_schema = identity_schema;
+    flow.data.requested_aal = Some(aal);
+    let session = info.session.as_ref().map(|l| &l.session);
+    let mut identity = None;
+    match decide_init(session.map(|s| s.aal), params.refresh, aal, info.html_for(flow_type)) {
+        InitDecision::Aal1Required => return Err(Error::Aal1Required),
+        InitDecision::AlreadySignedIn => return Err(Error::AlreadySignedIn(FlowName::Login)),
+        InitDecision::SignedIn => {
+            let to = redirect::after_flow(&svc.config, None, &info.url, &default)
+                .map_err(redirect::Forbidden::into_error)?;
+            return Ok(Init::SignedIn(to));
+        }
+        InitDecision::Create { refresh, of_session } => {
+            if let (true, Some(s)) = (of_session, session) {
+                flow.data.refresh = refresh;
+                if refresh {
+                    identity = Some(svc.identities.get(s.identity_id).await?);
+                }
+                flow.data.identity_id = Some(s.identity_id);
+                flow.data.session_id = Some(s.id);
+            }
+        }
+    }
+    svc.hooks.run_before(FlowKind::Login, &flow, info).await?;
+    build_ui(svc, &mut flow, identity.as_ref());
+    let exchange_code =
+        if flow_type == FlowType::Api && params.return_session_token_exchange_code && info.session.is_none() {
+            let (init, return_to) = svc.sessions.create_exchanger(flow.id).await?;
+            // The return-to code is handed out after the browser round trip (OIDC); keep it sealed.
+            flow.data.exchange_return_code = svc.sessions.seal(&return_to);
+            Some(init)
+        } else {
+            None
+        };
+    svc.flows.create(flow.clone()).await;
+    Ok(Init::Created { flow: Box::new(flow), exchange_code })
+}
+
+/// `POST /self-service/login?flow=`: runs inside the flow's actor.
+pub async fn submit(svc: SelfService, flow: Flow, submit: Submit, info: RequestInfo) -> Stepped {
+    let tp = submit.transient_payload();
+    let requested = flow.data.requested_aal.unwrap_or(Aal::Aal1);
+    let session_aal = info.session.as_ref().map(|l| l.session.aal);
+    match gate_submit(session_aal, flow.data.refresh, requested, info.html_for(flow.flow_type)) {
+        SubmitGate::Proceed => {}
+        SubmitGate::SignedInRedirect => return (flow, Outcome::Redirect(redirect::default_return(&svc.config))),
+        SubmitGate::SignedInMessage => {
+            return flow_message(flow, text::generic(text::error::LOGIN_ALREADY_SIGNED_IN), tp);
+        }
+        SubmitGate::Aal1Required => return (flow, Outcome::Error(Error::Aal1Required)),
+    }
+    if flow.is_expired(svc.clock.now()) {
+        let message = text::login_expired(flow.expires_at, svc.clock.now());
+        let outcome = expiry::replace(
+            &svc,
+            &flow,
+            &info,
+            |f| {
+                f.data.requested_aal = Some(Aal::Aal1);
+                build_ui(&svc, f, None);
+            },
+            message,
+        )
+        .await;
+        return (flow, outcome);
+    }
+    let method = submit.method().to_string();
+    if info.is_get() && svc.strategies.is_login_method(&method) {
+        return flow_message(flow, text::generic(text::error::GET_NOT_ALLOWED), None);
+    }
+    let Some(strategy) = svc.strategies.login_method(&method).filter(|s| s.responsible(&svc, &flow)) else {
+        let mut f = flow;
+        f.ui.reset_messages();
+        f.ui.messages.push(text::no_strategy());
+        return (f.clone(), Outcome::Form { flow: f, transient_payload: tp });
+    };
+    match strategy.login(&svc, flow, &submit, &info).await {
+        LoginStep::Answer(stepped) => *stepped,
+        LoginStep::Identified { mut flow, identity } => {
+            let form = LoginForm::Credentials { identity: identity.as_ref() };
+            for s in svc.strategies.login().filter(|s| s.aal() == Aal::Aal1) {
+                s.populate(&svc, &mut flow, form);
+            }
+            (flow.clone(), Outcome::Form { flow, transient_payload: tp })
+        }
+        LoginStep::Authenticated { mut flow, identity, method } => {
+            let outcome = finish(&svc, &mut flow, identity, method, &info, tp).await;
+            (flow, outcome)
+        }
+    }
+}
+
+/// After a successful first or second factor: issue (or refresh) the session, run the
+/// after-login hooks, and decide the response.
+async fn finish(
+    svc: &SelfService,
+    flow: &mut Flow,
+    identity: Identity,
+    method: AuthMethod,
+    info: &RequestInfo,
+    tp: Option<Json>,
+) -> Outcome {
+    let now = svc.clock.now();
+    let method_name = method.method.clone();
+    // A refresh or AAL upgrade of the caller's own session keeps that session.
+    let reuse = info.session.as_ref().filter(|l| l.session.identity_id == identity.id).map(|l| l.session.id);
+    // The session is built in memory; it is stored only once every after-login hook agreed.
+    let issued: Result<(Session, String), Error> = match (reuse, info.session_token.clone()) {
+        (Some(id), Some(token)) => {
+            svc.sessions.reauthenticated(id, method, info.device.clone(), now).await.map(|s| (s, token))
+        }
+        _ => Ok(svc.sessions.build(&identity, vec![method], Some(info.device.clone()))),
+    };
+    let (session, token) = match issued {
+        Ok(s) => s,
+        Err(e) => return Outcome::Error(e),
+    };
+    let after = &svc.config.selfservice.flows.login.after;
+    let (mut redirect, mut continue_with) = match svc.after_success(after, &method_name, flow, info) {
+        Ok(r) => r,
+        Err(e) => return Outcome::Error(e),
+    };
+    let point = HookPoint { kind: FlowKind::Login, stage: Stage::After, method: &method_name };
+    let starter = verification::Starter(svc);
+    if let Err(e) = svc.hooks.run_after(point, flow, info, &identity, Some(&session), tp.as_ref(), &starter).await {
+        return e.into_outcome(flow.clone(), tp);
+    }
+    if let Err(e) = svc.sessions.save(&session).await {
+        return Outcome::Error(e);
+    }
+    // An explicit `verification` hook (aal1 logins): a verification flow for the first
+    // unverified address; `show_verification_ui` offers it to the client.
+    let hooks = hook::after_hooks(&svc.config, FlowKind::Login, &method_name);
+    if svc.config.selfservice.flows.verification.enabled
+        && session.aal == Aal::Aal1
+        && hooks.iter().any(|h| h.hook == "verification")
+        && let Some(address) = identity.verifiable_addresses.iter().find(|a| !a.verified && !a.value.is_empty())
+    {
+        match verification::start_for_address(svc, flow.flow_type, info, address, flow.return_to.clone(), true).await {
+            Ok((_, item)) => {
+                if hooks.iter().any(|h| h.hook == "show_verification_ui") {
+                    if let Some(url) = item.pointer("/flow/url").and_then(Json::as_str)
+                        && !info.is_json
+                    {
+                        redirect = url.to_string();
+                    }
+                    continue_with.push(item);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "login: no verification flow"),
+        }
+    }
+    Outcome::Done(Box::new(Done {
+        flow: flow.clone(),
+        identity,
+        session: Some((session, token)),
+        set_cookie: flow.flow_type == FlowType::Browser,
+        expose_session: true,
+        continue_with,
+        redirect,
+        new_csrf: None,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creation_follows_the_session_refresh_aal_table() {
+        use InitDecision::*;
+        let (a1, a2) = (Aal::Aal1, Aal::Aal2);
+        // No session: aal2 needs one; refresh means nothing without one.
+        assert_eq!(decide_init(None, false, a1, true), Create { refresh: false, of_session: false });
+        assert_eq!(decide_init(None, true, a1, false), Create { refresh: false, of_session: false });
+        assert_eq!(decide_init(None, false, a2, true), Aal1Required);
+        // A session: refresh re-authenticates it, a higher AAL upgrades it …
+        assert_eq!(decide_init(Some(a1), true, a1, true), Create { refresh: true, of_session: true });
+        assert_eq!(decide_init(Some(a2), true, a1, false), Create { refresh: true, of_session: true });
+        assert_eq!(decide_init(Some(a1), false, a2, false), Create { refresh: false, of_session: true });
+        // … anything else is already done: browsers go on, API and JSON clients get 400.
+        assert_eq!(decide_init(Some(a1), false, a1, true), SignedIn);
+        assert_eq!(decide_init(Some(a1), false, a1, false), AlreadySignedIn);
+        assert_eq!(decide_init(Some(a2), false, a2, false), AlreadySignedIn);
+    }
+
+    #[test]
+    fn submits_are_gated_the_same_way() {
+        use SubmitGate::*;
+        let (a1, a2) = (Aal::Aal1, Aal::Aal2);
+        assert_eq!(gate_submit(None, false, a1, true), Proceed);
+        assert_eq!(gate_submit(None, false, a2, false), Aal1Required);
+        assert_eq!(gate_submit(Some(a1), true, a1, true), Proceed);
+        assert_eq!(gate_submit(Some(a1), false, a2, false), Proceed);
+        assert_eq!(gate_submit(Some(a1), false, a1, true), SignedInRedirect);
+        assert_eq!(gate_submit(Some(a2), false, a1, false), SignedInMessage);
+    }
+
+    #[test]
+    fn the_form_follows_aal_refresh_and_style() {
+        use LoginStyle::{IdentifierFirst, Unified};
+        assert_eq!(form_for(Aal::Aal2, false, Unified), Form::SecondFactor);
+        assert_eq!(form_for(Aal::Aal2, true, Unified), Form::Refresh);
+        assert_eq!(form_for(Aal::Aal1, true, IdentifierFirst), Form::Refresh);
+        assert_eq!(form_for(Aal::Aal1, false, IdentifierFirst), Form::Identification);
+        assert_eq!(form_for(Aal::Aal1, false, Unified), Form::FirstFactor);
+    }
+}

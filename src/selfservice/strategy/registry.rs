@@ -1,0 +1,78 @@
+//! The methods tessera has, registered once each, and the enabled ones per flow kind.
+
+use super::{LoginStrategy, Method, RecoveryStrategy, RegistrationStrategy, SettingsStrategy, VerificationStrategy};
+use crate::config::Config;
+use std::sync::Arc;
+
+/// Every method, in the order flows show them.
+#[derive(Clone)]
+pub struct Strategies {
+    config: Arc<Config>,
+    methods: Arc<Vec<Box<dyn Method>>>,
+}
+
+impl Strategies {
+    /// The methods under `config`. `dummy_hash` is a hash of a random password in the
+    /// configured format: unknown identifiers are checked against it, so that they cost as
+    /// much time as known ones.
+    pub fn new(config: Arc<Config>, dummy_hash: Arc<String>) -> Strategies {
+        let methods: Vec<Box<dyn Method>> = vec![
+            Box::new(super::password::Password::new(dummy_hash)),
+            Box::new(super::identifier_first::IdentifierFirst),
+            Box::new(super::profile::Profile),
+            Box::new(super::code::Code),
+            Box::new(super::link::Link),
+        ];
+        Strategies { config, methods: Arc::new(methods) }
+    }
+
+    fn enabled(&self) -> impl Iterator<Item = &dyn Method> {
+        self.methods.iter().map(|m| m.as_ref()).filter(|m| m.enabled(&self.config))
+    }
+
+    /// Whether some method, enabled or not, takes part in login under this id.
+    pub fn is_login_method(&self, id: &str) -> bool {
+        self.methods.iter().any(|m| m.id() == id && m.login().is_some())
+    }
+
+    /// The enabled login strategies.
+    pub fn login(&self) -> impl Iterator<Item = &dyn LoginStrategy> {
+        self.enabled().filter_map(|m| m.login())
+    }
+
+    /// The enabled login strategy named `id`.
+    pub fn login_method(&self, id: &str) -> Option<&dyn LoginStrategy> {
+        self.enabled().find(|m| m.id() == id).and_then(|m| m.login())
+    }
+
+    /// The enabled registration strategies.
+    pub fn registration(&self) -> impl Iterator<Item = &dyn RegistrationStrategy> {
+        self.enabled().filter_map(|m| m.registration())
+    }
+
+    /// Whether some method, enabled or not, handles registration submits naming `method`.
+    pub fn is_registration_method(&self, method: &str) -> bool {
+        self.methods.iter().filter_map(|m| m.registration()).any(|r| r.handles(method))
+    }
+
+    /// The enabled settings strategies.
+    pub fn settings(&self) -> impl Iterator<Item = &dyn SettingsStrategy> {
+        self.enabled().filter_map(|m| m.settings())
+    }
+
+    /// The enabled settings strategy named `id`.
+    pub fn settings_method(&self, id: &str) -> Option<&dyn SettingsStrategy> {
+        self.enabled().find(|m| m.id() == id).and_then(|m| m.settings())
+    }
+
+    /// The recovery strategy named `id` (enabled or not: the flow checks the configuration).
+    pub fn recovery_method(&self, id: &str) -> Option<&dyn RecoveryStrategy> {
+        self.methods.iter().find(|m| m.id() == id).and_then(|m| m.recovery())
+    }
+
+    /// The verification strategy named `id` (enabled or not: the flow checks the
+    /// configuration).
+    pub fn verification_method(&self, id: &str) -> Option<&dyn VerificationStrategy> {
+        self.methods.iter().find(|m| m.id() == id).and_then(|m| m.verification())
+    }
+}
