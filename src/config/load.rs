@@ -4,7 +4,7 @@
 //! schema is accepted with a warning (so Kratos configs load); any other key, a wrong type or a
 //! bad value is an error naming the key.
 
-use super::Config;
+use super::sections::Config;
 use serde_json::Value as Json;
 use std::path::Path;
 use std::sync::OnceLock;

@@ -1,7 +1,7 @@
 //! `[selfservice]`, `[cookies]` and `[security]`: the self-service flows, their methods and
 //! hooks, shared cookie attributes, and tessera's brute-force defence.
 
-use super::Dur;
+use super::values::Dur;
 use serde::Deserialize;
 use std::time::Duration;
 

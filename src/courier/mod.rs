@@ -247,8 +247,8 @@ pub fn render(m: &MessageRow, dispatches: Option<&[DispatchRow]>, dev: bool) -> 
         "template_type": m.template_type,
         "channel": m.channel,
         "send_count": m.send_count,
-        "created_at": crate::identity::view::ts(&m.created_at.0),
-        "updated_at": crate::identity::view::ts(&m.updated_at.0),
+        "created_at": crate::clock::ts(&m.created_at.0),
+        "updated_at": crate::clock::ts(&m.updated_at.0),
     });
     if let (Some(ds), Some(o)) = (dispatches, v.as_object_mut()) {
         let list: Vec<Value> = ds
@@ -259,8 +259,8 @@ pub fn render(m: &MessageRow, dispatches: Option<&[DispatchRow]>, dev: bool) -> 
                     "message_id": d.message_id.0,
                     "status": d.status,
                     "error": d.error.as_ref().map(|e| e.0.clone()),
-                    "created_at": crate::identity::view::ts(&d.created_at.0),
-                    "updated_at": crate::identity::view::ts(&d.updated_at.0),
+                    "created_at": crate::clock::ts(&d.created_at.0),
+                    "updated_at": crate::clock::ts(&d.updated_at.0),
                 })
             })
             .collect();

@@ -2,8 +2,8 @@
 //! rules — only add, remove and replace; some paths denied; `replace` of a missing member
 //! adds it; `add` creates missing parent objects.
 
-use super::{Credential, Identity, IdentityState, RecoveryAddress, VerifiableAddress};
 use crate::error::Error;
+use crate::model::identity::{Credential, Identity, IdentityState, RecoveryAddress, VerifiableAddress};
 use chrono::{DateTime, Utc};
 use json_patch::{AddOperation, PatchOperation};
 use serde::Deserialize;

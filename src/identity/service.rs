@@ -3,11 +3,11 @@
 //! through the Persister; reads go to the store, which holds every acknowledged write).
 
 use super::import::{AddressInput, CreateIdentityBody, ImportCredentials, ImportProviders, UpdateIdentityBody};
-use super::{Credential, Identity, IdentityState, RecoveryAddress, VerifiableAddress};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::Error;
 use crate::hash::{self, HashError, HashPool};
+use crate::model::identity::{Credential, Identity, IdentityState, RecoveryAddress, VerifiableAddress};
 use crate::persistence::identity::{self as rows, ListFilter, ListPage};
 use crate::persistence::invalidation::{Invalidation, Notice};
 use crate::persistence::{Durability, Persister, Store, WriteError, WriteOp};

@@ -1,6 +1,6 @@
 //! The JSON shapes of an identity, field for field as Kratos renders them.
 
-use super::{Credential, Identity};
+use crate::model::identity::{Credential, Identity};
 use serde_json::{Map, Value as Json, json};
 
 /// How credentials appear in a rendered identity.

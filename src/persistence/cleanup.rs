@@ -3,7 +3,7 @@
 //! untouched for a day. The Janitor runs [`delete_expired`] on a schedule; `tessera cleanup`
 //! runs it once.
 
-use super::{Conn, Store, StoreError};
+use super::store::{Conn, Store, StoreError};
 use chrono::{DateTime, Utc};
 
 /// How long flows and codes are kept after they expire: a late submit still finds its flow

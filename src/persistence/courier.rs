@@ -1,8 +1,8 @@
 //! Courier rows: messages and their delivery attempts (dispatches).
 
 use super::schema::{courier_message_dispatches as dispatches, courier_messages as messages};
+use super::store::{Conn, StoreError};
 use super::types::{Id, Json, Ts};
-use super::{Conn, StoreError};
 use crate::on_conn;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;

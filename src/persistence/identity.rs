@@ -5,8 +5,8 @@ use super::schema::{
     identities, identity_credential_identifiers as identifiers, identity_credentials as credentials,
     identity_recovery_addresses as recovery, identity_verifiable_addresses as verifiable,
 };
+use super::store::{Conn, StoreError};
 use super::types::{Id, Json, Ts};
-use super::{Conn, StoreError};
 use crate::model::identity::{Credential, Identity, IdentityState, RecoveryAddress, VerifiableAddress};
 use crate::on_conn;
 use diesel::prelude::*;

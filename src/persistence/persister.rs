@@ -14,7 +14,8 @@
 //! * Every operation is idempotent, so retrying after an ambiguous commit is safe.
 
 use super::selfservice::{self, ErrorRecord, FlowRecord};
-use super::{Store, StoreError, identity, session};
+use super::store::{Store, StoreError};
+use super::{identity, session};
 use crate::config::PersistenceConfig;
 use crate::model::identity::Identity;
 use crate::model::session::Session;
@@ -570,7 +571,7 @@ async fn commit_batch<'a>(shared: &Shared, ops: impl Iterator<Item = &'a WriteOp
 /// Applies `ops` in order. Consecutive identity upserts go to the database as one multi-row
 /// write; a run is cut at a row it already holds (one statement may touch a row only once).
 async fn apply_all<'a>(
-    conn: &mut super::Conn<'_>,
+    conn: &mut super::store::Conn<'_>,
     ops: impl Iterator<Item = &'a WriteOp>,
     instance: Uuid,
 ) -> Result<(), StoreError> {

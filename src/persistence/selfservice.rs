@@ -6,8 +6,8 @@ use super::schema::{
     selfservice_recovery_flows, selfservice_registration_flows, selfservice_settings_flows,
     selfservice_verification_flows, session_token_exchanges as exchanges,
 };
+use super::store::{Conn, StoreError};
 use super::types::{Id, Json, Ts};
-use super::{Conn, StoreError};
 use crate::on_conn;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;

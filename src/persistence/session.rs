@@ -1,8 +1,8 @@
 //! Session rows: a session with its devices is written and read as one unit.
 
 use super::schema::{session_devices as devices, sessions};
+use super::store::{Conn, StoreError};
 use super::types::{Id, Json, Ts};
-use super::{Conn, StoreError};
 use crate::model::session::{Aal, AuthMethod, Device, Session};
 use crate::on_conn;
 use chrono::{DateTime, Utc};

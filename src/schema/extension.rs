@@ -1,7 +1,7 @@
 //! Reads the `ory.sh/kratos` extension: walks the schema alongside a valid identity document
 //! and collects credential identifiers and addresses, normalised as Kratos does.
 
-use super::Violation;
+use super::violation::{UiViolation, Violation, pointer_to_field};
 use serde_json::Value as Json;
 
 /// An address with its channel (`email` or `sms`).
@@ -133,7 +133,7 @@ fn apply(ext: &Json, value: &str, path: &str, out: &mut Extracted, violations: &
     let mut norm = |via: &str| match normalise(via, value) {
         Ok(v) => Some(v),
         Err(message) => {
-            let ui = super::UiViolation::generic(super::pointer_to_field(path), &message);
+            let ui = UiViolation::generic(pointer_to_field(path), &message);
             push_unique(violations, Violation { instance_path: path.to_string(), message, ui });
             None
         }

@@ -2,7 +2,7 @@
 //! the snapshot without a message; the actor refreshes it from the store (at most once per
 //! `actors.session.revalidate_interval`, concurrent requests coalesced by its mailbox).
 
-use super::registry::{IdentityCache, Live, load_live};
+use super::live::{IdentityCache, Key, Live, load_live};
 use crate::persistence::{Store, StoreError};
 use actix::prelude::*;
 use std::sync::{Arc, RwLock};
@@ -50,14 +50,12 @@ impl Handler<Revalidate> for SessionActor {
         let cache = self.identities.clone();
         let (store, base, id) = (self.store.clone(), self.public_base.clone(), current.session.id);
         AtomicResponse::new(Box::pin(
-            async move { load_live(&store, &base, &cache, super::registry::Key::Id(id)).await }.into_actor(self).map(
-                |res, act, _| {
-                    if let Ok(Some(live)) = &res {
-                        publish(&act.cell, live.clone());
-                    }
-                    res
-                },
-            ),
+            async move { load_live(&store, &base, &cache, Key::Id(id)).await }.into_actor(self).map(|res, act, _| {
+                if let Ok(Some(live)) = &res {
+                    publish(&act.cell, live.clone());
+                }
+                res
+            }),
         ))
     }
 }

@@ -1,8 +1,10 @@
 //! The session service: issue, authenticate, list, extend and revoke sessions. Issue and
 //! revoke are durable writes; the registry is told to drop what changed.
 
-use super::registry::Live;
-use super::{AuthMethod, Device, Session, SessionRegistry, token_hash};
+use super::live::Live;
+use super::registry::SessionRegistry;
+use super::rules::{compute_aal, new_token, token_digest, token_hash};
+use crate::model::session::{AuthMethod, Device, Session};
 
 /// A session-token exchange code: 64 alphanumerics.
 fn exchange_code() -> String {
@@ -97,7 +99,7 @@ impl SessionService {
 
     /// The live session a token belongs to, if it is active now.
     pub async fn authenticate(&self, token: &str) -> Result<Option<Arc<Live>>, Error> {
-        let Some(live) = self.registry.by_token(&super::token_digest(token)).await.map_err(Error::from)? else {
+        let Some(live) = self.registry.by_token(&token_digest(token)).await.map_err(Error::from)? else {
             return Ok(None);
         };
         let identity_active = live.shared.identity.state == crate::identity::IdentityState::Active;
@@ -193,7 +195,7 @@ impl SessionService {
 
     /// The encrypted session cookie value for `token` (opaque; `secrets.cookie[0]` encrypts).
     pub fn cookie_value(&self, token: &str, expires_at: DateTime<Utc>) -> Option<String> {
-        let nonce = super::new_token("");
+        let nonce = new_token("");
         self.seal(&serde_json::json!({"t": token, "e": expires_at, "n": &nonce[..8]}).to_string())
     }
 
@@ -220,7 +222,7 @@ impl SessionService {
     ) -> Result<Session, Error> {
         let mut session = self.find(id).await?.ok_or_else(|| Error::NoSession { named: false })?;
         session.authentication_methods.push(method);
-        session.aal = super::compute_aal(&session.authentication_methods);
+        session.aal = compute_aal(&session.authentication_methods);
         session.authenticated_at = now;
         session.issued_at = now;
         session.expires_at = now + self.lifespan();

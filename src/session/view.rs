@@ -1,8 +1,8 @@
 //! The JSON shape of a session (`session` in the OpenAPI document).
 
-use super::Session;
 use crate::identity::Identity;
 use crate::identity::view::{AdminMetadata, CredentialsView, render, ts};
+use crate::model::session::Session;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value as Json, json};
 

@@ -2,6 +2,7 @@
 //! (SQLite always, PostgreSQL when `DATABASE_URL` is set), real HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod architecture;
 mod cli;
 mod courier;
 mod durability;

@@ -1,0 +1,665 @@
+//! The configuration's serde structs (everything but the `selfservice` section, which is in
+//! its own module).
+
+use super::selfservice::{CookiesConfig, SecurityConfig, SelfServiceConfig};
+use super::values::{ByteSize, Dur};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The whole configuration. Passed down as `Arc<Config>`, never global.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+#[derive(Default)]
+pub struct Config {
+    /// Database: `postgres://…`, `sqlite://path`, or `memory`.
+    pub dsn: Option<String>,
+    pub serve: ServeConfig,
+    pub identity: IdentityConfig,
+    pub secrets: SecretsConfig,
+    pub hashers: HashersConfig,
+    pub log: LogConfig,
+    pub actors: ActorsConfig,
+    pub persistence: PersistenceConfig,
+    pub courier: CourierConfig,
+    pub session: SessionConfig,
+    pub selfservice: SelfServiceConfig,
+    pub cookies: CookiesConfig,
+    pub security: SecurityConfig,
+    pub feature_flags: FeatureFlags,
+    /// Set by `serve --dev`, not by the file.
+    #[serde(skip)]
+    pub dev: bool,
+}
+
+/// `[serve]`: the two HTTP servers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ServeConfig {
+    pub public: ListenConfig,
+    pub admin: AdminListenConfig,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            public: ListenConfig { host: "0.0.0.0".into(), port: 4433, base_url: None },
+            admin: AdminListenConfig { host: "127.0.0.1".into(), port: 4434, base_url: None, api_keys: Vec::new() },
+        }
+    }
+}
+
+/// `[serve.public]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ListenConfig {
+    pub host: String,
+    pub port: u16,
+    /// Where clients reach this server; derived from host and port when unset.
+    pub base_url: Option<String>,
+}
+
+impl Default for ListenConfig {
+    fn default() -> Self {
+        ServeConfig::default().public
+    }
+}
+
+/// `[serve.admin]`: like the public listener, plus optional API keys.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct AdminListenConfig {
+    pub host: String,
+    pub port: u16,
+    pub base_url: Option<String>,
+    /// Hex SHA-256 digests of accepted `Authorization: Bearer` keys; empty = no key needed.
+    pub api_keys: Vec<String>,
+}
+
+impl Default for AdminListenConfig {
+    fn default() -> Self {
+        ServeConfig::default().admin
+    }
+}
+
+impl AdminListenConfig {
+    /// The listener part (host, port, base URL).
+    pub fn listen(&self) -> ListenConfig {
+        ListenConfig { host: self.host.clone(), port: self.port, base_url: self.base_url.clone() }
+    }
+}
+
+/// `[identity]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct IdentityConfig {
+    pub default_schema_id: String,
+    pub schemas: Vec<SchemaSource>,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        IdentityConfig { default_schema_id: "default".into(), schemas: Vec::new() }
+    }
+}
+
+/// One `[[identity.schemas]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SchemaSource {
+    pub id: String,
+    /// `file://…`, `base64://…` or `http(s)://…`.
+    pub url: String,
+    #[serde(default)]
+    pub selfservice_selectable: bool,
+}
+
+/// `[secrets]`: the first entry of each list signs/encrypts, all verify.
+#[derive(Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct SecretsConfig {
+    pub default: Vec<String>,
+    pub cookie: Vec<String>,
+    pub cipher: Vec<String>,
+}
+
+// Written by hand so that secrets never reach a log line.
+impl std::fmt::Debug for SecretsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretsConfig")
+            .field("default", &format_args!("[{} redacted]", self.default.len()))
+            .field("cookie", &format_args!("[{} redacted]", self.cookie.len()))
+            .field("cipher", &format_args!("[{} redacted]", self.cipher.len()))
+            .finish()
+    }
+}
+
+/// `[session]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SessionConfig {
+    /// How long a session lives after it is issued or extended.
+    pub lifespan: Dur,
+    /// A session may be extended only when it expires within this long; unset = always.
+    pub earliest_possible_extend: Option<Dur>,
+    pub cookie: SessionCookieConfig,
+    pub whoami: WhoamiConfig,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            lifespan: Dur(Duration::from_secs(24 * 3600)),
+            earliest_possible_extend: None,
+            cookie: SessionCookieConfig::default(),
+            whoami: WhoamiConfig::default(),
+        }
+    }
+}
+
+/// `[session.cookie]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SessionCookieConfig {
+    pub name: String,
+    pub persistent: bool,
+    pub path: Option<String>,
+    pub domain: Option<String>,
+    pub same_site: Option<String>,
+    pub secure: Option<bool>,
+}
+
+impl Default for SessionCookieConfig {
+    fn default() -> Self {
+        SessionCookieConfig {
+            name: "ory_kratos_session".into(),
+            persistent: true,
+            path: None,
+            domain: None,
+            same_site: None,
+            secure: None,
+        }
+    }
+}
+
+/// `[session.whoami]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct WhoamiConfig {
+    /// `aal1` or `highest_available`.
+    pub required_aal: String,
+}
+
+impl Default for WhoamiConfig {
+    fn default() -> Self {
+        WhoamiConfig { required_aal: "highest_available".into() }
+    }
+}
+
+/// `[hashers]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct HashersConfig {
+    pub algorithm: HashAlgorithm,
+    pub argon2: Argon2Config,
+    pub bcrypt: BcryptConfig,
+    /// tessera's own: the bounded blocking pool hashes run on.
+    pub pool: HashPoolConfig,
+}
+
+impl Default for HashersConfig {
+    fn default() -> Self {
+        HashersConfig {
+            algorithm: HashAlgorithm::Argon2,
+            argon2: Argon2Config::default(),
+            bcrypt: BcryptConfig { cost: 12 },
+            pool: HashPoolConfig::default(),
+        }
+    }
+}
+
+/// `[hashers.pool]` (tessera's own).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct HashPoolConfig {
+    /// Hashes computed at once; 0 = one per CPU, lowered so that
+    /// `workers x hashers.argon2.memory <= hashers.argon2.dedicated_memory`.
+    pub workers: usize,
+}
+
+/// `hashers.algorithm`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HashAlgorithm {
+    Argon2,
+    Bcrypt,
+}
+
+/// `[hashers.argon2]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Argon2Config {
+    pub memory: ByteSize,
+    pub iterations: u32,
+    pub parallelism: u32,
+    pub salt_length: u32,
+    pub key_length: u32,
+    pub expected_duration: Dur,
+    pub expected_deviation: Dur,
+    pub dedicated_memory: ByteSize,
+}
+
+impl Default for Argon2Config {
+    fn default() -> Self {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+        Argon2Config {
+            memory: ByteSize(128 << 20),
+            iterations: 1,
+            parallelism: 2 * cpus,
+            salt_length: 16,
+            key_length: 32,
+            expected_duration: Dur(Duration::from_millis(500)),
+            expected_deviation: Dur(Duration::from_millis(500)),
+            dedicated_memory: ByteSize(1 << 30),
+        }
+    }
+}
+
+/// `[hashers.bcrypt]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct BcryptConfig {
+    pub cost: u32,
+}
+
+impl Default for BcryptConfig {
+    fn default() -> Self {
+        BcryptConfig { cost: 12 }
+    }
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct LogConfig {
+    pub level: LogLevel,
+    pub format: LogFormat,
+    pub leak_sensitive_values: bool,
+    pub redaction_text: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: LogLevel::Info,
+            format: LogFormat::Text,
+            leak_sensitive_values: false,
+            redaction_text: String::new(),
+        }
+    }
+}
+
+/// `log.level` (Kratos' names; `warn` is accepted for `warning`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    #[serde(alias = "warn")]
+    Warning,
+    Error,
+    Fatal,
+    Panic,
+}
+
+/// `log.format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// `[actors]`: tessera's in-memory actors.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ActorsConfig {
+    pub session: SessionActorsConfig,
+    pub flow: FlowActorsConfig,
+    pub janitor: JanitorConfig,
+}
+
+/// `[actors.session]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SessionActorsConfig {
+    pub idle_timeout: Dur,
+    pub max_live: usize,
+    pub mailbox: usize,
+    pub revalidate_interval: Dur,
+}
+
+impl Default for SessionActorsConfig {
+    fn default() -> Self {
+        SessionActorsConfig {
+            idle_timeout: Dur(Duration::from_secs(600)),
+            max_live: 1_000_000,
+            mailbox: 64,
+            revalidate_interval: Dur(Duration::from_secs(1)),
+        }
+    }
+}
+
+/// `[actors.flow]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct FlowActorsConfig {
+    pub idle_timeout: Dur,
+    pub max_live: usize,
+    pub mailbox: usize,
+}
+
+impl Default for FlowActorsConfig {
+    fn default() -> Self {
+        FlowActorsConfig { idle_timeout: Dur(Duration::from_secs(300)), max_live: 200_000, mailbox: 16 }
+    }
+}
+
+/// `[actors.janitor]`: periodic removal of expired rows.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct JanitorConfig {
+    pub interval: Dur,
+    pub batch_size: usize,
+}
+
+impl Default for JanitorConfig {
+    fn default() -> Self {
+        JanitorConfig { interval: Dur(Duration::from_secs(300)), batch_size: 1000 }
+    }
+}
+
+/// `[persistence]`: the write-behind Persister.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct PersistenceConfig {
+    /// Longest time a deferred write waits before its batch is committed.
+    pub flush_interval: Dur,
+    /// Most operations in one transaction.
+    pub max_batch: usize,
+    /// Most operations pending at once; writers wait beyond it.
+    pub buffer_size: usize,
+    /// Ceiling of the exponential back-off while the database is unreachable.
+    pub retry_max_backoff: Dur,
+}
+
+impl Default for PersistenceConfig {
+    fn default() -> Self {
+        PersistenceConfig {
+            flush_interval: Dur(Duration::from_millis(50)),
+            max_batch: 512,
+            buffer_size: 65_536,
+            retry_max_backoff: Dur(Duration::from_secs(2)),
+        }
+    }
+}
+
+/// `[courier]`: SMTP delivery, the dispatch worker, retries, and tessera's `[courier.pool]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct CourierConfig {
+    pub smtp: SmtpConfig,
+    /// Per template type overrides: `<type>.<valid|invalid>.<email|sms>` → URIs
+    /// (`file://`, `http(s)://`, `base64://`) of `subject`, `body.html`, `body.plaintext`.
+    pub templates: BTreeMap<String, TemplateVariants>,
+    /// A directory laid out as `<type>/<valid|invalid>/email.body.gotmpl` etc.
+    pub template_override_path: Option<String>,
+    /// `smtp` (default) or `http` for the implicit `email` channel.
+    pub delivery_strategy: String,
+    /// `[courier.http]`: the implicit `email` channel when `delivery_strategy = "http"`.
+    pub http: CourierHttpConfig,
+    /// Extra channels (`sms`, …) delivered over HTTP.
+    pub channels: Vec<ChannelConfig>,
+    /// A message is abandoned after this many failed attempts beyond the first.
+    pub message_retries: u32,
+    pub worker: CourierWorkerConfig,
+    pub pool: CourierPoolConfig,
+}
+
+impl Default for CourierConfig {
+    fn default() -> Self {
+        CourierConfig {
+            smtp: SmtpConfig::default(),
+            templates: BTreeMap::new(),
+            template_override_path: None,
+            delivery_strategy: "smtp".into(),
+            http: CourierHttpConfig::default(),
+            channels: Vec::new(),
+            message_retries: 5,
+            worker: CourierWorkerConfig::default(),
+            pool: CourierPoolConfig::default(),
+        }
+    }
+}
+
+/// `[courier.smtp]`.
+#[derive(Clone, Deserialize)]
+#[serde(default)]
+pub struct SmtpConfig {
+    /// `smtp://user:pass@host:port/` (STARTTLS unless `?disable_starttls=true`) or `smtps://…`
+    /// (implicit TLS); `?skip_ssl_verify=true`, `?server_name=…`.
+    pub connection_uri: String,
+    pub from_address: String,
+    pub from_name: Option<String>,
+    pub headers: BTreeMap<String, String>,
+    pub local_name: String,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            connection_uri: String::new(),
+            from_address: "no-reply@ory.kratos.sh".into(),
+            from_name: None,
+            headers: BTreeMap::new(),
+            local_name: "localhost".into(),
+        }
+    }
+}
+
+// Written by hand: the connection URI may carry a password.
+impl std::fmt::Debug for SmtpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpConfig")
+            .field("connection_uri", &if self.connection_uri.is_empty() { "" } else { "<redacted>" })
+            .field("from_address", &self.from_address)
+            .field("from_name", &self.from_name)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("local_name", &self.local_name)
+            .finish()
+    }
+}
+
+/// `courier.templates.<type>`: the `valid` and `invalid` variants.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct TemplateVariants {
+    pub valid: TemplateChannels,
+    pub invalid: TemplateChannels,
+}
+
+/// `courier.templates.<type>.<variant>`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct TemplateChannels {
+    pub email: EmailTemplateUris,
+    pub sms: SmsTemplateUris,
+}
+
+/// The e-mail parts of a template override.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct EmailTemplateUris {
+    pub subject: Option<String>,
+    pub body: EmailBodyUris,
+}
+
+/// `…email.body`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct EmailBodyUris {
+    pub html: Option<String>,
+    pub plaintext: Option<String>,
+}
+
+/// `…sms`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct SmsTemplateUris {
+    pub body: SmsBodyUris,
+}
+
+/// `…sms.body`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct SmsBodyUris {
+    pub plaintext: Option<String>,
+}
+
+/// `[courier.http]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct CourierHttpConfig {
+    pub request_config: Option<HttpRequestConfig>,
+}
+
+/// `[[courier.channels]]`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChannelConfig {
+    pub id: String,
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    pub request_config: HttpRequestConfig,
+}
+
+/// An HTTP delivery: where, how, and the Jsonnet that builds the body.
+#[derive(Clone, Deserialize)]
+pub struct HttpRequestConfig {
+    pub url: String,
+    #[serde(default = "default_post")]
+    pub method: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// A Jsonnet URI (`file://`, `http(s)://`, `base64://`); the Kratos default when absent.
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub auth: Option<HttpAuthConfig>,
+}
+
+fn default_post() -> String {
+    "POST".into()
+}
+
+// Written by hand: headers and auth may carry secrets.
+impl std::fmt::Debug for HttpRequestConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpRequestConfig")
+            .field("url", &self.url)
+            .field("method", &self.method)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("auth", &self.auth.as_ref().map(|a| a.kind.as_str()))
+            .finish_non_exhaustive()
+    }
+}
+
+/// `request_config.auth`: `basic_auth` (`user`, `password`) or `api_key` (`name`, `value`, `in`).
+#[derive(Clone, Deserialize)]
+pub struct HttpAuthConfig {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+}
+
+/// `[feature_flags]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct FeatureFlags {
+    /// Recovery answers with `continue_with` items instead of 422/303 redirects.
+    pub use_continue_with_transitions: bool,
+}
+
+/// `[courier.worker]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct CourierWorkerConfig {
+    /// Messages claimed at once.
+    pub pull_count: usize,
+    /// Pause between polls when the queue is empty.
+    pub pull_wait: Dur,
+    /// tessera's own: retries back off exponentially from `pull_wait` up to this wait.
+    pub retry_max_wait: Dur,
+    /// tessera's own: whether `serve` delivers messages itself (else run `tessera courier watch`).
+    pub enabled: bool,
+}
+
+impl Default for CourierWorkerConfig {
+    fn default() -> Self {
+        CourierWorkerConfig {
+            pull_count: 10,
+            pull_wait: Dur(Duration::from_secs(1)),
+            retry_max_wait: Dur(Duration::from_secs(600)),
+            enabled: true,
+        }
+    }
+}
+
+/// `[courier.pool]`: delivery workers and per-channel rate limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct CourierPoolConfig {
+    pub workers: usize,
+    pub rate_limits: BTreeMap<String, RateLimit>,
+}
+
+impl Default for CourierPoolConfig {
+    fn default() -> Self {
+        CourierPoolConfig { workers: 16, rate_limits: BTreeMap::new() }
+    }
+}
+
+/// A token bucket: `per_second` sustained, `burst` at once.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RateLimit {
+    pub per_second: u32,
+    #[serde(default)]
+    pub burst: Option<u32>,
+}
+
+impl Config {
+    /// The public base URL, always ending in `/`.
+    pub fn public_base_url(&self) -> String {
+        base_url(&self.serve.public, self.dev)
+    }
+
+    /// The admin base URL, always ending in `/`.
+    pub fn admin_base_url(&self) -> String {
+        base_url(&self.serve.admin.listen(), self.dev)
+    }
+}
+
+fn base_url(l: &ListenConfig, dev: bool) -> String {
+    match &l.base_url {
+        Some(u) if u.ends_with('/') => u.clone(),
+        Some(u) => format!("{u}/"),
+        None => {
+            let host = match l.host.as_str() {
+                "" | "0.0.0.0" | "::" => "localhost",
+                h => h,
+            };
+            let scheme = if dev { "http" } else { "https" };
+            format!("{scheme}://{host}:{}/", l.port)
+        }
+    }
+}
