@@ -12,8 +12,21 @@ pub enum Db {
     Postgres,
 }
 
+/// Whether missing peers and databases fail tests (`TESSERA_REQUIRE_PEERS=1`, as CI sets it).
+pub fn peers_required() -> bool {
+    std::env::var("TESSERA_REQUIRE_PEERS").as_deref() == Ok("1")
+}
+
+/// A test that cannot run because `what` is missing: says so on stderr and lets the test end,
+/// or — when peers are required — fails it.
+pub fn cannot_run(what: &str) {
+    assert!(!peers_required(), "TESSERA_REQUIRE_PEERS=1 but {what}");
+    eprintln!("SKIPPED: {what}; this test did not run (TESSERA_REQUIRE_PEERS=1 makes this a failure)");
+}
+
 /// Runs the body once per backend as two tests: `<name>::sqlite` and `<name>::postgres`
-/// (the latter passes trivially with a note when `DATABASE_URL` is not set).
+/// (the latter says on stderr that it did not run when `DATABASE_URL` is not set, and fails
+/// then if `TESSERA_REQUIRE_PEERS=1`).
 #[macro_export]
 macro_rules! both_backends {
     ($name:ident) => {
@@ -25,7 +38,7 @@ macro_rules! both_backends {
             #[actix_web::test]
             async fn postgres() {
                 if std::env::var("DATABASE_URL").is_err() {
-                    eprintln!("DATABASE_URL not set: PostgreSQL variant not run");
+                    $crate::harness::cannot_run("DATABASE_URL is not set (PostgreSQL variant)");
                     return;
                 }
                 super::$name($crate::harness::Db::Postgres).await;

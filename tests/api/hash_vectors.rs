@@ -35,17 +35,11 @@ const FAMILIES: &[&str] = &[
     "hmac",
 ];
 
-fn peers_required() -> bool {
-    std::env::var("TESSERA_REQUIRE_PEERS").is_ok_and(|v| v == "1")
-}
-
 /// Skips (with a note) or, when peers are required, fails.
 fn unavailable(why: &str) -> Option<BTreeMap<String, String>> {
-    assert!(!peers_required(), "TESSERA_REQUIRE_PEERS=1 but the Python hash peer is unavailable: {why}");
-    eprintln!(
-        "note: skipping the Python hash peer ({why}); \
-         `pip install argon2-cffi bcrypt passlib cryptography` or set TESSERA_REQUIRE_PEERS=1 to require it"
-    );
+    crate::harness::cannot_run(&format!(
+        "the Python hash peer is unavailable ({why}); `pip install argon2-cffi bcrypt passlib cryptography`"
+    ));
     None
 }
 

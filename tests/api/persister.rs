@@ -211,7 +211,7 @@ both_backends!(graceful_stop_flushes_deferred_writes);
 #[actix_web::test]
 async fn postgres_connection_killed_mid_batch() {
     let Ok(base) = std::env::var("DATABASE_URL") else {
-        eprintln!("DATABASE_URL not set: test not run");
+        crate::harness::cannot_run("DATABASE_URL is not set (test not run)");
         return;
     };
     let t = TestApp::new(Db::Postgres).await;

@@ -764,7 +764,7 @@ both_backends!(login_verification_hook);
 #[actix_web::test]
 async fn flows_changed_elsewhere_are_reloaded() {
     if std::env::var("DATABASE_URL").is_err() {
-        eprintln!("DATABASE_URL not set: multi-instance test not run");
+        crate::harness::cannot_run("DATABASE_URL is not set (multi-instance test not run)");
         return;
     }
     let Some(peer) = SmtpPeer::start(None, None).await else { return };

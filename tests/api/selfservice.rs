@@ -1034,7 +1034,7 @@ both_backends!(rich_traits_from_forms);
 #[actix_web::test]
 async fn flows_and_lockouts_span_instances() {
     if std::env::var("DATABASE_URL").is_err() {
-        eprintln!("DATABASE_URL not set: multi-instance test not run");
+        crate::harness::cannot_run("DATABASE_URL is not set (multi-instance test not run)");
         return;
     }
     let a =

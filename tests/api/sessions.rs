@@ -328,7 +328,7 @@ fn urlencode(s: &str) -> String {
 #[actix_web::test]
 async fn revocation_reaches_another_instance() {
     if std::env::var("DATABASE_URL").is_err() {
-        eprintln!("DATABASE_URL not set: test not run");
+        crate::harness::cannot_run("DATABASE_URL is not set (test not run)");
         return;
     }
     let a = TestApp::new(Db::Postgres).await;
