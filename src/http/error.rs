@@ -7,6 +7,8 @@ use super::negotiate::{accepts_json, is_json_request};
 use super::state::AppState;
 use crate::catalogue::error as text;
 use crate::error::{CsrfProblem, Error, FlowName};
+use actix_web::body::{BoxBody, EitherBody};
+use actix_web::dev::ServiceResponse;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde_json::{Map, Value as Json, json};
@@ -22,6 +24,8 @@ pub struct ApiError {
     pub details: Option<Box<Json>>,
     /// Top-level siblings of `error` (e.g. `use_flow_id`, `redirect_browser_to`).
     pub siblings: Option<Box<Map<String, Json>>>,
+    /// The request's `X-Request-ID`, echoed as `error.request` (herodot does this).
+    pub request: Option<String>,
 }
 
 /// herodot's message for a status.
@@ -45,7 +49,15 @@ fn standard_message(status: StatusCode) -> &'static str {
 impl ApiError {
     /// An error with a status and a message.
     pub fn new(status: StatusCode, message: &'static str) -> Self {
-        ApiError { status, id: None, message: Cow::Borrowed(message), reason: None, details: None, siblings: None }
+        ApiError {
+            status,
+            id: None,
+            message: Cow::Borrowed(message),
+            reason: None,
+            details: None,
+            siblings: None,
+            request: None,
+        }
     }
 
     /// The standard envelope for a status (also for statuses actix produced on its own).
@@ -106,6 +118,9 @@ impl ApiError {
         }
         error.insert("code".into(), json!(self.status.as_u16()));
         error.insert("status".into(), json!(self.status.canonical_reason().unwrap_or("")));
+        if let Some(request) = &self.request {
+            error.insert("request".into(), json!(request));
+        }
         if let Some(reason) = &self.reason {
             error.insert("reason".into(), json!(reason));
         }
@@ -289,7 +304,8 @@ impl From<crate::persistence::StoreError> for ApiError {
 
 /// Answers an error: JSON for JSON clients and API flows, else a stored error shown by the UI.
 pub async fn respond(state: &AppState, req: &HttpRequest, api_flow: bool, e: impl Into<ApiError>) -> HttpResponse {
-    let e: ApiError = e.into();
+    let mut e: ApiError = e.into();
+    e.request = request_id(req.headers()).map(str::to_string);
     if api_flow || is_json_request(req) {
         return e.error_response();
     }
@@ -303,6 +319,58 @@ pub async fn respond(state: &AppState, req: &HttpRequest, api_flow: bool, e: imp
     let to =
         crate::selfservice::redirect::with_query(&state.config.selfservice.flows.error.ui_url, "id", &id.to_string());
     HttpResponse::SeeOther().insert_header((header::LOCATION, to)).finish()
+}
+
+/// The `X-Request-ID` of a request, if it sent one.
+pub fn request_id(headers: &actix_web::http::header::HeaderMap) -> Option<&str> {
+    headers.get("x-request-id").and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty())
+}
+
+/// Adds `error.request = id` to an error envelope (herodot echoes `X-Request-ID` in every
+/// JSON error); other responses pass unchanged.
+pub async fn echo_request_id(
+    res: ServiceResponse<EitherBody<BoxBody>>,
+    id: &str,
+) -> ServiceResponse<EitherBody<BoxBody>> {
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !res.status().is_client_error() && !res.status().is_server_error() || !is_json {
+        return res;
+    }
+    let (req, res) = res.into_parts();
+    let (head, body) = res.into_parts();
+    let bytes = match actix_web::body::to_bytes(body).await {
+        Ok(b) => b,
+        Err(_) => {
+            let fallback = ApiError::for_status(StatusCode::INTERNAL_SERVER_ERROR).error_response();
+            return ServiceResponse::new(req, fallback).map_into_left_body();
+        }
+    };
+    let mut doc: Json = match serde_json::from_slice(&bytes) {
+        Ok(d) => d,
+        Err(_) => return ServiceResponse::new(req, head.set_body(BoxBody::new(bytes))).map_into_left_body(),
+    };
+    if let Some(error) = doc.get_mut("error").and_then(Json::as_object_mut)
+        && !error.contains_key("request")
+    {
+        // herodot's field order: id, code, status, request, …
+        let rest = std::mem::take(error);
+        for (k, v) in rest {
+            let after_status = k == "status";
+            error.insert(k, v);
+            if after_status {
+                error.insert("request".into(), json!(id));
+            }
+        }
+        if !error.contains_key("request") {
+            error.insert("request".into(), json!(id));
+        }
+    }
+    let body = BoxBody::new(doc.to_string());
+    ServiceResponse::new(req, head.set_body(body)).map_into_left_body()
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ pub mod sessions;
 pub mod state;
 
 use crate::config::Config;
-use actix_web::body::EitherBody;
+use actix_web::body::{BoxBody, EitherBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
@@ -81,6 +81,26 @@ async fn not_found() -> Result<HttpResponse, ApiError> {
         .with_reason("The requested resource could not be found"))
 }
 
+/// Echoes `X-Request-ID` into every error envelope (`error.request`). Middleware answers
+/// refusals as responses (not errors), so they pass through here too.
+fn request_id_layer<S>(
+    req: ServiceRequest,
+    srv: &S,
+) -> impl Future<Output = Result<ServiceResponse<EitherBody<BoxBody>>, actix_web::Error>> + use<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<EitherBody<BoxBody>>, Error = actix_web::Error>,
+{
+    let id = error::request_id(req.headers()).map(str::to_string);
+    let fut = srv.call(req);
+    async move {
+        let res = fut.await?;
+        match id {
+            Some(id) => Ok(error::echo_request_id(res, &id).await),
+            None => Ok(res),
+        }
+    }
+}
+
 /// The public server's application.
 pub fn public_app(
     state: web::Data<AppState>,
@@ -116,6 +136,7 @@ pub fn public_app(
                 Ok(res)
             }
         })
+        .wrap_fn(request_id_layer)
 }
 
 /// Whether the admin request carries one of the configured API keys (hex SHA-256 digests).
@@ -168,23 +189,20 @@ pub fn admin_app(
         .default_service(web::to(not_found))
         .wrap(ErrorHandlers::new().default_handler(envelope))
         .wrap_fn(move |req, srv| {
-            let refused = (!admin_key_ok(&config, &req))
-                .then(|| ApiError::unauthorized("A valid admin API key is required (Authorization: Bearer <key>)"));
+            if !admin_key_ok(&config, &req) {
+                let refused = ApiError::unauthorized("A valid admin API key is required (Authorization: Bearer <key>)");
+                let res = req.into_response(refused.error_response()).map_into_left_body();
+                return futures_util::future::Either::Left(std::future::ready(Ok(res)));
+            }
             let is_get = req.method() == Method::GET;
-            let fut = refused.is_none().then(|| srv.call(req));
-            async move {
-                let mut res = match (fut, refused) {
-                    (Some(fut), _) => fut.await?,
-                    (None, Some(err)) => return Err(err.into()),
-                    (None, None) => {
-                        return Err(ApiError::for_status(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR).into());
-                    }
-                };
+            let fut = srv.call(req);
+            futures_util::future::Either::Right(async move {
+                let mut res = fut.await?;
                 if is_get && !res.headers().contains_key(header::CACHE_CONTROL) {
                     res.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static(NO_CACHE));
                 }
                 Ok(res)
-            }
+            })
         })
         .wrap_fn(|mut req, srv| {
             if !(req.path() == "/admin" || req.path().starts_with("/admin/")) {
@@ -196,6 +214,7 @@ pub fn admin_app(
             }
             srv.call(req)
         })
+        .wrap_fn(request_id_layer)
 }
 
 #[cfg(test)]

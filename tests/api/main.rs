@@ -4,6 +4,7 @@
 
 mod architecture;
 mod cli;
+mod compat;
 mod courier;
 mod durability;
 mod harness;

@@ -268,7 +268,10 @@ async fn send_to_address(
     Ok(())
 }
 
-/// `GET …?flow=&code=`: the code lands in the form; the user confirms it.
+/// `GET …?flow=&code=` (the link in a code message, upstream's `handleLinkClick`): the code
+/// lands in the form for the user to confirm. The link may be opened in another browser than
+/// the one that started the flow, so the opener gets a fresh CSRF token, stored on the flow
+/// and set as its cookie: the UI can then read and submit the flow.
 fn prefill(svc: &SelfService, flow: Flow, code: &str) -> Stepped {
     let mut f = flow;
     if f.ui.node_mut("code", None).is_none() {
@@ -278,10 +281,10 @@ fn prefill(svc: &SelfService, flow: Flow, code: &str) -> Stepped {
     if let Some(n) = f.ui.node_mut("code", None) {
         n.set_value(Some(code.into()));
     }
-    // The link may be opened by anyone: the flow's CSRF token and the opener's cookie are left
-    // alone (a code submit needs no CSRF token), so no one learns or plants a token this way.
+    let token = csrf::new_token();
+    f.csrf_token = token.clone();
     let to = redirect::with_query(svc.ui_url(FlowKind::Verification), "flow", &f.id.to_string());
-    (f, Outcome::WithCookies { csrf: None, session: None, inner: Box::new(Outcome::Redirect(to)) })
+    (f, Outcome::WithCookies { csrf: Some(token), session: None, inner: Box::new(Outcome::Redirect(to)) })
 }
 
 /// Too many submissions or an already-used code: a new flow with 4000001.
