@@ -40,7 +40,6 @@ fn standard_message(status: StatusCode) -> &'static str {
         409 => "The resource could not be created due to a conflict",
         413 => "The request body is too large",
         415 => "The request is using an unknown content type",
-        503 => "The service is currently unavailable, please try again later",
         s if s >= 500 => "An internal server error occurred, please contact the system administrator",
         _ => "The request could not be processed",
     }
@@ -290,7 +289,7 @@ impl From<Error> for ApiError {
             }
             Error::Unavailable(cause) => {
                 tracing::warn!(error = %cause, "service unavailable");
-                ApiError::for_status(S::SERVICE_UNAVAILABLE)
+                ApiError::new(S::SERVICE_UNAVAILABLE, "The service is currently unavailable, please try again later")
             }
         }
     }
@@ -349,28 +348,26 @@ pub async fn echo_request_id(
             return ServiceResponse::new(req, fallback).map_into_left_body();
         }
     };
-    let mut doc: Json = match serde_json::from_slice(&bytes) {
-        Ok(d) => d,
-        Err(_) => return ServiceResponse::new(req, head.set_body(BoxBody::new(bytes))).map_into_left_body(),
+    let unchanged = |req, head: HttpResponse<()>, bytes| ServiceResponse::new(req, head.set_body(BoxBody::new(bytes)));
+    let Ok(mut doc) = serde_json::from_slice::<Json>(&bytes) else {
+        return unchanged(req, head, bytes).map_into_left_body();
     };
-    if let Some(error) = doc.get_mut("error").and_then(Json::as_object_mut)
-        && !error.contains_key("request")
-    {
-        // herodot's field order: id, code, status, request, …
-        let rest = std::mem::take(error);
-        for (k, v) in rest {
-            let after_status = k == "status";
-            error.insert(k, v);
-            if after_status {
-                error.insert("request".into(), json!(id));
-            }
-        }
-        if !error.contains_key("request") {
+    let Some(error) = doc.get_mut("error").and_then(Json::as_object_mut).filter(|e| !e.contains_key("request")) else {
+        return unchanged(req, head, bytes).map_into_left_body();
+    };
+    // herodot's field order: id, code, status, request, …
+    let rest = std::mem::take(error);
+    for (k, v) in rest {
+        let after_status = k == "status";
+        error.insert(k, v);
+        if after_status {
             error.insert("request".into(), json!(id));
         }
     }
-    let body = BoxBody::new(doc.to_string());
-    ServiceResponse::new(req, head.set_body(body)).map_into_left_body()
+    if !error.contains_key("request") {
+        error.insert("request".into(), json!(id));
+    }
+    ServiceResponse::new(req, head.set_body(BoxBody::new(doc.to_string()))).map_into_left_body()
 }
 
 #[cfg(test)]

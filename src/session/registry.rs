@@ -113,12 +113,11 @@ impl SessionRegistry {
                     public_base: self.inner.public_base.clone(),
                     identities: self.inner.identities.clone(),
                 };
+                // Indexed before the entry goes live, so a revocation by id never misses it.
+                self.inner.token_of.insert(session_id, *digest);
                 Ok::<_, StoreError>(Some(LiveSession { cell, addr: actor.start(), session_id, identity_id }))
             })
             .await?;
-        if let Some(e) = &entry {
-            self.inner.token_of.insert(e.session_id, *digest);
-        }
         Ok(entry)
     }
 
