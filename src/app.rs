@@ -90,10 +90,11 @@ impl App {
         // Queued messages are sealed only with configured secrets: generated ones die with the
         // process, and a message queued before a restart must still be readable after it.
         let sealer = crate::courier::Sealer::from_secrets(&config.secrets);
+        if !config.dev {
+            config.secrets.check_for_serving().map_err(anyhow::Error::msg)?;
+        }
         if config.secrets.default.is_empty() && config.secrets.cookie.is_empty() {
-            if !config.dev {
-                tracing::warn!("no secrets configured: generated random ones; sessions will not survive a restart");
-            }
+            // `--dev` only: secrets for this run.
             config.secrets.default.push(random_secret());
         }
         let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build()?;

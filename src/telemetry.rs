@@ -13,11 +13,39 @@ fn level(l: LogLevel) -> Level {
     }
 }
 
+/// Libraries that log the values bound to SQL statements (password hashes, tokens, traits)
+/// at debug level: never logged, whatever the level.
+const SILENCED: [&str; 2] = ["tokio_postgres", "diesel"];
+
+/// What is logged: `level` and up, nothing from [`SILENCED`] targets.
+fn filter(level: Level) -> tracing_subscriber::filter::Targets {
+    SILENCED.iter().fold(tracing_subscriber::filter::Targets::new().with_default(level), |targets, target| {
+        targets.with_target(*target, tracing_subscriber::filter::LevelFilter::OFF)
+    })
+}
+
 /// Installs the global subscriber (once per process; later calls do nothing).
 pub fn init(config: &LogConfig) {
-    let builder = tracing_subscriber::fmt().with_max_level(level(config.level)).with_writer(std::io::stderr);
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let registry = tracing_subscriber::registry().with(filter(level(config.level)));
     let _ = match config.format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => registry.with(fmt.json().flatten_event(true)).try_init(),
+        LogFormat::Text => registry.with(fmt).try_init(),
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bind_parameter_loggers_are_off_at_every_level() {
+        let f = filter(Level::TRACE);
+        let enabled = |target: &str, level: Level| f.would_enable(target, &level);
+        assert!(!enabled("tokio_postgres::query", Level::DEBUG));
+        assert!(!enabled("tokio_postgres", Level::ERROR));
+        assert!(enabled("tessera::http", Level::TRACE));
+    }
 }

@@ -10,4 +10,4 @@ mod values;
 pub use load::{ConfigError, Loaded, load};
 pub use sections::*;
 pub use selfservice::*;
-pub use values::{ByteSize, Dur};
+pub use values::{ByteSize, Dur, redact_url};

@@ -2,13 +2,14 @@
 //! its own module).
 
 use super::selfservice::{CookiesConfig, SecurityConfig, SelfServiceConfig};
-use super::values::{ByteSize, Dur};
+use super::values::{ByteSize, Dur, redact_url};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// The whole configuration. Passed down as `Arc<Config>`, never global.
-#[derive(Debug, Clone, Deserialize)]
+/// The whole configuration. Passed down as `Arc<Config>`, never global. `Debug` hides every
+/// secret (the DSN's password, secrets, web hook and channel credentials).
+#[derive(Clone, Deserialize)]
 #[serde(default)]
 #[derive(Default)]
 pub struct Config {
@@ -130,6 +131,50 @@ impl std::fmt::Debug for SecretsConfig {
             .field("cookie", &format_args!("[{} redacted]", self.cookie.len()))
             .field("cipher", &format_args!("[{} redacted]", self.cipher.len()))
             .finish()
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("dsn", &self.dsn.as_deref().map(redact_url))
+            .field("serve", &self.serve)
+            .field("identity", &self.identity)
+            .field("secrets", &self.secrets)
+            .field("hashers", &self.hashers)
+            .field("log", &self.log)
+            .field("actors", &self.actors)
+            .field("persistence", &self.persistence)
+            .field("courier", &self.courier)
+            .field("session", &self.session)
+            .field("selfservice", &self.selfservice)
+            .field("cookies", &self.cookies)
+            .field("security", &self.security)
+            .field("feature_flags", &self.feature_flags)
+            .field("dev", &self.dev)
+            .finish()
+    }
+}
+
+/// Kratos' minimum length of a secret.
+pub const MIN_SECRET_LENGTH: usize = 16;
+
+impl SecretsConfig {
+    /// What serving outside `--dev` needs: `secrets.default` (or both `secrets.cookie` and
+    /// `secrets.cipher`), every secret at least [`MIN_SECRET_LENGTH`] characters. The error is
+    /// one line naming the key (never the value).
+    pub fn check_for_serving(&self) -> Result<(), String> {
+        if self.default.is_empty() && (self.cookie.is_empty() || self.cipher.is_empty()) {
+            return Err("config: `secrets.default` is not set: outside --dev tessera needs it (or both \
+                        `secrets.cookie` and `secrets.cipher`) to encrypt cookies, codes and queued messages"
+                .into());
+        }
+        for (key, list) in [("default", &self.default), ("cookie", &self.cookie), ("cipher", &self.cipher)] {
+            if let Some(n) = list.iter().position(|s| s.chars().count() < MIN_SECRET_LENGTH) {
+                return Err(format!("config: `secrets.{key}[{n}]` is shorter than {MIN_SECRET_LENGTH} characters"));
+            }
+        }
+        Ok(())
     }
 }
 

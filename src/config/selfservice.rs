@@ -318,12 +318,23 @@ pub struct MethodAfterConfig {
     pub hooks: Vec<HookConfig>,
 }
 
-/// One hook entry: `{ hook = "web_hook", config = { … } }`.
-#[derive(Debug, Clone, Deserialize)]
+/// One hook entry: `{ hook = "web_hook", config = { … } }`. `Debug` shows only the hook and
+/// its URL: the config may hold credentials.
+#[derive(Clone, Deserialize)]
 pub struct HookConfig {
     pub hook: String,
     #[serde(default)]
     pub config: Option<serde_json::Value>,
+}
+
+impl std::fmt::Debug for HookConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = self.config.as_ref().and_then(|c| c.get("url")).and_then(serde_json::Value::as_str);
+        f.debug_struct("HookConfig")
+            .field("hook", &self.hook)
+            .field("url", &url.map(super::values::redact_url))
+            .finish_non_exhaustive()
+    }
 }
 
 /// `[selfservice.methods]`.

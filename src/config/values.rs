@@ -59,6 +59,25 @@ impl<'de> Deserialize<'de> for ByteSize {
     }
 }
 
+/// A URL with its password (and any query, which may carry one) replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let redacted = match base.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((userinfo, host)) => {
+                let user = userinfo.split(':').next().unwrap_or_default();
+                format!("{scheme}://{user}:***@{host}")
+            }
+            None => base.to_string(),
+        },
+        None => base.to_string(),
+    };
+    match query {
+        Some(_) => format!("{redacted}?***"),
+        None => redacted,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

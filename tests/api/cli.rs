@@ -30,7 +30,8 @@ fn typo_in_config_fails_with_one_line() {
     // an unreadable identity schema stops start-up with a clear line
     std::fs::write(
         &cfg,
-        "dsn = \"memory\"\n[identity]\nschemas = [{ id = \"default\", url = \"file:///nope.json\" }]\n",
+        "dsn = \"memory\"\n[secrets]\ndefault = [\"a-cli-test-secret-of-32-chars!!\"]\n\
+         [identity]\nschemas = [{ id = \"default\", url = \"file:///nope.json\" }]\n",
     )
     .unwrap();
     let out = Command::new(bin()).args(["serve", "--config"]).arg(&cfg).output().unwrap();
@@ -90,6 +91,7 @@ fn migrate_then_serve_without_dev() {
         ("TESSERA__SERVE__PUBLIC__PORT", public.to_string()),
         ("TESSERA__SERVE__ADMIN__PORT", admin.to_string()),
         ("TESSERA__IDENTITY__SCHEMAS", format!("[{{ id = \"default\", url = \"{schema}\" }}]")),
+        ("TESSERA__SECRETS__DEFAULT", "[\"a-cli-test-secret-of-32-chars!!\"]".to_string()),
     ];
     let out = Command::new(bin()).arg("migrate").envs(env.clone()).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

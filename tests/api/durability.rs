@@ -4,11 +4,11 @@ use crate::both_backends;
 use crate::harness::{Db, TestDb, bin};
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn env(dsn: &str, public: u16, admin: u16) -> Vec<(String, String)> {
+pub fn env(dsn: &str, public: u16, admin: u16) -> Vec<(String, String)> {
     let schema =
         format!("file://{}/tests/fixtures/identity-schemas/all-strategies.schema.json", env!("CARGO_MANIFEST_DIR"));
     vec![
@@ -20,13 +20,20 @@ fn env(dsn: &str, public: u16, admin: u16) -> Vec<(String, String)> {
         ("TESSERA__HASHERS__ARGON2__PARALLELISM".into(), "1".into()),
         ("TESSERA__LOG__LEVEL".into(), "\"error\"".into()),
         ("TESSERA__SELFSERVICE__METHODS__PASSWORD__CONFIG__HAVEIBEENPWNED_ENABLED".into(), "false".into()),
+        ("TESSERA__SECRETS__DEFAULT".into(), "[\"a-durable-secret-of-32-characters\"]".into()),
     ]
 }
 
-async fn serve(vars: &[(String, String)], http: &reqwest::Client, admin: u16) -> tokio::process::Child {
+pub async fn serve(vars: &[(String, String)], http: &reqwest::Client, admin: u16) -> tokio::process::Child {
+    // `TESSERA_TEST_STDERR=<file>` sends the server's log there.
+    let stderr = match vars.iter().find(|(k, _)| k == "TESSERA_TEST_STDERR") {
+        Some((_, path)) => std::process::Stdio::from(std::fs::File::create(path).unwrap()),
+        None => std::process::Stdio::inherit(),
+    };
     let child = tokio::process::Command::new(bin())
         .args(["serve", "--migrate"])
-        .envs(vars.iter().cloned())
+        .envs(vars.iter().filter(|(k, _)| k != "TESSERA_TEST_STDERR").cloned())
+        .stderr(stderr)
         .kill_on_drop(true)
         .spawn()
         .unwrap();
@@ -53,7 +60,7 @@ async fn whoami(http: &reqwest::Client, public: u16, token: &str) -> u16 {
         .as_u16()
 }
 
-async fn login(http: &reqwest::Client, public: u16, email: &str) -> serde_json::Value {
+pub async fn login(http: &reqwest::Client, public: u16, email: &str) -> serde_json::Value {
     let flow: serde_json::Value = http
         .get(format!("http://127.0.0.1:{public}/self-service/login/api"))
         .send()
@@ -72,7 +79,7 @@ async fn login(http: &reqwest::Client, public: u16, email: &str) -> serde_json::
     res.json().await.unwrap()
 }
 
-async fn register(http: &reqwest::Client, public: u16, email: &str) -> u16 {
+pub async fn register(http: &reqwest::Client, public: u16, email: &str) -> u16 {
     let flow: serde_json::Value = http
         .get(format!("http://127.0.0.1:{public}/self-service/registration/api"))
         .send()
@@ -90,7 +97,7 @@ async fn register(http: &reqwest::Client, public: u16, email: &str) -> u16 {
         .as_u16()
 }
 
-const PASSWORD: &str = "kill-nine-survivor-7";
+pub const PASSWORD: &str = "kill-nine-survivor-7";
 
 async fn acknowledged_writes_survive_kill_9(db: Db) {
     let test_db = TestDb::new(db).await;

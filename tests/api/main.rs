@@ -7,6 +7,7 @@ mod cli;
 mod compat;
 mod courier;
 mod durability;
+mod hardening;
 mod harness;
 mod hash_vectors;
 mod health;
