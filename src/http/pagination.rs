@@ -6,6 +6,10 @@ use actix_web::HttpRequest;
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue, LINK};
 use base64::Engine;
 
+/// The largest offset a page may start at (beyond it every list is empty; bounded so that it
+/// fits an SQL `OFFSET` and the link arithmetic).
+const MAX_OFFSET: usize = 1 << 40;
+
 /// The slice of a list one request asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LegacyPage {
@@ -27,11 +31,11 @@ impl LegacyPage {
         if get("page_token").is_some() || get("page_size").is_some() {
             let limit = size(get("page_size"));
             let offset = get("page_token").and_then(decode_token).unwrap_or(0);
-            return LegacyPage { offset: (offset / limit) * limit, limit };
+            return LegacyPage { offset: ((offset / limit) * limit).min(MAX_OFFSET), limit };
         }
         let limit = size(get("per_page"));
         let page = get("page").and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
-        LegacyPage { offset: page.saturating_mul(limit), limit }
+        LegacyPage { offset: page.saturating_mul(limit).min(MAX_OFFSET), limit }
     }
 
     /// Sets `X-Total-Count` and `Link` (relative URLs, query keys sorted, bare-comma joined).

@@ -1,6 +1,6 @@
 //! Removal of rows nobody needs any more, in batches (so one pass never holds long locks):
-//! expired sessions, flows and one-time codes an hour past expiry, and brute-force counters
-//! untouched for a day. The Janitor runs [`delete_expired`] on a schedule; `tessera cleanup`
+//! expired sessions, flows and one-time codes an hour past expiry, brute-force counters
+//! untouched for a day, stored errors and session-token exchangers a day old. The Janitor runs [`delete_expired`] on a schedule; `tessera cleanup`
 //! runs it once.
 
 use super::store::{Conn, Store, StoreError};
@@ -11,6 +11,10 @@ use chrono::{DateTime, Utc};
 const FLOW_GRACE: chrono::Duration = chrono::Duration::hours(1);
 /// Brute-force buckets untouched this long (and not locked) are stale.
 const COUNTER_STALE: chrono::Duration = chrono::Duration::hours(24);
+/// Stored errors are read by the error UI right after the redirect; a day later nobody does.
+const ERROR_KEPT: chrono::Duration = chrono::Duration::hours(24);
+/// Session-token exchangers live as long as the browser round trip of an API flow.
+const EXCHANGER_KEPT: chrono::Duration = chrono::Duration::hours(24);
 
 /// Runs `delete` (one batch of at most `batch` rows; returns how many it deleted) until a
 /// batch comes back short; returns the total.
@@ -41,6 +45,13 @@ pub async fn delete_expired(store: &Store, now: DateTime<Utc>, batch: usize) -> 
     }
     total +=
         in_batches(store, batch, async |c, n| super::selfservice::delete_expired_codes(c, cutoff, n).await).await?;
+    total +=
+        in_batches(store, batch, async |c, n| super::selfservice::delete_stale_errors(c, now - ERROR_KEPT, n).await)
+            .await?;
+    total += in_batches(store, batch, async |c, n| {
+        super::selfservice::delete_stale_exchangers(c, now - EXCHANGER_KEPT, n).await
+    })
+    .await?;
     let stale = now - COUNTER_STALE;
     total += in_batches(store, batch, async |c, n| super::selfservice::delete_stale_counters(c, stale, now, n).await)
         .await?;

@@ -154,7 +154,13 @@ pub async fn finish_attempt(
         .execute(c)
         .await)?;
     if let Some(d) = dispatch {
-        on_conn!(conn, c => diesel::insert_into(dispatches::table).values(d).execute(c).await)?;
+        // Idempotent: a retry after an ambiguous commit finds the row written.
+        on_conn!(conn, c => diesel::insert_into(dispatches::table)
+            .values(d)
+            .on_conflict(dispatches::id)
+            .do_nothing()
+            .execute(c)
+            .await)?;
     }
     Ok(())
 }

@@ -280,20 +280,49 @@ pub async fn bind_exchanger(
 }
 
 /// The bound session and sealed token for a pair of code hashes.
-pub async fn find_exchanger(
+pub async fn take_exchanger(
     conn: &mut Conn<'_>,
     init_hash: &str,
     return_hash: &str,
 ) -> Result<Option<(Uuid, String)>, StoreError> {
-    let row: Option<(Option<Id>, Option<String>)> = on_conn!(conn, c => exchanges::table
-        .filter(exchanges::init_code_hash.eq(init_hash))
-        .filter(exchanges::return_to_code_hash.eq(return_hash))
-        .filter(exchanges::session_id.is_not_null())
-        .select((exchanges::session_id, exchanges::session_token_sealed))
-        .first(c)
-        .await
-        .optional())?;
+    // Deleted as it is read: a pair of codes works once, even under concurrent exchanges.
+    let row: Option<(Option<Id>, Option<String>)> = on_conn!(conn, c => diesel::delete(
+        exchanges::table
+            .filter(exchanges::init_code_hash.eq(init_hash))
+            .filter(exchanges::return_to_code_hash.eq(return_hash))
+            .filter(exchanges::session_id.is_not_null()),
+    )
+    .returning((exchanges::session_id, exchanges::session_token_sealed))
+    .get_result(c)
+    .await
+    .optional())?;
     Ok(row.and_then(|(s, t)| Some((s?.0, t?))))
+}
+
+/// Deletes at most `limit` exchangers created before `before` (used or not); returns how many.
+pub async fn delete_stale_exchangers(
+    conn: &mut Conn<'_>,
+    before: DateTime<Utc>,
+    limit: i64,
+) -> Result<usize, StoreError> {
+    let ids: Vec<Id> = on_conn!(conn, c => exchanges::table
+        .filter(exchanges::created_at.lt(Ts(before)))
+        .select(exchanges::id)
+        .limit(limit)
+        .load(c)
+        .await)?;
+    Ok(on_conn!(conn, c => diesel::delete(exchanges::table.filter(exchanges::id.eq_any(&ids))).execute(c).await)?)
+}
+
+/// Deletes at most `limit` stored errors created before `before`; returns how many.
+pub async fn delete_stale_errors(conn: &mut Conn<'_>, before: DateTime<Utc>, limit: i64) -> Result<usize, StoreError> {
+    let ids: Vec<Id> = on_conn!(conn, c => errors::table
+        .filter(errors::created_at.lt(Ts(before)))
+        .select(errors::id)
+        .limit(limit)
+        .load(c)
+        .await)?;
+    Ok(on_conn!(conn, c => diesel::delete(errors::table.filter(errors::id.eq_any(&ids))).execute(c).await)?)
 }
 
 // --- brute-force counters -------------------------------------------------------------------

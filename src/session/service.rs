@@ -275,7 +275,7 @@ impl SessionService {
     pub async fn exchange(&self, init_code: &str, return_to_code: &str) -> Result<Option<(Session, String)>, Error> {
         let found = {
             let mut pooled = self.store.get().await.map_err(Error::from)?;
-            crate::persistence::selfservice::find_exchanger(
+            crate::persistence::selfservice::take_exchanger(
                 &mut pooled.conn(),
                 &token_hash(init_code),
                 &token_hash(return_to_code),

@@ -3,7 +3,8 @@
 
 use crate::both_backends;
 use crate::durability::{PASSWORD, env, free_port, login, register, serve};
-use crate::harness::{Db, TestDb, bin};
+use crate::harness::{Db, TestApp, TestDb, bin};
+use reqwest::Method;
 use std::process::Command;
 
 fn serve_with(vars: &[(&str, &str)]) -> std::process::Output {
@@ -36,6 +37,33 @@ fn serving_without_secrets_is_refused_naming_the_key() {
     assert!(!stderr.contains("short\""), "{stderr}");
     let out = serve_with(&[("TESSERA__SECRETS__DEFAULT", "[\"a-default-secret-of-32-chars!!\", \"tiny\"]")]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("`secrets.default[1]`"));
+}
+
+/// The admin API can do anything: off loopback it needs keys, or an explicit opt-out.
+#[actix_web::test]
+async fn an_open_admin_port_off_loopback_is_refused() {
+    let secret = ("TESSERA__SECRETS__DEFAULT", "[\"a-default-secret-of-32-chars!!\"]");
+    let out = serve_with(&[secret, ("TESSERA__SERVE__ADMIN__HOST", "\"0.0.0.0\"")]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("`serve.admin.api_keys` is empty"), "{stderr}");
+    assert!(stderr.contains("serve.admin.allow_unauthenticated"), "{stderr}");
+    // Loopback in any spelling is fine (the other tests serve on 127.0.0.1); so are keys, or
+    // the explicit opt-out.
+    let (public, admin) = (free_port(), free_port());
+    let http = reqwest::Client::new();
+    for extra in [
+        ("TESSERA__SERVE__ADMIN__API_KEYS", format!("[\"{}\"]", "ab".repeat(32))),
+        ("TESSERA__SERVE__ADMIN__ALLOW_UNAUTHENTICATED", "true".to_string()),
+    ] {
+        let mut vars = env("memory", public, admin);
+        vars.push(("TESSERA__SERVE__ADMIN__HOST".into(), "\"0.0.0.0\"".into()));
+        vars.push((extra.0.into(), extra.1));
+        let mut child = serve(&vars, &http, admin).await;
+        child.start_kill().unwrap();
+        child.wait().await.unwrap();
+    }
 }
 
 #[test]
@@ -84,3 +112,126 @@ async fn trace_logs_carry_no_bound_values(db: Db) {
     }
 }
 both_backends!(trace_logs_carry_no_bound_values);
+
+/// Page numbers at the edge of `usize` give an empty page, not an overflow or a database error.
+async fn huge_page_numbers_give_empty_pages(db: Db) {
+    let t = TestApp::new(db).await;
+    let body = crate::selfservice::api_register(&t, "pages@example.org").await;
+    let id = body["identity"]["id"].as_str().unwrap().to_string();
+    let token =
+        crate::selfservice::api_login(&t, "pages@example.org", crate::selfservice::PASSWORD).await.1["session_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    let huge = u64::MAX;
+    for query in [format!("page={huge}&per_page=2"), format!("page={huge}&per_page=1000"), "page_token=AAAA".into()] {
+        let res = t
+            .http
+            .get(format!("{}/sessions?{query}", t.public))
+            .header("X-Session-Token", &token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "/sessions?{query}");
+        let (status, _, list) =
+            t.admin_json(Method::GET, &format!("/admin/identities/{id}/sessions?{query}"), None).await;
+        assert_eq!(status, 200, "{query}: {list}");
+        let (status, _, list) = t.admin_json(Method::GET, &format!("/admin/identities?{query}"), None).await;
+        assert!(status == 200 || status == 400, "{query}: {status} {list}");
+    }
+    let (status, _, list) =
+        t.admin_json(Method::GET, &format!("/admin/identities/{id}/sessions?page={huge}&per_page=2"), None).await;
+    assert_eq!((status, list), (200, serde_json::json!([])));
+}
+both_backends!(huge_page_numbers_give_empty_pages);
+
+/// The janitor's pass removes stored errors and token exchangers a day old, and nothing newer.
+async fn cleanup_removes_old_errors_and_exchangers(db: Db) {
+    use tessera::persistence::selfservice::{ErrorRecord, insert_error, read_error};
+    let clock = tessera::clock::Clock::fixed(tessera::clock::Clock::system().now());
+    let t = TestApp::builder(db).clock(clock.clone()).build().await;
+    let state = t.app().state();
+    let record = |id, at| ErrorRecord {
+        id,
+        error: serde_json::json!({"id": "x"}),
+        was_seen: false,
+        seen_at: None,
+        created_at: at,
+        updated_at: at,
+    };
+    let (old, fresh) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let old_flow = uuid::Uuid::new_v4();
+    {
+        let mut pooled = state.store.get().await.unwrap();
+        let mut conn = pooled.conn();
+        insert_error(&mut conn, &record(old, clock.now())).await.unwrap();
+    }
+    state.sessions.create_exchanger(old_flow).await.unwrap();
+    clock.advance(chrono::Duration::hours(25));
+    let new_flow = uuid::Uuid::new_v4();
+    state.sessions.create_exchanger(new_flow).await.unwrap();
+    {
+        let mut pooled = state.store.get().await.unwrap();
+        let mut conn = pooled.conn();
+        insert_error(&mut conn, &record(fresh, clock.now())).await.unwrap();
+    }
+    let n = tessera::persistence::cleanup::delete_expired(&state.store, clock.now(), 1).await.unwrap();
+    assert_eq!(n, 2, "one error and one exchanger");
+    let mut pooled = state.store.get().await.unwrap();
+    let mut conn = pooled.conn();
+    assert!(read_error(&mut conn, old, clock.now()).await.unwrap().is_none());
+    assert!(read_error(&mut conn, fresh, clock.now()).await.unwrap().is_some());
+    drop(pooled);
+    // The old exchanger is gone (binding finds no row); the new one is still there.
+    let identity = crate::sessions::new_identity(&t, "exchange@example.org").await;
+    let (session, token) = state.sessions.issue(&identity, vec![], None).await.unwrap();
+    assert!(!state.sessions.bind_exchanger(old_flow, session.id, &token).await.unwrap());
+    assert!(state.sessions.bind_exchanger(new_flow, session.id, &token).await.unwrap());
+}
+both_backends!(cleanup_removes_old_errors_and_exchangers);
+
+/// Recording the same delivery attempt twice (a retried batch after an ambiguous commit)
+/// leaves one dispatch row.
+async fn recording_an_attempt_twice_keeps_one_dispatch(db: Db) {
+    use tessera::persistence::courier::{Attempt, DispatchRow, record_attempt};
+    use tessera::persistence::types::{Id, Ts};
+    let t = TestApp::builder(db).config(|c| c.courier.worker.enabled = false).build().await;
+    let state = t.app().state();
+    let message = state
+        .courier
+        .enqueue(tessera::courier::NewMessage {
+            kind: tessera::courier::MessageType::Email,
+            channel: "email".into(),
+            recipient: "twice@example.org".into(),
+            subject: "s".into(),
+            body: "b".into(),
+            template_type: "verification_code_valid".into(),
+            template_data: serde_json::json!({}),
+        })
+        .await
+        .unwrap();
+    let now = tessera::clock::Clock::system().now();
+    let attempt = Attempt {
+        message_id: message,
+        status: 2,
+        send_count: 1,
+        next_attempt_at: None,
+        dispatch: DispatchRow {
+            id: Id(uuid::Uuid::new_v4()),
+            message_id: Id(message),
+            status: "success".into(),
+            error: None,
+            created_at: Ts(now),
+            updated_at: Ts(now),
+        },
+        at: now,
+    };
+    for _ in 0..2 {
+        let mut pooled = state.store.get().await.unwrap();
+        record_attempt(&mut pooled.conn(), &attempt).await.unwrap();
+    }
+    let (status, _, body) = t.admin_json(Method::GET, &format!("/admin/courier/messages/{message}"), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["dispatches"].as_array().unwrap().len(), 1, "{body}");
+}
+both_backends!(recording_an_attempt_twice_keeps_one_dispatch);

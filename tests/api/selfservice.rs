@@ -789,6 +789,10 @@ async fn token_exchange_codes(db: Db) {
     assert_eq!(body["session_token"], token);
     assert_eq!(body["session"]["id"], session.id.to_string());
     assert_eq!(body["session"]["identity"]["id"], identity.id.to_string());
+    // A pair works once: the second exchange finds nothing.
+    let res =
+        t.get(&format!("{}/sessions/token-exchange?init_code={init2}&return_to_code={return_to2}", t.public)).await;
+    assert_eq!(res.status(), 404);
     // Unbound codes and crossed pairs find nothing.
     for (i, r) in [(&init, &return_to), (&init2, &return_to), (&init, &return_to2)] {
         let res = t.get(&format!("{}/sessions/token-exchange?init_code={i}&return_to_code={r}", t.public)).await;

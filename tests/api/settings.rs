@@ -88,6 +88,25 @@ async fn api_settings(db: Db) {
     assert_eq!(status, 400, "a taken address: {body}");
     assert_eq!(message_ids(&body), vec![4000007]);
 
+    // Credentials never travel in a URL: a GET submit is refused and changes nothing.
+    let res = t
+        .http
+        .get(format!(
+            "{}/self-service/settings?flow={}&method=password&password=a-get-password-42",
+            t.public,
+            flow["id"].as_str().unwrap()
+        ))
+        .header("X-Session-Token", &token)
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(message_ids(&body), vec![4000001], "{body}");
+    assert_eq!(api_login(&t, "set@example.org", "a-get-password-42").await.0, 400);
+    assert_eq!(api_login(&t, "set@example.org", PASSWORD).await.0, 200);
+
     // A new password: saved, the old one no longer works.
     let (status, body) =
         update(&t, &token, &flow, json!({"method": "password", "password": "a-brand-new-pw-42"})).await;

@@ -140,6 +140,13 @@ pub async fn submit(svc: SelfService, flow: Flow, submit: Submit, info: RequestI
         return (flow, outcome);
     }
     let method = submit.method().to_string();
+    // Credentials in a GET would end up in URLs and logs (login refuses them the same way).
+    if info.is_get() && svc.strategies.is_settings_method(&method) {
+        let mut f = flow;
+        f.ui.reset_messages();
+        f.ui.messages.push(text::generic(text::error::GET_NOT_ALLOWED));
+        return show(f, false, to_ui);
+    }
     let Some(strategy) = svc.strategies.settings_method(&method) else {
         let mut f = flow;
         f.ui.reset_messages();

@@ -60,6 +60,11 @@ impl Strategies {
         self.enabled().filter_map(|m| m.settings())
     }
 
+    /// Whether some method, enabled or not, takes part in settings under this id.
+    pub fn is_settings_method(&self, id: &str) -> bool {
+        self.methods.iter().any(|m| m.id() == id && m.settings().is_some())
+    }
+
     /// The enabled settings strategy named `id`.
     pub fn settings_method(&self, id: &str) -> Option<&dyn SettingsStrategy> {
         self.enabled().find(|m| m.id() == id).and_then(|m| m.settings())
