@@ -92,6 +92,7 @@ impl App {
         let sealer = crate::courier::Sealer::from_secrets(&config.secrets);
         if !config.dev {
             config.secrets.check_for_serving().map_err(anyhow::Error::msg)?;
+            config.serve.admin.check_for_serving().map_err(anyhow::Error::msg)?;
         }
         if config.secrets.default.is_empty() && config.secrets.cookie.is_empty() {
             // `--dev` only: secrets for this run.

@@ -45,7 +45,13 @@ impl Default for ServeConfig {
     fn default() -> Self {
         ServeConfig {
             public: ListenConfig { host: "0.0.0.0".into(), port: 4433, base_url: None },
-            admin: AdminListenConfig { host: "127.0.0.1".into(), port: 4434, base_url: None, api_keys: Vec::new() },
+            admin: AdminListenConfig {
+                host: "127.0.0.1".into(),
+                port: 4434,
+                base_url: None,
+                api_keys: Vec::new(),
+                allow_unauthenticated: false,
+            },
         }
     }
 }
@@ -75,6 +81,9 @@ pub struct AdminListenConfig {
     pub base_url: Option<String>,
     /// Hex SHA-256 digests of accepted `Authorization: Bearer` keys; empty = no key needed.
     pub api_keys: Vec<String>,
+    /// Serve the admin API without keys on a non-loopback interface (refused otherwise,
+    /// outside `--dev`).
+    pub allow_unauthenticated: bool,
 }
 
 impl Default for AdminListenConfig {
@@ -88,6 +97,26 @@ impl AdminListenConfig {
     pub fn listen(&self) -> ListenConfig {
         ListenConfig { host: self.host.clone(), port: self.port, base_url: self.base_url.clone() }
     }
+
+    /// What serving outside `--dev` needs: on an interface other than loopback, the admin API
+    /// (which can do anything) requires `api_keys` unless `allow_unauthenticated` says
+    /// otherwise. The error is one line naming the keys.
+    pub fn check_for_serving(&self) -> Result<(), String> {
+        if !self.api_keys.is_empty() || self.allow_unauthenticated || is_loopback(&self.host) {
+            return Ok(());
+        }
+        Err(format!(
+            "config: `serve.admin.host` is {:?}, which is not loopback, and `serve.admin.api_keys` is empty: \
+             set api keys, or `serve.admin.allow_unauthenticated = true` to serve the admin API to anyone who can reach it",
+            self.host
+        ))
+    }
+}
+
+/// Whether a listen host is a loopback interface (`localhost`, `127.0.0.0/8`, `::1`).
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `[identity]`.
@@ -706,5 +735,24 @@ fn base_url(l: &ListenConfig, dev: bool) -> String {
             let scheme = if dev { "http" } else { "https" };
             format!("{scheme}://{host}:{}/", l.port)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts() {
+        for host in ["127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost", "LOCALHOST"] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in ["0.0.0.0", "::", "", "10.0.0.1", "example.org", "localhost.example.org"] {
+            assert!(!is_loopback(host), "{host}");
+        }
+        let open = AdminListenConfig { host: "0.0.0.0".into(), ..Default::default() };
+        assert!(open.check_for_serving().is_err());
+        assert!(AdminListenConfig { allow_unauthenticated: true, ..open.clone() }.check_for_serving().is_ok());
+        assert!(AdminListenConfig { api_keys: vec!["ab".into()], ..open }.check_for_serving().is_ok());
     }
 }

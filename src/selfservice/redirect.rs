@@ -27,8 +27,12 @@ fn allowed(config: &Config) -> Vec<Url> {
         .iter()
         .filter_map(|u| Url::parse(u).ok())
         .filter(|u| {
-            // Entries whose host is `*` (or a bare `*.` wildcard without a domain) allow anything: ignored.
-            u.host_str().is_some_and(|h| h != "*" && h != "%2A")
+            // Entries whose host is `*` allow anything, and wildcards other than a leading `*.`
+            // label (`*example.org`, `a.*.org`) match more than they seem to: both are ignored.
+            u.host_str().is_some_and(|h| {
+                let rest = h.strip_prefix("*.").unwrap_or(h);
+                !rest.contains('*') && !rest.contains("%2A") && rest.contains('.')
+            })
         })
         .collect();
     if let Ok(u) = Url::parse(&format!("{}self-service", config.public_base_url())) {
@@ -37,11 +41,21 @@ fn allowed(config: &Config) -> Vec<Url> {
     list
 }
 
+/// `*.example.org` matches any subdomain of `example.org` (not `example.org` itself, nor
+/// `evilexample.org`); any other entry matches its host exactly. Case-insensitive.
 fn host_matches(allowed: &str, host: &str) -> bool {
     let (allowed, host) = (allowed.to_ascii_lowercase(), host.to_ascii_lowercase());
-    match allowed.strip_prefix('*') {
-        Some(rest) => host.ends_with(&rest),
+    match allowed.strip_prefix("*.") {
+        Some(rest) => host.strip_suffix(&rest).is_some_and(|sub| sub.len() > 1 && sub.ends_with('.')),
         None => allowed == host,
+    }
+}
+
+/// Whether `path` is `prefix` or lies under it: `/app` allows `/app` and `/app/x`, not `/apple`.
+fn path_under(prefix: &str, path: &str) -> bool {
+    match path.strip_prefix(prefix) {
+        Some(rest) => prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/'),
+        None => false,
     }
 }
 
@@ -60,7 +74,7 @@ pub fn validate(config: &Config, candidate: &str, default: &str) -> Result<Strin
     let ok = allowed(config).iter().any(|a| {
         a.scheme().eq_ignore_ascii_case(target.scheme())
             && host_matches(&host_port(a), &host_port(&target))
-            && target.path().starts_with(a.path())
+            && path_under(a.path(), target.path())
     });
     if ok { Ok(target.to_string()) } else { Err(Forbidden(candidate.into())) }
 }
@@ -142,7 +156,36 @@ mod tests {
 
     #[test]
     fn wildcard_host_entries_are_ignored() {
-        let c = config(&["https://*/"]);
-        assert!(validate(&c, "https://evil.example/", "https://app.example/").is_err());
+        let c = config(&["https://*/", "https://*example.net/", "https://a.*.org/", "https://*.com/"]);
+        let d = "https://app.example/";
+        for evil in ["https://evil.example/", "https://evilexample.net/", "https://a.b.org/", "https://evil.com/"] {
+            assert!(validate(&c, evil, d).is_err(), "{evil}");
+        }
+    }
+
+    #[test]
+    fn wildcards_match_subdomains_only() {
+        let c = config(&["https://*.example.org/"]);
+        let d = "https://app.example/";
+        assert!(validate(&c, "https://a.example.org/", d).is_ok());
+        assert!(validate(&c, "https://a.b.EXAMPLE.org/x", d).is_ok());
+        assert!(validate(&c, "https://example.org/", d).is_err(), "the bare domain is not a subdomain");
+        assert!(validate(&c, "https://evilexample.org/", d).is_err());
+        assert!(validate(&c, "https://a.example.org.evil/", d).is_err());
+    }
+
+    #[test]
+    fn paths_match_at_segment_boundaries() {
+        let c = config(&["https://app.example/dashboard", "https://app.example/docs/"]);
+        let d = "https://app.example/";
+        assert!(validate(&c, "https://app.example/dashboard", d).is_ok());
+        assert!(validate(&c, "https://app.example/dashboard/", d).is_ok());
+        assert!(validate(&c, "https://app.example/dashboard?x=1", d).is_ok());
+        assert!(validate(&c, "https://app.example/docs/a", d).is_ok());
+        assert!(validate(&c, "https://app.example/dashboard-evil", d).is_err());
+        assert!(validate(&c, "https://app.example/dashboardx/y", d).is_err());
+        assert!(validate(&c, "https://app.example/docs", d).is_err());
+        assert!(validate(&c, "http://127.0.0.1:4433/self-servicex", d).is_err());
+        assert!(validate(&c, "http://127.0.0.1:4433/self-service/login", d).is_ok());
     }
 }
