@@ -116,12 +116,13 @@ where
         result
     }
 
-    /// Makes `value` the live entry of `key` (an entry it replaces leaves); evicts the least
+    /// Makes `value` the live entry of `key` (an entry it replaces is passivated); evicts the least
     /// recently used of a sample when over `max_live`.
     pub fn insert(&self, key: K, value: V) -> Arc<Entry<V>> {
         let entry = Arc::new(Entry { value, last_used: AtomicU64::new(self.now_ms()) });
         if let Some(old) = self.live.insert(key.clone(), entry.clone()) {
-            self.leave(&key, &old);
+            // The key stays live: its secondary index entries stay too.
+            old.value.passivate();
         }
         if self.live.len() > self.max_live {
             self.evict_one(&key);

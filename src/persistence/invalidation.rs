@@ -11,6 +11,21 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+/// A notice as sent by the instance `origin`: `<notice>@<origin>`, so that an instance skips
+/// the echo of what it already delivered locally.
+fn wire(notice: Notice, origin: Uuid) -> String {
+    format!("{}@{origin}", notice.encode())
+}
+
+/// The notice of a payload unless `me` sent it (payloads without an origin are decoded too).
+fn from_wire(payload: &str, me: Uuid) -> Option<Notice> {
+    match payload.split_once('@') {
+        Some((_, origin)) if Uuid::parse_str(origin).is_ok_and(|o| o == me) => None,
+        Some((notice, _)) => Notice::decode(notice),
+        None => Notice::decode(payload),
+    }
+}
+
 /// The NOTIFY channel.
 pub const CHANNEL: &str = "tessera_invalidate";
 
@@ -81,7 +96,7 @@ impl Invalidation {
         let (tx, rx) = mpsc::unbounded_channel();
         let inv =
             Invalidation { inner: Arc::new(Inner { subscribers: RwLock::default(), remote: Some(tx), instance }) };
-        tokio::spawn(send_loop(url.to_string(), rx));
+        tokio::spawn(send_loop(url.to_string(), rx, instance));
         tokio::spawn(listen_loop(url.to_string(), Arc::downgrade(&inv.inner)));
         inv
     }
@@ -117,7 +132,7 @@ impl Inner {
     }
 }
 
-async fn send_loop(url: String, mut rx: mpsc::UnboundedReceiver<Notice>) {
+async fn send_loop(url: String, mut rx: mpsc::UnboundedReceiver<Notice>, instance: Uuid) {
     let mut conn: Option<AsyncPgConnection> = None;
     while let Some(notice) = rx.recv().await {
         for attempt in 0..3 {
@@ -130,7 +145,7 @@ async fn send_loop(url: String, mut rx: mpsc::UnboundedReceiver<Notice>) {
             };
             let sent = diesel::sql_query("SELECT pg_notify($1, $2)")
                 .bind::<diesel::sql_types::Text, _>(CHANNEL)
-                .bind::<diesel::sql_types::Text, _>(notice.encode())
+                .bind::<diesel::sql_types::Text, _>(wire(notice, instance))
                 .execute(c)
                 .await;
             if sent.is_ok() {
@@ -160,7 +175,7 @@ async fn listen_loop(url: String, inner: std::sync::Weak<Inner>) {
                 match next {
                     Ok(Some(Ok(n))) => {
                         let Some(inner) = inner.upgrade() else { return };
-                        if let Some(notice) = Notice::decode(&n.payload) {
+                        if let Some(notice) = from_wire(&n.payload, inner.instance) {
                             inner.deliver(notice);
                         }
                     }
@@ -195,6 +210,11 @@ mod tests {
         }
         assert_eq!(Notice::decode("f:not-a-uuid:x"), None);
         assert_eq!(Notice::decode("x:00000000-0000-0000-0000-000000000000"), None);
+        // On the wire: an instance skips its own echo, hears the others and bare payloads.
+        let (me, other) = (Uuid::new_v4(), Uuid::new_v4());
+        assert_eq!(from_wire(&wire(Notice::Session(a), me), me), None);
+        assert_eq!(from_wire(&wire(Notice::Session(a), other), me), Some(Notice::Session(a)));
+        assert_eq!(from_wire(&Notice::Identity(a).encode(), me), Some(Notice::Identity(a)));
     }
 
     #[test]

@@ -31,6 +31,9 @@ struct Inner {
     by_token: Registry<Digest, LiveSession>,
     /// Session id → token digest, for invalidation by id.
     token_of: Arc<DashMap<Uuid, Digest>>,
+    /// Identity id → token digests of its live sessions, for invalidation by identity
+    /// without a scan of every live session.
+    of_identity: Arc<DashMap<Uuid, Vec<Digest>>>,
     identities: IdentityCache,
     store: Store,
     config: SessionActorsConfig,
@@ -47,15 +50,21 @@ impl SessionRegistry {
     /// An empty registry.
     pub fn new(store: Store, config: SessionActorsConfig, public_base: String) -> SessionRegistry {
         let token_of: Arc<DashMap<Uuid, Digest>> = Arc::new(DashMap::new());
-        let index = token_of.clone();
+        let of_identity: Arc<DashMap<Uuid, Vec<Digest>>> = Arc::new(DashMap::new());
+        let (by_id, by_identity) = (token_of.clone(), of_identity.clone());
         let by_token =
             Registry::new(config.max_live, config.idle_timeout.0).on_leave(move |digest, s: &LiveSession| {
-                index.remove_if(&s.session_id, |_, t| t == digest);
+                by_id.remove_if(&s.session_id, |_, t| t == digest);
+                if let Some(mut digests) = by_identity.get_mut(&s.identity_id) {
+                    digests.retain(|d| d != digest);
+                }
+                by_identity.remove_if(&s.identity_id, |_, d| d.is_empty());
             });
         SessionRegistry {
             inner: Arc::new(Inner {
                 by_token,
                 token_of,
+                of_identity,
                 identities: Arc::new(DashMap::new()),
                 store,
                 config,
@@ -115,6 +124,11 @@ impl SessionRegistry {
                 };
                 // Indexed before the entry goes live, so a revocation by id never misses it.
                 self.inner.token_of.insert(session_id, *digest);
+                let mut digests = self.inner.of_identity.entry(identity_id).or_default();
+                if !digests.contains(digest) {
+                    digests.push(*digest);
+                }
+                drop(digests);
                 Ok::<_, StoreError>(Some(LiveSession { cell, addr: actor.start(), session_id, identity_id }))
             })
             .await?;
@@ -141,7 +155,15 @@ impl SessionRegistry {
 
     /// Drops the actors of every live session of an identity.
     pub fn invalidate_identity(&self, identity_id: Uuid) {
-        self.inner.by_token.remove_where(|_, s| s.identity_id == identity_id);
+        let digests = self.inner.of_identity.get(&identity_id).map(|d| d.clone()).unwrap_or_default();
+        for digest in digests {
+            self.inner.by_token.remove(&digest);
+        }
+    }
+
+    /// Number of identities with live sessions (tests: the index follows the registry).
+    pub fn live_identities(&self) -> usize {
+        self.inner.of_identity.len()
     }
 
     /// Passivates sessions idle longer than `actors.session.idle_timeout`; returns how many.

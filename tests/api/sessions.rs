@@ -19,7 +19,7 @@ fn password_method() -> AuthMethod {
     }
 }
 
-async fn new_identity(t: &TestApp, email: &str) -> Identity {
+pub async fn new_identity(t: &TestApp, email: &str) -> Identity {
     let (status, _, created) = t
         .admin_json(
             Method::POST,
@@ -419,3 +419,34 @@ async fn cross_port_redirects(db: Db) {
     }
 }
 both_backends!(cross_port_redirects);
+
+/// An identity change drops exactly that identity's live sessions, found through the
+/// identity → sessions index, and the index follows sessions as they leave.
+async fn identity_changes_drop_only_its_sessions(db: Db) {
+    let t = TestApp::new(db).await;
+    let (a, b) = (new_identity(&t, "a@example.org").await, new_identity(&t, "b@example.org").await);
+    let tokens_a = [issue(&t, &a).await.1, issue(&t, &a).await.1];
+    let (session_b, token_b) = issue(&t, &b).await;
+    for token in tokens_a.iter().chain([&token_b]) {
+        assert_eq!(whoami(&t, token).await.0, 200);
+    }
+    let registry = t.app().state().sessions.registry.clone();
+    assert_eq!((registry.live(), registry.live_identities()), (3, 2));
+    let (status, _, body) = t
+        .admin_json(
+            Method::PATCH,
+            &format!("/admin/identities/{}", a.id),
+            Some(json!([{"op": "replace", "path": "/traits/email", "value": "a2@example.org"}])),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!((registry.live(), registry.live_identities()), (1, 1), "only b's session is still live");
+    // The next use reloads: the new traits are seen at once.
+    let (status, _, body) = whoami(&t, &tokens_a[0]).await;
+    assert_eq!((status, body["identity"]["traits"]["email"].as_str()), (200, Some("a2@example.org")));
+    // A revoked session leaves both indexes.
+    assert_eq!(t.admin_json(Method::DELETE, &format!("/admin/sessions/{}", session_b.id), None).await.0, 204);
+    assert_eq!((registry.live(), registry.live_identities()), (1, 1));
+    assert_eq!(whoami(&t, &token_b).await.0, 401);
+}
+both_backends!(identity_changes_drop_only_its_sessions);
