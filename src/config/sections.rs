@@ -278,6 +278,26 @@ pub struct HashersConfig {
     pub bcrypt: BcryptConfig,
     /// tessera's own: the bounded blocking pool hashes run on.
     pub pool: HashPoolConfig,
+    /// tessera's own: the most an imported hash may cost to verify.
+    pub import_limits: ImportLimitsConfig,
+}
+
+/// `[hashers.import_limits]` (tessera's own): ceilings on the parameters of imported hashes.
+/// Unset = four times the configured hasher's cost, and never below four times common
+/// defaults (so what a default Kratos, argon2-cffi or passlib exports imports).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ImportLimitsConfig {
+    pub argon2_memory: Option<ByteSize>,
+    pub argon2_iterations: Option<u32>,
+    pub argon2_parallelism: Option<u32>,
+    /// Memory x iterations: what verifying costs in time.
+    pub argon2_work: Option<ByteSize>,
+    pub bcrypt_cost: Option<u32>,
+    pub pbkdf2_iterations: Option<u32>,
+    pub scrypt_memory: Option<ByteSize>,
+    pub scrypt_parallelism: Option<u32>,
+    pub sha_crypt_rounds: Option<u32>,
 }
 
 impl Default for HashersConfig {
@@ -287,6 +307,7 @@ impl Default for HashersConfig {
             argon2: Argon2Config::default(),
             bcrypt: BcryptConfig { cost: 12 },
             pool: HashPoolConfig::default(),
+            import_limits: ImportLimitsConfig::default(),
         }
     }
 }

@@ -291,6 +291,11 @@ pub(crate) fn bcrypt_prefix(encoded: &str) -> Option<&'static str> {
     ["$2$", "$2a$", "$2b$", "$2y$", "$2z$"].into_iter().find(|p| encoded.starts_with(p))
 }
 
+/// The cost of a normalized bcrypt hash (`$2x$NN$…`, checked by [`parse_bcrypt`]).
+fn bcrypt_cost(normalized: &str) -> u64 {
+    normalized.get(4..6).and_then(parse_u32).map_or(0, u64::from)
+}
+
 /// Whether `encoded` starts like `$pbkdf2-sha<1 to 3 digits>$`.
 fn pbkdf2_prefix(encoded: &str) -> bool {
     let Some(rest) = encoded.strip_prefix("$pbkdf2-sha") else { return false };
@@ -574,7 +579,85 @@ fn parse_hmac(encoded: &str, alg: HmacAlg) -> Result<Parsed, HashError> {
     Ok(Parsed::Hmac { alg, key, expected_hex })
 }
 
+/// A cost parameter an imported hash may set (capped by `[hashers.import_limits]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CostParam {
+    Argon2Memory,
+    Argon2Iterations,
+    Argon2Parallelism,
+    Argon2Work,
+    BcryptCost,
+    Pbkdf2Iterations,
+    ScryptMemory,
+    ScryptParallelism,
+    ShaCryptRounds,
+}
+
+impl CostParam {
+    /// What the parameter is, as an error message names it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            CostParam::Argon2Memory => "argon2 memory (m, in KiB)",
+            CostParam::Argon2Iterations => "argon2 iterations (t)",
+            CostParam::Argon2Parallelism => "argon2 parallelism (p)",
+            CostParam::Argon2Work => "argon2 work (m x t, in KiB)",
+            CostParam::BcryptCost => "bcrypt cost",
+            CostParam::Pbkdf2Iterations => "pbkdf2 iterations (i)",
+            CostParam::ScryptMemory => "scrypt memory (128 x N x r, in KiB)",
+            CostParam::ScryptParallelism => "scrypt parallelism (p)",
+            CostParam::ShaCryptRounds => "sha-crypt rounds",
+        }
+    }
+
+    /// Its key under `[hashers.import_limits]`.
+    pub fn key(self) -> &'static str {
+        match self {
+            CostParam::Argon2Memory => "argon2_memory",
+            CostParam::Argon2Iterations => "argon2_iterations",
+            CostParam::Argon2Parallelism => "argon2_parallelism",
+            CostParam::Argon2Work => "argon2_work",
+            CostParam::BcryptCost => "bcrypt_cost",
+            CostParam::Pbkdf2Iterations => "pbkdf2_iterations",
+            CostParam::ScryptMemory => "scrypt_memory",
+            CostParam::ScryptParallelism => "scrypt_parallelism",
+            CostParam::ShaCryptRounds => "sha_crypt_rounds",
+        }
+    }
+}
+
+/// Rounds a sha-crypt hash without `rounds=` uses.
+const SHA_CRYPT_DEFAULT_ROUNDS: u64 = 5000;
+
 impl Parsed {
+    /// The cost parameters of this hash (memory in KiB).
+    pub(crate) fn costs(&self) -> Vec<(CostParam, u64)> {
+        match self {
+            Parsed::Argon2 { params, .. } => vec![
+                (CostParam::Argon2Memory, u64::from(params.m_cost())),
+                (CostParam::Argon2Iterations, u64::from(params.t_cost())),
+                (CostParam::Argon2Parallelism, u64::from(params.p_cost())),
+                (CostParam::Argon2Work, u64::from(params.m_cost()) * u64::from(params.t_cost())),
+            ],
+            Parsed::Bcrypt { normalized } => vec![(CostParam::BcryptCost, bcrypt_cost(normalized))],
+            Parsed::Pbkdf2 { iterations, .. } => vec![(CostParam::Pbkdf2Iterations, u64::from(*iterations))],
+            Parsed::Scrypt { params, .. } | Parsed::FireScrypt { params, .. } => {
+                let n = 1u64 << params.log_n();
+                vec![
+                    (CostParam::ScryptMemory, n.saturating_mul(u64::from(params.r())) / 8),
+                    (CostParam::ScryptParallelism, u64::from(params.p())),
+                ]
+            }
+            Parsed::ShaCrypt { unix } => {
+                let rounds = unix
+                    .split('$')
+                    .find_map(|f| f.strip_prefix("rounds=").and_then(parse_u32))
+                    .map_or(SHA_CRYPT_DEFAULT_ROUNDS, u64::from);
+                vec![(CostParam::ShaCryptRounds, rounds)]
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// Hashes `password` like the stored hash was made and compares in constant time.
     pub(crate) fn verify(&self, password: &[u8]) -> Result<bool, HashError> {
         Ok(match self {

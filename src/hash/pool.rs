@@ -10,8 +10,8 @@ use rand::TryRngCore as _;
 use rand::rngs::OsRng;
 use tokio::sync::Semaphore;
 
-use super::HashError;
-use super::formats::{self, BCRYPT_MAX_PASSWORD};
+use super::formats::{self, BCRYPT_MAX_PASSWORD, Parsed};
+use super::{HashError, ImportLimits};
 use crate::config::{HashAlgorithm, HashersConfig};
 
 /// The configured hasher plus a bounded pool of blocking workers.
@@ -22,6 +22,7 @@ pub struct HashPool {
 
 struct Inner {
     hasher: Hasher,
+    limits: ImportLimits,
     /// One permit per worker; a permit is held until the blocking job itself ends, so a caller
     /// that gives up waiting cannot let more than `workers` jobs run at once.
     permits: Arc<Semaphore>,
@@ -45,6 +46,7 @@ impl HashPool {
         Ok(HashPool {
             inner: Arc::new(Inner {
                 hasher,
+                limits: ImportLimits::from_config(config),
                 permits: Arc::new(Semaphore::new(workers)),
                 workers,
                 in_flight: AtomicUsize::new(0),
@@ -67,6 +69,26 @@ impl HashPool {
         // Parsing is cheap: unknown and malformed hashes are answered without taking a worker.
         let parsed = formats::parse(&encoded)?;
         self.run(move |_| parsed.verify(&password)).await
+    }
+
+    /// Checks an imported hash: its format, and its cost against `[hashers.import_limits]`.
+    pub fn check_import(&self, encoded: &str) -> Result<(), HashError> {
+        self.inner.limits.check(encoded)
+    }
+
+    /// Whether a stored hash should be replaced by one of the configured hasher after a
+    /// successful login: another algorithm family, or a cost above the configured one.
+    pub fn needs_rehash(&self, encoded: &str) -> bool {
+        match (&self.inner.hasher, formats::parse(encoded)) {
+            (
+                Hasher::Argon2 { params, .. },
+                Ok(Parsed::Argon2 { algorithm: argon2::Algorithm::Argon2id, params: p, .. }),
+            ) => p.m_cost() > params.m_cost() || p.t_cost() > params.t_cost() || p.p_cost() > params.p_cost(),
+            (Hasher::Bcrypt { cost }, Ok(parsed @ Parsed::Bcrypt { .. })) => {
+                parsed.costs().iter().any(|&(_, c)| c > u64::from(*cost))
+            }
+            _ => true,
+        }
     }
 
     /// Number of workers (hashes computed at once).

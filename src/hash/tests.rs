@@ -350,17 +350,92 @@ fn bcrypt_refuses_passwords_over_72_bytes() {
     assert_eq!(verify_blocking(&[b'a'; 73], &encoded), Ok(false));
 }
 
+fn hashers(algorithm: crate::config::HashAlgorithm) -> HashersConfig {
+    let mut c = HashersConfig { algorithm, ..Default::default() };
+    c.argon2.memory = crate::config::ByteSize(64 << 10);
+    c.argon2.iterations = 2;
+    c.argon2.parallelism = 4;
+    c.bcrypt.cost = 12;
+    c
+}
+
 #[test]
-fn understands_matches_the_algorithm_family() {
-    let argon = "$argon2id$v=19$m=32,t=2,p=4$cm94YnRVOW5jZzFzcVE4bQ$MNzk5BtR2vUhrp6qQEjRNw";
-    assert!(understands(HashAlgorithm::Argon2, argon));
-    assert!(!understands(HashAlgorithm::Bcrypt, argon));
-    assert!(!understands(HashAlgorithm::Argon2, "$argon2i$v=19$m=65536,t=3,p=4$a$b"));
+fn rehash_when_another_family_or_a_higher_cost() {
+    use crate::config::HashAlgorithm;
+    let argon = HashPool::new(&hashers(HashAlgorithm::Argon2)).unwrap();
+    let bcrypt = HashPool::new(&hashers(HashAlgorithm::Bcrypt)).unwrap();
+    let cheap = "$argon2id$v=19$m=32,t=2,p=4$cm94YnRVOW5jZzFzcVE4bQ$MNzk5BtR2vUhrp6qQEjRNw";
+    let more_iterations =
+        "$argon2id$v=19$m=32,t=5,p=4$cm94YnRVOW5jZzFzcVE4bQ$fBxypOL0nP/zdPE71JtAV71i487LbX3fJI5PoTN6Lp4";
+    assert!(!argon.needs_rehash(cheap));
+    assert!(argon.needs_rehash(more_iterations), "t=5 is above the configured t=2");
+    assert!(argon.needs_rehash(
+        "$argon2i$v=19$m=65536,t=3,p=4$kk51rW/vxIVCYn+EG4kTSg$NyT88uraJ6im6dyha/M5jhXvpqlEdlS/9fEm7ScMb8c"
+    ));
+    assert!(bcrypt.needs_rehash(cheap));
     for prefix in ["$2$", "$2a$", "$2b$", "$2y$", "$2z$"] {
         let encoded = format!("{prefix}12$o6hx.Wog/wvFSkT/Bp/6DOxCtLRTDj7lm9on9suF/WaCGNVHbkfL6");
-        assert!(understands(HashAlgorithm::Bcrypt, &encoded), "{prefix}");
-        assert!(!understands(HashAlgorithm::Argon2, &encoded), "{prefix}");
+        assert!(!bcrypt.needs_rehash(&encoded), "{prefix}");
+        assert!(argon.needs_rehash(&encoded), "{prefix}");
     }
-    assert!(!understands(HashAlgorithm::Bcrypt, "$2x$12$abc"));
-    assert!(!understands(HashAlgorithm::Bcrypt, "$pbkdf2-sha256$i=1,l=1$AA$AA"));
+    let costly = bcrypt::hash_with_salt(b"pw", 13, [7u8; 16]).unwrap().format_for_version(bcrypt::Version::TwoA);
+    assert!(bcrypt.needs_rehash(&costly), "cost 13 is above the configured 12");
+    assert!(bcrypt.needs_rehash("$2x$12$abc"));
+    assert!(argon.needs_rehash("$pbkdf2-sha256$i=1,l=1$AA$AA"));
+}
+
+#[test]
+fn import_limits_default_to_four_times_the_configured_cost() {
+    use crate::config::HashAlgorithm;
+    let mut config = hashers(HashAlgorithm::Argon2);
+    config.argon2.memory = crate::config::ByteSize(256 << 20);
+    let limits = ImportLimits::from_config(&config);
+    let salt = "cm94YnRVOW5jZzFzcVE4bQ";
+    let argon = |m: u32, t: u32, p: u32| format!("$argon2id$v=19$m={m},t={t},p={p}${salt}$MNzk5BtR2vUhrp6qQEjRNw");
+    assert_eq!(limits.check(&argon(1 << 20, 2, 32)), Ok(()), "4 x 256 MiB, 4 x max(p, 8), work 4 x 256 MiB x 2");
+    assert_eq!(limits.check(&argon(1 << 16, 12, 1)), Ok(()), "4 x max(t, 3)");
+    let over = |encoded: &str| match limits.check(encoded) {
+        Err(HashError::OverLimit { param, value, limit }) => (param, value, limit),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(over(&argon((1 << 20) + 1, 1, 1)), (CostParam::Argon2Memory, (1 << 20) + 1, 1 << 20));
+    assert_eq!(over(&argon(64, 13, 1)), (CostParam::Argon2Iterations, 13, 12));
+    assert_eq!(over(&argon(1 << 20, 3, 1)), (CostParam::Argon2Work, 3 << 20, 2 << 20));
+    assert_eq!(over(&argon(512, 1, 33)), (CostParam::Argon2Parallelism, 33, 32));
+    let message = limits.check(&argon(64, 13, 1)).unwrap_err().to_string();
+    assert!(message.contains("argon2 iterations (t)") && message.contains("hashers.import_limits.argon2_iterations"));
+    // bcrypt: cost 14 (4 x 12's work) passes, 15 does not.
+    let b = |cost: u32| {
+        bcrypt::hash_with_salt(b"pw", 4, [7u8; 16]).unwrap().format_for_version(bcrypt::Version::TwoA).replacen(
+            "$04$",
+            &format!("${cost:02}$"),
+            1,
+        )
+    };
+    assert_eq!(limits.check(&b(14)), Ok(()));
+    assert_eq!(over(&b(15)), (CostParam::BcryptCost, 15, 14));
+    let pbkdf2 = |i: u32| {
+        format!(
+            "$pbkdf2-sha256$i={i},l=32$1jP+5Zxpxgtee/iPxGgOz0RfE9/KJuDElP1ley4VxXc$QJxzfvdbHYBpydCbHoFg3GJEqMFULwskiuqiJctoYpI"
+        )
+    };
+    assert_eq!(limits.check(&pbkdf2(2_400_000)), Ok(()));
+    assert_eq!(over(&pbkdf2(2_400_001)).0, CostParam::Pbkdf2Iterations);
+    let scrypt = |n: u32, r: u32, p: u32| {
+        format!(
+            "$scrypt$ln={n},r={r},p={p}$2npRo7P03Mt8keSoMbyD/tKFWyUzjiQf2svUaNDSrhA=$MiCzNcIplSMqSBrm4HckjYqYhaVPPjTARTzwB1cVNYE="
+        )
+    };
+    assert_eq!(limits.check(&scrypt(1 << 20, 8, 1)), Ok(()), "1 GiB");
+    assert_eq!(over(&scrypt(1 << 19, 17, 1)).0, CostParam::ScryptMemory);
+    assert_eq!(over(&scrypt(16384, 8, 17)).0, CostParam::ScryptParallelism);
+    let sha_crypt = |rounds: u32| format!("$sha512-crypt$rounds={rounds}$saltstring${}", "a".repeat(86));
+    assert_eq!(over(&sha_crypt(1_000_001)), (CostParam::ShaCryptRounds, 1_000_001, 1_000_000));
+    // Configured ceilings win; formats without a cost pass.
+    config.import_limits.argon2_iterations = Some(2);
+    assert_eq!(
+        ImportLimits::from_config(&config).check(&argon(64, 3, 1)).unwrap_err(),
+        HashError::OverLimit { param: CostParam::Argon2Iterations, value: 3, limit: 2 }
+    );
+    assert_eq!(limits.check("{SSHA}MjQ1NDc4YzE2MzY2YzQyMGJiOGJlZjRlZGFlOWFiN2YyMjI0YjRjZA=="), Ok(()));
 }

@@ -6,7 +6,7 @@ use super::import::{AddressInput, CreateIdentityBody, ImportCredentials, ImportP
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::Error;
-use crate::hash::{self, HashError, HashPool};
+use crate::hash::{HashError, HashPool};
 use crate::model::identity::{Credential, Identity, IdentityState, RecoveryAddress, VerifiableAddress};
 use crate::persistence::identity::{self as rows, ListFilter, ListPage};
 use crate::persistence::invalidation::{Invalidation, Notice};
@@ -100,7 +100,12 @@ fn recovery_from_input(a: AddressInput, now: DateTime<Utc>) -> RecoveryAddress {
     }
 }
 
-/// Whether `config` holds a usable password.
+/// The stored password hash of an identity, if any.
+fn password_hash(identity: &Identity) -> Option<&str> {
+    identity.credentials.get("password")?.config.get("hashed_password")?.as_str()
+}
+
+/// The length of the array at `key` of `config` (0 when there is none).
 fn array_len(config: &Json, key: &str) -> usize {
     config.get(key).and_then(Json::as_array).map_or(0, Vec::len)
 }
@@ -187,7 +192,10 @@ impl IdentityService {
                     })?,
                     None => config.hashed_password.unwrap_or_default(),
                 };
-                hash::check_format(&hashed).map_err(|_| Error::invalid(UNKNOWN_HASH))?;
+                self.hashes.check_import(&hashed).map_err(|e| match e {
+                    over @ HashError::OverLimit { .. } => Error::invalid(over.to_string()),
+                    _ => Error::invalid(UNKNOWN_HASH),
+                })?;
                 json!({ "hashed_password": hashed })
             };
             let c = identity.credentials.entry("password".into()).or_insert_with(|| new_credential("password", now));
@@ -597,7 +605,14 @@ impl IdentityService {
             super::view::render(&identity, &url, super::view::CredentialsView::Full, super::view::AdminMetadata::Show);
         let patched = super::patch::apply(doc, &ops)?;
         let old_state = identity.state;
+        let old_hash = password_hash(&identity).map(str::to_string);
         super::patch::merge_into(&mut identity, patched, self.clock.now())?;
+        // A patched hash is not format-checked (as in Kratos), but its cost is capped like an import's.
+        if let Some(hash) = password_hash(&identity).filter(|h| !h.is_empty() && Some(*h) != old_hash.as_deref())
+            && let Err(over @ HashError::OverLimit { .. }) = self.hashes.check_import(hash)
+        {
+            return Err(Error::invalid(over.to_string()));
+        }
         if identity.state != old_state {
             identity.state_changed_at = Some(self.clock.now());
         }

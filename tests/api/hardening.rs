@@ -235,3 +235,63 @@ async fn recording_an_attempt_twice_keeps_one_dispatch(db: Db) {
     assert_eq!(body["dispatches"].as_array().unwrap().len(), 1, "{body}");
 }
 both_backends!(recording_an_attempt_twice_keeps_one_dispatch);
+
+/// Imported hashes may not cost more than `[hashers.import_limits]`; a login with one that
+/// costs more than the configured hasher re-hashes it.
+async fn imported_hash_costs_are_capped(db: Db) {
+    let t = TestApp::new(db).await;
+    let import = |email: &str, hash: &str| {
+        serde_json::json!({
+            "schema_id": "default",
+            "traits": {"email": email},
+            "credentials": {"password": {"config": {"hashed_password": hash}}},
+        })
+    };
+    let salt = "cm94YnRVOW5jZzFzcVE4bQ$MNzk5BtR2vUhrp6qQEjRNw";
+    for (hash, names) in [
+        (format!("$argon2id$v=19$m=1048577,t=1,p=1${salt}"), "argon2 memory (m, in KiB)"),
+        (format!("$argon2id$v=19$m=64,t=100,p=1${salt}"), "argon2 iterations (t)"),
+        (format!("$argon2id$v=19$m=262144,t=3,p=1${salt}"), "argon2 work (m x t, in KiB)"),
+        ("$2a$31$o6hx.Wog/wvFSkT/Bp/6DOxCtLRTDj7lm9on9suF/WaCGNVHbkfL6".to_string(), "bcrypt cost"),
+        (
+            "$pbkdf2-sha256$i=99999999,l=32$1jP+5Zxpxgtee/iPxGgOz0RfE9/KJuDElP1ley4VxXc$QJxzfvdbHYBpydCbHoFg3GJEqMFULwskiuqiJctoYpI".into(),
+            "pbkdf2 iterations (i)",
+        ),
+    ] {
+        let (status, _, body) =
+            t.admin_json(Method::POST, "/admin/identities", Some(import("costly@example.org", &hash))).await;
+        assert_eq!(status, 400, "{body}");
+        let reason = body["error"]["reason"].as_str().unwrap_or_default();
+        assert!(reason.contains(names), "{reason}");
+    }
+    let (_, _, list) = t.admin_json(Method::GET, "/admin/identities", None).await;
+    assert_eq!(list, serde_json::json!([]), "nothing was created");
+
+    // A hash from Kratos' own tests (t=5, p=4) imports; the server's hasher is cheaper, so the
+    // first login replaces it with one of the configured parameters.
+    let kratos = "$argon2id$v=19$m=32,t=5,p=4$cm94YnRVOW5jZzFzcVE4bQ$fBxypOL0nP/zdPE71JtAV71i487LbX3fJI5PoTN6Lp4";
+    let (status, _, created) =
+        t.admin_json(Method::POST, "/admin/identities", Some(import("kratos@example.org", kratos))).await;
+    assert_eq!(status, 201, "{created}");
+    let id: uuid::Uuid = created["id"].as_str().unwrap().parse().unwrap();
+    let stored_hash = |i: tessera::identity::Identity| {
+        i.credentials["password"].config["hashed_password"].as_str().unwrap().to_string()
+    };
+    let store = &t.app().state().store;
+    assert_eq!(stored_hash(crate::harness::stored(store, id).await.unwrap()), kratos);
+    let (status, body) = crate::selfservice::api_login(&t, "kratos@example.org", "test").await;
+    assert_eq!(status, 200, "{body}");
+    let rehashed = stored_hash(crate::harness::stored(store, id).await.unwrap());
+    let cfg = &t.app().state().config.hashers.argon2;
+    let params = format!("m={},t={},p={}", cfg.memory.0 / 1024, cfg.iterations, cfg.parallelism);
+    assert!(rehashed.starts_with(&format!("$argon2id$v=19${params}$")), "{rehashed}");
+    assert_eq!(crate::selfservice::api_login(&t, "kratos@example.org", "test").await.0, 200);
+
+    // A patched hash is capped too.
+    let patch = serde_json::json!([{"op": "replace", "path": "/credentials/password/config/hashed_password",
+        "value": format!("$argon2id$v=19$m=64,t=100,p=1${salt}")}]);
+    let (status, _, body) = t.admin_json(Method::PATCH, &format!("/admin/identities/{id}"), Some(patch)).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(stored_hash(crate::harness::stored(store, id).await.unwrap()), rehashed);
+}
+both_backends!(imported_hash_costs_are_capped);

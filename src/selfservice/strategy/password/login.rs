@@ -3,7 +3,6 @@
 
 use super::{Password, hashed_password, password_node, submit};
 use crate::catalogue as text;
-use crate::config::HashAlgorithm;
 use crate::error::Error;
 use crate::identity::{Identity, IdentityState};
 use crate::selfservice::brute_force::Verdict;
@@ -127,11 +126,10 @@ impl LoginStrategy for Password {
     }
 }
 
-/// Re-hashes a password stored in another algorithm family (behaviour.md §18.2); failures
-/// are logged and ignored.
+/// Re-hashes a password stored in another algorithm family (behaviour.md §18.2) or at a cost
+/// above the configured one; failures are logged and ignored.
 async fn rehash_if_needed(svc: &Services, identity: Identity, stored: &str, password: &str) -> Identity {
-    let algorithm: HashAlgorithm = svc.config.hashers.algorithm;
-    if crate::hash::understands(algorithm, stored) {
+    if !svc.identities.hashes.needs_rehash(stored) {
         return identity;
     }
     match svc.identities.hashes.hash(password.as_bytes().to_vec()).await {
