@@ -10,4 +10,4 @@ mod values;
 pub use load::{ConfigError, Loaded, load};
 pub use sections::*;
 pub use selfservice::*;
-pub use values::{ByteSize, Dur, redact_url};
+pub use values::{ByteSize, Cidr, Dur, canonical, redact_url};

@@ -1,7 +1,7 @@
 //! `[selfservice]`, `[cookies]` and `[security]`: the self-service flows, their methods and
 //! hooks, shared cookie attributes, and tessera's brute-force defence.
 
-use super::values::Dur;
+use super::values::{Cidr, Dur};
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -492,6 +492,11 @@ pub struct CookiesConfig {
 pub struct SecurityConfig {
     pub account_enumeration: AccountEnumerationConfig,
     pub brute_force: BruteForceConfig,
+    /// tessera's own: proxies whose forwarding headers are believed. A request from one of
+    /// these networks is attributed to the right-most `X-Forwarded-For` entry outside them
+    /// (or to `True-Client-IP` / `Cf-Connecting-IP` / `X-Real-IP`); any other request to
+    /// its TCP peer. Empty = no forwarding header is believed.
+    pub trusted_proxies: Vec<Cidr>,
 }
 
 /// `[security.account_enumeration]`.
@@ -502,19 +507,18 @@ pub struct AccountEnumerationConfig {
 }
 
 /// `[security.brute_force]` (tessera's own): failed password logins are counted per
-/// identifier and per client IP; a bucket that reaches its limit inside `window` is locked
-/// for `lockout`.
+/// identifier and per client address (IPv6 per /64; see `security.trusted_proxies`); a bucket
+/// that reaches its limit inside `window` is locked for `lockout`, and each lock that follows
+/// without a successful login lasts twice the one before, up to `max_lockout`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct BruteForceConfig {
     pub enabled: bool,
     pub window: Dur,
     pub lockout: Dur,
+    pub max_lockout: Dur,
     pub max_failures_per_identifier: u32,
     pub max_failures_per_ip: u32,
-    /// Take the client address from `True-Client-IP` / `X-Real-IP` / `X-Forwarded-For` (only
-    /// behind a proxy that sets them); otherwise the TCP peer address is used.
-    pub use_forwarded_headers: bool,
 }
 
 impl Default for BruteForceConfig {
@@ -522,10 +526,10 @@ impl Default for BruteForceConfig {
         BruteForceConfig {
             enabled: true,
             window: Dur(Duration::from_secs(15 * 60)),
-            lockout: Dur(Duration::from_secs(15 * 60)),
+            lockout: Dur(Duration::from_secs(60)),
+            max_lockout: Dur(Duration::from_secs(24 * 3600)),
             max_failures_per_identifier: 10,
             max_failures_per_ip: 100,
-            use_forwarded_headers: false,
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Value types of the configuration: Kratos-style durations and byte sizes.
+//! Value types of the configuration: Kratos-style durations and byte sizes, and networks.
 
 use serde::{Deserialize, Deserializer, de};
 use std::time::Duration;
@@ -96,5 +96,41 @@ mod tests {
         assert_eq!(ByteSize::parse("128MB"), Ok(ByteSize(128 << 20)));
         assert_eq!(ByteSize::parse("1GB"), Ok(ByteSize(1 << 30)));
         assert!(ByteSize::parse("12XB").is_err());
+    }
+}
+
+/// A network in CIDR notation (`"10.0.0.0/8"`, `"2001:db8::/32"`); a bare address is its
+/// own /32 or /128.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr(pub ipnet::IpNet);
+
+impl Cidr {
+    /// Parses `"<address>[/<prefix>]"`.
+    pub fn parse(s: &str) -> Result<Cidr, String> {
+        let s = s.trim();
+        s.parse::<ipnet::IpNet>()
+            .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            .map(|n| Cidr(n.trunc()))
+            .map_err(|_| format!("invalid network {s:?}: expected CIDR notation, like \"10.0.0.0/8\""))
+    }
+
+    /// Whether `ip` is in this network (IPv4-mapped IPv6 addresses count as IPv4).
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        self.0.contains(&canonical(ip))
+    }
+}
+
+/// `ip`, with an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) as plain IPv4.
+pub fn canonical(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+impl<'de> Deserialize<'de> for Cidr {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Cidr::parse(&s).map_err(de::Error::custom)
     }
 }

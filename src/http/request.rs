@@ -5,11 +5,13 @@
 use super::cookies::csrf_from_request;
 use super::negotiate::{is_browser_request, is_json_request};
 use super::state::AppState;
+use crate::config::{Cidr, canonical};
 use crate::error::Error;
 use crate::selfservice::step::RequestInfo;
 use actix_web::HttpRequest;
 use actix_web::http::header;
 use chrono::{DateTime, Utc};
+use std::net::IpAddr;
 use uuid::Uuid;
 
 /// The session token of a request: `X-Session-Token`, then the session cookie, then
@@ -131,22 +133,82 @@ pub async fn request_info(state: &AppState, req: &HttpRequest) -> Result<Request
     })
 }
 
-/// The address brute-force buckets are keyed on: the TCP peer, or (when configured, behind a
-/// trusted proxy) the forwarded client address; only a valid IP counts.
+/// The client address abuse limits count against (brute force, senders): the TCP peer, or,
+/// when the peer is a trusted proxy (`security.trusted_proxies`), the address it forwards —
+/// `True-Client-IP`, `Cf-Connecting-IP` or `X-Real-IP`, else the right-most `X-Forwarded-For`
+/// entry outside the trusted networks. IPv6 addresses are counted per /64. `None`: no address
+/// could be determined (the caller counts those together).
+pub fn abuse_address(trusted: &[Cidr], req: &HttpRequest) -> Option<String> {
+    let peer = canonical(req.peer_addr()?.ip());
+    let ip = if trusted.iter().any(|n| n.contains(peer)) { forwarded_client(trusted, req)? } else { peer };
+    Some(match canonical(ip) {
+        IpAddr::V6(v6) => ipnet::Ipv6Net::new(v6, 64).map_or_else(|_| v6.to_string(), |n| n.trunc().to_string()),
+        v4 => v4.to_string(),
+    })
+}
+
+/// The client a trusted proxy forwards; the proxy itself when it forwards nothing; `None`
+/// when what it forwards is not an address.
+fn forwarded_client(trusted: &[Cidr], req: &HttpRequest) -> Option<IpAddr> {
+    let header =
+        |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
+    for name in ["true-client-ip", "cf-connecting-ip", "x-real-ip"] {
+        if let Some(v) = header(name) {
+            return v.parse().ok();
+        }
+    }
+    let Some(xff) = header("x-forwarded-for") else { return req.peer_addr().map(|a| a.ip()) };
+    let mut leftmost = None;
+    for entry in xff.rsplit(',').map(str::trim) {
+        let ip: IpAddr = entry.parse().ok()?;
+        if !trusted.iter().any(|n| n.contains(ip)) {
+            return Some(ip);
+        }
+        leftmost = Some(ip);
+    }
+    // Every hop is a trusted network: the first one is the client.
+    leftmost
+}
+
 fn brute_force_ip(state: &AppState, req: &HttpRequest) -> Option<String> {
-    let raw = if state.config.security.brute_force.use_forwarded_headers {
-        client_ip(req)?
-    } else {
-        return req.peer_addr().map(|a| a.ip().to_string());
-    };
-    let ip = raw.parse::<std::net::SocketAddr>().map(|a| a.ip()).or_else(|_| raw.parse::<std::net::IpAddr>()).ok()?;
-    Some(ip.to_string())
+    abuse_address(&state.config.security.trusted_proxies, req)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use actix_web::test::TestRequest;
+
+    fn from(peer: &str, headers: &[(&str, &str)]) -> HttpRequest {
+        let mut req = TestRequest::default().peer_addr(peer.parse().unwrap());
+        for (k, v) in headers {
+            req = req.insert_header((*k, *v));
+        }
+        req.to_http_request()
+    }
+
+    #[test]
+    fn abuse_address_believes_only_trusted_proxies() {
+        let trusted: Vec<Cidr> = ["10.0.0.0/8", "2001:db8:ffff::/48"].iter().map(|c| Cidr::parse(c).unwrap()).collect();
+        let addr = |peer: &str, headers: &[(&str, &str)]| abuse_address(&trusted, &from(peer, headers));
+        // An untrusted peer: its headers are ignored.
+        let spoof = [("X-Forwarded-For", "198.51.100.1"), ("True-Client-IP", "198.51.100.2")];
+        assert_eq!(addr("203.0.113.5:1234", &spoof).as_deref(), Some("203.0.113.5"));
+        assert_eq!(abuse_address(&[], &from("10.0.0.1:1", &spoof)).as_deref(), Some("10.0.0.1"), "nothing trusted");
+        // A trusted proxy: the right-most entry outside the trusted networks.
+        let xff = [("X-Forwarded-For", "198.51.100.1, 203.0.113.9, 10.1.1.1")];
+        assert_eq!(addr("10.0.0.1:1", &xff).as_deref(), Some("203.0.113.9"));
+        assert_eq!(addr("10.0.0.1:1", &[("X-Forwarded-For", "10.9.9.9, 10.1.1.1")]).as_deref(), Some("10.9.9.9"));
+        assert_eq!(addr("10.0.0.1:1", &[("X-Real-IP", "192.0.2.7")]).as_deref(), Some("192.0.2.7"));
+        assert_eq!(addr("10.0.0.1:1", &[]).as_deref(), Some("10.0.0.1"), "the proxy's own request");
+        assert_eq!(addr("10.0.0.1:1", &[("X-Forwarded-For", "garbage, 10.1.1.1")]), None);
+        assert_eq!(addr("10.0.0.1:1", &[("True-Client-IP", "not-an-ip")]), None);
+        // IPv6 per /64; IPv4-mapped addresses as IPv4.
+        assert_eq!(addr("[2001:db8:1:2:3:4:5:6]:1", &[]).as_deref(), Some("2001:db8:1:2::/64"));
+        let v6 = [("X-Forwarded-For", "2001:db8:1:2::99")];
+        assert_eq!(addr("[2001:db8:ffff::1]:1", &v6).as_deref(), Some("2001:db8:1:2::/64"));
+        assert_eq!(addr("[::ffff:10.0.0.1]:1", &xff).as_deref(), Some("203.0.113.9"));
+    }
 
     #[test]
     fn device_address_follows_kratos_precedence() {

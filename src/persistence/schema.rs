@@ -216,6 +216,7 @@ diesel::table! {
         window_start -> DbTimestamptz,
         locked_until -> Nullable<DbTimestamptz>,
         updated_at -> DbTimestamptz,
+        lockouts -> Integer,
     }
 }
 

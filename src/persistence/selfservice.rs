@@ -333,32 +333,39 @@ pub struct Counter {
     pub failures: i32,
     pub window_start: DateTime<Utc>,
     pub locked_until: Option<DateTime<Utc>>,
+    /// Locks so far without a success in between.
+    pub lockouts: i32,
 }
 
 /// The bucket `key`, if it exists.
 pub async fn counter(conn: &mut Conn<'_>, key: &str) -> Result<Option<Counter>, StoreError> {
-    let row: Option<(i32, Ts, Option<Ts>)> = on_conn!(conn, c => bf::table
+    let row: Option<(i32, Ts, Option<Ts>, i32)> = on_conn!(conn, c => bf::table
         .filter(bf::key.eq(key))
-        .select((bf::failures, bf::window_start, bf::locked_until))
+        .select((bf::failures, bf::window_start, bf::locked_until, bf::lockouts))
         .first(c)
         .await
         .optional())?;
-    Ok(row.map(|(failures, w, l)| Counter { failures, window_start: w.0, locked_until: l.map(|t| t.0) }))
+    Ok(row.map(|(failures, w, l, lockouts)| Counter {
+        failures,
+        window_start: w.0,
+        locked_until: l.map(|t| t.0),
+        lockouts,
+    }))
 }
 
 /// Reserves one attempt in bucket `key` (call inside a transaction). A window that started
 /// before `window_start_after`, or a lock that has run out, restarts the bucket. Returns
 /// `(attempt number in this window, locked_until)`; when already locked the count is not
 /// raised and `0` is returned. The attempt that reaches `limit` locks the bucket until
-/// `lock_until`. Every step is a single UPDATE whose arithmetic happens in the database, so
-/// parallel callers get distinct numbers.
+/// `lock_until(earlier locks)`. Every step is a single UPDATE whose arithmetic happens in the
+/// database (the first one takes the row lock), so parallel callers get distinct numbers.
 pub async fn reserve_attempt(
     conn: &mut Conn<'_>,
     key: &str,
     now: DateTime<Utc>,
     window_start_after: DateTime<Utc>,
     limit: i32,
-    lock_until: DateTime<Utc>,
+    lock_until: impl FnOnce(i32) -> DateTime<Utc>,
 ) -> Result<(i32, Option<DateTime<Utc>>), StoreError> {
     let fresh = (
         bf::key.eq(key),
@@ -379,15 +386,17 @@ pub async fn reserve_attempt(
         .set((bf::failures.eq(bf::failures + 1), bf::updated_at.eq(Ts(now))))
         .execute(c)
         .await)?;
-    on_conn!(conn, c => diesel::update(
-            bf::table.filter(bf::key.eq(key)).filter(bf::locked_until.is_null()).filter(bf::failures.ge(limit)),
-        )
-        .set(bf::locked_until.eq(Some(Ts(lock_until))))
-        .execute(c)
-        .await)?;
-    let c = counter(conn, key).await?.ok_or(StoreError::Query(diesel::result::Error::NotFound))?;
+    let mut c = counter(conn, key).await?.ok_or(StoreError::Query(diesel::result::Error::NotFound))?;
     if raised == 0 {
         return Ok((0, c.locked_until));
+    }
+    if c.failures >= limit && c.locked_until.is_none() {
+        let until = lock_until(c.lockouts);
+        on_conn!(conn, c => diesel::update(bf::table.filter(bf::key.eq(key)).filter(bf::locked_until.is_null()))
+            .set((bf::locked_until.eq(Some(Ts(until))), bf::lockouts.eq(bf::lockouts + 1)))
+            .execute(c)
+            .await)?;
+        c.locked_until = Some(until);
     }
     Ok((c.failures, c.locked_until))
 }

@@ -35,6 +35,15 @@ fn ip_key(ip: &str) -> String {
     format!("ip:{ip}")
 }
 
+/// The bucket of requests whose client address could not be determined.
+const UNKNOWN_ADDRESS: &str = "unknown";
+
+/// How long the lock after `earlier` locks lasts: `base`, doubled per earlier lock, at most `max`.
+fn backoff(base: std::time::Duration, max: std::time::Duration, earlier: i32) -> std::time::Duration {
+    let doublings = u32::try_from(earlier.clamp(0, 30)).unwrap_or(0);
+    base.saturating_mul(1 << doublings).min(max.max(base))
+}
+
 fn dur(d: std::time::Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
@@ -52,11 +61,14 @@ impl BruteForce {
         }
         let now = self.clock.now();
         let window_start_after = now - dur(self.config.window.0);
-        let lock_until = now + dur(self.config.lockout.0);
-        let mut buckets = vec![(id_key(identifier), self.config.max_failures_per_identifier)];
-        if let Some(ip) = ip.filter(|ip| !ip.is_empty()) {
-            buckets.push((ip_key(ip), self.config.max_failures_per_ip));
-        }
+        let (base, max) = (self.config.lockout.0, self.config.max_lockout.0);
+        let lock_until = move |earlier: i32| now + dur(backoff(base, max, earlier));
+        // No address found still counts: in one shared bucket.
+        let ip = ip.filter(|ip| !ip.is_empty()).unwrap_or(UNKNOWN_ADDRESS);
+        let buckets = [
+            (id_key(identifier), self.config.max_failures_per_identifier),
+            (ip_key(ip), self.config.max_failures_per_ip),
+        ];
         let mut pooled = self.store.get().await?;
         let mut conn = pooled.conn();
         conn.begin().await?;
@@ -73,7 +85,7 @@ impl BruteForce {
             };
             // `n == 0`: the bucket was locked before this attempt.
             if n == 0 || n > limit {
-                verdict = Verdict::Locked(locked_until.unwrap_or(lock_until));
+                verdict = Verdict::Locked(locked_until.unwrap_or(now));
             }
         }
         conn.commit().await?;
@@ -97,7 +109,7 @@ impl BruteForce {
         let mut pooled = self.store.get().await?;
         let mut conn = pooled.conn();
         conn.begin().await?;
-        let reserved = rows::reserve_attempt(&mut conn, &key, now, window_start_after, lock, until).await;
+        let reserved = rows::reserve_attempt(&mut conn, &key, now, window_start_after, lock, |_| until).await;
         let (n, _) = match reserved {
             Ok(r) => r,
             Err(e) => {
@@ -118,14 +130,27 @@ impl BruteForce {
         let mut pooled = self.store.get().await?;
         let mut conn = pooled.conn();
         rows::clear_counter(&mut conn, &id_key(identifier)).await?;
-        if let Some(ip) = ip.filter(|ip| !ip.is_empty()) {
-            rows::release_attempt(&mut conn, &ip_key(ip)).await?;
-        }
+        rows::release_attempt(&mut conn, &ip_key(ip.filter(|ip| !ip.is_empty()).unwrap_or(UNKNOWN_ADDRESS))).await?;
         Ok(())
     }
 
     /// Seconds until `until`, at least 1.
     pub fn retry_after(&self, until: DateTime<Utc>) -> i64 {
         (until - self.clock.now()).num_seconds().max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn each_lock_lasts_twice_the_last_up_to_the_maximum() {
+        let (base, max) = (Duration::from_secs(60), Duration::from_secs(3600));
+        let locks: Vec<u64> = (0..9).map(|n| backoff(base, max, n).as_secs()).collect();
+        assert_eq!(locks, [60, 120, 240, 480, 960, 1920, 3600, 3600, 3600]);
+        assert_eq!(backoff(base, max, i32::MAX), max);
+        assert_eq!(backoff(base, Duration::ZERO, 3), base, "a maximum below the base is the base");
     }
 }

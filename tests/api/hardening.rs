@@ -295,3 +295,101 @@ async fn imported_hash_costs_are_capped(db: Db) {
     assert_eq!(stored_hash(crate::harness::stored(store, id).await.unwrap()), rehashed);
 }
 both_backends!(imported_hash_costs_are_capped);
+
+/// A password login with extra request headers; returns the UI message ids and the lock-out
+/// message's `retry_after_seconds`, if any.
+async fn login_from(
+    t: &TestApp,
+    identifier: &str,
+    password: &str,
+    headers: &[(&str, &str)],
+) -> (Vec<u64>, Option<i64>) {
+    let flow = crate::selfservice::api_flow(t, "login", "").await;
+    let mut req = t
+        .http
+        .post(format!("{}/self-service/login?flow={}", t.public, flow["id"].as_str().unwrap()))
+        .header("Accept", "application/json")
+        .json(&serde_json::json!({"method": "password", "identifier": identifier, "password": password}));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let body: serde_json::Value = req.send().await.unwrap().json().await.unwrap();
+    let retry = body["ui"]["messages"][0]["context"]["retry_after_seconds"].as_i64();
+    let ids = if body["ui"].is_object() { crate::selfservice::message_ids(&body) } else { Vec::new() };
+    (ids, retry)
+}
+
+/// Forwarding headers count only from `security.trusted_proxies`; IPv6 clients are counted
+/// per /64.
+async fn forwarded_addresses_only_from_trusted_proxies(db: Db) {
+    let wrong = |n: usize| format!("nobody-{n}@example.org");
+    // Nothing trusted: a client cannot escape its address's bucket by inventing headers.
+    let t = TestApp::builder(db).config(|c| c.security.brute_force.max_failures_per_ip = 3).build().await;
+    for n in 0..3 {
+        let xff = format!("198.51.100.{n}");
+        assert_eq!(login_from(&t, &wrong(n), "wrong-password", &[("X-Forwarded-For", &xff)]).await.0, [4000006]);
+    }
+    let (ids, _) = login_from(&t, &wrong(9), "wrong-password", &[("True-Client-IP", "192.0.2.200")]).await;
+    assert_eq!(ids, [4019001], "the peer address is locked");
+
+    // Behind a trusted proxy (the tests' loopback peer): each forwarded client has its bucket.
+    let t = TestApp::builder(db)
+        .config(|c| {
+            c.security.brute_force.max_failures_per_ip = 3;
+            c.security.trusted_proxies = vec![tessera::config::Cidr::parse("127.0.0.0/8").unwrap()];
+        })
+        .build()
+        .await;
+    for n in 0..3 {
+        let xff = format!("198.51.100.{n}, 127.0.0.1");
+        assert_eq!(login_from(&t, &wrong(n), "wrong-password", &[("X-Forwarded-For", &xff)]).await.0, [4000006]);
+    }
+    for n in 0..3 {
+        let v6 = format!("2001:db8:1:2::{n}");
+        assert_eq!(login_from(&t, &wrong(n), "wrong-password", &[("X-Forwarded-For", &v6)]).await.0, [4000006]);
+    }
+    let (ids, _) = login_from(&t, &wrong(9), "wrong-password", &[("X-Forwarded-For", "2001:db8:1:2:ffff::1")]).await;
+    assert_eq!(ids, [4019001], "one /64 is one bucket");
+    let (ids, _) = login_from(&t, &wrong(9), "wrong-password", &[("X-Forwarded-For", "2001:db8:1:3::1")]).await;
+    assert_eq!(ids, [4000006], "the next /64 is another");
+    // A forwarded value that is no address goes to the shared "unknown" bucket, never to none.
+    for n in 0..3 {
+        assert_eq!(login_from(&t, &wrong(n), "wrong-password", &[("X-Real-IP", "garbage")]).await.0, [4000006]);
+    }
+    assert_eq!(login_from(&t, &wrong(5), "wrong-password", &[("X-Real-IP", "other-garbage")]).await.0, [4019001]);
+}
+both_backends!(forwarded_addresses_only_from_trusted_proxies);
+
+/// Each lock-out of an identifier lasts twice the one before; a successful login starts over.
+async fn identifier_lockouts_back_off_exponentially(db: Db) {
+    let clock = tessera::clock::Clock::fixed(tessera::clock::Clock::system().now());
+    let t = TestApp::builder(db)
+        .clock(clock.clone())
+        .config(|c| {
+            c.security.brute_force.max_failures_per_identifier = 2;
+            c.security.brute_force.lockout = tessera::config::Dur(std::time::Duration::from_secs(60));
+            c.security.brute_force.max_lockout = tessera::config::Dur(std::time::Duration::from_secs(200));
+        })
+        .build()
+        .await;
+    let who = "backoff@example.org";
+    crate::selfservice::api_register(&t, who).await;
+    let password = crate::selfservice::PASSWORD;
+    for expected in [60, 120, 200, 200] {
+        for _ in 0..2 {
+            assert_eq!(login_from(&t, who, "wrong-password", &[]).await.0, [4000006]);
+        }
+        let (ids, retry) = login_from(&t, who, "wrong-password", &[]).await;
+        assert_eq!((ids, retry), (vec![4019001], Some(expected)));
+        // Still locked a second before the end, even with the right password.
+        clock.advance(chrono::Duration::seconds(expected - 1));
+        assert_eq!(login_from(&t, who, password, &[]).await, (vec![4019001], Some(1)));
+        clock.advance(chrono::Duration::seconds(1));
+    }
+    assert_eq!(login_from(&t, who, password, &[]).await.0, Vec::<u64>::new(), "signed in");
+    for _ in 0..2 {
+        assert_eq!(login_from(&t, who, "wrong-password", &[]).await.0, [4000006]);
+    }
+    assert_eq!(login_from(&t, who, "wrong-password", &[]).await, (vec![4019001], Some(60)), "started over");
+}
+both_backends!(identifier_lockouts_back_off_exponentially);

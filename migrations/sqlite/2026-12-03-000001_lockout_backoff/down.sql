@@ -1,0 +1,1 @@
+ALTER TABLE brute_force_counters DROP COLUMN lockouts;
