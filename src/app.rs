@@ -156,6 +156,7 @@ impl App {
         );
         let services = crate::selfservice::services::Services {
             courier: courier.clone(),
+            outbox: Default::default(),
             config: config.clone(),
             store: store.clone(),
             persister: persister.clone(),
@@ -166,6 +167,7 @@ impl App {
             flows: flows.clone(),
             brute_force: crate::selfservice::brute_force::BruteForce::new(
                 config.security.brute_force.clone(),
+                config.security.send_limits.clone(),
                 store.clone(),
                 clock.clone(),
             ),

@@ -428,6 +428,15 @@ pub fn locked_out(retry_after_seconds: i64) -> Text {
     )
 }
 
+/// 4069001 / 4079001 (tessera): too many recovery / verification messages requested.
+pub fn too_many_messages(verification: bool, retry_after_seconds: i64) -> Text {
+    error(
+        if verification { 4079001 } else { 4069001 },
+        format!("Too many messages were requested. Please try again in {retry_after_seconds} seconds."),
+        Some(json!({"retry_after_seconds": retry_after_seconds})),
+    )
+}
+
 fn success(id: u32, text: impl Into<String>, context: Option<Json>) -> Text {
     Text { id, text: text.into(), kind: TextType::Success, context }
 }

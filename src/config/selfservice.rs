@@ -497,6 +497,25 @@ pub struct SecurityConfig {
     /// (or to `True-Client-IP` / `Cf-Connecting-IP` / `X-Real-IP`); any other request to
     /// its TCP peer. Empty = no forwarding header is believed.
     pub trusted_proxies: Vec<Cidr>,
+    pub send_limits: SendLimitsConfig,
+}
+
+/// `[security.send_limits]` (tessera's own): recovery and verification messages requested per
+/// address and per client address within `window`; past either limit the bucket is locked
+/// until `window` has passed since the lock. Known and unknown addresses count alike.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SendLimitsConfig {
+    pub enabled: bool,
+    pub window: Dur,
+    pub max_per_address: u32,
+    pub max_per_ip: u32,
+}
+
+impl Default for SendLimitsConfig {
+    fn default() -> Self {
+        SendLimitsConfig { enabled: true, window: Dur(Duration::from_secs(3600)), max_per_address: 10, max_per_ip: 100 }
+    }
 }
 
 /// `[security.account_enumeration]`.

@@ -5,7 +5,7 @@
 //! number of attempts per window is ever evaluated. A success clears the identifier's bucket.
 
 use crate::clock::Clock;
-use crate::config::BruteForceConfig;
+use crate::config::{BruteForceConfig, SendLimitsConfig};
 use crate::persistence::selfservice as rows;
 use crate::persistence::{Store, StoreError};
 use chrono::{DateTime, Utc};
@@ -23,6 +23,7 @@ pub enum Verdict {
 #[derive(Clone)]
 pub struct BruteForce {
     config: BruteForceConfig,
+    sends: SendLimitsConfig,
     store: Store,
     clock: Clock,
 }
@@ -33,6 +34,14 @@ fn id_key(identifier: &str) -> String {
 
 fn ip_key(ip: &str) -> String {
     format!("ip:{ip}")
+}
+
+fn send_address_key(address: &str) -> String {
+    format!("send-to:{}", hex::encode(Sha256::digest(address.trim().to_lowercase().as_bytes())))
+}
+
+fn send_ip_key(ip: &str) -> String {
+    format!("send-from:{ip}")
 }
 
 /// The bucket of requests whose client address could not be determined.
@@ -50,8 +59,8 @@ fn dur(d: std::time::Duration) -> chrono::Duration {
 
 impl BruteForce {
     /// Counters over `store`.
-    pub fn new(config: BruteForceConfig, store: Store, clock: Clock) -> BruteForce {
-        BruteForce { config, store, clock }
+    pub fn new(config: BruteForceConfig, sends: SendLimitsConfig, store: Store, clock: Clock) -> BruteForce {
+        BruteForce { config, sends, store, clock }
     }
 
     /// Reserves an attempt for `identifier` from `ip`.
@@ -60,7 +69,6 @@ impl BruteForce {
             return Ok(Verdict::Allowed);
         }
         let now = self.clock.now();
-        let window_start_after = now - dur(self.config.window.0);
         let (base, max) = (self.config.lockout.0, self.config.max_lockout.0);
         let lock_until = move |earlier: i32| now + dur(backoff(base, max, earlier));
         // No address found still counts: in one shared bucket.
@@ -69,13 +77,39 @@ impl BruteForce {
             (id_key(identifier), self.config.max_failures_per_identifier),
             (ip_key(ip), self.config.max_failures_per_ip),
         ];
+        self.reserve_in(buckets, self.config.window.0, lock_until).await
+    }
+
+    /// Reserves one message to `address` requested from `ip` (recovery, verification and code
+    /// sends), whether or not the address is known.
+    pub async fn reserve_send(&self, address: &str, ip: Option<&str>) -> Result<Verdict, StoreError> {
+        if !self.sends.enabled {
+            return Ok(Verdict::Allowed);
+        }
+        let now = self.clock.now();
+        let window = dur(self.sends.window.0);
+        let ip = ip.filter(|ip| !ip.is_empty()).unwrap_or(UNKNOWN_ADDRESS);
+        let buckets =
+            [(send_address_key(address), self.sends.max_per_address), (send_ip_key(ip), self.sends.max_per_ip)];
+        self.reserve_in(buckets, self.sends.window.0, move |_| now + window).await
+    }
+
+    /// Raises each bucket by one in one transaction; locked if any bucket is over its limit.
+    async fn reserve_in(
+        &self,
+        buckets: [(String, u32); 2],
+        window: std::time::Duration,
+        lock_until: impl Fn(i32) -> DateTime<Utc>,
+    ) -> Result<Verdict, StoreError> {
+        let now = self.clock.now();
+        let window_start_after = now - dur(window);
         let mut pooled = self.store.get().await?;
         let mut conn = pooled.conn();
         conn.begin().await?;
         let mut verdict = Verdict::Allowed;
         for (key, limit) in buckets {
             let limit = i32::try_from(limit.max(1)).unwrap_or(i32::MAX);
-            let reserved = rows::reserve_attempt(&mut conn, &key, now, window_start_after, limit, lock_until).await;
+            let reserved = rows::reserve_attempt(&mut conn, &key, now, window_start_after, limit, &lock_until).await;
             let (n, locked_until) = match reserved {
                 Ok(r) => r,
                 Err(e) => {

@@ -29,6 +29,7 @@ pub struct Services {
     pub brute_force: super::brute_force::BruteForce,
     pub hooks: super::hook::HookRunner,
     pub courier: crate::courier::Courier,
+    pub outbox: super::outbox::Outbox,
 }
 
 impl Services {

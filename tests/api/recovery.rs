@@ -735,6 +735,83 @@ async fn submission_limit_holds_across_instances(db: Db) {
 }
 both_backends!(submission_limit_holds_across_instances);
 
+/// Asks for a recovery or verification message to `email` on a new API flow, as client
+/// `client` (forwarded by the trusted loopback proxy); returns the status and message ids.
+async fn send_from(t: &TestApp, kind: &str, email: &str, client: &str) -> (u16, Vec<u64>, Value) {
+    let flow = api_flow(t, kind, "").await;
+    let res = t
+        .http
+        .post(format!("{}/self-service/{kind}?flow={}", t.public, flow["id"].as_str().unwrap()))
+        .header("Accept", "application/json")
+        .header("X-Forwarded-For", client)
+        .json(&json!({"method": "code", "email": email}))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let body: Value = res.json().await.unwrap();
+    (status, message_ids(&body), body)
+}
+
+/// Recovery and verification sends are limited per address and per client; known and
+/// unknown addresses count alike, and a resend leaves only the newest code valid.
+async fn sends_are_limited_per_address_and_client(db: Db) {
+    let Some(peer) = SmtpPeer::start(None, None).await else { return };
+    let port = peer.port;
+    let t = TestApp::builder(db)
+        .config(move |c| {
+            flows_config(port, CodeOrLink::Code)(c);
+            c.security.send_limits.max_per_address = 2;
+            c.security.send_limits.max_per_ip = 4;
+            c.security.trusted_proxies = vec![tessera::config::Cidr::parse("127.0.0.0/8").unwrap()];
+        })
+        .build()
+        .await;
+    create_identity(&t, "known@example.org").await;
+    for (email, client) in [("known@example.org", "198.51.100.1"), ("ghost@example.org", "198.51.100.2")] {
+        for _ in 0..2 {
+            let (status, ids, body) = send_from(&t, "recovery", email, client).await;
+            assert_eq!((status, ids), (200, vec![1060003]), "{body}");
+        }
+        // The third message to the address, even from another client, is refused, and the
+        // answer is the same for the known and the unknown address.
+        let (status, ids, body) = send_from(&t, "recovery", email, "198.51.100.9").await;
+        assert_eq!((status, ids), (400, vec![4069001]), "{body}");
+        assert!(body["ui"]["messages"][0]["context"]["retry_after_seconds"].as_i64().unwrap() > 3000);
+        assert_eq!(body["state"], "choose_method");
+    }
+    // The known address got its two messages and no third.
+    mail_to(&peer, "known@example.org", 2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(peer.received().iter().filter(|m| m["to"][0] == "known@example.org").count(), 2);
+    // One client cannot write to any number of addresses; the limit counts verification too.
+    for n in 0..3 {
+        let (status, ids, _) = send_from(&t, "recovery", &format!("r{n}@example.org"), "198.51.100.3").await;
+        assert_eq!((status, ids), (200, vec![1060003]));
+    }
+    let (status, ids, _) = send_from(&t, "verification", "v@example.org", "198.51.100.3").await;
+    assert_eq!((status, ids), (200, vec![1080003]));
+    let (status, ids, _) = send_from(&t, "verification", "v2@example.org", "198.51.100.3").await;
+    assert_eq!((status, ids), (400, vec![4079001]));
+    let (status, ids, _) = send_from(&t, "verification", "v2@example.org", "198.51.100.4").await;
+    assert_eq!((status, ids), (200, vec![1080003]), "other clients are not affected");
+
+    // A resend on one flow: only the newest code is valid.
+    create_identity(&t, "again@example.org").await;
+    let flow = api_flow(&t, "recovery", "").await;
+    api_submit(&t, "recovery", &flow, json!({"method": "code", "email": "again@example.org"})).await;
+    let first = code_in(&mail_to(&peer, "again@example.org", 1).await);
+    api_submit(&t, "recovery", &flow, json!({"method": "code", "email": "again@example.org"})).await;
+    let second = code_in(&mail_to(&peer, "again@example.org", 2).await);
+    if first != second {
+        let (status, body) = api_submit(&t, "recovery", &flow, json!({"method": "code", "code": first})).await;
+        assert_eq!((status, message_ids(&body)), (200, vec![4060006]), "{body}");
+    }
+    let (status, body) = api_submit(&t, "recovery", &flow, json!({"method": "code", "code": second})).await;
+    assert_eq!(status, 422, "{body}");
+}
+both_backends!(sends_are_limited_per_address_and_client);
+
 async fn login_verification_hook(db: Db) {
     let Some(peer) = SmtpPeer::start(None, None).await else { return };
     let port = peer.port;

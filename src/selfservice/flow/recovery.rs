@@ -8,6 +8,7 @@ use crate::catalogue as text;
 use crate::error::{Error, FlowName};
 use crate::persistence::identity::{AddressKind, find_by_address};
 use crate::persistence::selfservice::CodeRecord;
+use crate::selfservice::brute_force::Verdict;
 use crate::selfservice::challenge::{self, Mail};
 use crate::selfservice::codes;
 use crate::selfservice::form::Submit;
@@ -242,10 +243,21 @@ async fn send(
         Ok(e) => e,
         Err(m) => return challenge::email_problem(flow, method, raw.as_deref(), m, info),
     };
-    let mut f = flow;
-    if let Err(e) = send_to_address(&svc, &mut f, strategy, method, &address, tp.as_ref()).await {
-        return (f, Outcome::Error(e));
+    match svc.brute_force.reserve_send(&address, info.client_ip.as_deref()).await {
+        Ok(Verdict::Allowed) => {}
+        Ok(Verdict::Locked(until)) => {
+            return flow_message(flow, text::too_many_messages(false, svc.brute_force.retry_after(until)), tp);
+        }
+        Err(e) => return (flow, Outcome::Error(Error::from(e))),
     }
+    // The answer is the same for every address; the message follows it.
+    let (task_svc, task_flow, to, payload) = (svc.clone(), flow.clone(), address.clone(), tp.clone());
+    svc.outbox.send_latest(flow.id, async move {
+        if let Err(e) = deliver(&task_svc, &task_flow, method, &to, payload.as_ref()).await {
+            tracing::error!(flow_id = %task_flow.id, error = %e, "recovery: the message could not be queued");
+        }
+    });
+    let mut f = flow;
     f.state = State::SentEmail;
     f.active = Some(method.into());
     f.data.address = Some(address.clone());
@@ -264,14 +276,18 @@ fn csrf_failed(flow: Flow, failure: CsrfFailure, tp: Option<Json>) -> Stepped {
     (flow, Outcome::WithCookies { csrf: Some(csrf::new_token()), session: None, inner: Box::new(outcome) })
 }
 
-async fn send_to_address(
+/// Sends the message for `address`: a recovery address gets a new secret (the flow's earlier
+/// ones are forgotten); an unknown one the invalid template if configured, else nothing.
+async fn deliver(
     svc: &SelfService,
-    f: &mut Flow,
-    strategy: &dyn RecoveryStrategy,
-    method: &str,
+    f: &Flow,
+    method: &'static str,
     address: &str,
     tp: Option<&Json>,
 ) -> Result<(), Error> {
+    // The strategy is looked up where used (it is not `Sync`; this runs on its own task).
+    let strategy = || strategy(svc, method).ok_or_else(|| Error::invalid("The recovery method is not enabled."));
+    strategy()?;
     codes::forget(svc, f.id).await?;
     let identity = {
         let mut pooled = svc.store.get().await?;
@@ -289,30 +305,22 @@ async fn send_to_address(
                 expires_at: svc.clock.now() + expires_in,
                 by_admin: false,
             };
-            // A failure here is logged, not answered: the answer must not tell a known address
-            // from an unknown one.
-            let sent = async {
-                let secret = codes::issue(svc, issue).await?;
-                let message = strategy.message(svc, f, &secret);
-                let mail = Mail {
-                    template: message.template,
-                    to: address,
-                    via: "email",
-                    identity: Some(identity),
-                    fields: message.fields,
-                    transient_payload: tp,
-                    expires_in,
-                };
-                challenge::send(svc, f, mail).await
+            let secret = codes::issue(svc, issue).await?;
+            let message = strategy()?.message(svc, f, &secret);
+            let mail = Mail {
+                template: message.template,
+                to: address,
+                via: "email",
+                identity: Some(identity),
+                fields: message.fields,
+                transient_payload: tp,
+                expires_in,
             };
-            if let Err(e) = sent.await {
-                tracing::error!(flow_id = %f.id, error = %e, "recovery: the message could not be queued");
-            }
-            Ok(())
+            challenge::send(svc, f, mail).await
         }
         None if svc.config.selfservice.flows.recovery.notify_unknown_recipients => {
             let mail = Mail {
-                template: strategy.unknown_template(),
+                template: strategy()?.unknown_template(),
                 to: address,
                 via: "email",
                 identity: None,

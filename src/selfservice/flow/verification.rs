@@ -10,11 +10,12 @@ use crate::error::{Error, FlowName};
 use crate::identity::VerifiableAddress;
 use crate::persistence::identity::{AddressKind, find_by_address};
 use crate::persistence::selfservice::CodeRecord;
+use crate::selfservice::brute_force::Verdict;
 use crate::selfservice::challenge::{self, Mail};
 use crate::selfservice::codes;
 use crate::selfservice::form::Submit;
 use crate::selfservice::hook::{HookPoint, Stage, VerificationStarter};
-use crate::selfservice::step::{Outcome, RequestInfo, Stepped, check_csrf, csrf_outcome};
+use crate::selfservice::step::{Outcome, RequestInfo, Stepped, check_csrf, csrf_outcome, flow_message};
 use crate::selfservice::strategy::{Redemption, VerificationStrategy};
 use crate::selfservice::ui::{self, group};
 use crate::selfservice::{SelfService, csrf, redirect};
@@ -188,27 +189,49 @@ async fn send(
         Ok(e) => e,
         Err(m) => return challenge::email_problem(flow, method, raw.as_deref(), m, info),
     };
-    let mut f = flow;
-    if let Err(e) = send_to_address(&svc, &mut f, strategy, method, &email, "email", tp.as_ref(), true).await {
-        return (f, Outcome::Error(e));
+    match svc.brute_force.reserve_send(&email, info.client_ip.as_deref()).await {
+        Ok(Verdict::Allowed) => {}
+        Ok(Verdict::Locked(until)) => {
+            return flow_message(flow, text::too_many_messages(true, svc.brute_force.retry_after(until)), tp);
+        }
+        Err(e) => return (flow, Outcome::Error(Error::from(e))),
     }
+    // The answer is the same for every address; the message follows it.
+    let (task_svc, task_flow, address, payload) = (svc.clone(), flow.clone(), email.clone(), tp.clone());
+    svc.outbox.send_latest(flow.id, async move {
+        if let Err(e) = deliver(&task_svc, &task_flow, method, &address, "email", payload.as_ref()).await {
+            tracing::error!(flow_id = %task_flow.id, error = %e, "verification: the message could not be queued");
+        }
+    });
+    let mut f = flow;
+    mark_sent(&mut f, strategy, method, &email, true);
     show(f, info)
 }
 
-/// Sends the message for `address` (known verifiable address: valid template; unknown: the
-/// invalid template if configured, else nothing) and moves the flow to `sent_email`.
-#[allow(clippy::too_many_arguments)]
-async fn send_to_address(
+/// Moves the flow to `sent_email` for `address` (alike for every address).
+fn mark_sent(f: &mut Flow, strategy: &dyn VerificationStrategy, method: &str, address: &str, resend: bool) {
+    f.state = State::SentEmail;
+    f.active = Some(method.into());
+    f.data.address = Some(address.into());
+    f.ui.reset_messages();
+    strategy.sent(f, address, resend);
+}
+
+/// Sends the message for `address`: a known verifiable address gets a new secret (the flow's
+/// earlier ones are forgotten) in the valid template; an unknown one the invalid template if
+/// configured, else nothing.
+async fn deliver(
     svc: &SelfService,
-    f: &mut Flow,
-    strategy: &dyn VerificationStrategy,
-    method: &str,
+    flow: &Flow,
+    method: &'static str,
     address: &str,
     via: &str,
     tp: Option<&Json>,
-    resend: bool,
 ) -> Result<(), Error> {
-    codes::forget(svc, f.id).await?;
+    // The strategy is looked up where used (it is not `Sync`; this runs on its own task).
+    let strategy = || strategy(svc, method).ok_or_else(disabled);
+    strategy()?;
+    codes::forget(svc, flow.id).await?;
     let identity = {
         let mut pooled = svc.store.get().await?;
         find_by_address(&mut pooled.conn(), AddressKind::Verifiable, via, address).await?
@@ -217,7 +240,7 @@ async fn send_to_address(
     match &identity {
         Some(identity) => {
             let issue = codes::Issue {
-                flow: f,
+                flow,
                 method,
                 identity_id: Some(identity.id),
                 address,
@@ -225,30 +248,23 @@ async fn send_to_address(
                 expires_at: svc.clock.now() + expires_in,
                 by_admin: false,
             };
-            // A failure here is logged, not answered: the answer must not tell a known address
-            // from an unknown one.
-            let sent = async {
-                let secret = codes::issue(svc, issue).await?;
-                let message = strategy.message(svc, f, &secret);
-                let mail = Mail {
-                    template: message.template,
-                    to: address,
-                    via,
-                    identity: Some(identity),
-                    fields: message.fields,
-                    transient_payload: tp,
-                    expires_in,
-                };
-                challenge::send(svc, f, mail).await?;
-                svc.identities.mark_sent(identity.id, address).await
+            let secret = codes::issue(svc, issue).await?;
+            let message = strategy()?.message(svc, flow, &secret);
+            let mail = Mail {
+                template: message.template,
+                to: address,
+                via,
+                identity: Some(identity),
+                fields: message.fields,
+                transient_payload: tp,
+                expires_in,
             };
-            if let Err(e) = sent.await {
-                tracing::error!(flow_id = %f.id, error = %e, "verification: the message could not be queued");
-            }
+            challenge::send(svc, flow, mail).await?;
+            svc.identities.mark_sent(identity.id, address).await
         }
         None if svc.config.selfservice.flows.verification.notify_unknown_recipients && via == "email" => {
             let mail = Mail {
-                template: strategy.unknown_template(),
+                template: strategy()?.unknown_template(),
                 to: address,
                 via,
                 identity: None,
@@ -256,16 +272,10 @@ async fn send_to_address(
                 transient_payload: tp,
                 expires_in,
             };
-            challenge::send(svc, f, mail).await?;
+            challenge::send(svc, flow, mail).await
         }
-        None => {}
+        None => Ok(()),
     }
-    f.state = State::SentEmail;
-    f.active = Some(method.into());
-    f.data.address = Some(address.into());
-    f.ui.reset_messages();
-    strategy.sent(f, address, resend);
-    Ok(())
 }
 
 /// `GET …?flow=&code=` (the link in a code message, upstream's `handleLinkClick`): the code
@@ -416,7 +426,10 @@ pub async fn start_for_address(
     let mut flow = svc.new_flow(FlowKind::Verification, flow_type, info.url.clone(), csrf);
     flow.return_to = return_to;
     strategy.populate(&mut flow, None);
-    send_to_address(svc, &mut flow, strategy, method, &address.value, &address.via, None, false).await?;
+    if let Err(e) = deliver(svc, &flow, method, &address.value, &address.via, None).await {
+        tracing::error!(flow_id = %flow.id, error = %e, "verification: the message could not be queued");
+    }
+    mark_sent(&mut flow, strategy, method, &address.value, false);
     // The resend button carries the address, named after its channel.
     flow.ui.nodes.push(
         ui::Input::new(group::CODE, if address.via == "sms" { "sms" } else { "email" }, "submit")
