@@ -46,6 +46,7 @@ fn identity(n: usize, run: &str) -> Identity {
         recovery_addresses: vec![],
         created_at: now,
         updated_at: now,
+        version: 0,
     }
 }
 

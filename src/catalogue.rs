@@ -160,6 +160,9 @@ pub mod error {
     /// Message of a unique violation (Kratos' `sqlcon.ErrUniqueViolation`, no reason).
     pub const UNIQUE_VIOLATION_MESSAGE: &str =
         "Unable to insert or update resource because a resource with that value exists already";
+    /// Reason of a write that lost a race: the record changed after it was read.
+    pub const STALE_REASON: &str =
+        "The record was changed by another request while this one ran. Load it again and retry.";
     /// Message of a missing row (Kratos' `sqlcon.ErrNoRows`, no reason).
     pub const NO_ROWS_MESSAGE: &str = "Unable to locate the resource";
 

@@ -79,6 +79,9 @@ pub enum Error {
     /// A unique value (an identifier) is taken.
     #[error("a unique value is taken")]
     UniqueViolation,
+    /// The record was changed by another request after this one read it.
+    #[error("changed by another request")]
+    Stale,
     /// No usable session; `named` answers with the `session_inactive` id.
     #[error("no active session")]
     NoSession { named: bool },
@@ -178,6 +181,7 @@ impl From<WriteError> for Error {
             WriteError::Conflict(_) => Error::UniqueViolation,
             WriteError::Rejected(reason) => Error::Internal(reason),
             WriteError::NotFound => Error::NotFound(None),
+            WriteError::Stale => Error::Stale,
             WriteError::Stopped => Error::Unavailable("the persister is shutting down".into()),
         }
     }

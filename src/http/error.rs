@@ -204,6 +204,7 @@ impl From<Error> for ApiError {
             Error::NotFound(Some(reason)) => ApiError::for_status(S::NOT_FOUND).with_reason(reason),
             Error::Conflict(reason) => ApiError::for_status(S::CONFLICT).with_reason(reason),
             Error::UniqueViolation => ApiError::new(S::CONFLICT, text::UNIQUE_VIOLATION_MESSAGE),
+            Error::Stale => ApiError::for_status(S::CONFLICT).with_reason(text::STALE_REASON),
             Error::NoSession { named } => {
                 let e = ApiError::unauthorized(text::NO_SESSION).with_message(text::NO_SESSION_MESSAGE);
                 if named { e.with_id(text::SESSION_INACTIVE) } else { e }

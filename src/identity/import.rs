@@ -42,7 +42,7 @@ impl CreateIdentityBody {
 }
 
 /// `updateIdentityBody` (PUT). Decoded leniently, as Kratos does for this endpoint.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct UpdateIdentityBody {
     #[serde(default)]
     pub schema_id: Option<String>,

@@ -263,6 +263,7 @@ impl IdentityService {
                 .collect(),
             created_at: now,
             updated_at: now,
+            version: 0,
         };
         if let Some(creds) = body.credentials {
             self.import_credentials(&mut identity, creds).await?;
@@ -400,18 +401,39 @@ impl IdentityService {
 
     /// Replaces the stored password hash of an identity (re-hash on login).
     pub async fn replace_password_hash(&self, id: Uuid, hashed: &str) -> Result<Identity, Error> {
-        let mut identity = self.get(id).await?;
-        let now = self.clock.now();
-        if let Some(c) = identity.credentials.get_mut("password") {
-            c.config = json!({ "hashed_password": hashed });
-            c.updated_at = now;
+        self.retrying(|| async {
+            let mut identity = self.get(id).await?;
+            let now = self.clock.now();
+            if let Some(c) = identity.credentials.get_mut("password") {
+                c.config = json!({ "hashed_password": hashed });
+                c.updated_at = now;
+            }
+            identity.updated_at = now;
+            self.persister
+                .write(WriteOp::UpdateIdentity(Box::new(identity.clone())), Durability::Durable)
+                .await
+                .map_err(write_error)?;
+            identity.version += 1;
+            Ok(identity)
+        })
+        .await
+    }
+
+    /// Runs a read-modify-write of one identity again (reading it afresh) while another
+    /// write overtakes it, a few times at most: for changes that are meant relative to what
+    /// is stored (admin updates, a re-hash), not for a user's form built on an older read.
+    async fn retrying<T, F, Fut>(&self, attempt: F) -> Result<T, Error>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, Error>>,
+    {
+        let mut tries = 0;
+        loop {
+            match attempt().await {
+                Err(Error::Stale) if tries < 8 => tries += 1,
+                other => return other,
+            }
         }
-        identity.updated_at = now;
-        self.persister
-            .write(WriteOp::UpdateIdentity(Box::new(identity.clone())), Durability::Durable)
-            .await
-            .map_err(write_error)?;
-        Ok(identity)
     }
 
     async fn persist(&self, identity: &Identity) -> Result<(), WriteError> {
@@ -548,7 +570,8 @@ impl IdentityService {
         self.save(identity).await
     }
 
-    /// Validates and durably writes a changed identity.
+    /// Validates and durably writes a changed identity, if it is still at the version it was
+    /// read at (else [`Error::Stale`], 409).
     async fn save(&self, identity: &mut Identity) -> Result<(), Error> {
         self.apply_schema(identity)?;
         identity.updated_at = self.clock.now();
@@ -557,6 +580,7 @@ impl IdentityService {
             WriteError::Conflict(_) => Error::UniqueViolation,
             other => write_error(other),
         })?;
+        identity.version += 1;
         self.changed(identity.id);
         Ok(())
     }
@@ -564,6 +588,10 @@ impl IdentityService {
     /// `PUT /admin/identities/{id}`: replaces traits, metadata and external id; imports
     /// credentials when given.
     pub async fn update(&self, id: Uuid, body: UpdateIdentityBody) -> Result<Identity, Error> {
+        self.retrying(|| self.try_update(id, body.clone())).await
+    }
+
+    async fn try_update(&self, id: Uuid, body: UpdateIdentityBody) -> Result<Identity, Error> {
         let mut identity = self.get(id).await?;
         if let Some(schema_id) = body.schema_id.filter(|s| !s.is_empty()) {
             identity.schema_id = schema_id;
@@ -598,6 +626,10 @@ impl IdentityService {
 
     /// `PATCH /admin/identities/{id}` with an RFC 6902 document.
     pub async fn patch(&self, id: Uuid, patch: &[u8]) -> Result<Identity, Error> {
+        self.retrying(|| self.try_patch(id, patch)).await
+    }
+
+    async fn try_patch(&self, id: Uuid, patch: &[u8]) -> Result<Identity, Error> {
         let mut identity = self.get(id).await?;
         let ops = super::patch::parse(patch)?;
         let url = self.schema_url_of(&identity);
@@ -630,6 +662,10 @@ impl IdentityService {
 
     /// `DELETE /admin/identities/{id}/credentials/{type}`.
     pub async fn delete_credential(&self, id: Uuid, kind: &str, identifier: Option<&str>) -> Result<(), Error> {
+        self.retrying(|| self.try_delete_credential(id, kind, identifier)).await
+    }
+
+    async fn try_delete_credential(&self, id: Uuid, kind: &str, identifier: Option<&str>) -> Result<(), Error> {
         let mut identity = self.get(id).await?;
         let Some(cred) = identity.credentials.get(kind).cloned() else {
             return Err(Error::not_found(format!("You tried to remove a {kind} but this user have no {kind} set up.")));

@@ -57,6 +57,9 @@ pub struct Identity {
     pub recovery_addresses: Vec<RecoveryAddress>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The stored version this copy was read at (compare-and-set writes; never shown).
+    #[serde(skip)]
+    pub version: i64,
 }
 
 /// One credential of an identity, keyed by its type (`password`, `oidc`, …).

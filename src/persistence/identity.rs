@@ -30,6 +30,7 @@ struct IdentityRow {
     available_aal: Option<String>,
     created_at: Ts,
     updated_at: Ts,
+    version: i64,
 }
 
 #[derive(Queryable, Selectable, Insertable, serde::Deserialize)]
@@ -132,6 +133,7 @@ fn to_rows(i: &Identity) -> Rows {
             available_aal: None,
             created_at: Ts(i.created_at),
             updated_at: Ts(i.updated_at),
+            version: i.version,
         }],
         credentials: creds,
         identifiers: idents,
@@ -179,6 +181,7 @@ macro_rules! identity_update {
             identities::external_id.eq(excluded(identities::external_id)),
             identities::organization_id.eq(excluded(identities::organization_id)),
             identities::updated_at.eq(excluded(identities::updated_at)),
+            identities::version.eq(excluded(identities::version)),
         )
     };
 }
@@ -240,15 +243,40 @@ pub async fn upsert_many(conn: &mut Conn<'_>, batch: &[&Identity]) -> Result<(),
     Ok(())
 }
 
-/// Whether the identity exists; on PostgreSQL its row is locked until the transaction ends,
-/// so a concurrent delete waits instead of being undone by an upsert.
-pub async fn lock_existing(conn: &mut Conn<'_>, id: Uuid) -> Result<bool, StoreError> {
-    let q = identities::table.find(Id(id)).select(identities::id);
-    let found: Option<Id> = match conn {
+/// Replaces an identity that must still exist, at the version it was read at, and stores it
+/// as the next version (compare-and-set): `NotFound` when it is gone, `Stale` when another
+/// write came first — unless that write was this one, retried after an ambiguous commit.
+/// On PostgreSQL the row stays locked until the transaction ends.
+pub async fn update_checked(conn: &mut Conn<'_>, identity: &Identity) -> Result<(), StoreError> {
+    let q = identities::table.find(Id(identity.id)).select((identities::version, identities::updated_at));
+    let found: Option<(i64, Ts)> = match conn {
         Conn::Pg(c) => q.for_update().first(&mut **c).await.optional()?,
         Conn::Sqlite(c) => q.first(&mut **c).await.optional()?,
     };
-    Ok(found.is_some())
+    match found {
+        None => Err(StoreError::Query(diesel::result::Error::NotFound)),
+        Some((v, _)) if v == identity.version => {
+            let mut next = identity.clone();
+            next.version += 1;
+            upsert_many(conn, &[&next]).await
+        }
+        Some((v, at))
+            if v == identity.version + 1 && at.0.timestamp_micros() == identity.updated_at.timestamp_micros() =>
+        {
+            Ok(())
+        }
+        Some(_) => Err(StoreError::Stale),
+    }
+}
+
+/// Counts a change made outside the aggregate (an address verified): a write based on what
+/// was read before it is then refused.
+async fn bump_version(conn: &mut Conn<'_>, id: Uuid) -> Result<(), StoreError> {
+    on_conn!(conn, c => diesel::update(identities::table.find(Id(id)))
+        .set(identities::version.eq(identities::version + 1))
+        .execute(c)
+        .await)?;
+    Ok(())
 }
 
 /// Deletes an identity and, by cascade, everything that belongs to it.
@@ -530,6 +558,7 @@ fn from_rows(i: IdentityRow, rows: Rows) -> Identity {
             .collect(),
         created_at: i.created_at.0,
         updated_at: i.updated_at.0,
+        version: i.version,
     }
 }
 
@@ -581,7 +610,7 @@ pub async fn set_address_verified(
     value: &str,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<usize, StoreError> {
-    Ok(on_conn!(conn, c => diesel::update(
+    let n = on_conn!(conn, c => diesel::update(
             verifiable::table
                 .filter(verifiable::identity_id.eq(Id(identity_id)))
                 .filter(verifiable::value.eq(value))
@@ -594,7 +623,11 @@ pub async fn set_address_verified(
             verifiable::updated_at.eq(Ts(now)),
         ))
         .execute(c)
-        .await)?)
+        .await)?;
+    if n > 0 {
+        bump_version(conn, identity_id).await?;
+    }
+    Ok(n)
 }
 
 /// Marks an identity's pending verifiable address `value` `sent`; returns rows changed.
@@ -604,7 +637,7 @@ pub async fn set_address_sent(
     value: &str,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<usize, StoreError> {
-    Ok(on_conn!(conn, c => diesel::update(
+    let n = on_conn!(conn, c => diesel::update(
             verifiable::table
                 .filter(verifiable::identity_id.eq(Id(identity_id)))
                 .filter(verifiable::value.eq(value))
@@ -612,5 +645,6 @@ pub async fn set_address_sent(
         )
         .set((verifiable::status.eq("sent"), verifiable::updated_at.eq(Ts(now))))
         .execute(c)
-        .await)?)
+        .await)?;
+    Ok(n)
 }

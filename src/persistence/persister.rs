@@ -41,13 +41,18 @@ pub enum Durability {
 pub enum WriteOp {
     /// Insert or replace an identity with its credentials and addresses.
     UpsertIdentity(Box<Identity>),
-    /// Replace an identity that must still exist (an admin update): if it was deleted in
-    /// the meantime the write fails with [`WriteError::NotFound`] instead of re-creating it.
+    /// Replace an identity that must still exist, at the version it was read at
+    /// (compare-and-set): if it was deleted in the meantime the write fails with
+    /// [`WriteError::NotFound`] instead of re-creating it, if another write came first with
+    /// [`WriteError::Stale`]. Stored as the next version.
     UpdateIdentity(Box<Identity>),
     /// Delete an identity and everything that belongs to it.
     DeleteIdentity(Uuid),
-    /// Insert or replace a session (and add its devices).
+    /// Insert a new session (and its devices).
     UpsertSession(Box<Session>),
+    /// Replace a session that must still exist (extend, refresh, revoke): a deleted session
+    /// is [`WriteError::NotFound`], never re-created; a revoked one stays revoked.
+    UpdateSession(Box<Session>),
     /// Delete every session of an identity.
     DeleteSessionsOf(Uuid),
     /// Insert or replace a self-service flow.
@@ -71,7 +76,7 @@ impl WriteOp {
         match self {
             WriteOp::UpsertIdentity(i) | WriteOp::UpdateIdentity(i) => RowKey { table: "identities", id: i.id },
             WriteOp::DeleteIdentity(id) => RowKey { table: "identities", id: *id },
-            WriteOp::UpsertSession(s) => RowKey { table: "sessions", id: s.id },
+            WriteOp::UpsertSession(s) | WriteOp::UpdateSession(s) => RowKey { table: "sessions", id: s.id },
             WriteOp::DeleteSessionsOf(id) => RowKey { table: "sessions_of", id: *id },
             WriteOp::UpsertFlow(f) => RowKey { table: f.table.name(), id: f.id },
             WriteOp::InsertError(e) => RowKey { table: "errors", id: e.id },
@@ -86,6 +91,7 @@ impl WriteOp {
             WriteOp::UpsertIdentity(_)
                 | WriteOp::UpdateIdentity(_)
                 | WriteOp::UpsertSession(_)
+                | WriteOp::UpdateSession(_)
                 | WriteOp::UpsertFlow(_)
         )
     }
@@ -103,6 +109,9 @@ pub enum WriteError {
     /// The row an update needs is gone.
     #[error("not found")]
     NotFound,
+    /// The row was changed since the writer read it (compare-and-set).
+    #[error("changed since it was read")]
+    Stale,
     /// The Persister is gone (shutdown).
     #[error("persister stopped")]
     Stopped,
@@ -114,6 +123,8 @@ impl From<&StoreError> for WriteError {
             WriteError::Conflict(e.to_string())
         } else if matches!(e, StoreError::Query(diesel::result::Error::NotFound)) {
             WriteError::NotFound
+        } else if matches!(e, StoreError::Stale) {
+            WriteError::Stale
         } else {
             WriteError::Rejected(e.to_string())
         }
@@ -298,17 +309,14 @@ impl Persister {
                 // rows). Deletes are never merged. Otherwise the write is appended.
                 Some(seq)
                     if op.is_upsert()
-                        && buf.entries.get(&seq).is_some_and(|e| e.op.is_upsert())
+                        && buf.entries.get(&seq).is_some_and(|e| e.op.is_upsert() && may_merge(&e.op, &op))
                         && !buf.entries.range(seq + 1..).any(|(_, e)| e.op.key().table == key.table) =>
                 {
                     self.shared.stats.coalesced.fetch_add(1, Ordering::Relaxed);
                     if let Some(e) = buf.entries.get_mut(&seq) {
                         // An update merged into a create that has not been written yet stays a
                         // create (the row does not exist until it is).
-                        e.op = match (&e.op, op) {
-                            (WriteOp::UpsertIdentity(_), WriteOp::UpdateIdentity(i)) => WriteOp::UpsertIdentity(i),
-                            (_, op) => op,
-                        };
+                        e.op = merged(&e.op, op);
                         e.durable |= durable;
                         e.waiters.extend(tx);
                     }
@@ -568,6 +576,39 @@ async fn commit_batch<'a>(shared: &Shared, ops: impl Iterator<Item = &'a WriteOp
     }
 }
 
+/// Whether `later` may replace the queued `earlier` write of the same row. A compare-and-set
+/// identity update never replaces another update: it was read before that one committed, so
+/// it must be applied after it (and fail as stale).
+fn may_merge(earlier: &WriteOp, later: &WriteOp) -> bool {
+    !matches!((earlier, later), (WriteOp::UpdateIdentity(_), WriteOp::UpdateIdentity(_)))
+}
+
+/// `later` merged into the queued `earlier` write of the same row.
+fn merged(earlier: &WriteOp, later: WriteOp) -> WriteOp {
+    match (earlier, later) {
+        // An update of a create not written yet stays a create (the row does not exist until
+        // it is), stored as the version the updater will hold.
+        (WriteOp::UpsertIdentity(_), WriteOp::UpdateIdentity(mut i)) => {
+            i.version += 1;
+            WriteOp::UpsertIdentity(i)
+        }
+        // Revocation is monotonic: a queued revoke is not undone by a later write of the
+        // session; a session created and changed before its first write stays a create.
+        (
+            WriteOp::UpsertSession(old) | WriteOp::UpdateSession(old),
+            WriteOp::UpsertSession(mut s) | WriteOp::UpdateSession(mut s),
+        ) => {
+            s.active &= old.active;
+            if matches!(earlier, WriteOp::UpsertSession(_)) {
+                WriteOp::UpsertSession(s)
+            } else {
+                WriteOp::UpdateSession(s)
+            }
+        }
+        (_, op) => op,
+    }
+}
+
 /// Applies `ops` in order. Consecutive identity upserts go to the database as one multi-row
 /// write; a run is cut at a row it already holds (one statement may touch a row only once).
 async fn apply_all<'a>(
@@ -589,10 +630,7 @@ async fn apply_all<'a>(
             WriteOp::UpdateIdentity(i) => {
                 identity::upsert_many(conn, &identities).await?;
                 identities.clear();
-                if !identity::lock_existing(conn, i.id).await? {
-                    return Err(StoreError::Query(diesel::result::Error::NotFound));
-                }
-                identities.push(i);
+                identity::update_checked(conn, i).await?;
             }
             WriteOp::UpsertSession(s) => {
                 // A session refers to its identity: identities written earlier go first.
@@ -603,6 +641,13 @@ async fn apply_all<'a>(
                     sessions.clear();
                 }
                 sessions.push(s);
+            }
+            WriteOp::UpdateSession(s) => {
+                identity::upsert_many(conn, &identities).await?;
+                identities.clear();
+                session::upsert_many(conn, &sessions).await?;
+                sessions.clear();
+                session::update_existing(conn, s).await?;
             }
             WriteOp::DeleteIdentity(id) => {
                 identity::upsert_many(conn, &identities).await?;

@@ -18,6 +18,7 @@ diesel::table! {
         available_aal -> Nullable<Text>,
         created_at -> DbTimestamptz,
         updated_at -> DbTimestamptz,
+        version -> BigInt,
     }
 }
 

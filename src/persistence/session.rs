@@ -77,28 +77,17 @@ fn from_row(r: SessionRow, devices: Vec<Device>) -> Session {
     }
 }
 
-/// Inserts or replaces sessions (distinct ids) and adds their devices. Idempotent.
+/// Inserts or replaces sessions (distinct ids) and adds their devices. Idempotent. A revoked
+/// session stays revoked: `active` only ever goes from true to false.
 pub async fn upsert_many(conn: &mut Conn<'_>, batch: &[&Session]) -> Result<(), StoreError> {
     if batch.is_empty() {
         return Ok(());
     }
     let rows: Vec<SessionRow> = batch.iter().map(|s| to_row(s)).collect();
-    let device_rows: Vec<DeviceRow> = batch
-        .iter()
-        .flat_map(|s| {
-            s.devices.iter().map(|d| DeviceRow {
-                id: Id(d.id),
-                session_id: Id(s.id),
-                ip_address: d.ip_address.clone(),
-                user_agent: d.user_agent.clone(),
-                location: d.location.clone(),
-                created_at: Ts(d.created_at),
-                updated_at: Ts(d.created_at),
-            })
-        })
-        .collect();
+    let device_rows: Vec<DeviceRow> =
+        batch.iter().flat_map(|s| s.devices.iter().map(|d| device_row(s.id, d))).collect();
     insert_all!(conn, sessions::table, &rows, on_conflict(sessions::id) => (
-        sessions::active.eq(excluded(sessions::active)),
+        sessions::active.eq(sessions::active.and(excluded(sessions::active))),
         sessions::aal.eq(excluded(sessions::aal)),
         sessions::authentication_methods.eq(excluded(sessions::authentication_methods)),
         sessions::authenticated_at.eq(excluded(sessions::authenticated_at)),
@@ -110,6 +99,44 @@ pub async fn upsert_many(conn: &mut Conn<'_>, batch: &[&Session]) -> Result<(), 
         devices::updated_at.eq(excluded(devices::updated_at)),
     ));
     Ok(())
+}
+
+/// Replaces a session that must still exist (an extend, refresh or revoke): a session deleted
+/// in the meantime stays deleted (`NotFound`) and a revoked one stays revoked.
+pub async fn update_existing(conn: &mut Conn<'_>, s: &Session) -> Result<(), StoreError> {
+    let changed = on_conn!(conn, c => diesel::update(sessions::table.find(Id(s.id)))
+        .set((
+            sessions::active.eq(sessions::active.and(s.active.into_sql::<diesel::sql_types::Bool>())),
+            sessions::aal.eq(s.aal.as_str()),
+            sessions::authentication_methods
+                .eq(Json(serde_json::to_value(&s.authentication_methods).unwrap_or_default())),
+            sessions::authenticated_at.eq(Ts(s.authenticated_at)),
+            sessions::issued_at.eq(Ts(s.issued_at)),
+            sessions::expires_at.eq(Ts(s.expires_at)),
+            sessions::updated_at.eq(Ts(s.updated_at)),
+        ))
+        .execute(c)
+        .await)?;
+    if changed == 0 {
+        return Err(StoreError::Query(diesel::result::Error::NotFound));
+    }
+    let devices: Vec<DeviceRow> = s.devices.iter().map(|d| device_row(s.id, d)).collect();
+    insert_all!(conn, devices::table, &devices, on_conflict(devices::id) => (
+        devices::updated_at.eq(excluded(devices::updated_at)),
+    ));
+    Ok(())
+}
+
+fn device_row(session_id: Uuid, d: &Device) -> DeviceRow {
+    DeviceRow {
+        id: Id(d.id),
+        session_id: Id(session_id),
+        ip_address: d.ip_address.clone(),
+        user_agent: d.user_agent.clone(),
+        location: d.location.clone(),
+        created_at: Ts(d.created_at),
+        updated_at: Ts(d.created_at),
+    }
 }
 
 /// One-statement load of a session by token hash with its devices, identity, credentials and

@@ -36,6 +36,9 @@ pub enum StoreError {
     Migration(String),
     #[error(transparent)]
     Query(#[from] diesel::result::Error),
+    /// A compare-and-set write found the row changed since it was read.
+    #[error("the row was changed since it was read")]
+    Stale,
 }
 
 impl StoreError {
@@ -64,7 +67,7 @@ impl StoreError {
                 | diesel::result::Error::DeserializationError(_)
                 | diesel::result::Error::QueryBuilderError(_),
             ) => true,
-            StoreError::Dsn(_) => true,
+            StoreError::Dsn(_) | StoreError::Stale => true,
             _ => false,
         }
     }

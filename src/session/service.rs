@@ -37,6 +37,7 @@ pub struct SessionService {
 fn write_error(e: WriteError) -> Error {
     match e {
         WriteError::Stopped => Error::Unavailable("the persister is shutting down".into()),
+        WriteError::NotFound => Error::no_rows(),
         other => Error::internal(&other),
     }
 }
@@ -60,9 +61,19 @@ impl SessionService {
         chrono::Duration::from_std(self.config.session.lifespan.0).unwrap_or(chrono::Duration::hours(24))
     }
 
+    /// Writes a new session.
     async fn persist(&self, session: &Session) -> Result<(), Error> {
         self.persister
             .write(WriteOp::UpsertSession(Box::new(session.clone())), Durability::Durable)
+            .await
+            .map_err(write_error)
+    }
+
+    /// Writes a change of a stored session: a session deleted meanwhile stays deleted (404)
+    /// and a revoked one stays revoked.
+    async fn persist_change(&self, session: &Session) -> Result<(), Error> {
+        self.persister
+            .write(WriteOp::UpdateSession(Box::new(session.clone())), Durability::Durable)
             .await
             .map_err(write_error)
     }
@@ -89,10 +100,15 @@ impl SessionService {
         (session, token)
     }
 
-    /// Stores a session made by [`Self::build`] or [`Self::reauthenticated`] (durable) and
+    /// Stores a session made by [`Self::build`], or (`reauthenticated`) changed by
+    /// [`Self::reauthenticated`] (durable), and
     /// drops any cached copy.
-    pub async fn save(&self, session: &Session) -> Result<(), Error> {
-        self.persist(session).await?;
+    pub async fn save(&self, session: &Session, reauthenticated: bool) -> Result<(), Error> {
+        if reauthenticated {
+            self.persist_change(session).await?;
+        } else {
+            self.persist(session).await?;
+        }
         self.changed(Notice::Session(session.id));
         Ok(())
     }
@@ -115,7 +131,7 @@ impl SessionService {
     /// Revokes a session (durable) and drops it from every instance's memory.
     pub async fn revoke(&self, mut session: Session) -> Result<(), Error> {
         session.revoke(self.clock.now());
-        self.persist(&session).await?;
+        self.persist_change(&session).await?;
         self.changed(Notice::Session(session.id));
         Ok(())
     }
@@ -152,7 +168,7 @@ impl SessionService {
         let n = sessions.len() as i64;
         let writes = sessions.into_iter().map(|mut s| {
             s.revoke(self.clock.now());
-            async move { self.persist(&s).await }
+            async move { self.persist_change(&s).await }
         });
         for r in futures_util::future::join_all(writes).await {
             r?;
@@ -177,7 +193,7 @@ impl SessionService {
         if session.can_extend(now, window) {
             session.expires_at = now + self.lifespan();
             session.updated_at = now;
-            self.persist(&session).await?;
+            self.persist_change(&session).await?;
             self.changed(Notice::Session(session.id));
         }
         Ok(session)

@@ -393,3 +393,120 @@ async fn identifier_lockouts_back_off_exponentially(db: Db) {
     assert_eq!(login_from(&t, who, "wrong-password", &[]).await, (vec![4019001], Some(60)), "started over");
 }
 both_backends!(identifier_lockouts_back_off_exponentially);
+
+// --- No lost updates: an administrative decision racing a user's write always stands. ---
+
+/// Whether `token` still opens a session.
+async fn whoami(t: &TestApp, token: &str) -> u16 {
+    let url = format!("{}/sessions/whoami", t.public);
+    t.http.get(url).header("X-Session-Token", token).send().await.unwrap().status().as_u16()
+}
+
+/// A re-authentication (`refresh=true`) flow for the session `token` opens.
+async fn refresh_flow(t: &TestApp, token: &str) -> String {
+    let res = t
+        .http
+        .get(format!("{}/self-service/login/api?refresh=true", t.public))
+        .header("X-Session-Token", token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let flow: serde_json::Value = res.json().await.unwrap();
+    flow["id"].as_str().unwrap().to_string()
+}
+
+/// Submits the password to refresh flow `flow` with the session `token`.
+async fn refresh(t: &TestApp, flow: &str, token: &str, email: &str) -> u16 {
+    let res = t
+        .http
+        .post(format!("{}/self-service/login?flow={flow}", t.public))
+        .header("X-Session-Token", token)
+        .header("Accept", "application/json")
+        .json(&serde_json::json!({"method": "password", "identifier": email, "password": crate::selfservice::PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    res.status().as_u16()
+}
+
+const ROUNDS: u64 = 16;
+
+/// Revoking a session while it is re-authenticated: it stays revoked.
+async fn revocation_stands_against_a_racing_refresh(db: Db) {
+    let t = TestApp::builder(db).config(crate::settings::with_session_hook).build().await;
+    for n in 0..ROUNDS {
+        let email = format!("revoke-{n}@example.org");
+        let body = crate::selfservice::api_register(&t, &email).await;
+        let token = body["session_token"].as_str().unwrap().to_string();
+        let sid = body["session"]["id"].as_str().unwrap().to_string();
+        let flow = refresh_flow(&t, &token).await;
+        let revoke = async {
+            tokio::time::sleep(std::time::Duration::from_micros(n * 500)).await;
+            t.admin_json(Method::DELETE, &format!("/admin/sessions/{sid}"), None).await.0
+        };
+        let (revoked, refreshed) = tokio::join!(revoke, refresh(&t, &flow, &token, &email));
+        assert_eq!(revoked, 204, "round {n}");
+        assert!(refreshed < 500, "round {n}: {refreshed}");
+        let (status, _, session) = t.admin_json(Method::GET, &format!("/admin/sessions/{sid}"), None).await;
+        assert_eq!((status, &session["active"]), (200, &serde_json::json!(false)), "round {n}: {session}");
+        assert_eq!(whoami(&t, &token).await, 401, "round {n}");
+    }
+}
+both_backends!(revocation_stands_against_a_racing_refresh);
+
+/// Disabling an identity while its user changes the password (hashing takes a while): it
+/// stays disabled; the settings submit either came first or is refused as stale (409).
+async fn disabling_stands_against_a_racing_password_change(db: Db) {
+    let t = TestApp::builder(db)
+        .config(|c| {
+            crate::settings::with_session_hook(c);
+            // A hash that takes some milliseconds: the window the admin's write falls into.
+            c.hashers.argon2.memory = tessera::config::ByteSize(4 << 20);
+            c.hashers.argon2.iterations = 2;
+        })
+        .build()
+        .await;
+    let disable = serde_json::json!([{"op": "replace", "path": "/state", "value": "inactive"}]);
+    for n in 0..ROUNDS {
+        let (id, token) = crate::settings::signed_up(&t, &format!("disable-{n}@example.org")).await;
+        let flow = crate::settings::settings_flow(&t, &token).await;
+        let new_password = serde_json::json!({"method": "password", "password": format!("a-new-password-{n}-x")});
+        let admin = async {
+            tokio::time::sleep(std::time::Duration::from_millis(n % 6)).await;
+            t.admin_json(Method::PATCH, &format!("/admin/identities/{id}"), Some(disable.clone())).await
+        };
+        let ((patched, _, _), (changed, body)) =
+            tokio::join!(admin, crate::settings::update(&t, &token, &flow, new_password));
+        assert_eq!(patched, 200, "round {n}");
+        assert!([200, 401, 403, 409].contains(&changed), "round {n}: {changed} {body}");
+        let (_, _, identity) = t.admin_json(Method::GET, &format!("/admin/identities/{id}"), None).await;
+        assert_eq!(identity["state"], "inactive", "round {n}: settings answered {changed}");
+        assert_eq!(whoami(&t, &token).await, 401, "round {n}");
+    }
+}
+both_backends!(disabling_stands_against_a_racing_password_change);
+
+/// Deleting an identity's sessions while one is extended: it stays deleted.
+async fn deletion_stands_against_a_racing_extend(db: Db) {
+    let t = TestApp::builder(db).config(crate::settings::with_session_hook).build().await;
+    for n in 0..ROUNDS {
+        let body = crate::selfservice::api_register(&t, &format!("extend-{n}@example.org")).await;
+        let token = body["session_token"].as_str().unwrap().to_string();
+        let sid = body["session"]["id"].as_str().unwrap().to_string();
+        let id = body["identity"]["id"].as_str().unwrap().to_string();
+        let delete = async {
+            tokio::time::sleep(std::time::Duration::from_millis(n % 3)).await;
+            t.admin_json(Method::DELETE, &format!("/admin/identities/{id}/sessions"), None).await.0
+        };
+        let path = format!("/admin/sessions/{sid}/extend");
+        let extend = t.admin_json(Method::PATCH, &path, None);
+        let (deleted, (extended, _, _)) = tokio::join!(delete, extend);
+        assert_eq!(deleted, 204, "round {n}");
+        assert!([200, 404].contains(&extended), "round {n}: {extended}");
+        let (status, _, _) = t.admin_json(Method::GET, &format!("/admin/sessions/{sid}"), None).await;
+        assert_eq!(status, 404, "round {n}: the deleted session came back");
+        assert_eq!(whoami(&t, &token).await, 401, "round {n}");
+    }
+}
+both_backends!(deletion_stands_against_a_racing_extend);

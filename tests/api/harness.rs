@@ -270,6 +270,7 @@ pub fn identity(email: &str) -> Identity {
         }],
         created_at: now,
         updated_at: now,
+        version: 0,
     }
 }
 

@@ -9,18 +9,18 @@ use serde_json::{Value, json};
 use std::time::Duration;
 use tessera::config::{Config, HookConfig};
 
-fn with_session_hook(c: &mut Config) {
+pub fn with_session_hook(c: &mut Config) {
     c.selfservice.flows.registration.after.password.hooks = vec![HookConfig { hook: "session".into(), config: None }];
     c.selfservice.flows.settings.ui_url = "https://ui.example/settings".into();
 }
 
 /// Registers over the API; returns (identity id, session token).
-async fn signed_up(t: &TestApp, email: &str) -> (String, String) {
+pub async fn signed_up(t: &TestApp, email: &str) -> (String, String) {
     let body = crate::selfservice::api_register(t, email).await;
     (body["identity"]["id"].as_str().unwrap().to_string(), body["session_token"].as_str().unwrap().to_string())
 }
 
-async fn settings_flow(t: &TestApp, token: &str) -> Value {
+pub async fn settings_flow(t: &TestApp, token: &str) -> Value {
     let res = t
         .http
         .get(format!("{}/self-service/settings/api", t.public))
@@ -32,7 +32,7 @@ async fn settings_flow(t: &TestApp, token: &str) -> Value {
     res.json().await.unwrap()
 }
 
-async fn update(t: &TestApp, token: &str, flow: &Value, body: Value) -> (u16, Value) {
+pub async fn update(t: &TestApp, token: &str, flow: &Value, body: Value) -> (u16, Value) {
     let res = t
         .http
         .post(format!("{}/self-service/settings?flow={}", t.public, flow["id"].as_str().unwrap()))

@@ -303,7 +303,7 @@ async fn finish(
     if let Err(e) = svc.hooks.run_after(point, flow, info, &identity, Some(&session), tp.as_ref(), &starter).await {
         return e.into_outcome(flow.clone(), tp);
     }
-    if let Err(e) = svc.sessions.save(&session).await {
+    if let Err(e) = svc.sessions.save(&session, reuse.is_some() && info.session_token.is_some()).await {
         return Outcome::Error(e);
     }
     // An explicit `verification` hook (aal1 logins): a verification flow for the first

@@ -112,6 +112,7 @@ impl RegistrationStrategy for Password {
             recovery_addresses: Vec::new(),
             created_at: now,
             updated_at: now,
+            version: 0,
         };
         RegistrationStep::Create { flow: f, identity: Box::new(identity), identifiers: extracted.password_identifiers }
     }
