@@ -1,7 +1,7 @@
 //! `[selfservice]`, `[cookies]` and `[security]`: the self-service flows, their methods and
 //! hooks, shared cookie attributes, and tessera's brute-force defence.
 
-use super::values::{Cidr, Dur};
+use super::values::{ByteSize, Cidr, Dur};
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -498,6 +498,28 @@ pub struct SecurityConfig {
     /// its TCP peer. Empty = no forwarding header is believed.
     pub trusted_proxies: Vec<Cidr>,
     pub send_limits: SendLimitsConfig,
+    pub input_limits: InputLimitsConfig,
+}
+
+/// `[security.input_limits]` (tessera's own): how much a self-service submit may carry. The
+/// flow is looked up before the body is read; a larger body is refused with 413 after at most
+/// `submit_body` bytes were read, oversized traits with 413, a longer identifier or more
+/// fields with 400 — and nothing is changed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct InputLimitsConfig {
+    pub submit_body: ByteSize,
+    pub traits: ByteSize,
+    /// Characters of a login identifier.
+    pub identifier: usize,
+    /// Fields of a form (or keys of a JSON body, nested ones included).
+    pub fields: usize,
+}
+
+impl Default for InputLimitsConfig {
+    fn default() -> Self {
+        InputLimitsConfig { submit_body: ByteSize(1 << 20), traits: ByteSize(64 << 10), identifier: 1024, fields: 256 }
+    }
 }
 
 /// `[security.send_limits]` (tessera's own): recovery and verification messages requested per

@@ -223,7 +223,7 @@ async fn settings_api(state: web::Data<AppState>, req: HttpRequest) -> HttpRespo
     create(state, req, FlowKind::Settings, FlowType::Api).await
 }
 
-async fn settings_submit(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+async fn settings_submit(state: web::Data<AppState>, req: HttpRequest, body: web::Payload) -> HttpResponse {
     submit(state, req, body, FlowKind::Settings).await
 }
 
@@ -373,13 +373,87 @@ fn parse_body(req: &HttpRequest, body: &[u8]) -> Result<Submit, ApiError> {
     )))
 }
 
-async fn submit(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes, kind: FlowKind) -> HttpResponse {
+/// Reads a submit body of at most `limit` bytes; a longer one is 413 after at most `limit`
+/// bytes were read (at once when `Content-Length` says so).
+async fn read_bounded(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
+    use futures_util::StreamExt;
+    let too_large = || {
+        ApiError::for_status(StatusCode::PAYLOAD_TOO_LARGE)
+            .with_reason(format!("The request body is larger than {limit} bytes (security.input_limits.submit_body)."))
+    };
+    let declared =
+        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut body = web::BytesMut::with_capacity(declared.map_or(0, |n| n as usize));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("Unable to read the request body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// What a submit may carry besides its size (`security.input_limits`): the number of fields,
+/// the identifier's length and the traits' size.
+fn check_bounds(state: &AppState, submit: &Submit) -> Result<(), ApiError> {
+    let limits = &state.config.security.input_limits;
+    let fields = count_keys(&submit.body);
+    if fields > limits.fields {
+        return Err(ApiError::bad_request(format!(
+            "The request has {fields} fields; at most {} are accepted (security.input_limits.fields).",
+            limits.fields
+        )));
+    }
+    if let Some(identifier) = submit.body.get("identifier").and_then(Json::as_str)
+        && identifier.chars().count() > limits.identifier
+    {
+        return Err(ApiError::bad_request(format!(
+            "The identifier is longer than {} characters (security.input_limits.identifier).",
+            limits.identifier
+        )));
+    }
+    if let Some(traits) = submit.body.get("traits")
+        && serde_json::to_vec(traits).map_or(0, |v| v.len()) as u64 > limits.traits.0
+    {
+        return Err(ApiError::for_status(StatusCode::PAYLOAD_TOO_LARGE).with_reason(format!(
+            "The traits are larger than {} bytes (security.input_limits.traits).",
+            limits.traits.0
+        )));
+    }
+    Ok(())
+}
+
+/// Keys of every object in `v`, nested ones included.
+fn count_keys(v: &Json) -> usize {
+    match v {
+        Json::Object(o) => o.len() + o.values().map(count_keys).sum::<usize>(),
+        Json::Array(a) => a.iter().map(count_keys).sum(),
+        _ => 0,
+    }
+}
+
+async fn submit(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload, kind: FlowKind) -> HttpResponse {
     let pairs = query_pairs(&req);
     let Some(id) = first(&pairs, "flow").and_then(|v| Uuid::parse_str(v).ok()) else {
         let e = ApiError::bad_request("The flow query parameter is missing or malformed.");
         return respond(&state, &req, false, e).await;
     };
-    let submit = match parse_body(&req, &body) {
+    // The flow first: a body for a flow that does not exist is never read.
+    match svc(&state).flows.exists(kind, id).await {
+        Ok(true) => {}
+        Ok(false) => return respond(&state, &req, false, flow_error(FlowError::NotFound)).await,
+        Err(e) => return respond(&state, &req, false, flow_error(e)).await,
+    }
+    let limit = usize::try_from(state.config.security.input_limits.submit_body.0).unwrap_or(usize::MAX);
+    let body = match read_bounded(&req, payload, limit).await {
+        Ok(b) => b,
+        Err(e) => return respond(&state, &req, false, e).await,
+    };
+    let submit = match parse_body(&req, &body).and_then(|s| check_bounds(&state, &s).map(|()| s)) {
         Ok(b) => b,
         Err(e) => return respond(&state, &req, false, e).await,
     };
@@ -420,19 +494,19 @@ async fn submit(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes, 
     }
 }
 
-async fn login_submit(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+async fn login_submit(state: web::Data<AppState>, req: HttpRequest, body: web::Payload) -> HttpResponse {
     submit(state, req, body, FlowKind::Login).await
 }
 
-async fn registration_submit(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+async fn registration_submit(state: web::Data<AppState>, req: HttpRequest, body: web::Payload) -> HttpResponse {
     submit(state, req, body, FlowKind::Registration).await
 }
 
-async fn recovery_submit(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+async fn recovery_submit(state: web::Data<AppState>, req: HttpRequest, body: web::Payload) -> HttpResponse {
     submit(state, req, body, FlowKind::Recovery).await
 }
 
-async fn verification_submit(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+async fn verification_submit(state: web::Data<AppState>, req: HttpRequest, body: web::Payload) -> HttpResponse {
     submit(state, req, body, FlowKind::Verification).await
 }
 

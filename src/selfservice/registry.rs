@@ -211,6 +211,11 @@ impl FlowRegistry {
         Err(stopped())
     }
 
+    /// Whether flow `id` of `kind` exists (loading it if it is not live).
+    pub async fn exists(&self, kind: FlowKind, id: Uuid) -> Result<bool, FlowError> {
+        Ok(self.slot(kind, id).await?.is_some())
+    }
+
     /// The current state of flow `id`.
     pub async fn get(&self, kind: FlowKind, id: Uuid) -> Result<Flow, FlowError> {
         for _ in 0..2 {

@@ -510,3 +510,146 @@ async fn deletion_stands_against_a_racing_extend(db: Db) {
     }
 }
 both_backends!(deletion_stands_against_a_racing_extend);
+
+// --- Bounded inputs ---
+
+/// The peak resident memory of process `pid`, in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// JSON of `size` bytes whose traits carry one long string.
+fn big_json(size: usize) -> Vec<u8> {
+    let mut body = br#"{"method":"password","password":"x","traits":{"email":""#.to_vec();
+    let tail = br#""}}"#;
+    body.resize(size - tail.len(), b'a');
+    body.extend_from_slice(tail);
+    body
+}
+
+/// Posts `size` bytes of JSON with chunked transfer encoding (no `Content-Length`, so the
+/// server must count) over a raw connection; returns the status line's code.
+async fn post_chunked(port: u16, path: &str, size: usize) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let body = big_json(size);
+    for chunk in body.chunks(64 << 10) {
+        let mut framed = format!("{:x}\r\n", chunk.len()).into_bytes();
+        framed.extend_from_slice(chunk);
+        framed.extend_from_slice(b"\r\n");
+        // The server may answer and close before the whole body is sent.
+        if conn.write_all(&framed).await.is_err() {
+            break;
+        }
+    }
+    let _ = conn.write_all(b"0\r\n\r\n").await;
+    let mut answer = Vec::new();
+    let _ = conn.read_to_end(&mut answer).await;
+    let text = String::from_utf8_lossy(&answer);
+    text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+}
+
+/// 5 MiB submits, to a flow that does not exist and to a real one, cost the server a bounded
+/// amount of memory, answer in the error envelope and change nothing; so do oversized traits,
+/// identifiers and field counts.
+async fn oversized_submits_cost_bounded_memory_and_change_nothing(db: Db) {
+    let test_db = TestDb::new(db).await;
+    let (public, admin) = (free_port(), free_port());
+    let http = reqwest::Client::new();
+    // One malloc arena: peak RSS then measures what the server holds, not how many threads
+    // happened to allocate.
+    let mut vars = env(&test_db.dsn, public, admin);
+    vars.push(("MALLOC_ARENA_MAX".into(), "1".into()));
+    let child = serve(&vars, &http, admin).await;
+    let pid = child.id().unwrap();
+    let base = format!("http://127.0.0.1:{public}");
+    let flow: serde_json::Value =
+        http.get(format!("{base}/self-service/registration/api")).send().await.unwrap().json().await.unwrap();
+    let real = flow["id"].as_str().unwrap().to_string();
+    // Warm up: one ordinary submit, so the baseline includes what any request allocates.
+    let bad = http
+        .post(format!("{base}/self-service/registration?flow={real}"))
+        .json(&serde_json::json!({"method": "password", "traits": {"email": "not-an-email"}, "password": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let before = peak_rss_kib(pid);
+    const SIZE: usize = 5 << 20;
+    let mut first_round = None;
+    for _ in 0..4 {
+        let random = uuid::Uuid::new_v4();
+        let res = http
+            .post(format!("{base}/self-service/registration?flow={random}"))
+            .header("Content-Type", "application/json")
+            .body(big_json(SIZE))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 404);
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], 404, "{body}");
+        let res = http
+            .post(format!("{base}/self-service/registration?flow={real}"))
+            .header("Content-Type", "application/json")
+            .body(big_json(SIZE))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 413);
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], 413, "{body}");
+        // Without a length the server counts what it reads.
+        let path = format!("/self-service/registration?flow={real}");
+        assert_eq!(post_chunked(public, &path, SIZE).await, 413);
+        first_round.get_or_insert(peak_rss_kib(pid));
+    }
+    let peak = peak_rss_kib(pid);
+    let (grown, later) = (peak.saturating_sub(before), peak.saturating_sub(first_round.unwrap_or(peak)));
+    println!("peak RSS grew by {grown} KiB over twelve 5 MiB submits, {later} KiB after the first three");
+    // No body is ever held whole (one would be 5 MiB, its parse as much again), and more
+    // submits do not cost more.
+    assert!(grown < 8 << 10, "peak RSS grew by {grown} KiB");
+    assert!(later < 1 << 10, "peak RSS grew by {later} KiB after the first round");
+
+    // Within the body limit, each part has its own bound.
+    let submit =
+        |body: serde_json::Value| http.post(format!("{base}/self-service/registration?flow={real}")).json(&body).send();
+    let traits = serde_json::json!({"method": "password", "password": "x", "traits": {"email": "a".repeat(70 << 10)}});
+    assert_eq!(submit(traits).await.unwrap().status(), 413);
+    let fields: serde_json::Map<String, serde_json::Value> =
+        (0..300).map(|n| (format!("f{n}"), serde_json::json!("x"))).collect();
+    assert_eq!(submit(serde_json::Value::Object(fields)).await.unwrap().status(), 400);
+    let login: serde_json::Value =
+        http.get(format!("{base}/self-service/login/api")).send().await.unwrap().json().await.unwrap();
+    let res = http
+        .post(format!("{base}/self-service/login?flow={}", login["id"].as_str().unwrap()))
+        .json(&serde_json::json!({"method": "password", "identifier": "i".repeat(1025), "password": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert!(body["error"]["reason"].as_str().unwrap().contains("identifier"), "{body}");
+
+    // Nothing changed: the flow is as it was and no identity exists.
+    let after: serde_json::Value = http
+        .get(format!("{base}/self-service/registration/flows?id={real}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(after["state"], flow["state"]);
+    let list: serde_json::Value =
+        http.get(format!("http://127.0.0.1:{admin}/admin/identities")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(list, serde_json::json!([]));
+}
+both_backends!(oversized_submits_cost_bounded_memory_and_change_nothing);
