@@ -83,7 +83,11 @@ impl App {
     /// actix `System`.
     pub async fn build(mut config: Config, options: BuildOptions) -> anyhow::Result<App> {
         let dsn = config.dsn.clone().context("dsn is not set: configure `dsn`, set DSN, or use --dev")?;
-        let store = Store::connect(&dsn)?;
+        let tuning = crate::persistence::store::Tuning {
+            statement_timeout: Some(config.persistence.statement_timeout.0),
+            keepalive: Some(config.persistence.keepalive.0),
+        };
+        let store = Store::connect_tuned(&dsn, tuning)?;
         if options.migrate {
             store.migrate().await.context("applying migrations")?;
         }

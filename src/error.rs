@@ -173,6 +173,16 @@ impl From<StoreError> for Error {
     }
 }
 
+impl From<crate::hash::HashError> for Error {
+    /// A hash that could not be computed: no worker free in time is 503, anything else 500.
+    fn from(e: crate::hash::HashError) -> Error {
+        match e {
+            crate::hash::HashError::Busy => Error::Unavailable(e.to_string()),
+            other => Error::Internal(other.to_string()),
+        }
+    }
+}
+
 impl From<WriteError> for Error {
     /// A refused durable write: a taken unique value, data the database refuses, a row that
     /// is gone, or a Persister that is shutting down.
@@ -182,6 +192,9 @@ impl From<WriteError> for Error {
             WriteError::Rejected(reason) => Error::Internal(reason),
             WriteError::NotFound => Error::NotFound(None),
             WriteError::Stale => Error::Stale,
+            WriteError::Timeout => {
+                Error::Unavailable("the write did not commit within persistence.write_timeout".into())
+            }
             WriteError::Stopped => Error::Unavailable("the persister is shutting down".into()),
         }
     }

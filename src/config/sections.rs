@@ -319,6 +319,8 @@ pub struct HashPoolConfig {
     /// Hashes computed at once; 0 = one per CPU, lowered so that
     /// `workers x hashers.argon2.memory <= hashers.argon2.dedicated_memory`.
     pub workers: usize,
+    /// Longest wait for a free worker; past it the request is 503. Unset = 10 s.
+    pub queue_timeout: Option<Dur>,
 }
 
 /// `hashers.algorithm`.
@@ -486,6 +488,13 @@ pub struct PersistenceConfig {
     pub buffer_size: usize,
     /// Ceiling of the exponential back-off while the database is unreachable.
     pub retry_max_backoff: Dur,
+    /// Longest wait of a durable write for its commit; past it the caller gets 503 with
+    /// `Retry-After` (the write stays queued and commits when the database is back).
+    pub write_timeout: Dur,
+    /// PostgreSQL `statement_timeout` of every pooled connection.
+    pub statement_timeout: Dur,
+    /// Idle time before TCP keepalive probes on PostgreSQL connections.
+    pub keepalive: Dur,
 }
 
 impl Default for PersistenceConfig {
@@ -495,6 +504,9 @@ impl Default for PersistenceConfig {
             max_batch: 512,
             buffer_size: 65_536,
             retry_max_backoff: Dur(Duration::from_secs(2)),
+            write_timeout: Dur(Duration::from_secs(10)),
+            statement_timeout: Dur(Duration::from_secs(30)),
+            keepalive: Dur(Duration::from_secs(30)),
         }
     }
 }

@@ -43,6 +43,9 @@ pub enum HashError {
     /// The pool is shut down or a worker failed.
     #[error("hashing failed: {0}")]
     Internal(String),
+    /// No worker was free within `hashers.pool.queue_timeout`.
+    #[error("no hash worker was free in time")]
+    Busy,
 }
 
 /// Checks that `encoded` is a hash in a format we can verify (import validation).

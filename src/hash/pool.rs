@@ -27,6 +27,7 @@ struct Inner {
     /// that gives up waiting cannot let more than `workers` jobs run at once.
     permits: Arc<Semaphore>,
     workers: usize,
+    queue_timeout: std::time::Duration,
     in_flight: AtomicUsize,
     peak: AtomicUsize,
     completed: AtomicU64,
@@ -49,6 +50,7 @@ impl HashPool {
                 limits: ImportLimits::from_config(config),
                 permits: Arc::new(Semaphore::new(workers)),
                 workers,
+                queue_timeout: config.pool.queue_timeout.map_or(std::time::Duration::from_secs(10), |d| d.0),
                 in_flight: AtomicUsize::new(0),
                 peak: AtomicUsize::new(0),
                 completed: AtomicU64::new(0),
@@ -117,9 +119,10 @@ impl HashPool {
         T: Send + 'static,
         F: FnOnce(&Inner) -> Result<T, HashError> + Send + 'static,
     {
-        let permit = Arc::clone(&self.inner.permits)
-            .acquire_owned()
+        let acquire = Arc::clone(&self.inner.permits).acquire_owned();
+        let permit = tokio::time::timeout(self.inner.queue_timeout, acquire)
             .await
+            .map_err(|_| HashError::Busy)?
             .map_err(|_| HashError::Internal("the hash pool is closed".into()))?;
         let inner = Arc::clone(&self.inner);
         let task = tokio::task::spawn_blocking(move || {
@@ -260,13 +263,27 @@ mod tests {
                 dedicated_memory: ByteSize(dedicated),
                 ..Argon2Config::default()
             },
-            pool: HashPoolConfig { workers },
+            pool: HashPoolConfig { workers, queue_timeout: None },
             ..HashersConfig::default()
         }
     }
 
     fn bcrypt_config(cost: u32) -> HashersConfig {
         HashersConfig { algorithm: HashAlgorithm::Bcrypt, bcrypt: BcryptConfig { cost }, ..HashersConfig::default() }
+    }
+
+    #[tokio::test]
+    async fn waiting_for_a_worker_has_a_deadline() {
+        let mut config = bcrypt_config(12);
+        config.pool = HashPoolConfig {
+            workers: 1,
+            queue_timeout: Some(crate::config::Dur(std::time::Duration::from_millis(20))),
+        };
+        let pool = HashPool::new(&config).unwrap();
+        let (a, b) = tokio::join!(pool.hash(b"first".to_vec()), pool.hash(b"second".to_vec()));
+        let busy = [&a, &b].iter().filter(|r| matches!(r, Err(HashError::Busy))).count();
+        assert_eq!(busy, 1, "{a:?} {b:?}");
+        assert!(a.is_ok() || b.is_ok());
     }
 
     #[test]

@@ -145,10 +145,14 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status)
-            .insert_header(("Ory-Error-Id", self.id.unwrap_or("")))
-            .insert_header((header::CACHE_CONTROL, "private, no-cache, no-store, must-revalidate"))
-            .json(self.body())
+        let mut res = HttpResponse::build(self.status);
+        res.insert_header(("Ory-Error-Id", self.id.unwrap_or("")))
+            .insert_header((header::CACHE_CONTROL, "private, no-cache, no-store, must-revalidate"));
+        // Unavailable is temporary: say when to come back.
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            res.insert_header((header::RETRY_AFTER, "5"));
+        }
+        res.json(self.body())
     }
 }
 

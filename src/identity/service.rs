@@ -188,7 +188,7 @@ impl IdentityService {
                 let hashed = match config.password.filter(|p| !p.is_empty()) {
                     Some(plain) => self.hashes.hash(plain.into_bytes()).await.map_err(|e| match e {
                         HashError::TooLong => Error::invalid("The password is longer than 72 bytes."),
-                        other => Error::internal(&other),
+                        other => Error::from(other),
                     })?,
                     None => config.hashed_password.unwrap_or_default(),
                 };

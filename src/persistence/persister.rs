@@ -115,6 +115,9 @@ pub enum WriteError {
     /// The Persister is gone (shutdown).
     #[error("persister stopped")]
     Stopped,
+    /// Not committed within `persistence.write_timeout` (the write stays queued).
+    #[error("not committed within the write timeout")]
+    Timeout,
 }
 
 impl From<&StoreError> for WriteError {
@@ -211,6 +214,7 @@ struct Shared {
     injected_failures: AtomicU32,
     /// Set when an injected failure happened: the next reachability check reports "down".
     injected_down: AtomicBool,
+    injected_panic: AtomicBool,
     /// This instance, as named in the change notices it sends.
     instance: Uuid,
 }
@@ -262,20 +266,27 @@ impl Persister {
             stats: PersisterStats::default(),
             injected_failures: AtomicU32::new(0),
             injected_down: AtomicBool::new(false),
+            injected_panic: AtomicBool::new(false),
             instance: Uuid::new_v4(),
         });
         let for_actor = shared.clone();
-        let actor = Supervisor::start(move |_| PersisterActor { shared: for_actor });
+        let actor = Supervisor::start(move |_| PersisterActor { shared: for_actor, flush: None });
         Persister { shared, actor }
     }
 
-    /// Submits a write. Durable writes resolve after commit; deferred writes at once.
+    /// Submits a write. Durable writes resolve after commit; deferred writes at once. Either
+    /// waits at most `persistence.write_timeout` (for room in the buffer, then for the commit):
+    /// past it the answer is [`WriteError::Timeout`] and a queued write stays queued — it is
+    /// never acknowledged, so it is never acknowledged twice.
     pub async fn write(&self, op: WriteOp, durability: Durability) -> Result<(), WriteError> {
-        let rx = self.enqueue(op, durability).await?;
-        match rx {
-            Some(rx) => rx.await.unwrap_or(Err(WriteError::Stopped)),
-            None => Ok(()),
-        }
+        let wait = async {
+            let rx = self.enqueue(op, durability).await?;
+            match rx {
+                Some(rx) => rx.await.unwrap_or(Err(WriteError::Stopped)),
+                None => Ok(()),
+            }
+        };
+        tokio::time::timeout(self.shared.config.write_timeout.0, wait).await.unwrap_or(Err(WriteError::Timeout))
     }
 
     async fn enqueue(
@@ -392,11 +403,19 @@ impl Persister {
     pub fn crash_actor(&self) {
         self.actor.do_send(Crash);
     }
+
+    /// Makes the flush loop panic at its next batch, as a bug would (for tests).
+    #[doc(hidden)]
+    pub fn inject_loop_panic(&self) {
+        self.shared.injected_panic.store(true, Ordering::Release);
+    }
 }
 
 /// The actor that owns the flush loop. Its state is only a pointer to the shared buffer.
 pub struct PersisterActor {
     shared: Arc<Shared>,
+    /// The running flush loop (a task of its own, so the watchdog sees it die).
+    flush: Option<tokio::task::AbortHandle>,
 }
 
 impl Actor for PersisterActor {
@@ -412,13 +431,54 @@ impl Actor for PersisterActor {
                 queued_by_key.entry(e.op.key()).or_insert(*seq);
             }
         }
-        ctx.spawn(flush_loop(self.shared.clone()).into_actor(self));
+        // The watchdog: if the loop dies (a panic), the writes it held in flight fail —
+        // their waiters get an answer instead of waiting forever — and the actor restarts,
+        // which starts a new loop for everything still queued.
+        let handle = actix::spawn(flush_loop(self.shared.clone()));
+        self.flush = Some(handle.abort_handle());
+        let shared = self.shared.clone();
+        ctx.spawn(handle.into_actor(self).map(move |ended, _, ctx| {
+            if let Err(e) = ended
+                && e.is_panic()
+            {
+                tracing::error!("the persister's flush loop died; failing its in-flight writes and restarting it");
+                fail_in_flight(&shared);
+                ctx.stop();
+            }
+        }));
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        if let Some(loop_task) = self.flush.take() {
+            loop_task.abort();
+        }
     }
 }
 
 impl Supervised for PersisterActor {
     fn restarting(&mut self, _: &mut Self::Context) {
+        if let Some(loop_task) = self.flush.take() {
+            loop_task.abort();
+        }
         tracing::warn!("persister restarting");
+    }
+}
+
+/// Drops the writes a dead flush loop held in flight and tells their waiters.
+fn fail_in_flight(shared: &Shared) {
+    let failed: Vec<Entry> = {
+        let mut buf = shared.lock();
+        let seqs: Vec<u64> = buf.entries.iter().filter(|(_, e)| e.in_flight).map(|(s, _)| *s).collect();
+        seqs.iter().filter_map(|s| buf.entries.remove(s)).collect()
+    };
+    shared.room.add_permits(failed.len());
+    for entry in failed {
+        if entry.waiters.is_empty() {
+            tracing::error!("a deferred write was lost with the persister's flush loop");
+        }
+        for w in entry.waiters {
+            let _ = w.send(Err(WriteError::Stopped));
+        }
     }
 }
 
@@ -478,6 +538,9 @@ async fn flush_batch(shared: &Shared) {
     };
     if batch.is_empty() {
         return;
+    }
+    if shared.injected_panic.swap(false, Ordering::AcqRel) {
+        panic!("injected flush-loop failure");
     }
     let results = commit_with_retry(shared, &batch).await;
     let mut released = 0;

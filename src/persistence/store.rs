@@ -195,7 +195,8 @@ impl Dsn {
         if dsn == "memory" {
             return Ok(Dsn { backend: Backend::Sqlite, url: ":memory:".into(), max_conns: 1 });
         }
-        if let Some(rest) = dsn.strip_prefix("postgres://").or_else(|| dsn.strip_prefix("postgresql://")) {
+        // CockroachDB speaks the PostgreSQL protocol; the SQL used is portable to it.
+        if let Some(rest) = ["postgres://", "postgresql://", "cockroach://"].iter().find_map(|p| dsn.strip_prefix(p)) {
             let (base, query) = rest.split_once('?').unwrap_or((rest, ""));
             let mut kept = Vec::new();
             let mut max_conns = std::thread::available_parallelism().map_or(4, |n| n.get() * 4).max(8);
@@ -244,12 +245,28 @@ fn count_statements(counter: Arc<AtomicU64>) -> impl diesel::connection::Instrum
 fn pg_setup(
     url: &str,
     counter: Arc<AtomicU64>,
+    statement_timeout: Option<Duration>,
 ) -> futures_util::future::BoxFuture<'_, diesel::ConnectionResult<AsyncPgConnection>> {
     Box::pin(async move {
         let mut conn = AsyncPgConnection::establish(url).await?;
+        if let Some(t) = statement_timeout {
+            diesel::sql_query(format!("SET statement_timeout = {}", t.as_millis()))
+                .execute(&mut conn)
+                .await
+                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+        }
         conn.set_instrumentation(count_statements(counter));
         Ok(conn)
     })
+}
+
+/// How pooled PostgreSQL connections are tuned (`[persistence]`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tuning {
+    /// `statement_timeout` of every pooled connection.
+    pub statement_timeout: Option<Duration>,
+    /// TCP keepalive idle time (unless the DSN sets `keepalives*` itself).
+    pub keepalive: Option<Duration>,
 }
 
 fn sqlite_setup(
@@ -278,14 +295,25 @@ impl Store {
     /// Builds the pool for `dsn`. Connections are made lazily, so this succeeds while the
     /// database is down; [`Store::ping`] tells whether it is up.
     pub fn connect(dsn: &str) -> Result<Store, StoreError> {
+        Store::connect_tuned(dsn, Tuning::default())
+    }
+
+    /// [`Store::connect`] with statement timeout and TCP keepalive on PostgreSQL.
+    pub fn connect_tuned(dsn: &str, tuning: Tuning) -> Result<Store, StoreError> {
         let dsn = Dsn::parse(dsn)?;
         let statements = Arc::new(AtomicU64::new(0));
         let pool = match dsn.backend {
             Backend::Postgres => {
                 let mut config = ManagerConfig::<AsyncPgConnection>::default();
                 let counter = statements.clone();
-                config.custom_setup = Box::new(move |url| pg_setup(url, counter.clone()));
-                let mgr = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(dsn.url.clone(), config);
+                let statement_timeout = tuning.statement_timeout.filter(|t| !t.is_zero());
+                config.custom_setup = Box::new(move |url| pg_setup(url, counter.clone(), statement_timeout));
+                let mut url = dsn.url.clone();
+                if let Some(idle) = tuning.keepalive.filter(|_| !url.contains("keepalives")) {
+                    url.push(if url.contains('?') { '&' } else { '?' });
+                    url.push_str(&format!("keepalives=1&keepalives_idle={}", idle.as_secs().max(1)));
+                }
+                let mgr = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
                 Pool::Pg(
                     DeadPool::builder(mgr)
                         .max_size(dsn.max_conns)
@@ -439,6 +467,11 @@ mod tests {
         assert_eq!(Dsn::parse("memory")?.url, ":memory:");
         assert_eq!(Dsn::parse("sqlite://file::memory:?_fk=true")?.max_conns, 1);
         assert!(Dsn::parse("mysql://x").is_err());
+        let roach = Dsn::parse("cockroach://root@h:26257/defaultdb?sslmode=disable")?;
+        assert_eq!(
+            (roach.backend, roach.url.as_str()),
+            (Backend::Postgres, "postgres://root@h:26257/defaultdb?sslmode=disable")
+        );
         Ok(())
     }
 }

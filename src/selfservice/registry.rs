@@ -15,6 +15,8 @@ use futures_util::future::LocalBoxFuture;
 use std::sync::Arc;
 use uuid::Uuid;
 
+/// Longest wait for room in a busy flow's mailbox; past it the submit is 503.
+const MAILBOX_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 /// One step applied to a flow: takes the current flow, returns the next one and a reply.
 pub type Step<R> = Box<dyn FnOnce(Flow) -> LocalBoxFuture<'static, (Flow, R)> + Send>;
 
@@ -198,7 +200,11 @@ impl FlowRegistry {
             match slot.addr.try_send(msg) {
                 Ok(()) => return rx.await.map_err(|_| stopped()),
                 Err(SendError::Full(msg)) => {
-                    slot.addr.send(msg).await.map_err(|_| stopped())?;
+                    // A full mailbox is waited for, but not for ever.
+                    match tokio::time::timeout(MAILBOX_WAIT, slot.addr.send(msg)).await {
+                        Ok(sent) => sent.map_err(|_| stopped())?,
+                        Err(_) => return Err(FlowError::Store(StoreError::Unavailable("the flow is busy".into()))),
+                    }
                     return rx.await.map_err(|_| stopped());
                 }
                 Err(SendError::Closed(msg)) => {

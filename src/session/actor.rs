@@ -50,12 +50,29 @@ impl Handler<Revalidate> for SessionActor {
         let cache = self.identities.clone();
         let (store, base, id) = (self.store.clone(), self.public_base.clone(), current.session.id);
         AtomicResponse::new(Box::pin(
-            async move { load_live(&store, &base, &cache, Key::Id(id)).await }.into_actor(self).map(|res, act, _| {
-                if let Ok(Some(live)) = &res {
-                    publish(&act.cell, live.clone());
-                }
-                res
-            }),
+            async move { load_live(&store, &base, &cache, Key::Id(id)).await }.into_actor(self).map(
+                move |res, act, _| match res {
+                    Ok(Some(live)) => {
+                        publish(&act.cell, live.clone());
+                        Ok(Some(live))
+                    }
+                    // The store cannot be asked (an outage): the session answers from memory
+                    // (nothing can be revoked in the store meanwhile either) and asks again
+                    // after another interval, so requests do not queue behind the outage.
+                    Err(e) => {
+                        tracing::warn!(error = %e, "session revalidation failed; serving the last snapshot");
+                        let kept = Arc::new(Live {
+                            session: current.session.clone(),
+                            shared: current.shared.clone(),
+                            validated_at: std::time::Instant::now(),
+                            whoami_parts: current.whoami_parts.clone(),
+                        });
+                        publish(&act.cell, kept.clone());
+                        Ok(Some(kept))
+                    }
+                    gone => gone,
+                },
+            ),
         ))
     }
 }

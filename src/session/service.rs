@@ -38,6 +38,7 @@ fn write_error(e: WriteError) -> Error {
     match e {
         WriteError::Stopped => Error::Unavailable("the persister is shutting down".into()),
         WriteError::NotFound => Error::no_rows(),
+        WriteError::Timeout => Error::from(e),
         other => Error::internal(&other),
     }
 }

@@ -653,3 +653,134 @@ async fn oversized_submits_cost_bounded_memory_and_change_nothing(db: Db) {
     assert_eq!(list, serde_json::json!([]));
 }
 both_backends!(oversized_submits_cost_bounded_memory_and_change_nothing);
+
+// --- Bounded waits ---
+
+/// While the database cannot commit, a durable write answers 503 with `Retry-After` within
+/// `persistence.write_timeout`; the write stays queued and lands once commits work again.
+async fn durable_writes_answer_503_within_the_write_timeout(db: Db) {
+    let t = TestApp::builder(db)
+        .config(|c| {
+            c.persistence.write_timeout = tessera::config::Dur(std::time::Duration::from_millis(300));
+            c.persistence.retry_max_backoff = tessera::config::Dur(std::time::Duration::from_millis(40));
+        })
+        .build()
+        .await;
+    let state = t.app().state();
+    state.persister.inject_commit_failures(40);
+    let start = std::time::Instant::now();
+    let res = t
+        .http
+        .post(format!("{}/admin/identities", t.admin))
+        .json(&serde_json::json!({"schema_id": "default", "traits": {"email": "queued@example.org"}}))
+        .send()
+        .await
+        .unwrap();
+    let took = start.elapsed();
+    assert_eq!(res.status(), 503);
+    assert!(took < std::time::Duration::from_secs(3), "answered after {took:?}");
+    assert!(res.headers().get("retry-after").is_some());
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], 503, "{body}");
+    // Not lost: committed once the database takes writes again.
+    state.persister.flush().await;
+    let (_, _, list) =
+        t.admin_json(Method::GET, "/admin/identities?credentials_identifier=queued@example.org", None).await;
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+}
+both_backends!(durable_writes_answer_503_within_the_write_timeout);
+
+/// A PostgreSQL outage under load: live sessions keep answering from memory, writes answer
+/// 503 within the write timeout, readiness says 503, and after the database returns every
+/// acknowledged write is there and the server works again without a restart of its own.
+#[actix_web::test]
+async fn a_postgres_outage_is_survived() {
+    let Some(pg) = crate::ownpg::OwnPostgres::start(&[], &[]) else { return };
+    let (public, admin) = (free_port(), free_port());
+    let mut vars = env(&pg.dsn(), public, admin);
+    vars.push(("TESSERA__PERSISTENCE__WRITE_TIMEOUT".into(), "\"1s\"".into()));
+    vars.push(("TESSERA__PERSISTENCE__RETRY_MAX_BACKOFF".into(), "\"200ms\"".into()));
+    let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(20)).build().unwrap();
+    let _server = serve(&vars, &http, admin).await;
+    let admin_url = format!("http://127.0.0.1:{admin}");
+    assert_eq!(register(&http, public, "outage@example.org").await, 200);
+    let tokens: Vec<String> = {
+        let mut t = Vec::new();
+        for _ in 0..3 {
+            t.push(login(&http, public, "outage@example.org").await["session_token"].as_str().unwrap().to_string());
+        }
+        t
+    };
+    let whoami = |token: String| {
+        let http = http.clone();
+        async move {
+            http.get(format!("http://127.0.0.1:{public}/sessions/whoami"))
+                .header("X-Session-Token", token)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0)
+        }
+    };
+    let create = |email: String| {
+        let (http, admin_url) = (http.clone(), admin_url.clone());
+        async move {
+            let res = http
+                .post(format!("{admin_url}/admin/identities"))
+                .json(&serde_json::json!({"schema_id": "default", "traits": {"email": email}}))
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            let retry_after = res.headers().get("retry-after").is_some();
+            let body: serde_json::Value = res.json().await.unwrap_or_default();
+            (status, retry_after, body)
+        }
+    };
+    let mut acknowledged = Vec::new();
+    for n in 0..5 {
+        let (status, _, body) = create(format!("before-{n}@example.org")).await;
+        assert_eq!(status, 201, "{body}");
+        acknowledged.push(body["id"].as_str().unwrap().to_string());
+    }
+    for t in &tokens {
+        assert_eq!(whoami(t.clone()).await, 200);
+    }
+
+    pg.down();
+    // Under load during the outage: every live session answers from memory; every write
+    // answers 503 (with Retry-After, in the envelope) within the write timeout and slack.
+    for round in 0..3 {
+        let sessions = futures_util::future::join_all(tokens.iter().cloned().map(whoami)).await;
+        assert!(sessions.iter().all(|s| *s == 200), "round {round}: {sessions:?}");
+        let start = std::time::Instant::now();
+        let (status, retry_after, body) = create(format!("during-{round}@example.org")).await;
+        assert_eq!((status, retry_after), (503, true), "{body}");
+        assert_eq!(body["error"]["code"], 503, "{body}");
+        assert!(start.elapsed() < std::time::Duration::from_secs(8), "a write took {:?}", start.elapsed());
+    }
+    let ready = http.get(format!("{admin_url}/admin/health/ready")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+
+    pg.up();
+    let start = std::time::Instant::now();
+    loop {
+        let ready = http.get(format!("{admin_url}/admin/health/ready")).send().await.unwrap();
+        if ready.status() == 200 {
+            break;
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(30), "not ready again after the database returned");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // Recovered: new writes commit, and every write acknowledged before is there.
+    let (status, _, body) = create("after@example.org".into()).await;
+    assert_eq!(status, 201, "{body}");
+    for id in &acknowledged {
+        let res = http.get(format!("{admin_url}/admin/identities/{id}")).send().await.unwrap();
+        assert_eq!(res.status(), 200, "acknowledged identity {id} is gone");
+    }
+    for t in &tokens {
+        assert_eq!(whoami(t.clone()).await, 200);
+    }
+    assert_eq!(login(&http, public, "outage@example.org").await["session"]["active"], true);
+}

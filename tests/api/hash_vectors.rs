@@ -103,7 +103,7 @@ fn argon2_config(workers: usize, memory_kib: u64, iterations: u32) -> HashersCon
             dedicated_memory: ByteSize(1 << 30),
             ..Argon2Config::default()
         },
-        pool: HashPoolConfig { workers },
+        pool: HashPoolConfig { workers, queue_timeout: None },
         ..HashersConfig::default()
     }
 }

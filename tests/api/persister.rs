@@ -277,3 +277,25 @@ async fn coalescing_never_reorders_a_moved_identifier(db: Db) {
     assert_eq!(stored(&state.store, b.id).await.unwrap().credentials["password"].identifiers, ["y@example.com"]);
 }
 both_backends!(coalescing_never_reorders_a_moved_identifier);
+
+/// A flush loop that dies fails the writes it held (their callers get an answer) and is
+/// started again for the writes that follow.
+async fn a_dead_flush_loop_fails_its_writes_and_restarts(db: Db) {
+    let t = TestApp::new(db).await;
+    let state = t.app().state();
+    let p = state.persister.clone();
+    p.inject_loop_panic();
+    let lost = identity("loop-died@example.com");
+    let start = Instant::now();
+    assert_eq!(p.write(upsert(&lost), Durability::Durable).await, Err(WriteError::Stopped));
+    assert!(start.elapsed() < Duration::from_secs(2), "the waiter was answered late");
+    // The restarted loop commits what follows.
+    let next = identity("loop-restarted@example.com");
+    tokio::time::timeout(Duration::from_secs(5), p.write(upsert(&next), Durability::Durable))
+        .await
+        .expect("the loop was not restarted")
+        .unwrap();
+    assert!(stored(&state.store, next.id).await.is_some());
+    assert!(stored(&state.store, lost.id).await.is_none(), "a failed write was committed");
+}
+both_backends!(a_dead_flush_loop_fails_its_writes_and_restarts);

@@ -102,7 +102,13 @@ impl LoginStrategy for Password {
         // Unknown identifiers and identities without a password are checked against a dummy
         // hash, so they take as long as a wrong password.
         let encoded = stored.clone().unwrap_or_else(|| self.dummy_hash.to_string());
-        let matched = svc.identities.hashes.verify(password.clone().into_bytes(), encoded).await.unwrap_or(false);
+        let matched = match svc.identities.hashes.verify(password.clone().into_bytes(), encoded).await {
+            Ok(m) => m,
+            Err(busy @ crate::hash::HashError::Busy) => {
+                return LoginStep::Answer(Box::new((flow, Outcome::Error(Error::from(busy)))));
+            }
+            Err(_) => false,
+        };
         let (Some(identity), Some(stored), true) = (identity, stored, matched) else {
             return LoginStep::Answer(Box::new(login_problem(flow, &identifier, "", text::invalid_credentials(), tp)));
         };

@@ -92,7 +92,7 @@ impl RegistrationStrategy for Password {
                 f.ui.add_field_message("password", text::password_too_long(super::policy::BCRYPT_MAX, pw_len));
                 return form(f, tp);
             }
-            Err(e) => return RegistrationStep::Answer(Box::new((f, Outcome::Error(Error::internal(&e))))),
+            Err(e) => return RegistrationStep::Answer(Box::new((f, Outcome::Error(Error::from(e))))),
         };
         let now = svc.clock.now();
         let mut credential = new_credential("password", now);

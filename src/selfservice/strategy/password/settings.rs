@@ -63,7 +63,7 @@ impl SettingsStrategy for Password {
             Err(crate::hash::HashError::TooLong) => {
                 return problem(f, text::password_too_long(super::policy::BCRYPT_MAX, len));
             }
-            Err(e) => return SettingsStep::Answer(Box::new((f, Outcome::Error(Error::internal(&e))))),
+            Err(e) => return SettingsStep::Answer(Box::new((f, Outcome::Error(Error::from(e))))),
         };
         let now = svc.clock.now();
         let credential = identity
