@@ -4,7 +4,7 @@
 //! revalidate against the store, DESIGN.md §3; CockroachDB has no LISTEN): it only makes
 //! revocation and flow changes visible sooner.
 
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use futures_util::StreamExt;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -137,7 +137,7 @@ async fn send_loop(url: String, mut rx: mpsc::UnboundedReceiver<Notice>, instanc
     while let Some(notice) = rx.recv().await {
         for attempt in 0..3 {
             if conn.is_none() {
-                conn = AsyncPgConnection::establish(&url).await.ok();
+                conn = super::pg_tls::connect(&url).await.ok();
             }
             let Some(c) = conn.as_mut() else {
                 tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
@@ -160,7 +160,7 @@ async fn send_loop(url: String, mut rx: mpsc::UnboundedReceiver<Notice>, instanc
 async fn listen_loop(url: String, inner: std::sync::Weak<Inner>) {
     let mut backoff = Duration::from_millis(100);
     while inner.strong_count() > 0 {
-        if let Ok(mut conn) = AsyncPgConnection::establish(&url).await
+        if let Ok(mut conn) = super::pg_tls::connect(&url).await
             && diesel::sql_query(format!("LISTEN {CHANNEL}")).execute(&mut conn).await.is_ok()
         {
             backoff = Duration::from_millis(100);

@@ -35,6 +35,7 @@ pub mod courier;
 pub mod identity;
 pub mod invalidation;
 pub mod persister;
+pub mod pg_tls;
 pub mod schema;
 pub mod selfservice;
 pub mod session;

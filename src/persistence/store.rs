@@ -248,7 +248,7 @@ fn pg_setup(
     statement_timeout: Option<Duration>,
 ) -> futures_util::future::BoxFuture<'_, diesel::ConnectionResult<AsyncPgConnection>> {
     Box::pin(async move {
-        let mut conn = AsyncPgConnection::establish(url).await?;
+        let mut conn = super::pg_tls::connect(url).await?;
         if let Some(t) = statement_timeout {
             diesel::sql_query(format!("SET statement_timeout = {}", t.as_millis()))
                 .execute(&mut conn)
@@ -391,12 +391,13 @@ impl Store {
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match &self.inner.pool {
             Pool::Pg(_) => {
-                let url = self.inner.migrate_url.clone();
+                // Connected here (with TLS as the DSN says), migrated on a blocking thread.
+                let async_conn = super::pg_tls::connect(&self.inner.migrate_url)
+                    .await
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
                 tokio::task::spawn_blocking(move || {
-                    use diesel::Connection;
                     type Wrapped = diesel_async::async_connection_wrapper::AsyncConnectionWrapper<AsyncPgConnection>;
-                    let mut conn =
-                        <Wrapped as Connection>::establish(&url).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                    let mut conn = Wrapped::from(async_conn);
                     conn.run_pending_migrations(PG_MIGRATIONS)
                         .map(|_| ())
                         .map_err(|e| StoreError::Migration(e.to_string()))

@@ -695,7 +695,7 @@ both_backends!(durable_writes_answer_503_within_the_write_timeout);
 /// acknowledged write is there and the server works again without a restart of its own.
 #[actix_web::test]
 async fn a_postgres_outage_is_survived() {
-    let Some(pg) = crate::ownpg::OwnPostgres::start(&[], &[]) else { return };
+    let Some(pg) = crate::ownpg::OwnPostgres::start(&[], &[], None) else { return };
     let (public, admin) = (free_port(), free_port());
     let mut vars = env(&pg.dsn(), public, admin);
     vars.push(("TESSERA__PERSISTENCE__WRITE_TIMEOUT".into(), "\"1s\"".into()));
@@ -783,4 +783,100 @@ async fn a_postgres_outage_is_survived() {
         assert_eq!(whoami(t.clone()).await, 200);
     }
     assert_eq!(login(&http, public, "outage@example.org").await["session"]["active"], true);
+}
+
+// --- TLS to PostgreSQL ---
+
+/// A CA, a server certificate it signed for `localhost`, and another CA.
+fn tls_files() -> (String, String, String, String) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
+    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "tessera test CA");
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    let server_key = rcgen::KeyPair::generate().unwrap();
+    let mut server_params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    server_params.distinguished_name.push(rcgen::DnType::CommonName, "localhost");
+    let server = server_params.signed_by(&server_key, &ca).unwrap();
+    let other_key = rcgen::KeyPair::generate().unwrap();
+    let mut other_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    other_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let other = other_params.self_signed(&other_key).unwrap();
+    (ca.pem(), server.pem(), server_key.serialize_pem(), other.pem())
+}
+
+/// Whether a pool built from `dsn` reaches the server.
+async fn reaches(dsn: &str) -> Result<(), String> {
+    let store = tessera::persistence::Store::connect(dsn).map_err(|e| e.to_string())?;
+    store.ping().await.map_err(|e| e.to_string())
+}
+
+/// TLS to PostgreSQL with each `sslmode`, against a server the test starts with `ssl = on`,
+/// certificates from a CA it generates, and only TLS connections allowed; then a whole server
+/// (pool, migrations, LISTEN connection) over `verify-full`.
+#[actix_web::test]
+async fn postgres_over_tls_with_every_sslmode() {
+    let (ca, cert, key, other_ca) = tls_files();
+    let files: [(&str, &[u8]); 4] = [
+        ("ca.crt", ca.as_bytes()),
+        ("server.crt", cert.as_bytes()),
+        ("server.key", key.as_bytes()),
+        ("other-ca.crt", other_ca.as_bytes()),
+    ];
+    let settings = ["ssl=on", "ssl_cert_file={dir}/server.crt", "ssl_key_file={dir}/server.key"];
+    let hba = "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostssl all all ::1/128 trust\n";
+    let Some(pg) = crate::ownpg::OwnPostgres::start(&settings, &files, Some(hba)) else { return };
+    let dir = pg.dir();
+    let (ca_path, other_path) = (dir.join("ca.crt"), dir.join("other-ca.crt"));
+    let at = |host: &str, query: String| format!("postgres://postgres@{host}:{}/postgres?{query}", pg.port);
+    let ca_q = |mode: &str| format!("sslmode={mode}&sslrootcert={}", ca_path.display());
+
+    // Plain connections are refused by the server; every TLS mode gets through as it should.
+    assert!(reaches(&at("127.0.0.1", "sslmode=disable".into())).await.is_err(), "plain TCP was accepted");
+    reaches(&at("127.0.0.1", "sslmode=prefer".into())).await.unwrap();
+    reaches(&at("127.0.0.1", "sslmode=require".into())).await.unwrap();
+    reaches(&at("127.0.0.1", ca_q("verify-ca"))).await.unwrap();
+    reaches(&at("localhost", ca_q("verify-full"))).await.unwrap();
+    // The certificate names localhost, not 127.0.0.1: only the chain is checked by verify-ca.
+    let wrong_name = reaches(&at("127.0.0.1", ca_q("verify-full"))).await;
+    assert!(wrong_name.is_err(), "verify-full accepted a certificate for another name");
+    let untrusted = format!("sslmode=verify-ca&sslrootcert={}", other_path.display());
+    assert!(reaches(&at("127.0.0.1", untrusted)).await.is_err(), "an untrusted CA was accepted");
+    assert!(reaches(&at("localhost", "sslmode=verify-full".into())).await.is_err(), "a private CA is not a public one");
+    // The CockroachDB spelling is the same driver.
+    reaches(&format!("cockroach://postgres@localhost:{}/postgres?{}", pg.port, ca_q("verify-full"))).await.unwrap();
+
+    // A whole server over verify-full: migrations, the pool and the LISTEN connection.
+    let (public, admin) = (free_port(), free_port());
+    let vars = env(&at("localhost", ca_q("verify-full")), public, admin);
+    let http = reqwest::Client::new();
+    let _server = serve(&vars, &http, admin).await;
+    assert_eq!(register(&http, public, "tls@example.org").await, 200);
+    assert_eq!(login(&http, public, "tls@example.org").await["session"]["active"], true);
+    let check = tessera::persistence::Store::connect(&at("localhost", ca_q("verify-full"))).unwrap();
+    let start = std::time::Instant::now();
+    loop {
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut pooled = check.get().await.unwrap();
+        let tessera::persistence::Conn::Pg(c) = pooled.conn() else { unreachable!() };
+        let listening: Row = diesel_async::RunQueryDsl::get_result(
+            diesel::sql_query(
+                "SELECT count(*) AS n FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) \
+                 WHERE s.ssl AND a.query ILIKE 'LISTEN%'",
+            ),
+            c,
+        )
+        .await
+        .unwrap();
+        if listening.n > 0 {
+            break;
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(10), "no LISTEN connection over TLS");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }

@@ -49,9 +49,10 @@ fn run(bin: &Path, program: &str, args: &[&str]) -> std::process::Output {
 }
 
 impl OwnPostgres {
-    /// Creates and starts a server with `settings` (`name=value`); `None` (the test is
-    /// skipped) where no PostgreSQL binaries are installed.
-    pub fn start(settings: &[&str], files: &[(&str, &[u8])]) -> Option<OwnPostgres> {
+    /// Creates and starts a server with `settings` (`name=value`; `{dir}` stands for the
+    /// directory `files` are written to), and `hba` as its `pg_hba.conf` if given; `None` (the
+    /// test is skipped) where no PostgreSQL binaries are installed.
+    pub fn start(settings: &[&str], files: &[(&str, &[u8])], hba: Option<&str>) -> Option<OwnPostgres> {
         let Some(bin) = bindir() else {
             crate::harness::cannot_run("no PostgreSQL server binaries (initdb, pg_ctl) were found");
             return None;
@@ -72,10 +73,22 @@ impl OwnPostgres {
         }
         let init = run(&bin, "initdb", &["-D", data.to_str().unwrap(), "-A", "trust", "-U", "postgres", "--no-sync"]);
         assert!(init.status.success(), "initdb: {}", String::from_utf8_lossy(&init.stderr));
+        if let Some(hba) = hba {
+            std::fs::write(data.join("pg_hba.conf"), hba).unwrap();
+            if is_root() {
+                let _ = Command::new("chown").arg("postgres:postgres").arg(data.join("pg_hba.conf")).status();
+            }
+        }
         let port = crate::durability::free_port();
-        let own = OwnPostgres { bin, dir, port, settings: settings.iter().map(|s| s.to_string()).collect() };
+        let settings = settings.iter().map(|s| s.replace("{dir}", &dir.path().display().to_string())).collect();
+        let own = OwnPostgres { bin, dir, port, settings };
         own.up();
         Some(own)
+    }
+
+    /// The directory the files given to [`OwnPostgres::start`] are in.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// Starts the server (waits until it accepts connections).
