@@ -7,7 +7,7 @@ mod sections;
 mod selfservice;
 mod values;
 
-pub use load::{ConfigError, Loaded, load};
+pub use load::{ConfigError, Loaded, from_table, load};
 pub use sections::*;
 pub use selfservice::*;
 pub use values::{ByteSize, Cidr, Dur, canonical, redact_url};

@@ -341,28 +341,7 @@ fn parse_body(req: &HttpRequest, body: &[u8]) -> Result<Submit, ApiError> {
         || (ct.is_empty() && req.method() == actix_web::http::Method::GET)
     {
         let source = if req.method() == actix_web::http::Method::GET { req.query_string().as_bytes() } else { body };
-        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(source).into_owned().collect();
-        // Dotted names become nested objects: bound the nesting (and so every recursion over it).
-        if pairs.iter().any(|(k, _)| k.split('.').count() > form::MAX_FORM_DEPTH) {
-            return Err(ApiError::bad_request(format!(
-                "A form field name has more than {} dot-separated parts.",
-                form::MAX_FORM_DEPTH
-            )));
-        }
-        let mut v = form::form_to_json(&pairs);
-        if let Some(o) = v.as_object_mut() {
-            o.remove("flow");
-            o.retain(|_, v| !matches!(v, Json::String(s) if s.is_empty()));
-            // A form cannot carry JSON objects; a JSON-encoded transient payload is accepted.
-            if let Some(Json::String(tp)) = o.get("transient_payload").cloned() {
-                match serde_json::from_str::<Json>(&tp) {
-                    Ok(p) if p.is_object() => {
-                        o.insert("transient_payload".into(), p);
-                    }
-                    _ => return Err(ApiError::bad_request("transient_payload must be a JSON object")),
-                }
-            }
-        }
+        let v = form::decode_form(source).map_err(ApiError::bad_request)?;
         return Ok(Submit::new(v, true));
     }
     if ct.is_empty() && body.is_empty() {

@@ -161,6 +161,7 @@ macro_rules! flow_table {
                 expires_at -> DbTimestamptz,
                 created_at -> DbTimestamptz,
                 updated_at -> DbTimestamptz,
+                version -> BigInt,
             }
         }
     };

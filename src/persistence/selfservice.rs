@@ -59,6 +59,8 @@ pub struct FlowRecord {
     pub expires_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Raised by every change: a stored newer version is never replaced by an older one.
+    pub version: i64,
 }
 
 /// Runs `$body` with `t` bound to the flow table module of `$table`.
@@ -89,7 +91,7 @@ macro_rules! with_flow_table {
     };
 }
 
-type FlowTuple = (Id, String, String, String, Option<String>, Option<String>, Json, String, Json, Ts, Ts, Ts, Ts);
+type FlowTuple = (Id, String, String, String, Option<String>, Option<String>, Json, String, Json, Ts, Ts, Ts, Ts, i64);
 
 fn from_tuple(table: FlowTable, r: FlowTuple) -> FlowRecord {
     FlowRecord {
@@ -107,6 +109,7 @@ fn from_tuple(table: FlowTable, r: FlowTuple) -> FlowRecord {
         expires_at: r.10.0,
         created_at: r.11.0,
         updated_at: r.12.0,
+        version: r.13,
     }
 }
 
@@ -127,22 +130,28 @@ pub async fn upsert_flow(conn: &mut Conn<'_>, f: &FlowRecord) -> Result<(), Stor
             t::expires_at.eq(Ts(f.expires_at)),
             t::created_at.eq(Ts(f.created_at)),
             t::updated_at.eq(Ts(f.updated_at)),
+            t::version.eq(f.version),
         );
-        on_conn!(conn, c => diesel::insert_into(t::table)
-            .values(row.clone())
-            .on_conflict(t::id)
-            .do_update()
-            .set((
-                t::state.eq(excluded(t::state)),
-                t::return_to.eq(excluded(t::return_to)),
-                t::active_method.eq(excluded(t::active_method)),
-                t::ui.eq(excluded(t::ui)),
-                t::data.eq(excluded(t::data)),
-                t::expires_at.eq(excluded(t::expires_at)),
-                t::updated_at.eq(excluded(t::updated_at)),
-            ))
-            .execute(c)
-            .await)?;
+        on_conn!(conn, c => {
+            let upsert = diesel::insert_into(t::table)
+                .values(row.clone())
+                .on_conflict(t::id)
+                .do_update()
+                .set((
+                    t::state.eq(excluded(t::state)),
+                    t::return_to.eq(excluded(t::return_to)),
+                    t::active_method.eq(excluded(t::active_method)),
+                    t::ui.eq(excluded(t::ui)),
+                    t::data.eq(excluded(t::data)),
+                    t::expires_at.eq(excluded(t::expires_at)),
+                    t::updated_at.eq(excluded(t::updated_at)),
+                    t::version.eq(excluded(t::version)),
+                ));
+            // A stale copy (another instance stored a later step) does not win.
+            diesel::query_dsl::methods::FilterDsl::filter(upsert, t::version.lt(excluded(t::version)))
+                .execute(c)
+                .await
+        })?;
     });
     Ok(())
 }
@@ -166,7 +175,7 @@ pub async fn find_flow(conn: &mut Conn<'_>, table: FlowTable, id: Uuid) -> Resul
         .filter(t::id.eq(Id(id)))
         .select((
             t::id, t::flow_type, t::state, t::request_url, t::return_to, t::active_method, t::ui,
-            t::csrf_token, t::data, t::issued_at, t::expires_at, t::created_at, t::updated_at,
+            t::csrf_token, t::data, t::issued_at, t::expires_at, t::created_at, t::updated_at, t::version,
         ))
         .first::<FlowTuple>(c)
         .await

@@ -1,9 +1,10 @@
 //! What recovery and verification share: the active method (`code` or `link`), their forms,
 //! the address a submit names, sending the message, and restarting a flow.
 
+use super::brute_force::Verdict;
 use super::flow::{Flow, FlowKind, FlowType, State};
 use super::services::Services;
-use super::step::{Outcome, RequestInfo};
+use super::step::{Outcome, RequestInfo, Stepped, flow_message};
 use super::ui::{self, Input, group};
 use crate::catalogue::{self as text, Text};
 use crate::courier::MessageType;
@@ -155,6 +156,27 @@ pub fn email_problem(
     flow.ui.add_field_message("email", message);
     let redirect = flow.flow_type == FlowType::Browser && !info.is_json;
     (flow.clone(), Outcome::Show { flow, ok: false, to_ui: redirect, transient_payload: None })
+}
+
+/// Counts a message to `address` against the send limits (per address and per client; known
+/// and unknown addresses alike). Over a limit the flow answers with 4069001 (recovery) or
+/// 4079001 (verification) instead.
+pub async fn reserve_send(
+    svc: &Services,
+    flow: Flow,
+    address: &str,
+    info: &RequestInfo,
+    tp: Option<Json>,
+) -> Result<Flow, Stepped> {
+    match svc.brute_force.reserve_send(address, info.client_ip.as_deref()).await {
+        Ok(Verdict::Allowed) => Ok(flow),
+        Ok(Verdict::Locked(until)) => {
+            let verification = flow.kind == FlowKind::Verification;
+            let message = text::too_many_messages(verification, svc.brute_force.retry_after(until));
+            Err(flow_message(flow, message, tp))
+        }
+        Err(e) => Err((flow, Outcome::Error(Error::from(e)))),
+    }
 }
 
 /// One message to queue for a flow.

@@ -42,6 +42,33 @@ impl Submit {
     }
 }
 
+/// Decodes a form-encoded submit (`application/x-www-form-urlencoded` body, or the query of a
+/// GET) into the JSON a JSON submit has: dotted names nest (at most [`MAX_FORM_DEPTH`] parts),
+/// `flow` and empty values are dropped, and a JSON-encoded `transient_payload` is parsed. The
+/// error is the reason for a 400.
+pub fn decode_form(source: &[u8]) -> Result<Json, String> {
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(source).into_owned().collect();
+    // Dotted names become nested objects: bound the nesting (and so every recursion over it).
+    if pairs.iter().any(|(k, _)| k.split('.').count() > MAX_FORM_DEPTH) {
+        return Err(format!("A form field name has more than {MAX_FORM_DEPTH} dot-separated parts."));
+    }
+    let mut v = form_to_json(&pairs);
+    if let Some(o) = v.as_object_mut() {
+        o.remove("flow");
+        o.retain(|_, v| !matches!(v, Json::String(s) if s.is_empty()));
+        // A form cannot carry JSON objects; a JSON-encoded transient payload is accepted.
+        if let Some(Json::String(tp)) = o.get("transient_payload").cloned() {
+            match serde_json::from_str::<Json>(&tp) {
+                Ok(p) if p.is_object() => {
+                    o.insert("transient_payload".into(), p);
+                }
+                _ => return Err("transient_payload must be a JSON object".into()),
+            }
+        }
+    }
+    Ok(v)
+}
+
 /// Converts a form-encoded body (`traits.email=…`) into the nested JSON a JSON body has.
 /// Callers bound the depth with [`MAX_FORM_DEPTH`].
 pub fn form_to_json(pairs: &[(String, String)]) -> Json {

@@ -50,6 +50,7 @@ impl<R: Send + 'static> Handler<Apply<R>> for FlowActor {
             let (mut next, reply) = (msg.0)(current).await;
             if next != before {
                 next.updated_at = clock.now();
+                next.version = before.version + 1;
                 let _ = persister.write(WriteOp::UpsertFlow(Box::new(next.to_record())), Durability::Deferred).await;
             }
             (next, reply)

@@ -299,3 +299,42 @@ async fn a_dead_flush_loop_fails_its_writes_and_restarts(db: Db) {
     assert!(stored(&state.store, lost.id).await.is_none(), "a failed write was committed");
 }
 both_backends!(a_dead_flush_loop_fails_its_writes_and_restarts);
+
+/// A flow write based on an older state (another instance's stale copy) never replaces a
+/// newer stored one; a newer one does.
+async fn stale_flow_writes_never_replace_newer_ones(db: Db) {
+    use tessera::persistence::selfservice::{FlowRecord, FlowTable, find_flow};
+    let t = TestApp::new(db).await;
+    let state = t.app().state();
+    let p = state.persister.clone();
+    let now = tessera::clock::Clock::system().now();
+    let record = |state: &str, version: i64| FlowRecord {
+        table: FlowTable::Login,
+        id: uuid::Uuid::nil(),
+        flow_type: "api".into(),
+        state: state.into(),
+        request_url: "http://localhost/self-service/login/api".into(),
+        return_to: None,
+        active_method: None,
+        ui: serde_json::json!({}),
+        csrf_token: String::new(),
+        data: serde_json::json!({}),
+        issued_at: now,
+        expires_at: now + chrono::Duration::hours(1),
+        created_at: now,
+        updated_at: now,
+        version,
+    };
+    let stored = || async {
+        let mut pooled = state.store.get().await.unwrap();
+        find_flow(&mut pooled.conn(), FlowTable::Login, uuid::Uuid::nil()).await.unwrap().unwrap()
+    };
+    for (state_name, version) in [("choose_method", 0), ("sent_email", 2), ("passed_challenge", 1), ("show_form", 2)] {
+        p.write(WriteOp::UpsertFlow(Box::new(record(state_name, version))), Durability::Durable).await.unwrap();
+    }
+    let got = stored().await;
+    assert_eq!((got.state.as_str(), got.version), ("sent_email", 2), "an older or equal version replaced a newer one");
+    p.write(WriteOp::UpsertFlow(Box::new(record("passed_challenge", 3))), Durability::Durable).await.unwrap();
+    assert_eq!(stored().await.state, "passed_challenge");
+}
+both_backends!(stale_flow_writes_never_replace_newer_ones);

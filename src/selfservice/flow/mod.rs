@@ -181,6 +181,8 @@ pub struct Flow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub data: FlowData,
+    /// Raised by every stored change (the store keeps the newest).
+    pub version: i64,
 }
 
 /// The UI URL of a flow kind.
@@ -231,6 +233,7 @@ impl Flow {
             created_at: now,
             updated_at: now,
             data: FlowData::default(),
+            version: 0,
         }
     }
 
@@ -256,6 +259,7 @@ impl Flow {
             expires_at: self.expires_at,
             created_at: self.created_at,
             updated_at: self.updated_at,
+            version: self.version,
         }
     }
 
@@ -276,6 +280,7 @@ impl Flow {
             created_at: r.created_at,
             updated_at: r.updated_at,
             data: serde_json::from_value(r.data).ok()?,
+            version: r.version,
         })
     }
 

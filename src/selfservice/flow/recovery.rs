@@ -8,7 +8,6 @@ use crate::catalogue as text;
 use crate::error::{Error, FlowName};
 use crate::persistence::identity::{AddressKind, find_by_address};
 use crate::persistence::selfservice::CodeRecord;
-use crate::selfservice::brute_force::Verdict;
 use crate::selfservice::challenge::{self, Mail};
 use crate::selfservice::codes;
 use crate::selfservice::form::Submit;
@@ -243,13 +242,10 @@ async fn send(
         Ok(e) => e,
         Err(m) => return challenge::email_problem(flow, method, raw.as_deref(), m, info),
     };
-    match svc.brute_force.reserve_send(&address, info.client_ip.as_deref()).await {
-        Ok(Verdict::Allowed) => {}
-        Ok(Verdict::Locked(until)) => {
-            return flow_message(flow, text::too_many_messages(false, svc.brute_force.retry_after(until)), tp);
-        }
-        Err(e) => return (flow, Outcome::Error(Error::from(e))),
-    }
+    let flow = match challenge::reserve_send(&svc, flow, &address, info, tp.clone()).await {
+        Ok(f) => f,
+        Err(refused) => return refused,
+    };
     // The answer is the same for every address; the message follows it.
     let (task_svc, task_flow, to, payload) = (svc.clone(), flow.clone(), address.clone(), tp.clone());
     svc.outbox.send_latest(flow.id, async move {

@@ -10,12 +10,11 @@ use crate::error::{Error, FlowName};
 use crate::identity::VerifiableAddress;
 use crate::persistence::identity::{AddressKind, find_by_address};
 use crate::persistence::selfservice::CodeRecord;
-use crate::selfservice::brute_force::Verdict;
 use crate::selfservice::challenge::{self, Mail};
 use crate::selfservice::codes;
 use crate::selfservice::form::Submit;
 use crate::selfservice::hook::{HookPoint, Stage, VerificationStarter};
-use crate::selfservice::step::{Outcome, RequestInfo, Stepped, check_csrf, csrf_outcome, flow_message};
+use crate::selfservice::step::{Outcome, RequestInfo, Stepped, check_csrf, csrf_outcome};
 use crate::selfservice::strategy::{Redemption, VerificationStrategy};
 use crate::selfservice::ui::{self, group};
 use crate::selfservice::{SelfService, csrf, redirect};
@@ -189,13 +188,10 @@ async fn send(
         Ok(e) => e,
         Err(m) => return challenge::email_problem(flow, method, raw.as_deref(), m, info),
     };
-    match svc.brute_force.reserve_send(&email, info.client_ip.as_deref()).await {
-        Ok(Verdict::Allowed) => {}
-        Ok(Verdict::Locked(until)) => {
-            return flow_message(flow, text::too_many_messages(true, svc.brute_force.retry_after(until)), tp);
-        }
-        Err(e) => return (flow, Outcome::Error(Error::from(e))),
-    }
+    let flow = match challenge::reserve_send(&svc, flow, &email, info, tp.clone()).await {
+        Ok(f) => f,
+        Err(refused) => return refused,
+    };
     // The answer is the same for every address; the message follows it.
     let (task_svc, task_flow, address, payload) = (svc.clone(), flow.clone(), email.clone(), tp.clone());
     svc.outbox.send_latest(flow.id, async move {
