@@ -172,7 +172,11 @@ impl SessionService {
             async move { self.persist_change(&s).await }
         });
         for r in futures_util::future::join_all(writes).await {
-            r?;
+            match r {
+                // Deleted meanwhile: gone is as good as revoked.
+                Ok(()) | Err(Error::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
         }
         // One notice drops every live session of the identity, here and on other instances.
         self.changed(Notice::Identity(identity_id));
