@@ -430,7 +430,7 @@ async fn refresh(t: &TestApp, flow: &str, token: &str, email: &str) -> u16 {
     res.status().as_u16()
 }
 
-const ROUNDS: u64 = 16;
+const ROUNDS: u64 = 24;
 
 /// Revoking a session while it is re-authenticated: it stays revoked.
 async fn revocation_stands_against_a_racing_refresh(db: Db) {
