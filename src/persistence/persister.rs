@@ -744,3 +744,60 @@ async fn apply_all<'a>(
 fn take_injected_failure(shared: &Shared) -> bool {
     shared.injected_failures.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)).is_ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::session::Aal;
+
+    fn session(active: bool) -> Box<Session> {
+        let now = chrono::DateTime::UNIX_EPOCH;
+        Box::new(Session {
+            id: Uuid::nil(),
+            identity_id: Uuid::nil(),
+            token_hash: String::new(),
+            logout_token_hash: String::new(),
+            active,
+            aal: Aal::parse("aal1"),
+            authentication_methods: Vec::new(),
+            authenticated_at: now,
+            issued_at: now,
+            expires_at: now,
+            devices: Vec::new(),
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
+    fn identity(version: i64) -> Box<Identity> {
+        let mut i: Identity = serde_json::from_value(serde_json::json!({
+            "id": Uuid::nil(), "schema_id": "default", "state": "active", "traits": {},
+            "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        i.version = version;
+        Box::new(i)
+    }
+
+    #[test]
+    fn a_queued_revocation_survives_a_later_write_of_the_session() {
+        let revoked = WriteOp::UpdateSession(session(false));
+        let refreshed = merged(&revoked, WriteOp::UpdateSession(session(true)));
+        assert!(matches!(refreshed, WriteOp::UpdateSession(s) if !s.active));
+        // A session created and revoked before its first write stays a (revoked) create.
+        let created = WriteOp::UpsertSession(session(true));
+        let then_revoked = merged(&created, WriteOp::UpdateSession(session(false)));
+        assert!(matches!(then_revoked, WriteOp::UpsertSession(s) if !s.active));
+    }
+
+    #[test]
+    fn identity_updates_never_replace_each_other() {
+        let first = WriteOp::UpdateIdentity(identity(3));
+        assert!(!may_merge(&first, &WriteOp::UpdateIdentity(identity(3))));
+        // An update of a create not written yet stays a create, as the next version.
+        let create = WriteOp::UpsertIdentity(identity(0));
+        assert!(may_merge(&create, &WriteOp::UpdateIdentity(identity(0))));
+        let merged_create = merged(&create, WriteOp::UpdateIdentity(identity(0)));
+        assert!(matches!(merged_create, WriteOp::UpsertIdentity(i) if i.version == 1));
+    }
+}
