@@ -121,7 +121,7 @@ pub async fn request_info(state: &AppState, req: &HttpRequest) -> Result<Request
         session_token: session.as_ref().and(token),
         session,
         device: device_from_request(req, now),
-        client_ip: brute_force_ip(state, req),
+        client_ip: abuse_address(&state.config.security.trusted_proxies, req),
         url: request_url(req),
         headers: req
             .headers()
@@ -168,10 +168,6 @@ fn forwarded_client(trusted: &[Cidr], req: &HttpRequest) -> Option<IpAddr> {
     }
     // Every hop is a trusted network: the first one is the client.
     leftmost
-}
-
-fn brute_force_ip(state: &AppState, req: &HttpRequest) -> Option<String> {
-    abuse_address(&state.config.security.trusted_proxies, req)
 }
 
 #[cfg(test)]

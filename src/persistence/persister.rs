@@ -456,10 +456,8 @@ impl Actor for PersisterActor {
 }
 
 impl Supervised for PersisterActor {
+    // `stopped` (which ends the old flush loop) runs before every restart.
     fn restarting(&mut self, _: &mut Self::Context) {
-        if let Some(loop_task) = self.flush.take() {
-            loop_task.abort();
-        }
         tracing::warn!("persister restarting");
     }
 }

@@ -44,8 +44,11 @@ fn send_ip_key(ip: &str) -> String {
     format!("send-from:{ip}")
 }
 
-/// The bucket of requests whose client address could not be determined.
-const UNKNOWN_ADDRESS: &str = "unknown";
+/// The client address a bucket is keyed on: requests whose address could not be determined
+/// still count, all in one shared bucket.
+fn client(ip: Option<&str>) -> &str {
+    ip.filter(|ip| !ip.is_empty()).unwrap_or("unknown")
+}
 
 /// How long the lock after `earlier` locks lasts: `base`, doubled per earlier lock, at most `max`.
 fn backoff(base: std::time::Duration, max: std::time::Duration, earlier: i32) -> std::time::Duration {
@@ -71,11 +74,9 @@ impl BruteForce {
         let now = self.clock.now();
         let (base, max) = (self.config.lockout.0, self.config.max_lockout.0);
         let lock_until = move |earlier: i32| now + dur(backoff(base, max, earlier));
-        // No address found still counts: in one shared bucket.
-        let ip = ip.filter(|ip| !ip.is_empty()).unwrap_or(UNKNOWN_ADDRESS);
         let buckets = [
             (id_key(identifier), self.config.max_failures_per_identifier),
-            (ip_key(ip), self.config.max_failures_per_ip),
+            (ip_key(client(ip)), self.config.max_failures_per_ip),
         ];
         self.reserve_in(buckets, self.config.window.0, lock_until).await
     }
@@ -88,9 +89,8 @@ impl BruteForce {
         }
         let now = self.clock.now();
         let window = dur(self.sends.window.0);
-        let ip = ip.filter(|ip| !ip.is_empty()).unwrap_or(UNKNOWN_ADDRESS);
         let buckets =
-            [(send_address_key(address), self.sends.max_per_address), (send_ip_key(ip), self.sends.max_per_ip)];
+            [(send_address_key(address), self.sends.max_per_address), (send_ip_key(client(ip)), self.sends.max_per_ip)];
         self.reserve_in(buckets, self.sends.window.0, move |_| now + window).await
     }
 
@@ -164,7 +164,7 @@ impl BruteForce {
         let mut pooled = self.store.get().await?;
         let mut conn = pooled.conn();
         rows::clear_counter(&mut conn, &id_key(identifier)).await?;
-        rows::release_attempt(&mut conn, &ip_key(ip.filter(|ip| !ip.is_empty()).unwrap_or(UNKNOWN_ADDRESS))).await?;
+        rows::release_attempt(&mut conn, &ip_key(client(ip))).await?;
         Ok(())
     }
 

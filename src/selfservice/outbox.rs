@@ -4,6 +4,7 @@
 //! only the newest request runs at all: a resend that overtakes an earlier send leaves exactly
 //! one valid code.
 
+use crate::error::Error;
 use dashmap::DashMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -25,10 +26,11 @@ pub struct Outbox {
 
 impl Outbox {
     /// Runs `work` for `flow` after the sends queued before it, unless a newer request for the
-    /// same flow comes first.
+    /// same flow comes first. A failure is logged (the answer has gone: it must not depend on
+    /// whether the address was known).
     pub fn send_latest<F>(&self, flow: Uuid, work: F)
     where
-        F: Future<Output = ()> + Send + 'static,
+        F: Future<Output = Result<(), Error>> + Send + 'static,
     {
         let slot = self.slots.entry(flow).or_default().clone();
         let mine = slot.newest.fetch_add(1, Ordering::SeqCst) + 1;
@@ -36,8 +38,10 @@ impl Outbox {
         tokio::spawn(async move {
             {
                 let _running = slot.running.lock().await;
-                if slot.newest.load(Ordering::SeqCst) == mine {
-                    work.await;
+                if slot.newest.load(Ordering::SeqCst) == mine
+                    && let Err(e) = work.await
+                {
+                    tracing::error!(flow_id = %flow, error = %e, "the flow's message could not be queued");
                 }
             }
             drop(slot);
@@ -68,6 +72,7 @@ mod tests {
             outbox.send_latest(flow, async move {
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 ran.lock().unwrap().push(n);
+                Ok(())
             });
             // The first one starts before the others are queued.
             if n == 0 {
@@ -76,7 +81,10 @@ mod tests {
         }
         let other = Uuid::new_v4();
         let r = ran.clone();
-        outbox.send_latest(other, async move { r.lock().unwrap().push(10) });
+        outbox.send_latest(other, async move {
+            r.lock().unwrap().push(10);
+            Ok(())
+        });
         for _ in 0..100 {
             if outbox.pending() == 0 {
                 break;

@@ -36,10 +36,9 @@ pub struct SessionService {
 
 fn write_error(e: WriteError) -> Error {
     match e {
-        WriteError::Stopped => Error::Unavailable("the persister is shutting down".into()),
-        WriteError::NotFound => Error::no_rows(),
-        WriteError::Timeout => Error::from(e),
-        other => Error::internal(&other),
+        // A session write has no unique value a client could have chosen, and is never stale.
+        WriteError::Conflict(_) | WriteError::Rejected(_) | WriteError::Stale => Error::internal(&e),
+        other => Error::from(other),
     }
 }
 

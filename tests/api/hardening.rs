@@ -4,6 +4,7 @@
 use crate::both_backends;
 use crate::durability::{PASSWORD, env, free_port, login, register, serve};
 use crate::harness::{Db, TestApp, TestDb, bin};
+use crate::selfservice::get_json;
 use reqwest::Method;
 use std::process::Command;
 
@@ -569,8 +570,7 @@ async fn oversized_submits_cost_bounded_memory_and_change_nothing(db: Db) {
     let child = serve(&vars, &http, admin).await;
     let pid = child.id().unwrap();
     let base = format!("http://127.0.0.1:{public}");
-    let flow: serde_json::Value =
-        http.get(format!("{base}/self-service/registration/api")).send().await.unwrap().json().await.unwrap();
+    let flow = get_json(&http, format!("{base}/self-service/registration/api"), None).await;
     let real = flow["id"].as_str().unwrap().to_string();
     // Warm up: one ordinary submit, so the baseline includes what any request allocates.
     let bad = http
@@ -626,8 +626,7 @@ async fn oversized_submits_cost_bounded_memory_and_change_nothing(db: Db) {
     let fields: serde_json::Map<String, serde_json::Value> =
         (0..300).map(|n| (format!("f{n}"), serde_json::json!("x"))).collect();
     assert_eq!(submit(serde_json::Value::Object(fields)).await.unwrap().status(), 400);
-    let login: serde_json::Value =
-        http.get(format!("{base}/self-service/login/api")).send().await.unwrap().json().await.unwrap();
+    let login = get_json(&http, format!("{base}/self-service/login/api"), None).await;
     let res = http
         .post(format!("{base}/self-service/login?flow={}", login["id"].as_str().unwrap()))
         .json(&serde_json::json!({"method": "password", "identifier": "i".repeat(1025), "password": "x"}))
@@ -639,17 +638,9 @@ async fn oversized_submits_cost_bounded_memory_and_change_nothing(db: Db) {
     assert!(body["error"]["reason"].as_str().unwrap().contains("identifier"), "{body}");
 
     // Nothing changed: the flow is as it was and no identity exists.
-    let after: serde_json::Value = http
-        .get(format!("{base}/self-service/registration/flows?id={real}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let after = get_json(&http, format!("{base}/self-service/registration/flows?id={real}"), None).await;
     assert_eq!(after["state"], flow["state"]);
-    let list: serde_json::Value =
-        http.get(format!("http://127.0.0.1:{admin}/admin/identities")).send().await.unwrap().json().await.unwrap();
+    let list = get_json(&http, format!("http://127.0.0.1:{admin}/admin/identities"), None).await;
     assert_eq!(list, serde_json::json!([]));
 }
 both_backends!(oversized_submits_cost_bounded_memory_and_change_nothing);

@@ -248,11 +248,7 @@ async fn send(
     };
     // The answer is the same for every address; the message follows it.
     let (task_svc, task_flow, to, payload) = (svc.clone(), flow.clone(), address.clone(), tp.clone());
-    svc.outbox.send_latest(flow.id, async move {
-        if let Err(e) = deliver(&task_svc, &task_flow, method, &to, payload.as_ref()).await {
-            tracing::error!(flow_id = %task_flow.id, error = %e, "recovery: the message could not be queued");
-        }
-    });
+    svc.outbox.send_latest(flow.id, async move { deliver(&task_svc, &task_flow, method, &to, payload.as_ref()).await });
     let mut f = flow;
     f.state = State::SentEmail;
     f.active = Some(method.into());
@@ -281,9 +277,9 @@ async fn deliver(
     address: &str,
     tp: Option<&Json>,
 ) -> Result<(), Error> {
-    // The strategy is looked up where used (it is not `Sync`; this runs on its own task).
-    let strategy = || strategy(svc, method).ok_or_else(|| Error::invalid("The recovery method is not enabled."));
-    strategy()?;
+    // Looked up where used: a strategy is not `Sync`, and this runs on a task of its own.
+    let enabled = || strategy(svc, method).ok_or_else(|| Error::invalid("The recovery method is not enabled."));
+    enabled()?;
     codes::forget(svc, f.id).await?;
     let identity = {
         let mut pooled = svc.store.get().await?;
@@ -302,7 +298,7 @@ async fn deliver(
                 by_admin: false,
             };
             let secret = codes::issue(svc, issue).await?;
-            let message = strategy()?.message(svc, f, &secret);
+            let message = enabled()?.message(svc, f, &secret);
             let mail = Mail {
                 template: message.template,
                 to: address,
@@ -316,7 +312,7 @@ async fn deliver(
         }
         None if svc.config.selfservice.flows.recovery.notify_unknown_recipients => {
             let mail = Mail {
-                template: strategy()?.unknown_template(),
+                template: enabled()?.unknown_template(),
                 to: address,
                 via: "email",
                 identity: None,

@@ -195,9 +195,7 @@ async fn send(
     // The answer is the same for every address; the message follows it.
     let (task_svc, task_flow, address, payload) = (svc.clone(), flow.clone(), email.clone(), tp.clone());
     svc.outbox.send_latest(flow.id, async move {
-        if let Err(e) = deliver(&task_svc, &task_flow, method, &address, "email", payload.as_ref()).await {
-            tracing::error!(flow_id = %task_flow.id, error = %e, "verification: the message could not be queued");
-        }
+        deliver(&task_svc, &task_flow, method, &address, "email", payload.as_ref()).await
     });
     let mut f = flow;
     mark_sent(&mut f, strategy, method, &email, true);
@@ -224,9 +222,9 @@ async fn deliver(
     via: &str,
     tp: Option<&Json>,
 ) -> Result<(), Error> {
-    // The strategy is looked up where used (it is not `Sync`; this runs on its own task).
-    let strategy = || strategy(svc, method).ok_or_else(disabled);
-    strategy()?;
+    // Looked up where used: a strategy is not `Sync`, and this runs on a task of its own.
+    let enabled = || strategy(svc, method).ok_or_else(disabled);
+    enabled()?;
     codes::forget(svc, flow.id).await?;
     let identity = {
         let mut pooled = svc.store.get().await?;
@@ -245,7 +243,7 @@ async fn deliver(
                 by_admin: false,
             };
             let secret = codes::issue(svc, issue).await?;
-            let message = strategy()?.message(svc, flow, &secret);
+            let message = enabled()?.message(svc, flow, &secret);
             let mail = Mail {
                 template: message.template,
                 to: address,
@@ -260,7 +258,7 @@ async fn deliver(
         }
         None if svc.config.selfservice.flows.verification.notify_unknown_recipients && via == "email" => {
             let mail = Mail {
-                template: strategy()?.unknown_template(),
+                template: enabled()?.unknown_template(),
                 to: address,
                 via,
                 identity: None,
