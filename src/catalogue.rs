@@ -710,3 +710,152 @@ pub fn invalid_format(format: &str, value: &Json) -> Option<Text> {
     };
     Some(error(id, format!("{value} is not valid \"{format}\""), Some(json!({ "value": value }))))
 }
+
+// --- second factors: TOTP, lookup secrets, WebAuthn ---------------------------------------
+
+fn info_with(id: u32, text: impl Into<String>, context: Json) -> Text {
+    Text { id, text: text.into(), kind: TextType::Info, context: Some(context) }
+}
+
+/// 1010006: the label of the TOTP input at login.
+pub fn login_totp_label() -> Text {
+    info(1010006, "Authentication code")
+}
+
+/// 1010009: the TOTP submit at login.
+pub fn login_totp() -> Text {
+    info(1010009, "Use Authenticator")
+}
+
+/// 1010007: the label of the lookup secret input at login.
+pub fn login_lookup_label() -> Text {
+    info(1010007, "Backup recovery code")
+}
+
+/// 1010010: the lookup secret submit at login.
+pub fn login_lookup() -> Text {
+    info(1010010, "Use backup recovery code")
+}
+
+/// 1010008: the WebAuthn trigger at login.
+pub fn login_webauthn() -> Text {
+    info(1010008, "Sign in with hardware key")
+}
+
+/// 1050004: unlink TOTP.
+pub fn settings_totp_unlink() -> Text {
+    info(1050004, "Unlink TOTP Authenticator App")
+}
+
+/// 1050005: the TOTP QR code.
+pub fn settings_totp_qr() -> Text {
+    info(1050005, "Authenticator app QR code")
+}
+
+/// 1050006: the TOTP secret itself.
+pub fn settings_totp_secret(secret: &str) -> Text {
+    info_with(1050006, secret, json!({ "secret": secret }))
+}
+
+/// 1050017: the label of the TOTP secret.
+pub fn settings_totp_secret_label() -> Text {
+    info(1050017, "This is your authenticator app secret. Use it if you can not scan the QR code.")
+}
+
+/// 1070006: the label of a code to verify (TOTP enrolment).
+pub fn label_verify_code() -> Text {
+    info(1070006, "Verify code")
+}
+
+/// 1050007: reveal lookup secrets.
+pub fn settings_lookup_reveal() -> Text {
+    info(1050007, "Reveal backup recovery codes")
+}
+
+/// 1050008: generate new lookup secrets.
+pub fn settings_lookup_regenerate() -> Text {
+    info(1050008, "Generate new backup recovery codes")
+}
+
+/// 1050011: confirm lookup secrets.
+pub fn settings_lookup_confirm() -> Text {
+    info(1050011, "Confirm backup recovery codes")
+}
+
+/// 1050016: disable lookup secrets.
+pub fn settings_lookup_disable() -> Text {
+    info(1050016, "Disable this method")
+}
+
+/// 1050009: an unused lookup secret.
+pub fn settings_lookup_secret(secret: &str) -> Text {
+    info_with(1050009, secret, json!({ "secret": secret }))
+}
+
+/// 1050014: a used lookup secret.
+pub fn settings_lookup_used(used_at: chrono::DateTime<chrono::Utc>) -> Text {
+    info_with(
+        1050014,
+        format!("Secret was used at {}", used_at.format("%Y-%m-%d %H:%M:%S %z UTC")),
+        json!({ "used_at": used_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "used_at_unix": used_at.timestamp() }),
+    )
+}
+
+/// 1050015: the list of lookup secrets (`secrets`: 1050009 / 1050014 texts).
+pub fn settings_lookup_list(shown: &[String], secrets: Vec<Text>) -> Text {
+    info_with(1050015, shown.join(", "), json!({ "secrets": secrets }))
+}
+
+/// 1050010: the label of the lookup secret list.
+pub fn settings_lookup_list_label() -> Text {
+    info(1050010, "These are your back up recovery codes. Please keep them in a safe place!")
+}
+
+/// 1050012: add a security key.
+pub fn settings_webauthn_register() -> Text {
+    info(1050012, "Add security key")
+}
+
+/// 1050013: the name of a new security key.
+pub fn settings_webauthn_display_name() -> Text {
+    info(1050013, "Name of the security key")
+}
+
+/// 1050018: remove a security key.
+pub fn settings_webauthn_remove(name: &str, added_at: chrono::DateTime<chrono::Utc>) -> Text {
+    info_with(
+        1050018,
+        format!("Remove security key \"{name}\""),
+        json!({ "display_name": name, "added_at": added_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "added_at_unix": added_at.timestamp() }),
+    )
+}
+
+/// 4000008: a wrong TOTP code (also a failed WebAuthn assertion).
+pub fn totp_wrong() -> Text {
+    error(4000008, "The provided authentication code is invalid, please try again.", None)
+}
+
+/// 4000011: no TOTP set up.
+pub fn no_totp() -> Text {
+    error(4000011, "You have no TOTP device set up.", None)
+}
+
+/// 4000012: a used lookup secret.
+pub fn lookup_used() -> Text {
+    error(4000012, "This backup recovery code has already been used.", None)
+}
+
+/// 4000013: no WebAuthn key set up.
+pub fn no_webauthn() -> Text {
+    error(4000013, "You have no WebAuthn device set up.", None)
+}
+
+/// 4000014: no lookup secrets set up.
+pub fn no_lookup() -> Text {
+    error(4000014, "You have no backup recovery codes set up.", None)
+}
+
+/// 4000016: an unknown lookup secret.
+pub fn lookup_invalid() -> Text {
+    error(4000016, "The backup recovery code is not valid.", None)
+}

@@ -287,6 +287,8 @@ mod tests {
             ui_url = "http://localhost/login"
             [selfservice.flows.settings]
             required_aal = "aal1"
+            [selfservice.methods.passkey]
+            enabled = false
             [log]
             level = "debug"
             format = "json"
@@ -304,7 +306,8 @@ mod tests {
         assert_eq!(loaded.warnings.len(), 2, "{:?}", loaded.warnings);
         assert!(loaded.warnings.iter().any(|w| w.contains("`serve.public.cors`")));
         assert_eq!(loaded.config.selfservice.flows.login.ui_url, "http://localhost/login");
-        assert!(loaded.warnings.iter().any(|w| w.contains("`selfservice.flows.settings.required_aal`")));
+        assert_eq!(loaded.config.selfservice.flows.settings.required_aal, "aal1");
+        assert!(loaded.warnings.iter().any(|w| w.contains("`selfservice.methods.passkey`")));
         Ok(())
     }
 

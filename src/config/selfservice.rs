@@ -146,6 +146,9 @@ pub struct SettingsFlowConfig {
     pub ui_url: String,
     pub lifespan: Dur,
     pub privileged_session_max_age: Dur,
+    /// `aal1` or `highest_available`.
+    pub required_aal: String,
+    pub before: BeforeConfig,
     pub after: AfterConfig,
 }
 
@@ -155,6 +158,8 @@ impl Default for SettingsFlowConfig {
             ui_url: fallback("settings"),
             lifespan: Dur(Duration::from_secs(3600)),
             privileged_session_max_age: Dur(Duration::from_secs(3600)),
+            required_aal: "highest_available".into(),
+            before: BeforeConfig::default(),
             after: AfterConfig::default(),
         }
     }
@@ -345,6 +350,9 @@ pub struct MethodsConfig {
     pub profile: Toggle,
     pub code: CodeMethodConfig,
     pub link: LinkMethodConfig,
+    pub totp: TotpMethodConfig,
+    pub lookup_secret: Switch,
+    pub webauthn: WebauthnMethodConfig,
 }
 
 impl Default for MethodsConfig {
@@ -354,8 +362,62 @@ impl Default for MethodsConfig {
             profile: Toggle { enabled: true },
             code: CodeMethodConfig::default(),
             link: LinkMethodConfig::default(),
+            totp: TotpMethodConfig::default(),
+            lookup_secret: Switch::default(),
+            webauthn: WebauthnMethodConfig::default(),
         }
     }
+}
+
+/// A method that is off unless enabled (`lookup_secret`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Switch {
+    pub enabled: bool,
+}
+
+/// `[selfservice.methods.totp]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct TotpMethodConfig {
+    pub enabled: bool,
+    pub config: TotpConfig,
+}
+
+/// `[selfservice.methods.totp.config]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct TotpConfig {
+    /// Shown in authenticator apps; defaults to the public base URL's host.
+    pub issuer: Option<String>,
+}
+
+/// `[selfservice.methods.webauthn]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct WebauthnMethodConfig {
+    pub enabled: bool,
+    pub config: WebauthnConfig,
+}
+
+/// `[selfservice.methods.webauthn.config]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct WebauthnConfig {
+    /// Keys are a first factor (passwordless) instead of a second one.
+    pub passwordless: bool,
+    pub rp: RelyingParty,
+}
+
+/// `[selfservice.methods.webauthn.config.rp]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RelyingParty {
+    pub display_name: Option<String>,
+    pub id: Option<String>,
+    /// Deprecated in Kratos in favour of `origins`.
+    pub origin: Option<String>,
+    pub origins: Vec<String>,
 }
 
 /// `[selfservice.methods.code]`.

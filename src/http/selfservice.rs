@@ -41,7 +41,15 @@ pub(super) fn public_routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/self-service/settings/api").get(settings_api))
         .service(web::resource("/self-service/settings/flows").get(settings_fetch))
         .service(web::resource("/self-service/settings").post(settings_submit).get(settings_submit))
-        .service(web::resource("/self-service/errors").get(read_error));
+        .service(web::resource("/self-service/errors").get(read_error))
+        .service(web::resource("/.well-known/ory/webauthn.js").get(webauthn_script));
+}
+
+/// `GET /.well-known/ory/webauthn.js`: the helper the WebAuthn trigger nodes call.
+async fn webauthn_script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=UTF-8")
+        .body(crate::selfservice::strategy::webauthn::SCRIPT)
 }
 
 pub(super) fn admin_routes(cfg: &mut web::ServiceConfig) {
@@ -170,9 +178,13 @@ async fn create(state: web::Data<AppState>, req: HttpRequest, kind: FlowKind, fl
                 }
                 return HttpResponse::SeeOther().insert_header((header::LOCATION, to)).finish();
             }
-            settings::init(svc(&state), flow_type, &info, get("return_to").as_deref(), csrf_real.clone())
-                .await
-                .map(|flow| Init::Created { flow: Box::new(flow), exchange_code: None })
+            match settings::init(svc(&state), flow_type, &info, get("return_to").as_deref(), csrf_real.clone()).await {
+                // An HTML browser goes to the aal2 login instead of seeing the 403.
+                Err(Error::Aal2Required { redirect }) if flow_type == FlowType::Browser && !info.is_json => {
+                    return HttpResponse::SeeOther().insert_header((header::LOCATION, redirect)).finish();
+                }
+                created => created.map(|flow| Init::Created { flow: Box::new(flow), exchange_code: None }),
+            }
         }
     };
     let (flow, exchange_code) = match created {
@@ -266,6 +278,10 @@ async fn fetch(state: web::Data<AppState>, req: HttpRequest, kind: FlowKind) -> 
         && flow.data.identity_id != Some(live.session.identity_id)
     {
         return Err(Error::IdentityMismatch.into());
+    }
+    if let Some(live) = &live {
+        let ui = ss::redirect::with_query(svc(&state).ui_url(FlowKind::Settings), "flow", &flow.id.to_string());
+        settings::check_aal(svc(&state), live, Some(&ui))?;
     }
     if flow.flow_type == FlowType::Browser && !flow.data.csrf_disabled && kind != FlowKind::Settings {
         let info = request_info(&state, &req).await?;

@@ -6,9 +6,9 @@ use super::pagination::LegacyPage;
 use super::request::request_token;
 use super::state::{AppState, json_response, link_entry, query_first as first, query_pairs, to_public};
 use crate::error::Error;
+use crate::session::Session;
 use crate::session::registry::Live;
 use crate::session::view::render_session;
-use crate::session::{Aal, Session};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -44,10 +44,11 @@ fn no_session() -> Error {
 async fn caller(state: &AppState, req: &HttpRequest) -> Result<Arc<Live>, ApiError> {
     let token = request_token(state, req).ok_or_else(no_session)?;
     let live = state.sessions.authenticate(&token).await?.ok_or_else(no_session)?;
-    if state.config.session.whoami.required_aal == "highest_available"
-        && live.session.aal < Aal::Aal2
-        && live.shared.available_aal == Aal::Aal2
-    {
+    if !crate::session::satisfies(
+        &state.config.session.whoami.required_aal,
+        live.session.aal,
+        live.shared.available_aal,
+    ) {
         let pairs = query_pairs(req);
         return Err(Error::Aal2Required {
             redirect: crate::selfservice::redirect::aal2_login_url(&state.config, first(&pairs, "return_to")),

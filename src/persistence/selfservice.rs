@@ -440,6 +440,21 @@ pub async fn delete_stale_counters(
     })?)
 }
 
+/// Marks `key` as used once: true the first time, false ever after (until the janitor
+/// removes the marker with the stale counters). One INSERT, so parallel callers agree.
+pub async fn claim_once(conn: &mut Conn<'_>, key: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    let marker = (
+        bf::key.eq(key),
+        bf::failures.eq(0),
+        bf::window_start.eq(Ts(now)),
+        bf::locked_until.eq(None::<Ts>),
+        bf::updated_at.eq(Ts(now)),
+    );
+    let n =
+        on_conn!(conn, c => diesel::insert_into(bf::table).values(marker).on_conflict_do_nothing().execute(c).await)?;
+    Ok(n == 1)
+}
+
 /// Clears a bucket (after a successful login).
 pub async fn clear_counter(conn: &mut Conn<'_>, key: &str) -> Result<(), StoreError> {
     on_conn!(conn, c => diesel::delete(bf::table.filter(bf::key.eq(key))).execute(c).await)?;

@@ -168,6 +168,13 @@ impl BruteForce {
         Ok(())
     }
 
+    /// Claims a one-time secret (a TOTP time step of an identity): true only for the first
+    /// caller, on every instance.
+    pub async fn claim_once(&self, key: &str) -> Result<bool, StoreError> {
+        let mut pooled = self.store.get().await?;
+        rows::claim_once(&mut pooled.conn(), &format!("once:{key}"), self.clock.now()).await
+    }
+
     /// Seconds until `until`, at least 1.
     pub fn retry_after(&self, until: DateTime<Utc>) -> i64 {
         (until - self.clock.now()).num_seconds().max(1)

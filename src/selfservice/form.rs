@@ -31,6 +31,15 @@ impl Submit {
         self.body.get(key).and_then(Json::as_str).filter(|s| !s.is_empty())
     }
 
+    /// A boolean field: JSON `true`, or a form value Go's `strconv.ParseBool` reads as true.
+    pub fn flag(&self, key: &str) -> bool {
+        match self.body.get(key) {
+            Some(Json::Bool(b)) => *b,
+            Some(Json::String(s)) => matches!(s.as_str(), "1" | "t" | "T" | "true" | "TRUE" | "True"),
+            _ => false,
+        }
+    }
+
     /// A string field trimmed, if present and not empty after trimming.
     pub fn trimmed(&self, key: &str) -> Option<&str> {
         self.body.get(key).and_then(Json::as_str).map(str::trim).filter(|s| !s.is_empty())

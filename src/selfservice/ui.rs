@@ -15,6 +15,9 @@ pub mod group {
     pub const OIDC: &str = "oidc";
     pub const CODE: &str = "code";
     pub const LINK: &str = "link";
+    pub const TOTP: &str = "totp";
+    pub const LOOKUP_SECRET: &str = "lookup_secret";
+    pub const WEBAUTHN: &str = "webauthn";
 }
 
 /// `uiContainer`.
@@ -112,9 +115,9 @@ impl Input {
 }
 
 impl Node {
-    /// The `name` attribute.
+    /// The node's id: the `name` attribute of inputs, the `id` of other nodes.
     pub fn name(&self) -> &str {
-        self.attributes.get("name").and_then(Json::as_str).unwrap_or_default()
+        self.attributes.get("name").or_else(|| self.attributes.get("id")).and_then(Json::as_str).unwrap_or_default()
     }
 
     /// The HTML input type.
@@ -145,6 +148,44 @@ pub fn anchor(group: &'static str, id: &str, href: &str, title: Text) -> Node {
         messages: Vec::new(),
         meta: Meta { label: Some(title) },
     }
+}
+
+/// A node of a type other than `input` (`img`, `text`, `script`) with these attributes.
+fn other_node(kind: &str, group: &'static str, mut attrs: Map<String, Json>, label: Option<Text>) -> Node {
+    attrs.insert("node_type".into(), kind.into());
+    Node { kind: kind.into(), group: group.into(), attributes: attrs, messages: Vec::new(), meta: Meta { label } }
+}
+
+/// An image (`img`) node, e.g. a QR code as a `data:` URL.
+pub fn image(group: &'static str, id: &str, src: &str, size: u32, label: Text) -> Node {
+    let mut attrs = Map::new();
+    attrs.insert("src".into(), src.into());
+    attrs.insert("id".into(), id.into());
+    attrs.insert("width".into(), size.into());
+    attrs.insert("height".into(), size.into());
+    other_node("img", group, attrs, Some(label))
+}
+
+/// A `text` node showing `shown` (e.g. a secret to copy).
+pub fn text(group: &'static str, id: &str, shown: Text, label: Text) -> Node {
+    let mut attrs = Map::new();
+    attrs.insert("text".into(), serde_json::to_value(&shown).unwrap_or(Json::Null));
+    attrs.insert("id".into(), id.into());
+    other_node("text", group, attrs, Some(label))
+}
+
+/// A `script` node loading `src` (with its subresource `integrity`).
+pub fn script(group: &'static str, id: &str, src: &str, integrity: &str, nonce: &str) -> Node {
+    let mut attrs = Map::new();
+    attrs.insert("src".into(), src.into());
+    attrs.insert("async".into(), true.into());
+    attrs.insert("referrerpolicy".into(), "no-referrer".into());
+    attrs.insert("crossorigin".into(), "anonymous".into());
+    attrs.insert("integrity".into(), integrity.into());
+    attrs.insert("type".into(), "text/javascript".into());
+    attrs.insert("id".into(), id.into());
+    attrs.insert("nonce".into(), nonce.into());
+    other_node("script", group, attrs, None)
 }
 
 /// A `method` submit button.
@@ -275,8 +316,8 @@ pub const REGISTRATION_GROUPS: [&str; 9] =
     ["oidc", "saml", "default", "webauthn", "passkey", "code", "password", "captcha", "profile"];
 
 /// Settings' group order.
-pub const SETTINGS_GROUPS: [&str; 9] =
-    ["default", "profile", "password", "oidc", "saml", "webauthn", "passkey", "totp", "lookup_secret"];
+pub const SETTINGS_GROUPS: [&str; 8] =
+    ["default", "profile", "password", "oidc", "lookup_secret", "webauthn", "passkey", "totp"];
 
 impl Container {
     /// Orders a login form's nodes.
@@ -294,6 +335,21 @@ impl Container {
         let mut keys = registration_keys(schema);
         keys.retain(|k| k != "password");
         keys.push("password".into());
+        keys.extend(
+            [
+                "lookup_secret_reveal",
+                "lookup_secret_regenerate",
+                "lookup_secret_codes",
+                "lookup_secret_confirm",
+                "passkey_remove",
+                "passkey_register",
+                "totp_qr",
+                "totp_secret_key",
+                "totp_unlink",
+                "totp_code",
+            ]
+            .map(String::from),
+        );
         self.sort(&SETTINGS_GROUPS, &keys);
     }
 }

@@ -10,5 +10,5 @@ pub mod view;
 
 pub use crate::model::session::{Aal, AuthMethod, Device, Session};
 pub use registry::SessionRegistry;
-pub use rules::{compute_aal, logout_token_for, new_token, token_digest, token_hash};
+pub use rules::{compute_aal, logout_token_for, new_token, satisfies, token_digest, token_hash};
 pub use service::SessionService;

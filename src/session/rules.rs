@@ -45,6 +45,12 @@ pub fn compute_aal(methods: &[AuthMethod]) -> Aal {
     }
 }
 
+/// Whether a session at `aal`, of an identity that can reach `available`, satisfies a
+/// `required_aal` setting (`aal1` | `highest_available`, behaviour.md §14.2).
+pub fn satisfies(required: &str, aal: Aal, available: Aal) -> bool {
+    if required == "highest_available" { aal >= Aal::Aal2 || available < Aal::Aal2 } else { aal >= Aal::Aal1 }
+}
+
 impl Session {
     /// A new session for `identity_id`, authenticated now by `methods`, with fresh tokens.
     /// Returns the session and its clear-text session and logout tokens.
@@ -116,6 +122,16 @@ mod tests {
         assert_eq!(compute_aal(&[m("password", None), m("totp", None)]), Aal::Aal2);
         assert_eq!(compute_aal(&[m("totp", Some(Aal::Aal2))]), Aal::Aal1, "aal2 alone falls back to aal1");
         assert_eq!(compute_aal(&[m("code", Some(Aal::Aal1)), m("code", Some(Aal::Aal2))]), Aal::Aal2);
+    }
+
+    #[test]
+    fn highest_available_asks_for_aal2_only_of_identities_that_can() {
+        use Aal::*;
+        assert!(satisfies("aal1", Aal1, Aal2));
+        assert!(!satisfies("aal1", Aal0, Aal1));
+        assert!(satisfies("highest_available", Aal1, Aal1));
+        assert!(!satisfies("highest_available", Aal1, Aal2));
+        assert!(satisfies("highest_available", Aal2, Aal2));
     }
 
     #[test]

@@ -251,6 +251,17 @@ impl SessionService {
         Ok(session)
     }
 
+    /// A second factor proved while the session was in use (enrolled in settings): the
+    /// session gains it and its AAL is computed again; stored now.
+    pub async fn add_method(&self, id: Uuid, method: AuthMethod) -> Result<Session, Error> {
+        let mut session = self.find(id).await?.ok_or(Error::NoSession { named: false })?;
+        session.authentication_methods.push(method);
+        session.aal = compute_aal(&session.authentication_methods);
+        session.updated_at = self.clock.now();
+        self.save(&session, true).await?;
+        Ok(session)
+    }
+
     /// The stored session a token belongs to, active or not (logout of a dead session is fine).
     pub async fn find_by_token(&self, token: &str) -> Result<Option<Session>, Error> {
         let mut conn = self.store.get().await.map_err(Error::from)?;

@@ -240,3 +240,33 @@ async fn fire_and_forget_hooks(db: Db) {
     assert_eq!(seen[0]["body"]["id"], id);
 }
 both_backends!(fire_and_forget_hooks);
+
+async fn settings_hooks_run_for_every_method(db: Db) {
+    let Some(peer) = Peer::start().await else { return };
+    let body = template("function(ctx) { flow: ctx.flow.type }");
+    let base = peer.base.clone();
+    let t = app_with(db, move |c| {
+        let hook = |path: &str| web_hook(json!({"url": format!("{base}{path}"), "method": "POST", "body": body}));
+        crate::settings::with_session_hook(c);
+        c.selfservice.methods.totp.enabled = true;
+        c.selfservice.flows.settings.before.hooks = vec![hook("/hook/ok?settings-before")];
+        c.selfservice.flows.settings.after.hooks = vec![hook("/hook/ok?settings-global")];
+        c.selfservice.flows.settings.after.totp.hooks = vec![hook("/hook/ok?settings-totp")];
+    })
+    .await;
+    let (_, token) = crate::settings::signed_up(&t, "sethooks@example.org").await;
+    // TOTP: the before hook at creation, then the method's own after hooks.
+    crate::mfa::enrol_totp(&t, &token).await;
+    // The profile: the global after hooks.
+    let flow = crate::settings::settings_flow(&t, &token).await;
+    let traits = json!({"email": "sethooks@example.org", "name": {"first": "Hooked"}});
+    let (status, body) =
+        crate::settings::update(&t, &token, &flow, json!({"method": "profile", "traits": traits})).await;
+    assert_eq!(status, 200, "{body}");
+    let paths: Vec<String> = peer.requests().await.iter().map(|r| r["path"].as_str().unwrap().to_string()).collect();
+    assert_eq!(
+        paths,
+        ["/hook/ok?settings-before", "/hook/ok?settings-totp", "/hook/ok?settings-before", "/hook/ok?settings-global"]
+    );
+}
+both_backends!(settings_hooks_run_for_every_method);

@@ -13,6 +13,7 @@ mod hash_vectors;
 mod health;
 mod hooks;
 mod identities;
+mod mfa;
 mod ownpg;
 mod persister;
 mod recovery;

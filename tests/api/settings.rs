@@ -238,3 +238,75 @@ async fn browser_settings(db: Db) {
     assert_eq!(api_login(&t, "web-set@example.org", "browser-new-pw-77").await.0, 200);
 }
 both_backends!(browser_settings);
+
+/// Continuity: a browser's change that needs a privileged session is kept while the user
+/// signs in again, and applied when the refresh login returns to the settings flow.
+async fn continuity_applies_the_change_after_reauthentication(db: Db) {
+    let clock = tessera::clock::Clock::fixed(tessera::clock::Clock::system().now());
+    let t = TestApp::builder(db)
+        .clock(clock.clone())
+        .config(|c| {
+            with_session_hook(c);
+            c.selfservice.flows.login.ui_url = "https://ui.example/login".into();
+            c.selfservice.allowed_return_urls = vec!["https://ui.example/".into()];
+        })
+        .build()
+        .await;
+    crate::selfservice::api_register(&t, "later@example.org").await;
+    let client = &t.http;
+    let mut jar = Jar::default();
+    let sign_in = async |jar: &mut Jar, query: &str| {
+        let res = jar.send(client.get(format!("{}/self-service/login/browser{query}", t.public))).await;
+        let id = flow_id_of(&location(&res));
+        let login: Value = get_json(client, format!("{}/self-service/login/flows?id={id}", t.public), Some(jar)).await;
+        jar.send(client.post(format!("{}/self-service/login?flow={id}", t.public)).form(&[
+            ("method", "password"),
+            ("identifier", "later@example.org"),
+            ("password", PASSWORD),
+            ("csrf_token", &csrf_of(&login)),
+        ]))
+        .await
+    };
+    assert_eq!(sign_in(&mut jar, "").await.status(), 303);
+    // Two hours later the session is no longer privileged.
+    clock.advance(chrono::Duration::hours(2));
+    let res = jar.send(client.get(format!("{}/self-service/settings/browser", t.public))).await;
+    let id = flow_id_of(&location(&res));
+    let flow: Value = get_json(client, format!("{}/self-service/settings/flows?id={id}", t.public), Some(&jar)).await;
+    let res = jar
+        .send(client.post(format!("{}/self-service/settings?flow={id}", t.public)).form(&[
+            ("method", "password"),
+            ("password", "changed-after-refresh-5"),
+            ("csrf_token", &csrf_of(&flow)),
+        ]))
+        .await;
+    assert_eq!(res.status(), 303);
+    let to = location(&res);
+    assert!(to.contains("/self-service/login/browser?refresh=true&return_to="), "{to}");
+    assert_eq!(api_login(&t, "later@example.org", PASSWORD).await.0, 200, "nothing changed yet");
+    // The refresh login returns to the settings submit, which applies the kept change once.
+    let query = to.split_once('?').map(|(_, q)| format!("?{q}")).unwrap();
+    let res = sign_in(&mut jar, &query).await;
+    assert_eq!(res.status(), 303);
+    let back = location(&res);
+    assert!(back.ends_with(&format!("/self-service/settings?flow={id}")), "{back}");
+    let res = jar.send(client.get(&back)).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), format!("https://ui.example/settings?flow={id}"));
+    let flow: Value = get_json(client, format!("{}/self-service/settings/flows?id={id}", t.public), Some(&jar)).await;
+    assert_eq!(flow["state"], "success", "{flow}");
+    assert_eq!(api_login(&t, "later@example.org", "changed-after-refresh-5").await.0, 200);
+    // Not again: a second visit shows the form without changing anything.
+    let res = jar.send(client.get(&back)).await;
+    assert_eq!(res.status(), 303);
+    // Another identity's session cannot pick up a kept change (the flow is bound to its identity).
+    let res = t
+        .http
+        .get(format!("{}/self-service/settings?flow={id}", t.public))
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+}
+both_backends!(continuity_applies_the_change_after_reauthentication);

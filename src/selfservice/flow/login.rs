@@ -106,13 +106,13 @@ pub fn form_for(requested: Aal, refresh: bool, style: LoginStyle) -> Form {
 }
 
 /// Fills a fresh login flow's UI: every enabled method contributes to the form the flow
-/// shows; `identity` is the signed-in identity of a refresh.
+/// shows; `identity` is the signed-in identity of a refresh or AAL upgrade.
 fn build_ui(svc: &SelfService, flow: &mut Flow, identity: Option<&Identity>) {
     let requested = flow.data.requested_aal.unwrap_or(Aal::Aal1);
     let form = match form_for(requested, flow.data.refresh, svc.config.selfservice.flows.login.style) {
         Form::SecondFactor => {
             flow.ui.messages.push(text::login_mfa());
-            Some(LoginForm::SecondFactor)
+            identity.map(|identity| LoginForm::SecondFactor { identity })
         }
         Form::Refresh => {
             flow.ui.messages.push(text::login_reauth());
@@ -123,7 +123,7 @@ fn build_ui(svc: &SelfService, flow: &mut Flow, identity: Option<&Identity>) {
     };
     flow.ui.nodes.push(ui::csrf_node());
     if let Some(form) = form {
-        let second = matches!(form, LoginForm::SecondFactor);
+        let second = matches!(form, LoginForm::SecondFactor { .. });
         for s in svc.strategies.login().filter(|s| (s.aal() == Aal::Aal2) == second) {
             s.populate(svc, flow, form);
         }
@@ -191,9 +191,7 @@ pub async fn init(
         InitDecision::Create { refresh, of_session } => {
             if let (true, Some(s)) = (of_session, session) {
                 flow.data.refresh = refresh;
-                if refresh {
-                    identity = Some(svc.identities.get(s.identity_id).await?);
-                }
+                identity = Some(svc.identities.get(s.identity_id).await?);
                 flow.data.identity_id = Some(s.identity_id);
                 flow.data.session_id = Some(s.id);
             }

@@ -161,6 +161,10 @@ pub struct FlowData {
     /// Settings: the identity as shown on the flow (without credentials).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<Json>,
+    /// What methods keep between steps and never show (Kratos' `internal_context`): a TOTP
+    /// key being enrolled, lookup codes not yet confirmed, a WebAuthn challenge.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub internal: Map<String, Json>,
 }
 
 /// A self-service flow.

@@ -14,6 +14,7 @@ use crate::selfservice::redirect;
 use crate::selfservice::step::{Outcome, RequestInfo, Stepped, check_csrf, csrf_outcome, show};
 use crate::selfservice::strategy::SettingsStep;
 use crate::selfservice::ui;
+use crate::session::registry::Live;
 use chrono::{DateTime, Utc};
 use serde_json::{Value as Json, json};
 use uuid::Uuid;
@@ -57,8 +58,47 @@ pub fn refresh_url(public_base: &str, flow_id: Uuid) -> String {
     redirect::with_query(&base, "return_to", &submit)
 }
 
+/// Whether the caller's session meets `selfservice.flows.settings.required_aal`; if not, the
+/// error names the aal2 login that returns to `return_to`.
+pub fn check_aal(svc: &SelfService, live: &Live, return_to: Option<&str>) -> Result<(), Error> {
+    let required = &svc.config.selfservice.flows.settings.required_aal;
+    if crate::session::satisfies(required, live.session.aal, live.shared.available_aal) {
+        Ok(())
+    } else {
+        Err(Error::Aal2Required { redirect: redirect::aal2_login_url(&svc.config, return_to) })
+    }
+}
+
+/// How long a change waiting for re-authentication is kept (Kratos' continuity container).
+const CONTINUITY_TTL: chrono::Duration = chrono::Duration::minutes(15);
+/// The internal-context key of the kept change.
+const CONTINUITY: &str = "continuity";
+
+/// Keeps a browser's submit that needs a privileged session while the user signs in again:
+/// sealed (encrypted and authenticated with the first secret) inside the flow, bound to the
+/// flow and the identity, for [`CONTINUITY_TTL`].
+fn pause(svc: &SelfService, flow: &mut Flow, identity_id: Uuid, body: &Json, now: DateTime<Utc>) {
+    let kept = json!({"flow": flow.id, "identity": identity_id, "expires_at": now + CONTINUITY_TTL, "body": body});
+    match svc.sessions.seal(&kept.to_string()) {
+        Some(sealed) => {
+            flow.data.internal.insert(CONTINUITY.into(), sealed.into());
+        }
+        None => tracing::warn!("settings: no secret to keep the change while re-authenticating"),
+    }
+}
+
+/// The kept submit of `flow`, if it belongs to `identity_id` and is fresh (taken: it is
+/// applied once).
+fn resume(svc: &SelfService, flow: &mut Flow, identity_id: Uuid, now: DateTime<Utc>) -> Option<Json> {
+    let sealed = flow.data.internal.remove(CONTINUITY)?;
+    let kept: Json = serde_json::from_str(&svc.sessions.unseal(sealed.as_str()?)?).ok()?;
+    let expires_at: DateTime<Utc> = serde_json::from_value(kept.get("expires_at")?.clone()).ok()?;
+    let bound = kept.get("flow") == Some(&json!(flow.id)) && kept.get("identity") == Some(&json!(identity_id));
+    (bound && expires_at > now).then(|| kept.get("body").cloned()).flatten()
+}
+
 /// Every enabled method's form for the flow's identity.
-fn build_ui(svc: &SelfService, flow: &mut Flow) {
+fn build_ui(svc: &SelfService, flow: &mut Flow, identity: &Identity) {
     let traits = flow.data.identity.as_ref().and_then(|i| i.get("traits")).cloned().unwrap_or(Json::Null);
     let schema_id = flow
         .data
@@ -72,7 +112,7 @@ fn build_ui(svc: &SelfService, flow: &mut Flow) {
     flow.ui.nodes.clear();
     flow.ui.nodes.push(ui::csrf_node());
     for s in svc.strategies.settings() {
-        s.populate(svc, flow, &traits, &schema);
+        s.populate(svc, flow, identity, &traits, &schema);
     }
     flow.ui.sort_settings(&schema);
 }
@@ -91,7 +131,7 @@ pub fn new_for(
     flow.return_to = return_to;
     flow.data.identity_id = Some(identity.id);
     flow.data.identity = Some(svc.identity_data(identity));
-    build_ui(svc, &mut flow);
+    build_ui(svc, &mut flow, identity);
     flow
 }
 
@@ -105,9 +145,11 @@ pub async fn init(
 ) -> Result<Flow, Error> {
     let Some(live) = &info.session else { return Err(Error::NoSession { named: true }) };
     svc.checked_return_to(return_to)?;
+    check_aal(svc, live, return_to.filter(|r| !r.is_empty()))?;
     let identity = svc.identities.get(live.session.identity_id).await?;
     let return_to = return_to.filter(|r| !r.is_empty()).map(str::to_string);
     let flow = new_for(svc, &identity, flow_type, info.url.clone(), return_to, csrf);
+    svc.hooks.run_before(FlowKind::Settings, &flow, info).await?;
     svc.flows.create(flow.clone()).await;
     Ok(flow)
 }
@@ -125,23 +167,44 @@ pub async fn submit(svc: SelfService, flow: Flow, submit: Submit, info: RequestI
         }
         SubmitGate::IdentityMismatch => return (flow, Outcome::Error(Error::IdentityMismatch)),
     }
-    let Some(session) = session else { return (flow, Outcome::Error(Error::SessionRequired)) };
+    let Some(live) = info.session.as_ref() else { return (flow, Outcome::Error(Error::SessionRequired)) };
+    let session = &live.session;
+    let submit_url = format!("{}self-service/settings?flow={}", svc.config.public_base_url(), flow.id);
+    if let Err(error) = check_aal(&svc, live, Some(&submit_url)) {
+        let Error::Aal2Required { redirect } = &error else { return (flow, Outcome::Error(error)) };
+        let redirect = redirect.clone();
+        return (flow, Outcome::ErrorOrRedirect { error, redirect });
+    }
     let now = svc.clock.now();
     if flow.is_expired(now) {
         let message = text::settings_expired(flow.expires_at, now);
-        let (identity_id, identity) = (flow.data.identity_id, flow.data.identity.clone());
+        let current = match svc.identities.get(session.identity_id).await {
+            Ok(i) => i,
+            Err(e) => return (flow, Outcome::Error(e)),
+        };
         let prepare = |f: &mut Flow| {
-            f.data.identity_id = identity_id;
-            f.data.identity = identity;
+            f.data.identity_id = Some(current.id);
+            f.data.identity = Some(svc.identity_data(&current));
             f.state = State::ShowForm;
-            build_ui(&svc, f);
+            build_ui(&svc, f, &current);
         };
         let outcome = expiry::replace(&svc, &flow, &info, prepare, message).await;
         return (flow, outcome);
     }
+    // Back from re-authenticating (the refresh login returns here with a GET): the change that
+    // needed it is applied now. It passed its CSRF check when it was submitted.
+    let mut flow = flow;
+    let (submit, replayed) = match info.is_get() && submit.method().is_empty() {
+        true => match resume(&svc, &mut flow, session.identity_id, now) {
+            Some(body) => (Submit::new(body, false), true),
+            None => (submit, false),
+        },
+        false => (submit, false),
+    };
+    let tp = if replayed { submit.transient_payload() } else { tp };
     let method = submit.method().to_string();
     // Credentials in a GET would end up in URLs and logs (login refuses them the same way).
-    if info.is_get() && svc.strategies.is_settings_method(&method) {
+    if info.is_get() && !replayed && svc.strategies.is_settings_method(&method) {
         let mut f = flow;
         f.ui.reset_messages();
         f.ui.messages.push(text::generic(text::error::GET_NOT_ALLOWED));
@@ -153,7 +216,7 @@ pub async fn submit(svc: SelfService, flow: Flow, submit: Submit, info: RequestI
         f.ui.messages.push(text::no_settings_strategy());
         return show(f, false, to_ui);
     };
-    if let Err(failure) = check_csrf(&flow, &info, &submit.body) {
+    if !replayed && let Err(failure) = check_csrf(&flow, &info, &submit.body) {
         return csrf_outcome(flow, failure, tp);
     }
     let identity = match svc.identities.get(session.identity_id).await {
@@ -161,15 +224,18 @@ pub async fn submit(svc: SelfService, flow: Flow, submit: Submit, info: RequestI
         Err(e) => return (flow, Outcome::Error(e)),
     };
     let privileged = privileged(session.authenticated_at, privileged_max_age(&svc.config), now);
-    let (mut f, mut identity) = match strategy.update(&svc, flow, identity, &submit, &info, privileged).await {
+    let (mut f, mut identity, proved) = match strategy.update(&svc, flow, identity, &submit, &info, privileged).await {
         SettingsStep::Answer(stepped) => return *stepped,
-        SettingsStep::RefreshRequired(flow) => {
+        SettingsStep::RefreshRequired(mut flow) => {
+            if to_ui {
+                pause(&svc, &mut flow, session.identity_id, &submit.body, now);
+            }
             let to = refresh_url(&svc.config.public_base_url(), flow.id);
             let outcome =
                 Outcome::ErrorOrRedirect { error: Error::RefreshRequired { redirect: to.clone() }, redirect: to };
             return (flow, outcome);
         }
-        SettingsStep::Save { flow, identity } => (flow, *identity),
+        SettingsStep::Save { flow, identity, proved } => (flow, *identity, proved),
     };
     match svc.identities.save_changed(&mut identity).await {
         Ok(()) => {}
@@ -181,7 +247,22 @@ pub async fn submit(svc: SelfService, flow: Flow, submit: Submit, info: RequestI
         }
         Err(e) => return (f, Outcome::Error(e)),
     }
-    saved(&svc, f, identity, &method, &info, session, tp).await
+    let mut session = session.clone();
+    if let Some(amr) = proved {
+        match svc.sessions.add_method(session.id, amr).await {
+            Ok(s) => session = s,
+            Err(e) => return (f, Outcome::Error(e)),
+        }
+    }
+    let (f, outcome) = saved(&svc, f, identity, &method, &info, &session, tp).await;
+    // Upstream's settings hook issues the session cookie again for browsers.
+    match (f.flow_type, info.session_token.clone()) {
+        (FlowType::Browser, Some(token)) => {
+            let inner = Box::new(outcome);
+            (f, Outcome::WithCookies { csrf: None, session: Some(Box::new((session, token))), inner })
+        }
+        _ => (f, outcome),
+    }
 }
 
 /// Saved: the form again with the new values and 1050001, the implicit verification hook,
@@ -197,7 +278,7 @@ async fn saved(
 ) -> Stepped {
     f.state = State::Success;
     f.data.identity = Some(svc.identity_data(&identity));
-    build_ui(svc, &mut f);
+    build_ui(svc, &mut f, &identity);
     f.ui.messages = vec![text::settings_saved()];
     // The implicit `verification` hook: a verification flow for the first address that was
     // never sent a message (e.g. a changed e-mail).

@@ -149,7 +149,7 @@ impl HookRunner {
             FlowKind::Registration => &flows.registration.before.hooks,
             FlowKind::Recovery => &flows.recovery.before.hooks,
             FlowKind::Verification => &flows.verification.before.hooks,
-            FlowKind::Settings => &[],
+            FlowKind::Settings => &flows.settings.before.hooks,
         };
         for h in hooks {
             if h.hook == "web_hook" {

@@ -11,9 +11,12 @@
 pub mod code;
 pub mod identifier_first;
 pub mod link;
+pub mod lookup;
 pub mod password;
 pub mod profile;
 pub mod registry;
+pub mod totp;
+pub mod webauthn;
 
 use super::flow::Flow;
 use super::form::Submit;
@@ -71,8 +74,8 @@ pub enum LoginForm<'a> {
     /// Identifier-first, step two: what the identified account signs in with (`None`: no such
     /// account, shown as if it existed when account enumeration is mitigated).
     Credentials { identity: Option<&'a Identity> },
-    /// An AAL upgrade: the second factors.
-    SecondFactor,
+    /// An AAL upgrade of the signed-in identity: the second factors it has.
+    SecondFactor { identity: &'a Identity },
 }
 
 /// What a login strategy made of a submit.
@@ -143,8 +146,9 @@ pub trait RegistrationStrategy {
 
 /// What a settings strategy made of a submit.
 pub enum SettingsStep {
-    /// Save the changed identity.
-    Save { flow: Flow, identity: Box<Identity> },
+    /// Save the changed identity; `proved`: the change proved a second factor, which the
+    /// session gains (Kratos adds it when a second factor is enrolled).
+    Save { flow: Flow, identity: Box<Identity>, proved: Option<AuthMethod> },
     /// The change needs a privileged session: re-authenticate first.
     RefreshRequired(Flow),
     /// The strategy answered itself (a form with problems, an error).
@@ -154,8 +158,8 @@ pub enum SettingsStep {
 /// A method's part in settings (Kratos' `settings.Strategy`).
 #[async_trait::async_trait(?Send)]
 pub trait SettingsStrategy {
-    /// Adds its nodes for an identity with `traits` under `schema`.
-    fn populate(&self, svc: &Services, flow: &mut Flow, traits: &Json, schema: &Json);
+    /// Adds its nodes for `identity`, whose traits as shown are `traits`, under `schema`.
+    fn populate(&self, svc: &Services, flow: &mut Flow, identity: &Identity, traits: &Json, schema: &Json);
     /// Handles a submit that names this method; `privileged`: the session is recent enough
     /// for changes to credentials and identifiers.
     async fn update(

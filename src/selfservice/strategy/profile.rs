@@ -74,7 +74,7 @@ impl RegistrationStrategy for Profile {
 
 #[async_trait::async_trait(?Send)]
 impl SettingsStrategy for Profile {
-    fn populate(&self, _svc: &Services, flow: &mut Flow, traits: &Json, schema: &Json) {
+    fn populate(&self, _svc: &Services, flow: &mut Flow, _identity: &Identity, traits: &Json, schema: &Json) {
         flow.ui.nodes.extend(ui::trait_nodes(schema, group::PROFILE));
         flow.ui.fill_traits(traits);
         flow.ui.nodes.push(ui::submit_button(group::PROFILE, "profile", text::label_save()));
@@ -117,6 +117,6 @@ impl SettingsStrategy for Profile {
             return SettingsStep::RefreshRequired(f);
         }
         identity.traits = new_traits;
-        SettingsStep::Save { flow: f, identity: Box::new(identity) }
+        SettingsStep::Save { flow: f, identity: Box::new(identity), proved: None }
     }
 }

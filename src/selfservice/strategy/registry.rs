@@ -22,6 +22,9 @@ impl Strategies {
             Box::new(super::profile::Profile),
             Box::new(super::code::Code),
             Box::new(super::link::Link),
+            Box::new(super::totp::Totp),
+            Box::new(super::lookup::LookupSecret),
+            Box::new(super::webauthn::WebAuthn::new(&config)),
         ];
         Strategies { config, methods: Arc::new(methods) }
     }

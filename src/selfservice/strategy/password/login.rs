@@ -53,7 +53,7 @@ impl LoginStrategy for Password {
                 flow.ui.nodes.push(password_node("current-password"));
                 flow.ui.nodes.push(submit(text::login_with_password()));
             }
-            LoginForm::Identification | LoginForm::SecondFactor => {}
+            LoginForm::Identification | LoginForm::SecondFactor { .. } => {}
         }
     }
 

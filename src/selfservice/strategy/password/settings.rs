@@ -14,7 +14,7 @@ use serde_json::{Value as Json, json};
 
 #[async_trait::async_trait(?Send)]
 impl SettingsStrategy for Password {
-    fn populate(&self, _svc: &Services, flow: &mut Flow, _traits: &Json, _schema: &Json) {
+    fn populate(&self, _svc: &Services, flow: &mut Flow, _identity: &Identity, _traits: &Json, _schema: &Json) {
         flow.ui.nodes.push(password_node("new-password"));
         flow.ui.nodes.push(submit(text::label_save()));
     }
@@ -72,6 +72,6 @@ impl SettingsStrategy for Password {
             .or_insert_with(|| crate::identity::service::new_credential("password", now));
         credential.config = json!({ "hashed_password": hashed });
         credential.updated_at = now;
-        SettingsStep::Save { flow: f, identity: Box::new(identity) }
+        SettingsStep::Save { flow: f, identity: Box::new(identity), proved: None }
     }
 }

@@ -1,0 +1,422 @@
+//! The `webauthn` method as a second factor (`config.passwordless = false`, behaviour.md
+//! §13.4): security keys registered and removed in settings, asked for at aal2 login. Browser
+//! flows only, as in Kratos. Registration and assertions are verified by `webauthn-rs`; its
+//! challenge state is kept in the flow's internal context, and each key is stored in Kratos'
+//! shape plus webauthn-rs' own form of it (`key`), which carries the public key and the sign
+//! counter. A counter that goes backwards fails the login; the new counter is written after
+//! the answer (deferred).
+
+use super::totp::{second_factor_identity, second_factor_problem};
+use super::{LoginForm, LoginStep, LoginStrategy, Method, SettingsStep, SettingsStrategy};
+use crate::catalogue::{self as text, Text};
+use crate::config::Config;
+use crate::error::Error;
+use crate::identity::{Identity, IdentityService};
+use crate::selfservice::brute_force::Verdict;
+use crate::selfservice::flow::{Flow, FlowType};
+use crate::selfservice::form::Submit;
+use crate::selfservice::services::Services;
+use crate::selfservice::step::{Outcome, RequestInfo, check_csrf, csrf_outcome, show};
+use crate::selfservice::ui::{self, Input, group};
+use crate::session::{Aal, AuthMethod};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value as Json, json};
+use sha2::{Digest, Sha512};
+use std::sync::{Arc, OnceLock};
+use webauthn_rs::prelude::{
+    AuthenticationResult, PublicKeyCredential, RegisterPublicKeyCredential, SecurityKey, SecurityKeyAuthentication,
+    SecurityKeyRegistration, Url, Webauthn, WebauthnBuilder,
+};
+
+/// The browser helper the trigger nodes call (`GET /.well-known/ory/webauthn.js`).
+pub const SCRIPT: &str = include_str!("webauthn.js");
+/// The internal-context key of the pending challenge.
+const SESSION_DATA: &str = "webauthn_session_data";
+
+/// The script's subresource integrity (`sha512-…`).
+pub fn script_integrity() -> &'static str {
+    static INTEGRITY: OnceLock<String> = OnceLock::new();
+    INTEGRITY.get_or_init(|| format!("sha512-{}", STANDARD.encode(Sha512::digest(SCRIPT.as_bytes()))))
+}
+
+/// The WebAuthn method.
+pub struct WebAuthn {
+    rp: Option<Arc<Webauthn>>,
+}
+
+impl WebAuthn {
+    /// The method with the relying party of `config` (none if it is unusable: logged).
+    pub fn new(config: &Config) -> WebAuthn {
+        let rp = if config.selfservice.methods.webauthn.enabled { relying_party(config).map(Arc::new) } else { None };
+        WebAuthn { rp }
+    }
+}
+
+/// The relying party: `rp.id` (default: the public host), `rp.origins` / `rp.origin`
+/// (default: the public base URL's origin), `rp.display_name`.
+fn relying_party(config: &Config) -> Option<Webauthn> {
+    let rp = &config.selfservice.methods.webauthn.config.rp;
+    let base = Url::parse(&config.public_base_url()).ok()?;
+    let id = rp.id.clone().filter(|i| !i.is_empty()).or_else(|| base.host_str().map(str::to_string))?;
+    let mut origins: Vec<Url> = rp.origins.iter().filter_map(|o| Url::parse(o).ok()).collect();
+    if origins.is_empty() {
+        origins.push(rp.origin.as_deref().and_then(|o| Url::parse(o).ok()).unwrap_or(base));
+    }
+    let name = rp.display_name.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| id.clone());
+    let built = WebauthnBuilder::new(&id, &origins[0])
+        .and_then(|b| origins[1..].iter().fold(b, |b, o| b.append_allowed_origin(o)).rp_name(&name).build());
+    match built {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::error!(error = %e, rp_id = %id, "selfservice.methods.webauthn: unusable relying party configuration");
+            None
+        }
+    }
+}
+
+impl Method for WebAuthn {
+    fn id(&self) -> &'static str {
+        "webauthn"
+    }
+
+    fn enabled(&self, config: &Config) -> bool {
+        config.selfservice.methods.webauthn.enabled
+    }
+
+    fn login(&self) -> Option<&dyn LoginStrategy> {
+        Some(self)
+    }
+
+    fn settings(&self) -> Option<&dyn SettingsStrategy> {
+        Some(self)
+    }
+}
+
+fn passwordless(svc: &Services) -> bool {
+    svc.config.selfservice.methods.webauthn.config.passwordless
+}
+
+/// The stored entries of an identity's WebAuthn credential (`config.credentials`).
+fn entries(identity: &Identity) -> Vec<Json> {
+    identity
+        .credentials
+        .get("webauthn")
+        .and_then(|c| c.config.get("credentials"))
+        .and_then(Json::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn is_passwordless(entry: &Json) -> bool {
+    entry.get("is_passwordless") == Some(&Json::Bool(true))
+}
+
+/// The raw credential id of an entry (stored as standard base64).
+fn entry_id(entry: &Json) -> Vec<u8> {
+    entry.get("id").and_then(Json::as_str).and_then(|s| STANDARD.decode(s).ok()).unwrap_or_default()
+}
+
+/// The identity's second-factor keys that webauthn-rs can verify.
+fn mfa_keys(identity: &Identity) -> Vec<SecurityKey> {
+    entries(identity)
+        .iter()
+        .filter(|e| !is_passwordless(e))
+        .filter_map(|e| serde_json::from_value(e.get("key")?.clone()).ok())
+        .collect()
+}
+
+/// The script node.
+fn script_node(svc: &Services) -> ui::Node {
+    let src = format!("{}.well-known/ory/webauthn.js", svc.config.public_base_url());
+    ui::script(group::WEBAUTHN, "webauthn_script", &src, script_integrity(), &uuid::Uuid::new_v4().to_string())
+}
+
+/// A trigger button carrying `options`, calling `function` with them.
+fn trigger(name: &str, function: &str, options: &Json, label: Text) -> ui::Node {
+    let mut node = Input::new(group::WEBAUTHN, name, "button").value(options.to_string()).label(label).node();
+    node.attributes.insert("onclick".into(), format!("window.{function}({options})").into());
+    node.attributes.insert("onclickTrigger".into(), function.into());
+    node
+}
+
+fn amr(svc: &Services) -> AuthMethod {
+    AuthMethod {
+        method: "webauthn".into(),
+        aal: Some(Aal::Aal2),
+        completed_at: svc.clock.now(),
+        provider: None,
+        organization: None,
+    }
+}
+
+/// Writes the key's new sign counter after the answer (a failure is logged: the next login
+/// then compares against the older counter).
+fn store_counter_later(identities: IdentityService, identity_id: uuid::Uuid, result: AuthenticationResult) {
+    if !result.needs_update() {
+        return;
+    }
+    tokio::spawn(async move {
+        for _ in 0..3 {
+            let mut identity = match identities.get(identity_id).await {
+                Ok(i) => i,
+                Err(e) => return tracing::warn!(error = %e, "webauthn: sign counter not stored"),
+            };
+            let Some(cred) = identity.credentials.get_mut("webauthn") else { return };
+            let Some(list) = cred.config.get_mut("credentials").and_then(Json::as_array_mut) else { return };
+            let mut changed = false;
+            for entry in list.iter_mut() {
+                let Some(mut key) =
+                    entry.get("key").and_then(|k| serde_json::from_value::<SecurityKey>(k.clone()).ok())
+                else {
+                    continue;
+                };
+                if key.update_credential(&result) == Some(true) {
+                    entry["key"] = serde_json::to_value(&key).unwrap_or(Json::Null);
+                    entry["authenticator"]["sign_count"] = json!(result.counter());
+                    changed = true;
+                }
+            }
+            if !changed {
+                return;
+            }
+            match identities.save_changed(&mut identity).await {
+                Ok(()) => return,
+                Err(Error::Stale) => continue,
+                Err(e) => return tracing::warn!(error = %e, "webauthn: sign counter not stored"),
+            }
+        }
+    });
+}
+
+#[async_trait::async_trait(?Send)]
+impl LoginStrategy for WebAuthn {
+    fn aal(&self) -> Aal {
+        Aal::Aal2
+    }
+
+    fn responsible(&self, svc: &Services, flow: &Flow) -> bool {
+        flow.flow_type == FlowType::Browser && flow.data.requested_aal == Some(Aal::Aal2) && !passwordless(svc)
+    }
+
+    fn populate(&self, svc: &Services, flow: &mut Flow, form: LoginForm<'_>) {
+        let LoginForm::SecondFactor { identity } = form else { return };
+        let (Some(rp), FlowType::Browser, false) = (&self.rp, flow.flow_type, passwordless(svc)) else { return };
+        let keys = mfa_keys(identity);
+        if keys.is_empty() {
+            return;
+        }
+        let (options, state) = match rp.start_securitykey_authentication(&keys) {
+            Ok(s) => s,
+            Err(e) => return tracing::warn!(error = %e, "webauthn: no login challenge"),
+        };
+        let (Ok(options), Ok(state)) = (serde_json::to_value(&options), serde_json::to_value(&state)) else { return };
+        flow.data.internal.insert(SESSION_DATA.into(), state);
+        if let Some(identifier) = identity.credentials.get("webauthn").and_then(|c| c.identifiers.first()) {
+            flow.ui.nodes.push(Input::new(group::DEFAULT, "identifier", "hidden").value(identifier.as_str()).node());
+        }
+        flow.ui.nodes.push(Input::new(group::WEBAUTHN, "webauthn_login", "hidden").value("").node());
+        flow.ui.nodes.push(script_node(svc));
+        flow.ui.nodes.push(trigger("webauthn_login_trigger", "oryWebAuthnLogin", &options, text::login_webauthn()));
+    }
+
+    async fn login(&self, svc: &Services, flow: Flow, submit: &Submit, info: &RequestInfo) -> LoginStep {
+        let tp = submit.transient_payload();
+        if let Err(failure) = check_csrf(&flow, info, &submit.body) {
+            return LoginStep::Answer(Box::new(csrf_outcome(flow, failure, tp)));
+        }
+        let problem = |flow: Flow, field: &str, message: Text| {
+            LoginStep::Answer(Box::new(second_factor_problem(flow, "webauthn_login", field, message, tp.clone())))
+        };
+        let Some(rp) = &self.rp else { return problem(flow, "", text::no_webauthn()) };
+        let Some(response) = submit.field("webauthn_login") else {
+            return problem(flow, "webauthn_login", text::required("webauthn_login"));
+        };
+        let Ok(credential) = serde_json::from_str::<PublicKeyCredential>(response) else {
+            return problem(flow, "", text::generic("Unable to parse WebAuthn response."));
+        };
+        let identity = match second_factor_identity(svc, &flow, info).await {
+            Ok(i) => i,
+            Err(e) => return LoginStep::Answer(Box::new((flow, Outcome::Error(e)))),
+        };
+        if mfa_keys(&identity).is_empty() {
+            return problem(flow, "", text::no_webauthn());
+        }
+        let Some(state) = flow
+            .data
+            .internal
+            .get(SESSION_DATA)
+            .and_then(|s| serde_json::from_value::<SecurityKeyAuthentication>(s.clone()).ok())
+        else {
+            return problem(flow, "", text::totp_wrong());
+        };
+        let bucket = format!("2fa:{}", identity.id);
+        match svc.brute_force.reserve(&bucket, info.client_ip.as_deref()).await {
+            Ok(Verdict::Allowed) => {}
+            Ok(Verdict::Locked(until)) => {
+                return problem(flow, "", text::locked_out(svc.brute_force.retry_after(until)));
+            }
+            Err(e) => return LoginStep::Answer(Box::new((flow, Outcome::Error(Error::from(e))))),
+        }
+        let result = match rp.finish_securitykey_authentication(&credential, &state) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::info!(error = %e, "webauthn: assertion refused");
+                return problem(flow, "", text::totp_wrong());
+            }
+        };
+        if let Err(e) = svc.brute_force.succeeded(&bucket, info.client_ip.as_deref()).await {
+            tracing::warn!(error = %e, "brute-force counter could not be cleared");
+        }
+        store_counter_later(svc.identities.clone(), identity.id, result);
+        let mut flow = flow;
+        // The challenge is spent.
+        flow.data.internal.remove(SESSION_DATA);
+        flow.active = Some("webauthn".into());
+        LoginStep::Authenticated { flow, identity, method: amr(svc) }
+    }
+}
+
+#[async_trait::async_trait(?Send)]
+impl SettingsStrategy for WebAuthn {
+    fn populate(&self, svc: &Services, flow: &mut Flow, identity: &Identity, _traits: &Json, _schema: &Json) {
+        let (Some(rp), FlowType::Browser) = (&self.rp, flow.flow_type) else { return };
+        let first_factors = crate::identity::service::count_first_factors(identity);
+        for entry in entries(identity) {
+            let name = entry.get("display_name").and_then(Json::as_str).filter(|n| !n.is_empty()).unwrap_or("unnamed");
+            let added_at = entry
+                .get("added_at")
+                .and_then(Json::as_str)
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .unwrap_or_default();
+            let mut node = Input::new(group::WEBAUTHN, "webauthn_remove", "submit")
+                .value(hex::encode(entry_id(&entry)))
+                .label(text::settings_webauthn_remove(name, added_at))
+                .node();
+            if is_passwordless(&entry) && first_factors < 2 {
+                node.attributes.insert("disabled".into(), true.into());
+            }
+            flow.ui.nodes.push(node);
+        }
+        let user = identity.credentials.get("webauthn").and_then(|c| c.identifiers.first().cloned());
+        let user = user.unwrap_or_else(|| identity.id.to_string());
+        let exclude: Vec<_> = mfa_keys(identity).iter().map(|k| k.cred_id().clone()).collect();
+        let started = rp.start_securitykey_registration(identity.id, &user, &user, Some(exclude), None, None);
+        let (options, state) = match started {
+            Ok(s) => s,
+            Err(e) => return tracing::warn!(error = %e, "webauthn: no registration challenge"),
+        };
+        let (Ok(options), Ok(state)) = (serde_json::to_value(&options), serde_json::to_value(&state)) else { return };
+        flow.data.internal.insert(SESSION_DATA.into(), state);
+        flow.ui.nodes.push(
+            Input::new(group::WEBAUTHN, "webauthn_register_displayname", "text")
+                .value("")
+                .label(text::settings_webauthn_display_name())
+                .node(),
+        );
+        flow.ui.nodes.push(Input::new(group::WEBAUTHN, "webauthn_register", "hidden").value("").node());
+        flow.ui.nodes.push(trigger(
+            "webauthn_register_trigger",
+            "oryWebAuthnRegistration",
+            &options,
+            text::settings_webauthn_register(),
+        ));
+        flow.ui.nodes.push(script_node(svc));
+    }
+
+    async fn update(
+        &self,
+        svc: &Services,
+        flow: Flow,
+        mut identity: Identity,
+        submit: &Submit,
+        info: &RequestInfo,
+        privileged: bool,
+    ) -> SettingsStep {
+        let to_ui = info.html_for(flow.flow_type);
+        let mut f = flow;
+        f.ui.reset_messages();
+        let remove = submit.field("webauthn_remove").map(str::to_string);
+        let register = submit.field("webauthn_register").map(str::to_string);
+        let (Some(rp), FlowType::Browser, true) = (&self.rp, f.flow_type, remove.is_some() || register.is_some())
+        else {
+            f.ui.messages.push(text::no_settings_strategy());
+            return SettingsStep::Answer(Box::new(show(f, false, to_ui)));
+        };
+        if !privileged {
+            return SettingsStep::RefreshRequired(f);
+        }
+        let refuse = |mut f: Flow, field: &str, message: Text| {
+            f.ui.add_field_message(field, message);
+            SettingsStep::Answer(Box::new(show(f, false, to_ui)))
+        };
+        if let Some(hex_id) = remove {
+            let mut list = entries(&identity);
+            let Some(pos) = list.iter().position(|e| hex::encode(entry_id(e)) == hex_id.to_lowercase()) else {
+                return refuse(f, "", text::generic("You tried to remove a WebAuthn credential which does not exist."));
+            };
+            if is_passwordless(&list[pos]) && crate::identity::service::count_first_factors(&identity) < 2 {
+                let reason = "unable to remove this security key because it would lock you out of your account";
+                return refuse(f, "webauthn_remove", text::generic(reason));
+            }
+            list.remove(pos);
+            if list.is_empty() {
+                identity.credentials.remove("webauthn");
+            } else if let Some(c) = identity.credentials.get_mut("webauthn") {
+                c.config["credentials"] = Json::Array(list);
+                c.updated_at = svc.clock.now();
+            }
+            return SettingsStep::Save { flow: f, identity: Box::new(identity), proved: None };
+        }
+        let response = register.unwrap_or_default();
+        let Some(name) = submit.trimmed("webauthn_register_displayname").map(str::to_string) else {
+            return refuse(f, "webauthn_register_displayname", text::required("webauthn_register_displayname"));
+        };
+        let identifiers = svc
+            .schemas
+            .validate_traits(&identity.schema_id, &identity.traits)
+            .map(|x| x.webauthn_identifiers)
+            .unwrap_or_default();
+        if identifiers.is_empty() {
+            return refuse(f, "", text::identifier_missing());
+        }
+        let credential = match serde_json::from_str::<RegisterPublicKeyCredential>(&response) {
+            Ok(c) => c,
+            Err(e) => return refuse(f, "", text::generic(&format!("Unable to parse WebAuthn response: {e}"))),
+        };
+        let Some(state) = f
+            .data
+            .internal
+            .get(SESSION_DATA)
+            .and_then(|s| serde_json::from_value::<SecurityKeyRegistration>(s.clone()).ok())
+        else {
+            return refuse(f, "", text::generic("Unable to parse WebAuthn response: no registration was started."));
+        };
+        let key = match rp.finish_securitykey_registration(&credential, &state) {
+            Ok(k) => k,
+            Err(e) => return refuse(f, "", text::generic(&format!("Unable to parse WebAuthn response: {e}"))),
+        };
+        let now = svc.clock.now();
+        let entry = json!({
+            "id": STANDARD.encode::<&[u8]>(key.cred_id().as_ref()),
+            "attestation_type": "none",
+            "authenticator": {"aaguid": STANDARD.encode([0u8; 16]), "sign_count": 0, "clone_warning": false},
+            "display_name": name,
+            "added_at": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "is_passwordless": false,
+            "key": serde_json::to_value(&key).unwrap_or(Json::Null),
+        });
+        let mut list = entries(&identity);
+        list.push(entry);
+        let credential = identity
+            .credentials
+            .entry("webauthn".into())
+            .or_insert_with(|| crate::identity::service::new_credential("webauthn", now));
+        credential.config = json!({ "credentials": list, "user_handle": STANDARD.encode(identity.id.as_bytes()) });
+        credential.identifiers = identifiers;
+        credential.updated_at = now;
+        f.data.internal.remove(SESSION_DATA);
+        SettingsStep::Save { flow: f, identity: Box::new(identity), proved: Some(amr(svc)) }
+    }
+}
