@@ -1,6 +1,7 @@
 //! Password logins/s against raw verifications/s, and registrations/s against raw hashes/s,
 //! with the same hasher parameters and pool size, in one run; and the requests and store
-//! connection checkouts of one browser login. Default argon2id parameters (128 MB).
+//! connection checkouts of one browser login; and aal2 logins (password, then TOTP) against
+//! password logins. Default argon2id parameters (128 MB).
 //! PostgreSQL when DATABASE_URL is set, else SQLite: `cargo bench --bench login`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -33,6 +34,50 @@ async fn api_json(http: &reqwest::Client, req: reqwest::RequestBuilder) -> (u16,
     (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
 }
 
+/// The current code of a base32 TOTP secret.
+fn totp_code(secret: &str) -> String {
+    let key =
+        totp_rs::Builder::new().with_secret(totp_rs::Secret::try_from_base32(secret).unwrap()).build_noncompliant();
+    key.generate_current().to_string()
+}
+
+/// A password login over the API; returns the session token.
+async fn password_login(http: &reqwest::Client, public: &str, n: usize) -> String {
+    let (_, flow) = api_json(http, http.get(format!("{public}/self-service/login/api"))).await;
+    let (status, body) = api_json(
+        http,
+        http.post(format!("{public}/self-service/login?flow={}", flow["id"].as_str().unwrap()))
+            .json(&json!({"method": "password", "identifier": format!("user{n}@example.org"), "password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["session_token"].as_str().unwrap().to_string()
+}
+
+/// Enrols TOTP for the signed-in user; returns the secret.
+async fn enrol_totp(http: &reqwest::Client, public: &str, token: &str) -> String {
+    let (_, flow) =
+        api_json(http, http.get(format!("{public}/self-service/settings/api")).header("X-Session-Token", token)).await;
+    let secret = flow["ui"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["attributes"]["id"] == "totp_secret_key")
+        .unwrap()["attributes"]["text"]["context"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, body) = api_json(
+        http,
+        http.post(format!("{public}/self-service/settings?flow={}", flow["id"].as_str().unwrap()))
+            .header("X-Session-Token", token)
+            .json(&json!({"method": "totp", "totp_code": totp_code(&secret)})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    secret
+}
+
 async fn run() {
     let dir = tempfile::tempdir().unwrap();
     let (dsn, backend, _schema) = common::database("blogin", dir.path()).await;
@@ -45,6 +90,7 @@ async fn run() {
     cfg.selfservice.flows.recovery.enabled = true;
     cfg.security.send_limits.enabled = false;
     cfg.courier.worker.enabled = false;
+    cfg.selfservice.methods.totp.enabled = true;
     let schema = format!("file://{}/config/identity.schema.json", env!("CARGO_MANIFEST_DIR"));
     cfg.identity.schemas = vec![SchemaSource { id: "default".into(), url: schema, selfservice_selectable: true }];
     let hashers = cfg.hashers.clone();
@@ -101,6 +147,35 @@ async fn run() {
             )
             .await;
             assert_eq!(status, 200, "{body}");
+        }
+    })
+    .await;
+
+    // aal2 logins: the same password login, then the TOTP step (flow creation + submit).
+    let mut secrets = Vec::with_capacity(N);
+    for n in 0..N {
+        let token = password_login(&http, &public, n).await;
+        secrets.push(enrol_totp(&http, &public, &token).await);
+    }
+    let secrets = std::sync::Arc::new(secrets);
+    let mfa_logins = rate(N, concurrency, |n| {
+        let (http, public, secrets) = (http.clone(), public.clone(), secrets.clone());
+        async move {
+            let token = password_login(&http, &public, n).await;
+            let (_, flow) = api_json(
+                &http,
+                http.get(format!("{public}/self-service/login/api?aal=aal2")).header("X-Session-Token", &token),
+            )
+            .await;
+            let (status, body) = api_json(
+                &http,
+                http.post(format!("{public}/self-service/login?flow={}", flow["id"].as_str().unwrap()))
+                    .header("X-Session-Token", &token)
+                    .json(&json!({"method": "totp", "totp_code": totp_code(&secrets[n])})),
+            )
+            .await;
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(body["session"]["authenticator_assurance_level"], "aal2");
         }
     })
     .await;
@@ -191,6 +266,10 @@ async fn run() {
     println!("registrations:     {registrations:>7.2}/s   ratio {:.2} (target >= 0.85)", registrations / raw_hash);
     println!("raw verifications: {raw_verify:>7.2}/s");
     println!("password logins:   {logins:>7.2}/s   ratio {:.2} (target >= 0.9)", logins / raw_verify);
+    println!(
+        "aal2 logins:       {mfa_logins:>7.2}/s   ratio {:.2} to password logins (target >= 0.91: TOTP adds <= 10 %)",
+        mfa_logins / logins
+    );
     println!(
         "browser login: 3 requests (init 303, fetch flow, submit 303); {checkouts} store connection checkouts, {flow_loads} flow loads from the store"
     );

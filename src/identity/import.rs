@@ -95,6 +95,28 @@ pub struct ImportCredentials {
     pub oidc: Option<ImportProviders>,
     #[serde(default)]
     pub saml: Option<ImportProviders>,
+    /// tessera also imports second factors as Kratos stores them (Kratos' API does not).
+    #[serde(default)]
+    pub totp: Option<ImportStored>,
+    #[serde(default)]
+    pub lookup_secret: Option<ImportStored>,
+    #[serde(default)]
+    pub webauthn: Option<ImportStored>,
+}
+
+/// A credential imported in the shape Kratos stores it (`{"config": {…}}`); `Debug` never
+/// shows the secrets it holds.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportStored {
+    #[serde(default)]
+    pub config: serde_json::Value,
+}
+
+impl std::fmt::Debug for ImportStored {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportStored").field("config", &"<redacted>").finish()
+    }
 }
 
 /// `identityWithCredentialsPassword`.

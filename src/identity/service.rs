@@ -146,6 +146,37 @@ pub fn count_first_factors(identity: &Identity) -> usize {
         .sum()
 }
 
+/// The TOTP key in an `otpauth://` URL, if it is one that can be checked safely: a period,
+/// 6–8 digits and a secret of at least 80 bits (totp-rs panics on a zero period or 10+ digits).
+pub fn totp_key(url: &str) -> Option<totp_rs::Totp> {
+    totp_rs::Totp::from_url_unchecked(url)
+        .ok()
+        .filter(|k| k.step() > 0 && (6..=8).contains(&k.digits()) && k.secret().as_bytes().len() >= 10)
+}
+
+/// Checks an imported second factor in Kratos' stored shape: a TOTP URL a key can be read
+/// from, lookup codes as `{code, used_at?}` objects, WebAuthn keys as a `credentials` list.
+fn check_stored_second_factor(kind: &str, config: &Json) -> Result<(), Error> {
+    let ok = match kind {
+        "totp" => config.get("totp_url").and_then(Json::as_str).is_some_and(|u| totp_key(u).is_some()),
+        "lookup_secret" => config.get("recovery_codes").and_then(Json::as_array).is_some_and(|codes| {
+            !codes.is_empty()
+                && codes.iter().all(|c| {
+                    c.get("code").and_then(Json::as_str).is_some_and(|s| !s.is_empty())
+                        && c.get("used_at").is_none_or(|u| {
+                            u.is_null() || u.as_str().is_some_and(|t| DateTime::parse_from_rfc3339(t).is_ok())
+                        })
+                })
+        }),
+        _ => config.get("credentials").and_then(Json::as_array).is_some_and(|a| a.iter().all(Json::is_object)),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!("The {kind} credentials to import are not in the shape Kratos stores them.")))
+    }
+}
+
 /// PostgreSQL refuses NUL characters in text and jsonb: such input is a 400, not a retry.
 fn contains_nul(identity: &Identity) -> bool {
     fn walk(v: &Json) -> bool {
@@ -229,6 +260,19 @@ impl IdentityService {
             }
             c.config = json!({ "providers": list });
             c.updated_at = now;
+        }
+        for (kind, stored) in
+            [("totp", creds.totp), ("lookup_secret", creds.lookup_secret), ("webauthn", creds.webauthn)]
+        {
+            let Some(super::import::ImportStored { config }) = stored else { continue };
+            check_stored_second_factor(kind, &config)?;
+            let mut c = new_credential(kind, now);
+            if kind != "webauthn" {
+                // Webauthn identifiers come from the schema (applied on save).
+                c.identifiers = vec![identity.id.to_string()];
+            }
+            c.config = config;
+            identity.credentials.insert(kind.into(), c);
         }
         Ok(())
     }

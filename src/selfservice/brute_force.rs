@@ -32,6 +32,10 @@ fn id_key(identifier: &str) -> String {
     format!("id:{}", hex::encode(Sha256::digest(identifier.trim().to_lowercase().as_bytes())))
 }
 
+fn second_factor_key(identity: uuid::Uuid) -> String {
+    format!("2fa:{identity}")
+}
+
 fn ip_key(ip: &str) -> String {
     format!("ip:{ip}")
 }
@@ -79,6 +83,40 @@ impl BruteForce {
             (ip_key(client(ip)), self.config.max_failures_per_ip),
         ];
         self.reserve_in(buckets, self.config.window.0, lock_until).await
+    }
+
+    /// Reserves a second-factor attempt (TOTP, lookup secret, WebAuthn at aal2) of an identity
+    /// from `ip`: its own bucket per identity (password identifiers never share it), and the
+    /// client address's bucket.
+    pub async fn reserve_second_factor(&self, identity: uuid::Uuid, ip: Option<&str>) -> Result<Verdict, StoreError> {
+        if !self.config.enabled {
+            return Ok(Verdict::Allowed);
+        }
+        let now = self.clock.now();
+        let (base, max) = (self.config.lockout.0, self.config.max_lockout.0);
+        let lock_until = move |earlier: i32| now + dur(backoff(base, max, earlier));
+        let buckets = [
+            (second_factor_key(identity), self.config.max_failures_per_identifier),
+            (ip_key(client(ip)), self.config.max_failures_per_ip),
+        ];
+        self.reserve_in(buckets, self.config.window.0, lock_until).await
+    }
+
+    /// A second factor was proved: the identity's bucket starts over, the address gets its
+    /// attempt back.
+    pub async fn second_factor_succeeded(&self, identity: uuid::Uuid, ip: Option<&str>) {
+        if !self.config.enabled {
+            return;
+        }
+        let cleared = async {
+            let mut pooled = self.store.get().await?;
+            let mut conn = pooled.conn();
+            rows::clear_counter(&mut conn, &second_factor_key(identity)).await?;
+            rows::release_attempt(&mut conn, &ip_key(client(ip))).await
+        };
+        if let Err(e) = cleared.await {
+            tracing::warn!(error = %e, "brute-force counter could not be cleared");
+        }
     }
 
     /// Reserves one message to `address` requested from `ip` (recovery, verification and code

@@ -56,7 +56,10 @@ pub fn available_aal(identity: &Identity) -> Aal {
             .config
             .get("credentials")
             .and_then(Json::as_array)
-            .is_some_and(|a| a.iter().any(|k| k.get("is_passwordless") != Some(&Json::Bool(true)))),
+            // Only keys tessera can verify (`key`): imported keys without one cannot sign in.
+            .is_some_and(|a| {
+                a.iter().any(|k| k.get("is_passwordless") != Some(&Json::Bool(true)) && k.get("key").is_some())
+            }),
         _ => false,
     });
     if second {

@@ -205,6 +205,14 @@ async fn totp_over_the_api(db: Db) {
     assert_eq!(body["session_token"].as_str(), Some(aal1.as_str()), "the same session is upgraded");
     assert_eq!(body["session"]["identity"]["id"], id.as_str());
     assert_eq!(whoami(&t, &aal1).await.0, 200);
+    // An aal2 flow belongs to the session it was created for.
+    let (_, intruder) = signed_up(&t, "intruder@example.org").await;
+    let foreign = aal2_flow(&t, &intruder).await;
+    let (_, login) = api_login(&t, "totp@example.org", PASSWORD).await;
+    let victim = login["session_token"].as_str().unwrap().to_string();
+    let (status, body) = aal2_submit(&t, &victim, &foreign, json!({"method": "totp", "totp_code": code})).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["id"], "security_identity_mismatch");
     // … once: another login in the same time step with the same code is refused.
     let (_, login) = api_login(&t, "totp@example.org", PASSWORD).await;
     let other = login["session_token"].as_str().unwrap().to_string();
@@ -387,7 +395,8 @@ async fn second_factors_in_a_browser(db: Db) {
                 .post(format!("{}/self-service/settings?flow={}", t.public, flow["id"].as_str().unwrap()))
                 .header("Accept", "application/json")
                 .json(
-                    &json!({"method": "lookup_secret", "lookup_secret_regenerate": true, "csrf_token": csrf_of(&flow)}),
+                    // No `method`: the button's own field names the strategy, as UI nodes submit it.
+                    &json!({"lookup_secret_regenerate": true, "csrf_token": csrf_of(&flow)}),
                 ),
         )
         .await;
@@ -398,7 +407,7 @@ async fn second_factors_in_a_browser(db: Db) {
             client
                 .post(format!("{}/self-service/settings?flow={}", t.public, flow["id"].as_str().unwrap()))
                 .header("Accept", "application/json")
-                .json(&json!({"method": "lookup_secret", "lookup_secret_confirm": true, "csrf_token": csrf_of(&body)})),
+                .json(&json!({"lookup_secret_confirm": "true", "csrf_token": csrf_of(&body)})),
         )
         .await;
     assert_eq!(res.status(), 200);
@@ -579,7 +588,8 @@ async fn security_keys_as_second_factor(db: Db) {
         &mut jar,
         "login",
         &flow,
-        json!({"method": "webauthn", "identifier": "key@example.org", "webauthn_login": serde_json::to_string(&assertion).unwrap()}),
+        // What webauthn.js submits: the form's inputs, no `method`.
+        json!({"identifier": "key@example.org", "webauthn_login": serde_json::to_string(&assertion).unwrap()}),
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -621,11 +631,76 @@ async fn security_keys_as_second_factor(db: Db) {
 
     // Removing the key (from the aal2 session) returns the identity to aal1.
     let (_, flow) = spa_get(&t, &mut jar, "/self-service/settings/browser").await;
-    let (status, body) =
-        spa_post(&t, &mut jar, "settings", &flow, json!({"method": "webauthn", "webauthn_remove": hex_id})).await;
+    let (status, body) = spa_post(&t, &mut jar, "settings", &flow, json!({"webauthn_remove": hex_id})).await;
     assert_eq!(status, 200, "{body}");
     assert!(node(&body, "webauthn_remove").is_none());
     let (status, _) = spa_get(&t, &mut jar2, "/sessions/whoami").await;
     assert_eq!(status, 200);
 }
 both_backends!(security_keys_as_second_factor);
+
+/// Identities imported with second factors in the shape Kratos stores them sign in with them.
+async fn imported_second_factors_work(db: Db) {
+    let t = TestApp::builder(db).config(mfa).build().await;
+    let secret = "2F43HRJNMUW67EDMRR7AKQYRZP3AI6IG";
+    let url = format!(
+        "otpauth://totp/issuer.ory.sh:someone?algorithm=SHA1&digits=6&issuer=issuer.ory.sh&period=30&secret={secret}"
+    );
+    let body = json!({
+        "traits": {"email": "imported2fa@example.org"},
+        "credentials": {
+            "password": {"config": {"password": PASSWORD}},
+            "totp": {"config": {"totp_url": url}},
+            "lookup_secret": {"config": {"recovery_codes": [
+                {"code": "abcd1234", "used_at": null},
+                {"code": "used0001", "used_at": "2021-08-17T11:32:39Z"}
+            ]}}
+        }
+    });
+    let (status, _, created) = t.admin_json(reqwest::Method::POST, "/admin/identities", Some(body)).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    let ident =
+        admin_get(&t, &format!("/admin/identities/{id}?include_credential=totp&include_credential=lookup_secret"))
+            .await;
+    assert_eq!(ident["credentials"]["totp"]["config"]["totp_url"], url.as_str());
+    assert_eq!(ident["credentials"]["lookup_secret"]["identifiers"], json!([id]));
+
+    let (_, login) = api_login(&t, "imported2fa@example.org", PASSWORD).await;
+    let token = login["session_token"].as_str().unwrap().to_string();
+    let flow = aal2_flow(&t, &token).await;
+    assert_eq!(names(&flow), ["csrf_token", "totp_code", "method=totp", "lookup_secret", "method=lookup_secret"]);
+    let (status, body) =
+        aal2_submit(&t, &token, &flow, json!({"method": "totp", "totp_code": code_for(secret, 0)})).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, login) = api_login(&t, "imported2fa@example.org", PASSWORD).await;
+    let token = login["session_token"].as_str().unwrap().to_string();
+    let flow = aal2_flow(&t, &token).await;
+    let (status, body) =
+        aal2_submit(&t, &token, &flow, json!({"method": "lookup_secret", "lookup_secret": "used0001"})).await;
+    assert_eq!((status, message_ids(&body)), (400, vec![4000012]));
+    let (status, body) =
+        aal2_submit(&t, &token, &flow, json!({"method": "lookup_secret", "lookup_secret": "abcd1234"})).await;
+    assert_eq!(status, 200, "{body}");
+
+    // A malformed second factor is refused and nothing is created (a zero period or ten
+    // digits would make every check panic).
+    for totp_url in [
+        "nope".to_string(),
+        format!("otpauth://totp/x:y?algorithm=SHA1&digits=6&issuer=x&period=0&secret={secret}"),
+        format!("otpauth://totp/x:y?algorithm=SHA1&digits=10&issuer=x&period=30&secret={secret}"),
+        "otpauth://totp/x:y?algorithm=SHA1&digits=6&issuer=x&period=30&secret=".to_string(),
+    ] {
+        let bad = json!({"traits": {"email": "bad2fa@example.org"}, "credentials": {"totp": {"config": {"totp_url": totp_url}}}});
+        let (status, _, body) = t.admin_json(reqwest::Method::POST, "/admin/identities", Some(bad)).await;
+        assert_eq!(status, 400, "{totp_url}: {body}");
+    }
+    let codes = json!({"recovery_codes": [{"code": "a", "used_at": "yesterday"}]});
+    let bad = json!({"traits": {"email": "bad2fa@example.org"}, "credentials": {"lookup_secret": {"config": codes}}});
+    let (status, _, body) = t.admin_json(reqwest::Method::POST, "/admin/identities", Some(bad)).await;
+    assert_eq!(status, 400, "{body}");
+    let (_, _, list) =
+        t.admin_json(reqwest::Method::GET, "/admin/identities?credentials_identifier=bad2fa@example.org", None).await;
+    assert_eq!(list, json!([]));
+}
+both_backends!(imported_second_factors_work);

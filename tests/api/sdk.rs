@@ -84,3 +84,20 @@ async fn recovery(db: Db) {
     run_suite_with(&t, "recovery.test.mjs", &[("TESSERA_MAILBOX", mailbox)]).await;
 }
 both_backends!(recovery);
+
+async fn mfa(db: Db) {
+    if !peers_available() {
+        return;
+    }
+    let t = TestApp::builder(db)
+        .config(|c| {
+            c.selfservice.flows.registration.after.password.hooks =
+                vec![tessera::config::HookConfig { hook: "session".into(), config: None }];
+            c.selfservice.methods.totp.enabled = true;
+            c.selfservice.methods.lookup_secret.enabled = true;
+        })
+        .build()
+        .await;
+    run_suite(&t, "mfa.test.mjs").await;
+}
+both_backends!(mfa);

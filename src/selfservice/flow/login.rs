@@ -92,9 +92,10 @@ pub enum Form {
     SecondFactor,
 }
 
-/// The form of a flow that asks for `requested` (`refresh`: re-authentication).
+/// The form of a flow that asks for `requested` (`refresh`: re-authentication; at aal2 with
+/// the second factors, as Kratos' second-factor refresh).
 pub fn form_for(requested: Aal, refresh: bool, style: LoginStyle) -> Form {
-    if requested == Aal::Aal2 && !refresh {
+    if requested == Aal::Aal2 {
         Form::SecondFactor
     } else if refresh {
         Form::Refresh
@@ -111,7 +112,7 @@ fn build_ui(svc: &SelfService, flow: &mut Flow, identity: Option<&Identity>) {
     let requested = flow.data.requested_aal.unwrap_or(Aal::Aal1);
     let form = match form_for(requested, flow.data.refresh, svc.config.selfservice.flows.login.style) {
         Form::SecondFactor => {
-            flow.ui.messages.push(text::login_mfa());
+            flow.ui.messages.push(if flow.data.refresh { text::login_reauth() } else { text::login_mfa() });
             identity.map(|identity| LoginForm::SecondFactor { identity })
         }
         Form::Refresh => {
@@ -225,6 +226,12 @@ pub async fn submit(svc: SelfService, flow: Flow, submit: Submit, info: RequestI
         }
         SubmitGate::Aal1Required => return (flow, Outcome::Error(Error::Aal1Required)),
     }
+    // An AAL upgrade belongs to the session it was created for: another identity's session
+    // must not finish it (its second factors were offered, and would be checked).
+    let caller = info.session.as_ref().map(|l| l.session.identity_id);
+    if requested == Aal::Aal2 && flow.data.identity_id.is_some() && caller != flow.data.identity_id {
+        return (flow, Outcome::Error(Error::IdentityMismatch));
+    }
     if flow.is_expired(svc.clock.now()) {
         let message = text::login_expired(flow.expires_at, svc.clock.now());
         let outcome = expiry::replace(
@@ -240,7 +247,7 @@ pub async fn submit(svc: SelfService, flow: Flow, submit: Submit, info: RequestI
         .await;
         return (flow, outcome);
     }
-    let method = submit.method().to_string();
+    let method = svc.strategies.login_method_of(&submit);
     if info.is_get() && svc.strategies.is_login_method(&method) {
         return flow_message(flow, text::generic(text::error::GET_NOT_ALLOWED), None);
     }
@@ -376,7 +383,7 @@ mod tests {
     fn the_form_follows_aal_refresh_and_style() {
         use LoginStyle::{IdentifierFirst, Unified};
         assert_eq!(form_for(Aal::Aal2, false, Unified), Form::SecondFactor);
-        assert_eq!(form_for(Aal::Aal2, true, Unified), Form::Refresh);
+        assert_eq!(form_for(Aal::Aal2, true, Unified), Form::SecondFactor);
         assert_eq!(form_for(Aal::Aal1, true, IdentifierFirst), Form::Refresh);
         assert_eq!(form_for(Aal::Aal1, false, IdentifierFirst), Form::Identification);
         assert_eq!(form_for(Aal::Aal1, false, Unified), Form::FirstFactor);

@@ -77,8 +77,14 @@ const CONTINUITY: &str = "continuity";
 /// Keeps a browser's submit that needs a privileged session while the user signs in again:
 /// sealed (encrypted and authenticated with the first secret) inside the flow, bound to the
 /// flow and the identity, for [`CONTINUITY_TTL`].
-fn pause(svc: &SelfService, flow: &mut Flow, identity_id: Uuid, body: &Json, now: DateTime<Utc>) {
-    let kept = json!({"flow": flow.id, "identity": identity_id, "expires_at": now + CONTINUITY_TTL, "body": body});
+fn pause(svc: &SelfService, flow: &mut Flow, identity_id: Uuid, submit: &Submit, now: DateTime<Utc>) {
+    let kept = json!({
+        "flow": flow.id,
+        "identity": identity_id,
+        "expires_at": now + CONTINUITY_TTL,
+        "body": submit.body,
+        "from_form": submit.from_form,
+    });
     match svc.sessions.seal(&kept.to_string()) {
         Some(sealed) => {
             flow.data.internal.insert(CONTINUITY.into(), sealed.into());
@@ -89,12 +95,13 @@ fn pause(svc: &SelfService, flow: &mut Flow, identity_id: Uuid, body: &Json, now
 
 /// The kept submit of `flow`, if it belongs to `identity_id` and is fresh (taken: it is
 /// applied once).
-fn resume(svc: &SelfService, flow: &mut Flow, identity_id: Uuid, now: DateTime<Utc>) -> Option<Json> {
+fn resume(svc: &SelfService, flow: &mut Flow, identity_id: Uuid, now: DateTime<Utc>) -> Option<Submit> {
     let sealed = flow.data.internal.remove(CONTINUITY)?;
     let kept: Json = serde_json::from_str(&svc.sessions.unseal(sealed.as_str()?)?).ok()?;
     let expires_at: DateTime<Utc> = serde_json::from_value(kept.get("expires_at")?.clone()).ok()?;
     let bound = kept.get("flow") == Some(&json!(flow.id)) && kept.get("identity") == Some(&json!(identity_id));
-    (bound && expires_at > now).then(|| kept.get("body").cloned()).flatten()
+    let from_form = kept.get("from_form").and_then(Json::as_bool).unwrap_or(false);
+    (bound && expires_at > now).then(|| kept.get("body").cloned().map(|body| Submit::new(body, from_form))).flatten()
 }
 
 /// Every enabled method's form for the flow's identity.
@@ -145,7 +152,8 @@ pub async fn init(
 ) -> Result<Flow, Error> {
     let Some(live) = &info.session else { return Err(Error::NoSession { named: true }) };
     svc.checked_return_to(return_to)?;
-    check_aal(svc, live, return_to.filter(|r| !r.is_empty()))?;
+    // After the aal2 login the browser comes back to this very request.
+    check_aal(svc, live, Some(&info.url))?;
     let identity = svc.identities.get(live.session.identity_id).await?;
     let return_to = return_to.filter(|r| !r.is_empty()).map(str::to_string);
     let flow = new_for(svc, &identity, flow_type, info.url.clone(), return_to, csrf);
@@ -196,13 +204,13 @@ pub async fn submit(svc: SelfService, flow: Flow, submit: Submit, info: RequestI
     let mut flow = flow;
     let (submit, replayed) = match info.is_get() && submit.method().is_empty() {
         true => match resume(&svc, &mut flow, session.identity_id, now) {
-            Some(body) => (Submit::new(body, false), true),
+            Some(kept) => (kept, true),
             None => (submit, false),
         },
         false => (submit, false),
     };
     let tp = if replayed { submit.transient_payload() } else { tp };
-    let method = submit.method().to_string();
+    let method = svc.strategies.settings_method_of(&submit);
     // Credentials in a GET would end up in URLs and logs (login refuses them the same way).
     if info.is_get() && !replayed && svc.strategies.is_settings_method(&method) {
         let mut f = flow;
@@ -227,8 +235,8 @@ pub async fn submit(svc: SelfService, flow: Flow, submit: Submit, info: RequestI
     let (mut f, mut identity, proved) = match strategy.update(&svc, flow, identity, &submit, &info, privileged).await {
         SettingsStep::Answer(stepped) => return *stepped,
         SettingsStep::RefreshRequired(mut flow) => {
-            if to_ui {
-                pause(&svc, &mut flow, session.identity_id, &submit.body, now);
+            if flow.flow_type == FlowType::Browser {
+                pause(&svc, &mut flow, session.identity_id, &submit, now);
             }
             let to = refresh_url(&svc.config.public_base_url(), flow.id);
             let outcome =

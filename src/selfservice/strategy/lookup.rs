@@ -218,8 +218,7 @@ impl LoginStrategy for LookupSecret {
             Ok(i) => i,
             Err(e) => return LoginStep::Answer(Box::new((flow, Outcome::Error(e)))),
         };
-        let bucket = format!("2fa:{}", identity.id);
-        match svc.brute_force.reserve(&bucket, info.client_ip.as_deref()).await {
+        match svc.brute_force.reserve_second_factor(identity.id, info.client_ip.as_deref()).await {
             Ok(Verdict::Allowed) => {}
             Ok(Verdict::Locked(until)) => {
                 return problem(flow, "", text::locked_out(svc.brute_force.retry_after(until)));
@@ -231,9 +230,7 @@ impl LoginStrategy for LookupSecret {
             Ok(Spent::Problem(message)) => return problem(flow, "", message),
             Err(e) => return LoginStep::Answer(Box::new((flow, Outcome::Error(e)))),
         };
-        if let Err(e) = svc.brute_force.succeeded(&bucket, info.client_ip.as_deref()).await {
-            tracing::warn!(error = %e, "brute-force counter could not be cleared");
-        }
+        svc.brute_force.second_factor_succeeded(identity.id, info.client_ip.as_deref()).await;
         let mut flow = flow;
         flow.active = Some("lookup_secret".into());
         LoginStep::Authenticated { flow, identity, method: amr(svc) }
@@ -242,6 +239,12 @@ impl LoginStrategy for LookupSecret {
 
 #[async_trait::async_trait(?Send)]
 impl SettingsStrategy for LookupSecret {
+    fn claims(&self, submit: &Submit) -> bool {
+        ["lookup_secret_confirm", "lookup_secret_reveal", "lookup_secret_disable", "lookup_secret_regenerate"]
+            .iter()
+            .any(|f| submit.flag(f))
+    }
+
     fn populate(&self, _svc: &Services, flow: &mut Flow, identity: &Identity, _traits: &Json, _schema: &Json) {
         if stored(identity).is_empty() {
             flow.ui.nodes.push(button("lookup_secret_regenerate", text::settings_lookup_regenerate()));

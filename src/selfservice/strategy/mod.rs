@@ -95,6 +95,11 @@ pub trait LoginStrategy {
     fn aal(&self) -> Aal;
     /// Whether it handles submits of `flow` (refresh, requested AAL, login style).
     fn responsible(&self, svc: &Services, flow: &Flow) -> bool;
+    /// Whether a submit without `method` is for this strategy (by a field only it uses, as
+    /// Kratos decides for e.g. `webauthn_login`).
+    fn claims(&self, _submit: &Submit) -> bool {
+        false
+    }
     /// Adds its nodes to a login form.
     fn populate(&self, svc: &Services, flow: &mut Flow, form: LoginForm<'_>);
     /// Handles a submit that names this method.
@@ -158,6 +163,11 @@ pub enum SettingsStep {
 /// A method's part in settings (Kratos' `settings.Strategy`).
 #[async_trait::async_trait(?Send)]
 pub trait SettingsStrategy {
+    /// Whether a submit without `method` is for this strategy (by a field only it uses, e.g.
+    /// `totp_unlink`, `lookup_secret_reveal`, `webauthn_remove`).
+    fn claims(&self, _submit: &Submit) -> bool {
+        false
+    }
     /// Adds its nodes for `identity`, whose traits as shown are `traits`, under `schema`.
     fn populate(&self, svc: &Services, flow: &mut Flow, identity: &Identity, traits: &Json, schema: &Json);
     /// Handles a submit that names this method; `privileged`: the session is recent enough

@@ -48,6 +48,23 @@ impl Strategies {
         self.enabled().find(|m| m.id() == id).and_then(|m| m.login())
     }
 
+    /// The method a submit names: its `method`, else the enabled login strategy that claims it.
+    pub fn login_method_of(&self, submit: &crate::selfservice::form::Submit) -> String {
+        match submit.method() {
+            "" => self.enabled().find(|m| m.login().is_some_and(|l| l.claims(submit))).map_or("", |m| m.id()).into(),
+            named => named.into(),
+        }
+    }
+
+    /// The method a settings submit names: its `method`, else the enabled settings strategy
+    /// that claims it.
+    pub fn settings_method_of(&self, submit: &crate::selfservice::form::Submit) -> String {
+        match submit.method() {
+            "" => self.enabled().find(|m| m.settings().is_some_and(|s| s.claims(submit))).map_or("", |m| m.id()).into(),
+            named => named.into(),
+        }
+    }
+
     /// The enabled registration strategies.
     pub fn registration(&self) -> impl Iterator<Item = &dyn RegistrationStrategy> {
         self.enabled().filter_map(|m| m.registration())

@@ -69,9 +69,9 @@ pub fn key_url(issuer: &str, account: &str, secret_base32: &str) -> String {
     u.to_string()
 }
 
-/// The key in an `otpauth://` URL (stored or pending), if it is one.
+/// The key in an `otpauth://` URL (stored or pending), if it is a usable one.
 fn parse_key(url: &str) -> Option<totp_rs::Totp> {
-    totp_rs::Totp::from_url_unchecked(url).ok()
+    crate::identity::service::totp_key(url)
 }
 
 /// The identity's enrolled key, if it has a usable one.
@@ -150,8 +150,7 @@ impl LoginStrategy for Totp {
             Err(e) => return LoginStep::Answer(Box::new((flow, Outcome::Error(e)))),
         };
         let Some(key) = enrolled(&identity) else { return problem(flow, "", text::no_totp()) };
-        let bucket = format!("2fa:{}", identity.id);
-        match svc.brute_force.reserve(&bucket, info.client_ip.as_deref()).await {
+        match svc.brute_force.reserve_second_factor(identity.id, info.client_ip.as_deref()).await {
             Ok(Verdict::Allowed) => {}
             Ok(Verdict::Locked(until)) => {
                 return problem(flow, "", text::locked_out(svc.brute_force.retry_after(until)));
@@ -165,9 +164,7 @@ impl LoginStrategy for Totp {
             Ok(false) => return problem(flow, "", text::totp_wrong()),
             Err(e) => return LoginStep::Answer(Box::new((flow, Outcome::Error(Error::from(e))))),
         }
-        if let Err(e) = svc.brute_force.succeeded(&bucket, info.client_ip.as_deref()).await {
-            tracing::warn!(error = %e, "brute-force counter could not be cleared");
-        }
+        svc.brute_force.second_factor_succeeded(identity.id, info.client_ip.as_deref()).await;
         let mut flow = flow;
         flow.active = Some("totp".into());
         LoginStep::Authenticated { flow, identity, method: amr(svc) }
@@ -197,6 +194,10 @@ pub fn second_factor_problem(flow: Flow, input: &str, field: &str, message: Text
 
 #[async_trait::async_trait(?Send)]
 impl SettingsStrategy for Totp {
+    fn claims(&self, submit: &Submit) -> bool {
+        submit.flag("totp_unlink")
+    }
+
     fn populate(&self, svc: &Services, flow: &mut Flow, identity: &Identity, _traits: &Json, _schema: &Json) {
         if enrolled(identity).is_some() {
             flow.ui.nodes.push(

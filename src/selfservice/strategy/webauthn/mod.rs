@@ -81,7 +81,9 @@ impl Method for WebAuthn {
     }
 
     fn enabled(&self, config: &Config) -> bool {
-        config.selfservice.methods.webauthn.enabled
+        // Passwordless keys (a first factor) are not implemented yet: the method is off then,
+        // rather than enrolling keys that no login would ask for.
+        config.selfservice.methods.webauthn.enabled && !config.selfservice.methods.webauthn.config.passwordless
     }
 
     fn login(&self) -> Option<&dyn LoginStrategy> {
@@ -124,6 +126,16 @@ fn mfa_keys(identity: &Identity) -> Vec<SecurityKey> {
         .filter(|e| !is_passwordless(e))
         .filter_map(|e| serde_json::from_value(e.get("key")?.clone()).ok())
         .collect()
+}
+
+/// Whether an assertion's key is one of the identity's second-factor keys now, with a sign
+/// counter ahead of the stored one (both zero: the authenticator keeps no counter).
+fn still_valid(identity: &Identity, result: &AuthenticationResult) -> bool {
+    let id: &[u8] = result.cred_id().as_ref();
+    entries(identity).iter().filter(|e| !is_passwordless(e) && e.get("key").is_some()).any(|e| {
+        let stored = e.pointer("/authenticator/sign_count").and_then(Json::as_u64).unwrap_or(0);
+        entry_id(e) == id && (u64::from(result.counter()) > stored || (stored == 0 && result.counter() == 0))
+    })
 }
 
 /// The script node.
@@ -171,9 +183,14 @@ fn store_counter_later(identities: IdentityService, identity_id: uuid::Uuid, res
                 else {
                     continue;
                 };
-                if key.update_credential(&result) == Some(true) {
-                    entry["key"] = serde_json::to_value(&key).unwrap_or(Json::Null);
-                    entry["authenticator"]["sign_count"] = json!(result.counter());
+                if key.update_credential(&result) == Some(true)
+                    && let Some(fields) = entry.as_object_mut()
+                {
+                    fields.insert("key".into(), serde_json::to_value(&key).unwrap_or(Json::Null));
+                    let authenticator = fields.entry("authenticator").or_insert_with(|| json!({}));
+                    if let Some(a) = authenticator.as_object_mut() {
+                        a.insert("sign_count".into(), json!(result.counter()));
+                    }
                     changed = true;
                 }
             }
@@ -197,6 +214,10 @@ impl LoginStrategy for WebAuthn {
 
     fn responsible(&self, svc: &Services, flow: &Flow) -> bool {
         flow.flow_type == FlowType::Browser && flow.data.requested_aal == Some(Aal::Aal2) && !passwordless(svc)
+    }
+
+    fn claims(&self, submit: &Submit) -> bool {
+        submit.field("webauthn_login").is_some()
     }
 
     fn populate(&self, svc: &Services, flow: &mut Flow, form: LoginForm<'_>) {
@@ -250,8 +271,7 @@ impl LoginStrategy for WebAuthn {
         else {
             return problem(flow, "", text::totp_wrong());
         };
-        let bucket = format!("2fa:{}", identity.id);
-        match svc.brute_force.reserve(&bucket, info.client_ip.as_deref()).await {
+        match svc.brute_force.reserve_second_factor(identity.id, info.client_ip.as_deref()).await {
             Ok(Verdict::Allowed) => {}
             Ok(Verdict::Locked(until)) => {
                 return problem(flow, "", text::locked_out(svc.brute_force.retry_after(until)));
@@ -265,9 +285,13 @@ impl LoginStrategy for WebAuthn {
                 return problem(flow, "", text::totp_wrong());
             }
         };
-        if let Err(e) = svc.brute_force.succeeded(&bucket, info.client_ip.as_deref()).await {
-            tracing::warn!(error = %e, "brute-force counter could not be cleared");
+        // The challenge listed the keys the identity had when the flow was created: the key
+        // must still be one of its keys now, and its counter must be ahead of the stored one.
+        if !still_valid(&identity, &result) {
+            tracing::info!("webauthn: assertion by a removed key or with a counter that went backwards");
+            return problem(flow, "", text::totp_wrong());
         }
+        svc.brute_force.second_factor_succeeded(identity.id, info.client_ip.as_deref()).await;
         store_counter_later(svc.identities.clone(), identity.id, result);
         let mut flow = flow;
         // The challenge is spent.
@@ -279,6 +303,10 @@ impl LoginStrategy for WebAuthn {
 
 #[async_trait::async_trait(?Send)]
 impl SettingsStrategy for WebAuthn {
+    fn claims(&self, submit: &Submit) -> bool {
+        submit.field("webauthn_register").is_some() || submit.field("webauthn_remove").is_some()
+    }
+
     fn populate(&self, svc: &Services, flow: &mut Flow, identity: &Identity, _traits: &Json, _schema: &Json) {
         let (Some(rp), FlowType::Browser) = (&self.rp, flow.flow_type) else { return };
         let first_factors = crate::identity::service::count_first_factors(identity);
