@@ -168,7 +168,12 @@ fn check_stored_second_factor(kind: &str, config: &Json) -> Result<(), Error> {
                         })
                 })
         }),
-        _ => config.get("credentials").and_then(Json::as_array).is_some_and(|a| a.iter().all(Json::is_object)),
+        _ => config.get("credentials").and_then(Json::as_array).is_some_and(|a| {
+            a.iter().all(|k| {
+                k.get("id").and_then(Json::as_str).is_some_and(|id| !id.is_empty())
+                    && (k.get("key").is_some() || k.get("public_key").and_then(Json::as_str).is_some())
+            })
+        }),
     };
     if ok {
         Ok(())

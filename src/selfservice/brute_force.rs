@@ -72,49 +72,33 @@ impl BruteForce {
 
     /// Reserves an attempt for `identifier` from `ip`.
     pub async fn reserve(&self, identifier: &str, ip: Option<&str>) -> Result<Verdict, StoreError> {
-        if !self.config.enabled {
-            return Ok(Verdict::Allowed);
-        }
-        let now = self.clock.now();
-        let (base, max) = (self.config.lockout.0, self.config.max_lockout.0);
-        let lock_until = move |earlier: i32| now + dur(backoff(base, max, earlier));
-        let buckets = [
-            (id_key(identifier), self.config.max_failures_per_identifier),
-            (ip_key(client(ip)), self.config.max_failures_per_ip),
-        ];
-        self.reserve_in(buckets, self.config.window.0, lock_until).await
+        self.reserve_attempt(id_key(identifier), ip).await
     }
 
     /// Reserves a second-factor attempt (TOTP, lookup secret, WebAuthn at aal2) of an identity
     /// from `ip`: its own bucket per identity (password identifiers never share it), and the
     /// client address's bucket.
     pub async fn reserve_second_factor(&self, identity: uuid::Uuid, ip: Option<&str>) -> Result<Verdict, StoreError> {
+        self.reserve_attempt(second_factor_key(identity), ip).await
+    }
+
+    /// One attempt in the bucket `key` (limited like an identifier's) and in `ip`'s.
+    async fn reserve_attempt(&self, key: String, ip: Option<&str>) -> Result<Verdict, StoreError> {
         if !self.config.enabled {
             return Ok(Verdict::Allowed);
         }
         let now = self.clock.now();
         let (base, max) = (self.config.lockout.0, self.config.max_lockout.0);
         let lock_until = move |earlier: i32| now + dur(backoff(base, max, earlier));
-        let buckets = [
-            (second_factor_key(identity), self.config.max_failures_per_identifier),
-            (ip_key(client(ip)), self.config.max_failures_per_ip),
-        ];
+        let buckets =
+            [(key, self.config.max_failures_per_identifier), (ip_key(client(ip)), self.config.max_failures_per_ip)];
         self.reserve_in(buckets, self.config.window.0, lock_until).await
     }
 
     /// A second factor was proved: the identity's bucket starts over, the address gets its
-    /// attempt back.
+    /// attempt back (failures are logged).
     pub async fn second_factor_succeeded(&self, identity: uuid::Uuid, ip: Option<&str>) {
-        if !self.config.enabled {
-            return;
-        }
-        let cleared = async {
-            let mut pooled = self.store.get().await?;
-            let mut conn = pooled.conn();
-            rows::clear_counter(&mut conn, &second_factor_key(identity)).await?;
-            rows::release_attempt(&mut conn, &ip_key(client(ip))).await
-        };
-        if let Err(e) = cleared.await {
+        if let Err(e) = self.attempt_succeeded(&second_factor_key(identity), ip).await {
             tracing::warn!(error = %e, "brute-force counter could not be cleared");
         }
     }
@@ -196,12 +180,16 @@ impl BruteForce {
     /// A successful login: the identifier's bucket starts over and the address gets its
     /// attempt back (so many users behind one address are not locked out by signing in).
     pub async fn succeeded(&self, identifier: &str, ip: Option<&str>) -> Result<(), StoreError> {
+        self.attempt_succeeded(&id_key(identifier), ip).await
+    }
+
+    async fn attempt_succeeded(&self, key: &str, ip: Option<&str>) -> Result<(), StoreError> {
         if !self.config.enabled {
             return Ok(());
         }
         let mut pooled = self.store.get().await?;
         let mut conn = pooled.conn();
-        rows::clear_counter(&mut conn, &id_key(identifier)).await?;
+        rows::clear_counter(&mut conn, key).await?;
         rows::release_attempt(&mut conn, &ip_key(client(ip))).await?;
         Ok(())
     }

@@ -56,9 +56,12 @@ pub fn available_aal(identity: &Identity) -> Aal {
             .config
             .get("credentials")
             .and_then(Json::as_array)
-            // Only keys tessera can verify (`key`): imported keys without one cannot sign in.
+            // Keys with something to verify against: tessera's `key` or Kratos' `public_key`.
             .is_some_and(|a| {
-                a.iter().any(|k| k.get("is_passwordless") != Some(&Json::Bool(true)) && k.get("key").is_some())
+                a.iter().any(|k| {
+                    k.get("is_passwordless") != Some(&Json::Bool(true))
+                        && (k.get("key").is_some() || k.get("public_key").is_some())
+                })
             }),
         _ => false,
     });

@@ -220,6 +220,19 @@ async fn totp_over_the_api(db: Db) {
     let (status, body) = aal2_submit(&t, &other, &flow, json!({"method": "totp", "totp_code": code})).await;
     assert_eq!((status, message_ids(&body)), (400, vec![4000008]), "{body}");
 
+    // Re-authentication of an aal2 session asks for the second factor again.
+    let res = t
+        .http
+        .get(format!("{}/self-service/login/api?refresh=true&aal=aal2", t.public))
+        .header("X-Session-Token", &aal1)
+        .send()
+        .await
+        .unwrap();
+    let refresh: Value = res.json().await.unwrap();
+    assert_eq!(refresh["refresh"], true);
+    assert_eq!(names(&refresh), ["csrf_token", "totp_code", "method=totp"]);
+    assert_eq!(message_ids(&refresh), vec![1010003]);
+
     // Unlinking (from the aal2 session) returns the identity to aal1.
     let flow = settings_flow(&t, &aal1).await;
     let (status, body) = update(&t, &aal1, &flow, json!({"method": "totp", "totp_unlink": true})).await;
@@ -316,6 +329,23 @@ async fn lookup_secrets_over_the_api(db: Db) {
     let (status, body) =
         aal2_submit(&t, &again, &flow, json!({"method": "lookup_secret", "lookup_secret": codes[3]})).await;
     assert_eq!((status, message_ids(&body)), (400, vec![4000012]));
+
+    // Two logins racing with one code: exactly one wins.
+    let mut flows = Vec::new();
+    for _ in 0..2 {
+        let (_, login) = api_login(&t, "lookup@example.org", PASSWORD).await;
+        let token = login["session_token"].as_str().unwrap().to_string();
+        let flow = aal2_flow(&t, &token).await;
+        flows.push((token, flow));
+    }
+    let body = json!({"method": "lookup_secret", "lookup_secret": codes[5]});
+    let (a, b) = tokio::join!(
+        aal2_submit(&t, &flows[0].0, &flows[0].1, body.clone()),
+        aal2_submit(&t, &flows[1].0, &flows[1].1, body.clone())
+    );
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(statuses, [200, 400], "{} / {}", a.1, b.1);
 
     // Reveal shows the used code as used.
     let flow = settings_flow(&t, &aal1).await;
@@ -704,3 +734,77 @@ async fn imported_second_factors_work(db: Db) {
     assert_eq!(list, json!([]));
 }
 both_backends!(imported_second_factors_work);
+
+/// The COSE public key inside a registration's attestation object (what go-webauthn stores as
+/// `public_key`): authenticator data = rpIdHash(32) flags(1) counter(4) aaguid(16) idLen(2)
+/// id(idLen) COSE key.
+fn cose_key_of(attestation: &webauthn_rs::prelude::RegisterPublicKeyCredential) -> Vec<u8> {
+    use serde_cbor_2::Value;
+    let raw: Vec<u8> = attestation.response.attestation_object.clone();
+    let Value::Map(object) = serde_cbor_2::from_slice::<Value>(&raw).unwrap() else { panic!("not a map") };
+    let Some(Value::Bytes(data)) = object.get(&Value::Text("authData".into())) else { panic!("no authData") };
+    let id_len = usize::from(u16::from_be_bytes([data[53], data[54]]));
+    let key: Value = serde_cbor_2::from_slice(&data[55 + id_len..]).unwrap();
+    serde_cbor_2::to_vec(&key).unwrap()
+}
+
+/// A security key stored as Kratos stores it (COSE public key, no webauthn-rs form) signs in;
+/// its first login stores tessera's form of it.
+async fn security_keys_migrated_from_kratos_sign_in(db: Db) {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use webauthn_authenticator_rs::WebauthnAuthenticator;
+    use webauthn_authenticator_rs::softtoken::SoftToken;
+    let t = TestApp::builder(db).config(with_webauthn).build().await;
+    let origin = url::Url::parse(ORIGIN).unwrap();
+    // The key is made outside tessera, as Kratos' registration would have.
+    let rp = webauthn_rs::prelude::WebauthnBuilder::new("localhost", &origin).unwrap().build().unwrap();
+    let user = uuid::Uuid::new_v4();
+    let (options, _) = rp.start_securitykey_registration(user, "m", "m", None, None, None).unwrap();
+    let (mut token, _) = SoftToken::new(false).unwrap();
+    let attestation = token.do_registration(origin.clone(), options).unwrap();
+    let id: Vec<u8> = attestation.raw_id.clone();
+    let body = json!({
+        "traits": {"email": "migrated@example.org"},
+        "credentials": {
+            "password": {"config": {"password": PASSWORD}},
+            "webauthn": {"config": {
+                "credentials": [{
+                    "id": STANDARD.encode(&id),
+                    "public_key": STANDARD.encode(cose_key_of(&attestation)),
+                    "attestation_type": "none",
+                    "authenticator": {"aaguid": "AAAAAAAAAAAAAAAAAAAAAA==", "sign_count": 0, "clone_warning": false},
+                    "display_name": "old key",
+                    "added_at": "2024-01-01T00:00:00Z",
+                    "is_passwordless": false
+                }],
+                "user_handle": STANDARD.encode(user.as_bytes())
+            }}
+        }
+    });
+    let (status, _, created) = t.admin_json(reqwest::Method::POST, "/admin/identities", Some(body)).await;
+    assert_eq!(status, 201, "{created}");
+    let identity = created["id"].as_str().unwrap().to_string();
+
+    let mut jar = spa_password_login(&t, "migrated@example.org").await;
+    assert_eq!(spa_get(&t, &mut jar, "/sessions/whoami").await.0, 403, "the imported key counts as a second factor");
+    let (_, flow) = spa_get(&t, &mut jar, "/self-service/login/browser?aal=aal2").await;
+    let assertion = token.do_authentication(origin, trigger_options(&flow, "webauthn_login_trigger")).unwrap();
+    let assertion = serde_json::to_string(&assertion).unwrap();
+    let (status, body) = spa_post(&t, &mut jar, "login", &flow, json!({"webauthn_login": assertion})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["session"]["authenticator_assurance_level"], "aal2");
+    let mut stored = Value::Null;
+    for _ in 0..100 {
+        stored = admin_get(&t, &format!("/admin/identities/{identity}?include_credential=webauthn")).await;
+        if stored["credentials"]["webauthn"]["config"]["credentials"][0]["key"].is_object() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let entry = &stored["credentials"]["webauthn"]["config"]["credentials"][0];
+    assert!(entry["key"].is_object(), "{entry}");
+    assert!(entry["authenticator"]["sign_count"].as_u64() > Some(0));
+    assert_eq!(entry["public_key"].as_str().map(str::is_empty), Some(false), "Kratos' fields are kept");
+}
+both_backends!(security_keys_migrated_from_kratos_sign_in);

@@ -20,13 +20,13 @@ use crate::selfservice::step::{Outcome, RequestInfo, check_csrf, csrf_outcome, s
 use crate::selfservice::ui::{self, Input, group};
 use crate::session::{Aal, AuthMethod};
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Value as Json, json};
 use sha2::{Digest, Sha512};
 use std::sync::{Arc, OnceLock};
 use webauthn_rs::prelude::{
-    AuthenticationResult, PublicKeyCredential, RegisterPublicKeyCredential, SecurityKey, SecurityKeyAuthentication,
-    SecurityKeyRegistration, Url, Webauthn, WebauthnBuilder,
+    AuthenticationResult, COSEKey, PublicKeyCredential, RegisterPublicKeyCredential, SecurityKey,
+    SecurityKeyAuthentication, SecurityKeyRegistration, Url, Webauthn, WebauthnBuilder,
 };
 
 /// The browser helper the trigger nodes call (`GET /.well-known/ory/webauthn.js`).
@@ -119,20 +119,44 @@ fn entry_id(entry: &Json) -> Vec<u8> {
     entry.get("id").and_then(Json::as_str).and_then(|s| STANDARD.decode(s).ok()).unwrap_or_default()
 }
 
+/// The webauthn-rs key of a stored entry: its own form (`key`), else one made from what
+/// Kratos stores (the COSE `public_key`, the sign counter and flags), so that keys migrated
+/// from Kratos sign in.
+fn key_of(entry: &Json) -> Option<SecurityKey> {
+    if let Some(key) = entry.get("key") {
+        return serde_json::from_value(key.clone()).ok();
+    }
+    let id = entry_id(entry);
+    let cose = STANDARD.decode(entry.get("public_key")?.as_str()?).ok()?;
+    let cose: serde_cbor_2::Value = serde_cbor_2::from_slice(&cose).ok()?;
+    let cose = COSEKey::try_from(&cose).ok()?;
+    let flag = |name: &str| entry.pointer(&format!("/flags/{name}")).and_then(Json::as_bool).unwrap_or(false);
+    let credential = json!({
+        "cred_id": URL_SAFE_NO_PAD.encode(&id),
+        "cred": cose,
+        "counter": entry.pointer("/authenticator/sign_count").and_then(Json::as_u64).unwrap_or(0),
+        "transports": null,
+        "user_verified": flag("user_verified"),
+        "backup_eligible": flag("backup_eligible"),
+        "backup_state": flag("backup_state"),
+        "registration_policy": "preferred",
+        "extensions": {},
+        "attestation": {"data": "None", "metadata": "None"},
+        "attestation_format": "none",
+    });
+    (!id.is_empty()).then(|| serde_json::from_value(json!({ "cred": credential })).ok()).flatten()
+}
+
 /// The identity's second-factor keys that webauthn-rs can verify.
 fn mfa_keys(identity: &Identity) -> Vec<SecurityKey> {
-    entries(identity)
-        .iter()
-        .filter(|e| !is_passwordless(e))
-        .filter_map(|e| serde_json::from_value(e.get("key")?.clone()).ok())
-        .collect()
+    entries(identity).iter().filter(|e| !is_passwordless(e)).filter_map(key_of).collect()
 }
 
 /// Whether an assertion's key is one of the identity's second-factor keys now, with a sign
 /// counter ahead of the stored one (both zero: the authenticator keeps no counter).
 fn still_valid(identity: &Identity, result: &AuthenticationResult) -> bool {
     let id: &[u8] = result.cred_id().as_ref();
-    entries(identity).iter().filter(|e| !is_passwordless(e) && e.get("key").is_some()).any(|e| {
+    entries(identity).iter().filter(|e| !is_passwordless(e) && key_of(e).is_some()).any(|e| {
         let stored = e.pointer("/authenticator/sign_count").and_then(Json::as_u64).unwrap_or(0);
         entry_id(e) == id && (u64::from(result.counter()) > stored || (stored == 0 && result.counter() == 0))
     })
@@ -178,11 +202,7 @@ fn store_counter_later(identities: IdentityService, identity_id: uuid::Uuid, res
             let Some(list) = cred.config.get_mut("credentials").and_then(Json::as_array_mut) else { return };
             let mut changed = false;
             for entry in list.iter_mut() {
-                let Some(mut key) =
-                    entry.get("key").and_then(|k| serde_json::from_value::<SecurityKey>(k.clone()).ok())
-                else {
-                    continue;
-                };
+                let Some(mut key) = key_of(entry) else { continue };
                 if key.update_credential(&result) == Some(true)
                     && let Some(fields) = entry.as_object_mut()
                 {
@@ -446,5 +466,35 @@ impl SettingsStrategy for WebAuthn {
         credential.updated_at = now;
         f.data.internal.remove(SESSION_DATA);
         SettingsStep::Save { flow: f, identity: Box::new(identity), proved: Some(amr(svc)) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_stored_by_kratos_become_webauthn_rs_keys() {
+        // A credential as Kratos (go-webauthn) stores it: an ES256 COSE key.
+        let entry = json!({
+            "id": "OE7fnoAeqaydiBM4+fQsbYMiO+EObq97WYb/c1HuX8Crbsb2777xs+upv7muXE8hOLkm6lQHC1ahegnzw+aIsQ==",
+            "public_key": "pQECAyYgASFYIPW2FsD6d/Lc7SU33hMhJUxafOA3JWpsLka8eKO+OPRkIlggkkPt8ocrupQOuvy+8HbQLSLiu899EdchJlWdMPE1tiw=",
+            "attestation_type": "none",
+            "authenticator": {"aaguid": "AAAAAAAAAAAAAAAAAAAAAA==", "sign_count": 3, "clone_warning": false},
+            "display_name": "some-key",
+            "added_at": "2021-08-17T10:18:55Z",
+            "is_passwordless": false
+        });
+        let key = key_of(&entry).map(|k| k.cred_id().to_vec());
+        assert_eq!(key, Some(entry_id(&entry)));
+        let mut broken = entry.clone();
+        broken["public_key"] = json!("bm90IGNib3I=");
+        assert!(key_of(&broken).is_none());
+    }
+
+    #[test]
+    fn the_script_integrity_is_its_sha512() {
+        assert!(script_integrity().starts_with("sha512-"));
+        assert_eq!(STANDARD.decode(&script_integrity()["sha512-".len()..]).map(|d| d.len()).ok(), Some(64));
     }
 }
