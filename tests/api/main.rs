@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod architecture;
+mod browser;
 mod cli;
 mod compat;
 mod courier;

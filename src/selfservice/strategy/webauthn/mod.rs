@@ -64,8 +64,17 @@ fn relying_party(config: &Config) -> Option<Webauthn> {
         origins.push(rp.origin.as_deref().and_then(|o| Url::parse(o).ok()).unwrap_or(base));
     }
     let name = rp.display_name.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| id.clone());
-    let built = WebauthnBuilder::new(&id, &origins[0])
-        .and_then(|b| origins[1..].iter().fold(b, |b, o| b.append_allowed_origin(o)).rp_name(&name).build());
+    let built = WebauthnBuilder::new(&id, &origins[0]).and_then(|b| {
+        origins[1..]
+            .iter()
+            .fold(b, |b, o| b.append_allowed_origin(o))
+            .rp_name(&name)
+            // Presence is the second factor (the password was the first), as in Kratos:
+            // userVerification "discouraged" and no credProtect request, which browsers
+            // refuse for keys without a PIN or biometrics.
+            .danger_set_user_presence_only_security_keys(true)
+            .build()
+    });
     match built {
         Ok(w) => Some(w),
         Err(e) => {
