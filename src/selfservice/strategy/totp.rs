@@ -91,7 +91,8 @@ fn new_key_url(svc: &Services, identity: &Identity) -> String {
         .filter(|a| !a.is_empty())
         .unwrap_or_else(|| identity.id.to_string());
     let secret = totp_rs::Secret::generate().to_base32();
-    key_url(&issuer(&svc.config), &account, secret.trim_end_matches('='))
+    // A colon separates issuer and account in the label: none may contain one.
+    key_url(&issuer(&svc.config).replace(':', "_"), &account.replace(':', "_"), secret.trim_end_matches('='))
 }
 
 /// The time step a code of `key` is valid in at `now`, if it is valid (one step of skew).
@@ -292,6 +293,14 @@ mod tests {
         );
         let key = parse_key(&url).map(|k| (k.digits(), k.step(), k.secret().to_base32()));
         assert_eq!(key, Some((6, 30, "2F43HRJNMUW67EDMRR7AKQYRZP3AI6IG".to_string())));
+    }
+
+    #[test]
+    fn labels_with_spaces_are_escaped_and_read_back() {
+        let url = key_url("Example Corp", "ann smith@example.org", "2F43HRJNMUW67EDMRR7AKQYRZP3AI6IG");
+        assert!(url.starts_with("otpauth://totp/Example%20Corp:ann%20smith@example.org?"), "{url}");
+        assert!(url.contains("&issuer=Example+Corp&"), "{url}");
+        assert!(parse_key(&url).is_some());
     }
 
     #[test]
