@@ -72,33 +72,35 @@ impl BruteForce {
 
     /// Reserves an attempt for `identifier` from `ip`.
     pub async fn reserve(&self, identifier: &str, ip: Option<&str>) -> Result<Verdict, StoreError> {
-        self.reserve_attempt(id_key(identifier), ip).await
+        self.reserve_attempt(id_key(identifier), Some(ip)).await
     }
 
-    /// Reserves a second-factor attempt (TOTP, lookup secret, WebAuthn at aal2) of an identity
-    /// from `ip`: its own bucket per identity (password identifiers never share it), and the
-    /// client address's bucket.
-    pub async fn reserve_second_factor(&self, identity: uuid::Uuid, ip: Option<&str>) -> Result<Verdict, StoreError> {
-        self.reserve_attempt(second_factor_key(identity), ip).await
+    /// Reserves a second-factor attempt (TOTP, lookup secret, WebAuthn at aal2) of a signed-in
+    /// identity: its own bucket (password identifiers never share it). The caller already
+    /// proved a first factor, so the client address is not counted.
+    pub async fn reserve_second_factor(&self, identity: uuid::Uuid) -> Result<Verdict, StoreError> {
+        self.reserve_attempt(second_factor_key(identity), None).await
     }
 
-    /// One attempt in the bucket `key` (limited like an identifier's) and in `ip`'s.
-    async fn reserve_attempt(&self, key: String, ip: Option<&str>) -> Result<Verdict, StoreError> {
+    /// One attempt in the bucket `key` (limited like an identifier's) and, when `client` is
+    /// given, in the client address's.
+    async fn reserve_attempt(&self, key: String, client_ip: Option<Option<&str>>) -> Result<Verdict, StoreError> {
         if !self.config.enabled {
             return Ok(Verdict::Allowed);
         }
         let now = self.clock.now();
         let (base, max) = (self.config.lockout.0, self.config.max_lockout.0);
         let lock_until = move |earlier: i32| now + dur(backoff(base, max, earlier));
-        let buckets =
-            [(key, self.config.max_failures_per_identifier), (ip_key(client(ip)), self.config.max_failures_per_ip)];
+        let mut buckets = vec![(key, self.config.max_failures_per_identifier)];
+        if let Some(ip) = client_ip {
+            buckets.push((ip_key(client(ip)), self.config.max_failures_per_ip));
+        }
         self.reserve_in(buckets, self.config.window.0, lock_until).await
     }
 
-    /// A second factor was proved: the identity's bucket starts over, the address gets its
-    /// attempt back (failures are logged).
-    pub async fn second_factor_succeeded(&self, identity: uuid::Uuid, ip: Option<&str>) {
-        if let Err(e) = self.attempt_succeeded(&second_factor_key(identity), ip).await {
+    /// A second factor was proved: the identity's bucket starts over (failures are logged).
+    pub async fn second_factor_succeeded(&self, identity: uuid::Uuid) {
+        if let Err(e) = self.attempt_succeeded(&second_factor_key(identity), None).await {
             tracing::warn!(error = %e, "brute-force counter could not be cleared");
         }
     }
@@ -113,13 +115,13 @@ impl BruteForce {
         let window = dur(self.sends.window.0);
         let buckets =
             [(send_address_key(address), self.sends.max_per_address), (send_ip_key(client(ip)), self.sends.max_per_ip)];
-        self.reserve_in(buckets, self.sends.window.0, move |_| now + window).await
+        self.reserve_in(buckets.to_vec(), self.sends.window.0, move |_| now + window).await
     }
 
     /// Raises each bucket by one in one transaction; locked if any bucket is over its limit.
     async fn reserve_in(
         &self,
-        buckets: [(String, u32); 2],
+        buckets: Vec<(String, u32)>,
         window: std::time::Duration,
         lock_until: impl Fn(i32) -> DateTime<Utc>,
     ) -> Result<Verdict, StoreError> {
@@ -180,17 +182,19 @@ impl BruteForce {
     /// A successful login: the identifier's bucket starts over and the address gets its
     /// attempt back (so many users behind one address are not locked out by signing in).
     pub async fn succeeded(&self, identifier: &str, ip: Option<&str>) -> Result<(), StoreError> {
-        self.attempt_succeeded(&id_key(identifier), ip).await
+        self.attempt_succeeded(&id_key(identifier), Some(ip)).await
     }
 
-    async fn attempt_succeeded(&self, key: &str, ip: Option<&str>) -> Result<(), StoreError> {
+    async fn attempt_succeeded(&self, key: &str, client_ip: Option<Option<&str>>) -> Result<(), StoreError> {
         if !self.config.enabled {
             return Ok(());
         }
         let mut pooled = self.store.get().await?;
         let mut conn = pooled.conn();
         rows::clear_counter(&mut conn, key).await?;
-        rows::release_attempt(&mut conn, &ip_key(client(ip))).await?;
+        if let Some(ip) = client_ip {
+            rows::release_attempt(&mut conn, &ip_key(client(ip))).await?;
+        }
         Ok(())
     }
 

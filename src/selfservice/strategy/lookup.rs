@@ -218,7 +218,7 @@ impl LoginStrategy for LookupSecret {
             Ok(i) => i,
             Err(e) => return LoginStep::Answer(Box::new((flow, Outcome::Error(e)))),
         };
-        match svc.brute_force.reserve_second_factor(identity.id, info.client_ip.as_deref()).await {
+        match svc.brute_force.reserve_second_factor(identity.id).await {
             Ok(Verdict::Allowed) => {}
             Ok(Verdict::Locked(until)) => {
                 return problem(flow, "", text::locked_out(svc.brute_force.retry_after(until)));
@@ -230,7 +230,7 @@ impl LoginStrategy for LookupSecret {
             Ok(Spent::Problem(message)) => return problem(flow, "", message),
             Err(e) => return LoginStep::Answer(Box::new((flow, Outcome::Error(e)))),
         };
-        svc.brute_force.second_factor_succeeded(identity.id, info.client_ip.as_deref()).await;
+        svc.brute_force.second_factor_succeeded(identity.id).await;
         let mut flow = flow;
         flow.active = Some("lookup_secret".into());
         LoginStep::Authenticated { flow, identity, method: amr(svc) }

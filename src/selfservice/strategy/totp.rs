@@ -151,7 +151,7 @@ impl LoginStrategy for Totp {
             Err(e) => return LoginStep::Answer(Box::new((flow, Outcome::Error(e)))),
         };
         let Some(key) = enrolled(&identity) else { return problem(flow, "", text::no_totp()) };
-        match svc.brute_force.reserve_second_factor(identity.id, info.client_ip.as_deref()).await {
+        match svc.brute_force.reserve_second_factor(identity.id).await {
             Ok(Verdict::Allowed) => {}
             Ok(Verdict::Locked(until)) => {
                 return problem(flow, "", text::locked_out(svc.brute_force.retry_after(until)));
@@ -165,7 +165,7 @@ impl LoginStrategy for Totp {
             Ok(false) => return problem(flow, "", text::totp_wrong()),
             Err(e) => return LoginStep::Answer(Box::new((flow, Outcome::Error(Error::from(e))))),
         }
-        svc.brute_force.second_factor_succeeded(identity.id, info.client_ip.as_deref()).await;
+        svc.brute_force.second_factor_succeeded(identity.id).await;
         let mut flow = flow;
         flow.active = Some("totp".into());
         LoginStep::Authenticated { flow, identity, method: amr(svc) }

@@ -300,7 +300,7 @@ impl LoginStrategy for WebAuthn {
         else {
             return problem(flow, "", text::totp_wrong());
         };
-        match svc.brute_force.reserve_second_factor(identity.id, info.client_ip.as_deref()).await {
+        match svc.brute_force.reserve_second_factor(identity.id).await {
             Ok(Verdict::Allowed) => {}
             Ok(Verdict::Locked(until)) => {
                 return problem(flow, "", text::locked_out(svc.brute_force.retry_after(until)));
@@ -320,7 +320,7 @@ impl LoginStrategy for WebAuthn {
             tracing::info!("webauthn: assertion by a removed key or with a counter that went backwards");
             return problem(flow, "", text::totp_wrong());
         }
-        svc.brute_force.second_factor_succeeded(identity.id, info.client_ip.as_deref()).await;
+        svc.brute_force.second_factor_succeeded(identity.id).await;
         store_counter_later(svc.identities.clone(), identity.id, result);
         let mut flow = flow;
         // The challenge is spent.
