@@ -82,6 +82,25 @@ impl Services {
         }
     }
 
+    /// Keeps a secret in the flow's internal data, sealed (AES-256-GCM with the first secret),
+    /// so the stored flow never holds it in clear: a TOTP key being enrolled, unconfirmed
+    /// lookup codes, a WebAuthn challenge.
+    pub fn keep_secret(&self, flow: &mut Flow, key: &str, value: &Json) {
+        match self.sessions.seal(&value.to_string()) {
+            Some(sealed) => {
+                flow.data.internal.insert(key.into(), Json::String(sealed));
+            }
+            None => tracing::warn!(key, "no secret to seal a flow's internal data: not kept"),
+        }
+    }
+
+    /// A secret kept by [`Self::keep_secret`] (none if it was sealed with a secret this
+    /// process does not have).
+    pub fn kept_secret(&self, flow: &Flow, key: &str) -> Option<Json> {
+        let sealed = flow.data.internal.get(key)?.as_str()?;
+        serde_json::from_str(&self.sessions.unseal(sealed)?).ok()
+    }
+
     /// The identity as flows and templates show it (no credentials, no admin metadata).
     pub fn identity_data(&self, identity: &crate::identity::Identity) -> Json {
         let schema_url = self.identities.schema_url_of(identity);

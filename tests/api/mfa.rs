@@ -117,6 +117,17 @@ async fn totp_over_the_api(db: Db) {
     assert_eq!(totp_names, ["totp_qr", "totp_secret_key", "totp_code", "method=totp"]);
     let secret = secret_node["attributes"]["text"]["context"]["secret"].as_str().unwrap().to_string();
     assert_eq!(secret.len(), 32, "160 bits in base32");
+    // The stored flow keeps the pending key, sealed.
+    {
+        use tessera::persistence::selfservice::{FlowTable, find_flow};
+        let state = t.app().state();
+        state.persister.flush().await;
+        let mut pooled = state.store.get().await.unwrap();
+        let id = uuid::Uuid::parse_str(flow["id"].as_str().unwrap()).unwrap();
+        let row = find_flow(&mut pooled.conn(), FlowTable::Settings, id).await.unwrap().unwrap();
+        assert!(row.data["internal"]["totp_url"].is_string(), "{}", row.data);
+        assert!(!row.data.to_string().contains(&secret), "the key is not stored in clear");
+    }
 
     // A wrong code, or none, is refused on the code input; nothing is stored.
     let (status, body) = update(&t, &token, &flow, json!({"method": "totp", "totp_code": "000000"})).await;

@@ -285,7 +285,7 @@ impl SettingsStrategy for LookupSecret {
         };
         let now = svc.clock.now();
         if confirm {
-            let codes = parse_codes(f.data.internal.get(REGENERATED));
+            let codes = parse_codes(svc.kept_secret(&f, REGENERATED).as_ref());
             if codes.len() != CODES {
                 return refuse(f, "You must (re-)generate recovery backup codes before you can save them.");
             }
@@ -318,7 +318,7 @@ impl SettingsStrategy for LookupSecret {
         f.ui.nodes.retain(|n| !SETTINGS_NODES.contains(&n.name()));
         f.ui.nodes.push(codes_node(&codes));
         f.ui.nodes.push(button("lookup_secret_confirm", text::settings_lookup_confirm()));
-        f.data.internal.insert(REGENERATED.into(), codes_json(&codes));
+        svc.keep_secret(&mut f, REGENERATED, &codes_json(&codes));
         SettingsStep::Answer(Box::new(show(f, true, to_ui)))
     }
 }

@@ -221,7 +221,7 @@ impl SettingsStrategy for Totp {
         };
         let secret = key.secret().to_base32();
         let secret = secret.trim_end_matches('=');
-        flow.data.internal.insert(PENDING_URL.into(), url.into());
+        svc.keep_secret(flow, PENDING_URL, &Json::String(url.clone()));
         flow.ui.nodes.push(ui::image(group::TOTP, "totp_qr", &qr, 256, text::settings_totp_qr()));
         flow.ui.nodes.push(ui::text(
             group::TOTP,
@@ -262,7 +262,7 @@ impl SettingsStrategy for Totp {
         let Some(code) = submit.field("totp_code").map(str::to_string) else {
             return problem(flow, text::required("totp_code"));
         };
-        let pending = flow.data.internal.get(PENDING_URL).and_then(Json::as_str).map(str::to_string);
+        let pending = svc.kept_secret(&flow, PENDING_URL).and_then(|u| u.as_str().map(str::to_string));
         let Some((url, key)) = pending.and_then(|u| parse_key(&u).map(|k| (u, k))) else {
             return problem(flow, text::totp_wrong());
         };

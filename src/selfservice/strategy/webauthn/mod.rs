@@ -261,7 +261,7 @@ impl LoginStrategy for WebAuthn {
             Err(e) => return tracing::warn!(error = %e, "webauthn: no login challenge"),
         };
         let (Ok(options), Ok(state)) = (serde_json::to_value(&options), serde_json::to_value(&state)) else { return };
-        flow.data.internal.insert(SESSION_DATA.into(), state);
+        svc.keep_secret(flow, SESSION_DATA, &state);
         if let Some(identifier) = identity.credentials.get("webauthn").and_then(|c| c.identifiers.first()) {
             flow.ui.nodes.push(Input::new(group::DEFAULT, "identifier", "hidden").value(identifier.as_str()).node());
         }
@@ -292,11 +292,9 @@ impl LoginStrategy for WebAuthn {
         if mfa_keys(&identity).is_empty() {
             return problem(flow, "", text::no_webauthn());
         }
-        let Some(state) = flow
-            .data
-            .internal
-            .get(SESSION_DATA)
-            .and_then(|s| serde_json::from_value::<SecurityKeyAuthentication>(s.clone()).ok())
+        let Some(state) = svc
+            .kept_secret(&flow, SESSION_DATA)
+            .and_then(|s| serde_json::from_value::<SecurityKeyAuthentication>(s).ok())
         else {
             return problem(flow, "", text::totp_wrong());
         };
@@ -365,7 +363,7 @@ impl SettingsStrategy for WebAuthn {
             Err(e) => return tracing::warn!(error = %e, "webauthn: no registration challenge"),
         };
         let (Ok(options), Ok(state)) = (serde_json::to_value(&options), serde_json::to_value(&state)) else { return };
-        flow.data.internal.insert(SESSION_DATA.into(), state);
+        svc.keep_secret(flow, SESSION_DATA, &state);
         flow.ui.nodes.push(
             Input::new(group::WEBAUTHN, "webauthn_register_displayname", "text")
                 .value("")
@@ -442,11 +440,8 @@ impl SettingsStrategy for WebAuthn {
             Ok(c) => c,
             Err(e) => return refuse(f, "", text::generic(&format!("Unable to parse WebAuthn response: {e}"))),
         };
-        let Some(state) = f
-            .data
-            .internal
-            .get(SESSION_DATA)
-            .and_then(|s| serde_json::from_value::<SecurityKeyRegistration>(s.clone()).ok())
+        let Some(state) =
+            svc.kept_secret(&f, SESSION_DATA).and_then(|s| serde_json::from_value::<SecurityKeyRegistration>(s).ok())
         else {
             return refuse(f, "", text::generic("Unable to parse WebAuthn response: no registration was started."));
         };
