@@ -673,10 +673,8 @@ fn render_done(state: &AppState, info: &RequestInfo, done: Done) -> HttpResponse
 }
 
 fn aal_satisfied(state: &AppState, session: &crate::session::Session, identity: &crate::identity::Identity) -> bool {
-    use crate::session::Aal;
-    state.config.session.whoami.required_aal != "highest_available"
-        || session.aal >= Aal::Aal2
-        || crate::session::registry::available_aal(identity) < Aal::Aal2
+    let available = crate::session::registry::available_aal(identity);
+    crate::session::satisfies(&state.config.session.whoami.required_aal, session.aal, available)
 }
 
 trait OwnedErrorResponse {

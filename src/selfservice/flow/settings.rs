@@ -50,12 +50,16 @@ pub fn gate_submit(session_identity: Option<Uuid>, flow_identity: Option<Uuid>) 
     }
 }
 
+/// The settings submit URL of a flow.
+fn submit_url(public_base: &str, flow_id: Uuid) -> String {
+    format!("{public_base}self-service/settings?flow={flow_id}")
+}
+
 /// Where a change that needs a privileged session sends the browser: a refresh login that
 /// returns to the settings submit.
 pub fn refresh_url(public_base: &str, flow_id: Uuid) -> String {
-    let submit = format!("{public_base}self-service/settings?flow={flow_id}");
     let base = format!("{public_base}self-service/login/browser?refresh=true");
-    redirect::with_query(&base, "return_to", &submit)
+    redirect::with_query(&base, "return_to", &submit_url(public_base, flow_id))
 }
 
 /// Whether the caller's session meets `selfservice.flows.settings.required_aal`; if not, the
@@ -75,8 +79,8 @@ const CONTINUITY_TTL: chrono::Duration = chrono::Duration::minutes(15);
 const CONTINUITY: &str = "continuity";
 
 /// Keeps a browser's submit that needs a privileged session while the user signs in again:
-/// sealed (encrypted and authenticated with the first secret) inside the flow, bound to the
-/// flow and the identity, for [`CONTINUITY_TTL`].
+/// sealed inside the flow ([`Services::keep_secret`](crate::selfservice::services::Services::keep_secret)),
+/// bound to the flow and the identity, for [`CONTINUITY_TTL`].
 fn pause(svc: &SelfService, flow: &mut Flow, identity_id: Uuid, submit: &Submit, now: DateTime<Utc>) {
     let kept = json!({
         "flow": flow.id,
@@ -85,19 +89,15 @@ fn pause(svc: &SelfService, flow: &mut Flow, identity_id: Uuid, submit: &Submit,
         "body": submit.body,
         "from_form": submit.from_form,
     });
-    match svc.sessions.seal(&kept.to_string()) {
-        Some(sealed) => {
-            flow.data.internal.insert(CONTINUITY.into(), sealed.into());
-        }
-        None => tracing::warn!("settings: no secret to keep the change while re-authenticating"),
-    }
+    svc.keep_secret(flow, CONTINUITY, &kept);
 }
 
 /// The kept submit of `flow`, if it belongs to `identity_id` and is fresh (taken: it is
 /// applied once).
 fn resume(svc: &SelfService, flow: &mut Flow, identity_id: Uuid, now: DateTime<Utc>) -> Option<Submit> {
-    let sealed = flow.data.internal.remove(CONTINUITY)?;
-    let kept: Json = serde_json::from_str(&svc.sessions.unseal(sealed.as_str()?)?).ok()?;
+    let kept = svc.kept_secret(flow, CONTINUITY);
+    flow.data.internal.remove(CONTINUITY);
+    let kept = kept?;
     let expires_at: DateTime<Utc> = serde_json::from_value(kept.get("expires_at")?.clone()).ok()?;
     let bound = kept.get("flow") == Some(&json!(flow.id)) && kept.get("identity") == Some(&json!(identity_id));
     let from_form = kept.get("from_form").and_then(Json::as_bool).unwrap_or(false);
@@ -177,8 +177,7 @@ pub async fn submit(svc: SelfService, flow: Flow, submit: Submit, info: RequestI
     }
     let Some(live) = info.session.as_ref() else { return (flow, Outcome::Error(Error::SessionRequired)) };
     let session = &live.session;
-    let submit_url = format!("{}self-service/settings?flow={}", svc.config.public_base_url(), flow.id);
-    if let Err(error) = check_aal(&svc, live, Some(&submit_url)) {
+    if let Err(error) = check_aal(&svc, live, Some(&submit_url(&svc.config.public_base_url(), flow.id))) {
         let Error::Aal2Required { redirect } = &error else { return (flow, Outcome::Error(error)) };
         let redirect = redirect.clone();
         return (flow, Outcome::ErrorOrRedirect { error, redirect });

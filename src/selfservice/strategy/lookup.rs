@@ -2,8 +2,10 @@
 //! second factor. Settings generate codes (shown, kept in the flow until confirmed), confirm,
 //! reveal or disable them; login at aal2 spends one code.
 
-use super::totp::{second_factor_identity, second_factor_problem};
-use super::{LoginForm, LoginStep, LoginStrategy, Method, SettingsStep, SettingsStrategy};
+use super::{
+    LoginForm, LoginStep, LoginStrategy, Method, SettingsStep, SettingsStrategy, second_factor_identity,
+    second_factor_problem,
+};
 use crate::catalogue::{self as text, Text};
 use crate::config::Config;
 use crate::error::Error;

@@ -275,3 +275,24 @@ pub fn login_problem(
     flow.ui.sort_login();
     (flow.clone(), super::step::Outcome::Form { flow, transient_payload })
 }
+
+/// The identity an aal2 login is for: the signed-in one, active.
+pub async fn second_factor_identity(svc: &Services, flow: &Flow, info: &RequestInfo) -> Result<Identity, Error> {
+    let id =
+        info.session.as_ref().map(|l| l.session.identity_id).or(flow.data.identity_id).ok_or(Error::Aal1Required)?;
+    let identity = svc.identities.get(id).await?;
+    if identity.state != crate::identity::IdentityState::Active {
+        return Err(Error::IdentityDisabled);
+    }
+    Ok(identity)
+}
+
+/// A second-factor login form shown again (400) with `message` on `field` (flow level when
+/// empty); the input named `input` is emptied.
+pub fn second_factor_problem(flow: Flow, input: &str, field: &str, message: Text, tp: Option<Json>) -> Stepped {
+    let mut f = flow;
+    if let Some(n) = f.ui.node_mut(input, None) {
+        n.set_value(Some("".into()));
+    }
+    login_problem(f, "", field, message, tp)
+}

@@ -5,16 +5,19 @@
 //! step of skew, as Kratos). A code that completed a login is not accepted again for that
 //! identity (RFC 6238 §5.2; Kratos accepts it again within its window).
 
-use super::{LoginForm, LoginStep, LoginStrategy, Method, SettingsStep, SettingsStrategy, login_problem};
+use super::{
+    LoginForm, LoginStep, LoginStrategy, Method, SettingsStep, SettingsStrategy, second_factor_identity,
+    second_factor_problem,
+};
 use crate::catalogue::{self as text, Text};
 use crate::config::Config;
 use crate::error::Error;
-use crate::identity::{Identity, IdentityState};
+use crate::identity::Identity;
 use crate::selfservice::brute_force::Verdict;
 use crate::selfservice::flow::Flow;
 use crate::selfservice::form::Submit;
 use crate::selfservice::services::Services;
-use crate::selfservice::step::{Outcome, RequestInfo, Stepped, check_csrf, csrf_outcome, show};
+use crate::selfservice::step::{Outcome, RequestInfo, check_csrf, csrf_outcome, show};
 use crate::selfservice::ui::{self, Input, group};
 use crate::session::{Aal, AuthMethod};
 use serde_json::{Value as Json, json};
@@ -170,27 +173,6 @@ impl LoginStrategy for Totp {
         flow.active = Some("totp".into());
         LoginStep::Authenticated { flow, identity, method: amr(svc) }
     }
-}
-
-/// The identity an aal2 login is for: the signed-in one, active.
-pub async fn second_factor_identity(svc: &Services, flow: &Flow, info: &RequestInfo) -> Result<Identity, Error> {
-    let id =
-        info.session.as_ref().map(|l| l.session.identity_id).or(flow.data.identity_id).ok_or(Error::Aal1Required)?;
-    let identity = svc.identities.get(id).await?;
-    if identity.state != IdentityState::Active {
-        return Err(Error::IdentityDisabled);
-    }
-    Ok(identity)
-}
-
-/// A second-factor login form shown again (400) with `message` on `field` (flow level when
-/// empty); the input named `input` is emptied.
-pub fn second_factor_problem(flow: Flow, input: &str, field: &str, message: Text, tp: Option<Json>) -> Stepped {
-    let mut f = flow;
-    if let Some(n) = f.ui.node_mut(input, None) {
-        n.set_value(Some("".into()));
-    }
-    login_problem(f, "", field, message, tp)
 }
 
 #[async_trait::async_trait(?Send)]

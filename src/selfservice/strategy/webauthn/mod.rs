@@ -6,8 +6,10 @@
 //! counter. A counter that goes backwards fails the login; the new counter is written after
 //! the answer (deferred).
 
-use super::totp::{second_factor_identity, second_factor_problem};
-use super::{LoginForm, LoginStep, LoginStrategy, Method, SettingsStep, SettingsStrategy};
+use super::{
+    LoginForm, LoginStep, LoginStrategy, Method, SettingsStep, SettingsStrategy, second_factor_identity,
+    second_factor_problem,
+};
 use crate::catalogue::{self as text, Text};
 use crate::config::Config;
 use crate::error::Error;
