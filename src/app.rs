@@ -120,6 +120,7 @@ impl App {
             store.clone(),
             config.actors.session.clone(),
             config.public_base_url(),
+            config.selfservice.methods.code.mfa_enabled,
         );
         let flows = crate::selfservice::registry::FlowRegistry::new(
             store.clone(),

@@ -859,3 +859,101 @@ pub fn no_lookup() -> Text {
 pub fn lookup_invalid() -> Text {
     error(4000016, "The backup recovery code is not valid.", None)
 }
+
+// --- one-time codes for login and registration, passkeys ----------------------------------
+
+/// 1010014: a login code was sent.
+pub fn login_code_sent() -> Text {
+    info(
+        1010014,
+        "A code was sent to the address you provided. If you didn't receive it, please check the spelling of the address and try again.",
+    )
+}
+
+/// 1010015: the submit that sends a login code.
+pub fn login_with_code() -> Text {
+    info(1010015, "Send sign in code")
+}
+
+/// 1010023: send a second-factor code to `address` (over `channel`).
+pub fn login_code_to(address: &str, channel: &str) -> Text {
+    info_with(1010023, format!("Send code to {address}"), json!({ "address": address, "channel": channel }))
+}
+
+/// 1040005: a registration code was sent.
+pub fn registration_code_sent() -> Text {
+    info(
+        1040005,
+        "A code has been sent to the address(es) you provided. If you have not received a message, check the spelling of the address and retry the registration.",
+    )
+}
+
+/// 1040006: the submit that sends a registration code.
+pub fn register_with_code() -> Text {
+    info(1040006, "Send sign up code")
+}
+
+/// 1070012: "Registration code".
+pub fn label_registration_code() -> Text {
+    info(1070012, "Registration code")
+}
+
+/// 1070013: "Login code".
+pub fn label_login_code() -> Text {
+    info(1070013, "Login code")
+}
+
+/// 4000035: no account, or one that cannot sign in with a code.
+pub fn no_code_user() -> Text {
+    error(4000035, "This account does not exist or has not setup sign in with code.", None)
+}
+
+/// 4000036: the traits changed between sending the code and using it.
+pub fn traits_mismatch() -> Text {
+    error(4000036, "The provided traits do not match the traits previously associated with this flow.", None)
+}
+
+/// 4010008: a wrong or used login code.
+pub fn login_code_invalid() -> Text {
+    error(4010008, "The login code is invalid or has already been used. Please try again.", None)
+}
+
+/// 4010010: a second-factor address the identity does not have.
+pub fn unknown_code_address() -> Text {
+    error(4010010, "The address you entered does not match any known addresses in the current account.", None)
+}
+
+/// 4040003: a wrong or used registration code.
+pub fn registration_code_invalid() -> Text {
+    error(4040003, "The registration code is invalid or has already been used. Please try again.", None)
+}
+
+/// 1010021: sign in with a passkey.
+pub fn login_passkey() -> Text {
+    info(1010021, "Sign in with passkey")
+}
+
+/// 1040007: sign up with a passkey.
+pub fn register_passkey() -> Text {
+    info(1040007, "Sign up with passkey")
+}
+
+/// 1050019: add a passkey.
+pub fn settings_passkey_register() -> Text {
+    info(1050019, "Add passkey")
+}
+
+/// 1050020: remove a passkey.
+pub fn settings_passkey_remove(name: &str, added_at: chrono::DateTime<chrono::Utc>) -> Text {
+    let shown = if name.is_empty() { "unnamed" } else { name };
+    info_with(
+        1050020,
+        format!("Remove passkey \"{shown}\""),
+        json!({ "display_name": name, "added_at": added_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "added_at_unix": added_at.timestamp() }),
+    )
+}
+
+/// 4000015: no account, or one without a passkey.
+pub fn no_passkey_user() -> Text {
+    error(4000015, "This account does not exist or has no security key set up.", None)
+}

@@ -287,7 +287,7 @@ mod tests {
             ui_url = "http://localhost/login"
             [selfservice.flows.settings]
             required_aal = "aal1"
-            [selfservice.methods.passkey]
+            [selfservice.methods.oidc]
             enabled = false
             [log]
             level = "debug"
@@ -307,7 +307,7 @@ mod tests {
         assert!(loaded.warnings.iter().any(|w| w.contains("`serve.public.cors`")));
         assert_eq!(loaded.config.selfservice.flows.login.ui_url, "http://localhost/login");
         assert_eq!(loaded.config.selfservice.flows.settings.required_aal, "aal1");
-        assert!(loaded.warnings.iter().any(|w| w.contains("`selfservice.methods.passkey`")));
+        assert!(loaded.warnings.iter().any(|w| w.contains("`selfservice.methods.oidc`")));
         Ok(())
     }
 

@@ -353,6 +353,7 @@ pub struct MethodsConfig {
     pub totp: TotpMethodConfig,
     pub lookup_secret: Switch,
     pub webauthn: WebauthnMethodConfig,
+    pub passkey: PasskeyMethodConfig,
 }
 
 impl Default for MethodsConfig {
@@ -365,6 +366,7 @@ impl Default for MethodsConfig {
             totp: TotpMethodConfig::default(),
             lookup_secret: Switch::default(),
             webauthn: WebauthnMethodConfig::default(),
+            passkey: PasskeyMethodConfig::default(),
         }
     }
 }
@@ -409,7 +411,22 @@ pub struct WebauthnConfig {
     pub rp: RelyingParty,
 }
 
-/// `[selfservice.methods.webauthn.config.rp]`.
+/// `[selfservice.methods.passkey]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct PasskeyMethodConfig {
+    pub enabled: bool,
+    pub config: PasskeyConfig,
+}
+
+/// `[selfservice.methods.passkey.config]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct PasskeyConfig {
+    pub rp: RelyingParty,
+}
+
+/// `[selfservice.methods.webauthn.config.rp]` and `[selfservice.methods.passkey.config.rp]`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct RelyingParty {

@@ -673,7 +673,8 @@ fn render_done(state: &AppState, info: &RequestInfo, done: Done) -> HttpResponse
 }
 
 fn aal_satisfied(state: &AppState, session: &crate::session::Session, identity: &crate::identity::Identity) -> bool {
-    let available = crate::session::registry::available_aal(identity);
+    let available =
+        crate::session::registry::available_aal(identity, state.config.selfservice.methods.code.mfa_enabled);
     crate::session::satisfies(&state.config.session.whoami.required_aal, session.aal, available)
 }
 

@@ -4,7 +4,7 @@
 mod extension;
 mod violation;
 
-pub use extension::{Address, Extracted};
+pub use extension::{Address, Extracted, normalise};
 use violation::ui_violation;
 pub use violation::{UiViolation, Violation, pointer_to_field};
 

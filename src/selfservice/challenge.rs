@@ -186,6 +186,8 @@ pub struct Mail<'a> {
     /// `email` or `sms`.
     pub via: &'a str,
     pub identity: Option<&'a Identity>,
+    /// The traits of an identity not created yet (registration codes).
+    pub traits: Option<&'a Json>,
     /// The secret fields (`recovery_code`, `verification_url`, …).
     pub fields: Vec<(&'static str, String)>,
     pub transient_payload: Option<&'a Json>,
@@ -203,6 +205,9 @@ pub async fn send(svc: &Services, flow: &Flow, mail: Mail<'_>) -> Result<(), Err
     if let Some(o) = data.as_object_mut() {
         if let Some(i) = mail.identity {
             o.insert("identity".into(), svc.identity_data(i));
+        } else if let Some(traits) = mail.traits {
+            o.insert("traits".into(), traits.clone());
+            o.insert("identity".into(), json!({ "traits": traits }));
         }
         for (k, v) in mail.fields {
             o.insert(k.to_string(), json!(v));

@@ -18,6 +18,7 @@ pub mod group {
     pub const TOTP: &str = "totp";
     pub const LOOKUP_SECRET: &str = "lookup_secret";
     pub const WEBAUTHN: &str = "webauthn";
+    pub const PASSKEY: &str = "passkey";
 }
 
 /// `uiContainer`.

@@ -26,6 +26,7 @@ pub struct SessionActor {
     pub(super) store: Store,
     pub(super) revalidate_interval: Duration,
     pub(super) public_base: String,
+    pub(super) code_mfa: bool,
     pub(super) identities: IdentityCache,
 }
 
@@ -48,9 +49,10 @@ impl Handler<Revalidate> for SessionActor {
             return AtomicResponse::new(Box::pin(fut::ready(Ok(Some(current)))));
         }
         let cache = self.identities.clone();
-        let (store, base, id) = (self.store.clone(), self.public_base.clone(), current.session.id);
+        let (store, base, id, code_mfa) =
+            (self.store.clone(), self.public_base.clone(), current.session.id, self.code_mfa);
         AtomicResponse::new(Box::pin(
-            async move { load_live(&store, &base, &cache, Key::Id(id)).await }.into_actor(self).map(
+            async move { load_live(&store, &base, code_mfa, &cache, Key::Id(id)).await }.into_actor(self).map(
                 move |res, act, _| match res {
                     Ok(Some(live)) => {
                         publish(&act.cell, live.clone());

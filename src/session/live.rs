@@ -47,7 +47,7 @@ pub enum Key {
 }
 
 /// The AAL an identity can reach with its credentials.
-pub fn available_aal(identity: &Identity) -> Aal {
+pub fn available_aal(identity: &Identity, code_mfa: bool) -> Aal {
     use serde_json::Value as Json;
     let second = identity.credentials.values().any(|c| match c.kind.as_str() {
         "totp" => c.config.get("totp_url").and_then(Json::as_str).is_some_and(|u| !u.is_empty()),
@@ -63,6 +63,14 @@ pub fn available_aal(identity: &Identity) -> Aal {
                         && (k.get("key").is_some() || k.get("public_key").is_some())
                 })
             }),
+        // With codes as a second factor, an identity with a code address has one.
+        "code" => {
+            code_mfa
+                && c.config
+                    .get("addresses")
+                    .and_then(Json::as_array)
+                    .map_or(!c.identifiers.is_empty(), |a| !a.is_empty())
+        }
         _ => false,
     });
     if second {
@@ -78,6 +86,7 @@ pub fn available_aal(identity: &Identity) -> Aal {
 pub async fn load_live(
     store: &Store,
     public_base: &str,
+    code_mfa: bool,
     cache: &IdentityCache,
     key: Key,
 ) -> Result<Option<Arc<Live>>, StoreError> {
@@ -104,7 +113,7 @@ pub async fn load_live(
     let mut session = session;
     session.token_hash = String::new();
     session.logout_token_hash = String::new();
-    let available_aal = available_aal(&identity);
+    let available_aal = available_aal(&identity, code_mfa);
     // A live session never shows credentials; keeping them would only cost memory.
     identity.credentials.clear();
     let reusable = cache

@@ -38,6 +38,8 @@ struct Inner {
     store: Store,
     config: SessionActorsConfig,
     public_base: String,
+    /// Codes count as a second factor (`selfservice.methods.code.mfa_enabled`).
+    code_mfa: bool,
 }
 
 /// Live sessions of this instance.
@@ -48,7 +50,7 @@ pub struct SessionRegistry {
 
 impl SessionRegistry {
     /// An empty registry.
-    pub fn new(store: Store, config: SessionActorsConfig, public_base: String) -> SessionRegistry {
+    pub fn new(store: Store, config: SessionActorsConfig, public_base: String, code_mfa: bool) -> SessionRegistry {
         let token_of: Arc<DashMap<Uuid, Digest>> = Arc::new(DashMap::new());
         let of_identity: Arc<DashMap<Uuid, Vec<Digest>>> = Arc::new(DashMap::new());
         let (by_id, by_identity) = (token_of.clone(), of_identity.clone());
@@ -69,6 +71,7 @@ impl SessionRegistry {
                 store,
                 config,
                 public_base,
+                code_mfa,
             }),
         }
     }
@@ -106,6 +109,7 @@ impl SessionRegistry {
                 let Some(live) = load_live(
                     &self.inner.store,
                     &self.inner.public_base,
+                    self.inner.code_mfa,
                     &self.inner.identities,
                     Key::TokenHash(hex::encode(digest)),
                 )
@@ -120,6 +124,7 @@ impl SessionRegistry {
                     store: self.inner.store.clone(),
                     revalidate_interval: self.inner.config.revalidate_interval.0,
                     public_base: self.inner.public_base.clone(),
+                    code_mfa: self.inner.code_mfa,
                     identities: self.inner.identities.clone(),
                 };
                 // Indexed before the entry goes live, so a revocation by id never misses it.

@@ -49,7 +49,7 @@ fn kratos_only_keys_warn_and_start() {
         &cfg,
         format!(
             "[serve.public]\nport = {public}\nhost = \"127.0.0.1\"\n[serve.admin]\nport = {admin}\n\
-             [selfservice.methods.passkey]\nenabled = false\n"
+             [selfservice.methods.oidc]\nenabled = false\n"
         ),
     )
     .unwrap();
@@ -69,7 +69,7 @@ fn kratos_only_keys_warn_and_start() {
     assert_eq!(out.status.code(), Some(0), "graceful SIGTERM exits 0");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("`selfservice.methods.passkey` is a Kratos key that tessera does not implement yet"),
+        stderr.contains("`selfservice.methods.oidc` is a Kratos key that tessera does not implement yet"),
         "{stderr}"
     );
     let stdout = String::from_utf8_lossy(&out.stdout);

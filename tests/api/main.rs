@@ -16,6 +16,8 @@ mod hooks;
 mod identities;
 mod mfa;
 mod ownpg;
+mod passkeys;
+mod passwordless;
 mod persister;
 mod recovery;
 mod schemas;

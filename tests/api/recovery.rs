@@ -54,7 +54,7 @@ async fn identity(t: &TestApp, id: &str) -> Value {
 }
 
 /// The newest mail to `to` (waits for it).
-async fn mail_to(peer: &SmtpPeer, to: &str, nth: usize) -> Value {
+pub(crate) async fn mail_to(peer: &SmtpPeer, to: &str, nth: usize) -> Value {
     let start = std::time::Instant::now();
     loop {
         let got: Vec<Value> = peer.received().into_iter().filter(|m| m["to"][0] == to).collect();
@@ -67,7 +67,7 @@ async fn mail_to(peer: &SmtpPeer, to: &str, nth: usize) -> Value {
 }
 
 /// The 6-digit code in a mail's text part.
-fn code_in(mail: &Value) -> String {
+pub(crate) fn code_in(mail: &Value) -> String {
     let text = mail["text"].as_str().unwrap();
     text.split(|c: char| !c.is_ascii_digit())
         .find(|w| w.len() == 6)

@@ -125,7 +125,7 @@ fn build_ui(svc: &SelfService, flow: &mut Flow, identity: Option<&Identity>) {
     flow.ui.nodes.push(ui::csrf_node());
     if let Some(form) = form {
         let second = matches!(form, LoginForm::SecondFactor { .. });
-        for s in svc.strategies.login().filter(|s| (s.aal() == Aal::Aal2) == second) {
+        for s in svc.strategies.login().filter(|s| (s.aal(&svc.config) == Aal::Aal2) == second) {
             s.populate(svc, flow, form);
         }
     }
@@ -257,20 +257,71 @@ pub async fn submit(svc: SelfService, flow: Flow, submit: Submit, info: RequestI
         f.ui.messages.push(text::no_strategy());
         return (f.clone(), Outcome::Form { flow: f, transient_payload: tp });
     };
-    match strategy.login(&svc, flow, &submit, &info).await {
-        LoginStep::Answer(stepped) => *stepped,
-        LoginStep::Identified { mut flow, identity } => {
-            let form = LoginForm::Credentials { identity: identity.as_ref() };
-            for s in svc.strategies.login().filter(|s| s.aal() == Aal::Aal1) {
-                s.populate(&svc, &mut flow, form);
-            }
-            (flow.clone(), Outcome::Form { flow, transient_payload: tp })
+    let step = match strategy.login(&svc, flow, &submit, &info).await {
+        LoginStep::Identified { flow, identity, identifier } => {
+            identified(&svc, flow, identity, identifier, &submit, &info).await
         }
+        other => other,
+    };
+    match step {
+        LoginStep::Answer(stepped) => *stepped,
+        LoginStep::Identified { flow, .. } => (flow.clone(), Outcome::Form { flow, transient_payload: tp }),
         LoginStep::Authenticated { mut flow, identity, method } => {
             let outcome = finish(&svc, &mut flow, identity, method, &info, tp).await;
             (flow, outcome)
         }
     }
+}
+
+/// Identifier-first, step two: the identifier kept (hidden) and what the account signs in
+/// with. Nothing to offer → 4000037, unless account enumeration is mitigated (then an
+/// unknown account gets a plausible form). When one method is the only first factor, it is
+/// submitted right away (a login code is sent).
+async fn identified(
+    svc: &SelfService,
+    flow: Flow,
+    identity: Option<Identity>,
+    identifier: String,
+    submit: &Submit,
+    info: &RequestInfo,
+) -> LoginStep {
+    let tp = submit.transient_payload();
+    let mitigate = svc.config.security.account_enumeration.mitigate;
+    let mut next = flow.clone();
+    next.ui.nodes.retain(|n| !(n.name() == "method" && n.group == ui::group::IDENTIFIER_FIRST));
+    if let Some(n) = next.ui.node_mut("identifier", None) {
+        n.set_value(Some(identifier.clone().into()));
+        n.attributes.insert("type".into(), "hidden".into());
+    }
+    next.active = Some("identifier_first".into());
+    next.data.identifier = Some(identifier.clone());
+    let firsts: Vec<_> = svc
+        .strategies
+        .login_named()
+        .filter(|(id, s)| *id != "identifier_first" && s.aal(&svc.config) == Aal::Aal1 && s.responsible(svc, &next))
+        .collect();
+    let before = next.ui.nodes.len();
+    for (_, s) in &firsts {
+        s.populate(svc, &mut next, LoginForm::Credentials { identity: identity.as_ref() });
+    }
+    if next.ui.nodes.len() == before && !mitigate {
+        let shown =
+            crate::selfservice::strategy::login_problem(flow, &identifier, "identifier", text::account_not_found(), tp);
+        return LoginStep::Answer(Box::new(shown));
+    }
+    next.ui.sort_login();
+    if let [(_, only)] = firsts.as_slice()
+        && let Some(method) = only.sole_factor_submit()
+    {
+        let mut body = serde_json::json!({ "method": method, "identifier": identifier });
+        for key in ["csrf_token", "transient_payload"] {
+            if let Some(v) = submit.body.get(key) {
+                body[key] = v.clone();
+            }
+        }
+        return only.login(svc, next, &Submit::new(body, submit.from_form), info).await;
+    }
+    LoginStep::Answer(Box::new((next.clone(), Outcome::Form { flow: next, transient_payload: tp })))
 }
 
 /// After a successful first or second factor: issue (or refresh) the session, run the

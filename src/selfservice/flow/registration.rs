@@ -147,7 +147,7 @@ pub async fn submit(svc: SelfService, flow: Flow, submit: Submit, info: RequestI
         let outcome = expiry::replace(&svc, &flow, &info, |f| build_ui(&svc, f), message).await;
         return (flow, outcome);
     }
-    let method = submit.method().to_string();
+    let method = svc.strategies.registration_method_of(&submit);
     if info.is_get() && svc.strategies.is_registration_method(&method) {
         return flow_message(flow, text::generic(text::error::GET_NOT_ALLOWED), None);
     }

@@ -1,7 +1,7 @@
 //! Identifier-first login (`selfservice.flows.login.style = "identifier_first"`): step one
-//! asks only for the identifier; step two shows what that account signs in with (every
-//! first factor populates it), or — with account enumeration mitigated — the same form for an
-//! account that does not exist.
+//! asks only for the identifier and looks the account up; the login flow then shows step two,
+//! what that account signs in with (every first factor populates it), or — with account
+//! enumeration mitigated — the same form for an account that does not exist.
 
 use super::{LoginForm, LoginStep, LoginStrategy, Method, login_problem};
 use crate::catalogue as text;
@@ -12,6 +12,9 @@ use crate::selfservice::services::Services;
 use crate::selfservice::step::{Outcome, RequestInfo, check_csrf, csrf_outcome};
 use crate::selfservice::ui::{self, Input, group};
 use crate::session::Aal;
+
+/// Credential types whose identifiers name an account in step one.
+const ACCOUNT_TYPES: [&str; 4] = ["password", "code", "webauthn", "passkey"];
 
 /// The identifier-first step of login.
 pub struct IdentifierFirst;
@@ -32,7 +35,7 @@ impl Method for IdentifierFirst {
 
 #[async_trait::async_trait(?Send)]
 impl LoginStrategy for IdentifierFirst {
-    fn aal(&self) -> Aal {
+    fn aal(&self, _config: &crate::config::Config) -> Aal {
         Aal::Aal1
     }
 
@@ -69,30 +72,20 @@ impl LoginStrategy for IdentifierFirst {
                 tp,
             )));
         };
-        let found = super::password::find_identity(svc, &identifier).await;
+        let normalised = super::code::normalise_identifier(&identifier).to_lowercase();
+        let found = async {
+            let mut pooled = svc.store.get().await?;
+            crate::persistence::identity::find_by_identifier_of(&mut pooled.conn(), &ACCOUNT_TYPES, &normalised)
+                .await
+                .map_err(crate::error::Error::from)
+        }
+        .await;
         let identity = match found {
             Ok(i) => i,
             Err(e) => return LoginStep::Answer(Box::new((flow, Outcome::Error(e)))),
         };
-        let has_password = identity.as_ref().and_then(super::password::hashed_password).is_some();
-        if !has_password && !svc.config.security.account_enumeration.mitigate {
-            return LoginStep::Answer(Box::new(login_problem(
-                flow,
-                &identifier,
-                "identifier",
-                text::account_not_found(),
-                tp,
-            )));
-        }
         let mut f = flow;
         f.ui.reset_messages();
-        f.ui.nodes.retain(|n| !(n.name() == "method" && n.group == group::IDENTIFIER_FIRST));
-        if let Some(n) = f.ui.node_mut("identifier", None) {
-            n.set_value(Some(identifier.clone().into()));
-            n.attributes.insert("type".into(), "hidden".into());
-        }
-        f.active = Some("identifier_first".into());
-        f.data.identifier = Some(identifier);
-        LoginStep::Identified { flow: f, identity }
+        LoginStep::Identified { flow: f, identity, identifier }
     }
 }

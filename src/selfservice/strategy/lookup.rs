@@ -182,7 +182,7 @@ async fn spend(svc: &Services, identity: Identity, code: &str) -> Result<Spent, 
 
 #[async_trait::async_trait(?Send)]
 impl LoginStrategy for LookupSecret {
-    fn aal(&self) -> Aal {
+    fn aal(&self, _config: &crate::config::Config) -> Aal {
         Aal::Aal2
     }
 

@@ -12,6 +12,7 @@ pub mod code;
 pub mod identifier_first;
 pub mod link;
 pub mod lookup;
+pub mod passkey;
 pub mod password;
 pub mod profile;
 pub mod registry;
@@ -82,8 +83,9 @@ pub enum LoginForm<'a> {
 pub enum LoginStep {
     /// The identity proved itself with `method`: sign it in (or refresh its session).
     Authenticated { flow: Flow, identity: Identity, method: AuthMethod },
-    /// Identifier-first step one is done: show step two for this account.
-    Identified { flow: Flow, identity: Option<Identity> },
+    /// Identifier-first step one is done: show step two for the account `identifier` names
+    /// (`None`: no such account).
+    Identified { flow: Flow, identity: Option<Identity>, identifier: String },
     /// The strategy answered itself (a form with problems, an error).
     Answer(Box<Stepped>),
 }
@@ -91,14 +93,19 @@ pub enum LoginStep {
 /// A method's part in login (Kratos' `login.Strategy`).
 #[async_trait::async_trait(?Send)]
 pub trait LoginStrategy {
-    /// The AAL the method proves: first factors aal1, second factors aal2.
-    fn aal(&self) -> Aal;
+    /// The AAL the method proves under `config`: first factors aal1, second factors aal2.
+    fn aal(&self, config: &Config) -> Aal;
     /// Whether it handles submits of `flow` (refresh, requested AAL, login style).
     fn responsible(&self, svc: &Services, flow: &Flow) -> bool;
     /// Whether a submit without `method` is for this strategy (by a field only it uses, as
     /// Kratos decides for e.g. `webauthn_login`).
     fn claims(&self, _submit: &Submit) -> bool {
         false
+    }
+    /// When it is the only first factor, the `method` identifier-first submits on the user's
+    /// behalf once the account is identified (Kratos sends the login code at once).
+    fn sole_factor_submit(&self) -> Option<&'static str> {
+        None
     }
     /// Adds its nodes to a login form.
     fn populate(&self, svc: &Services, flow: &mut Flow, form: LoginForm<'_>);
@@ -140,6 +147,11 @@ pub trait RegistrationStrategy {
     /// Whether it takes submits with this configuration (two-step only, for the profile).
     fn responsible(&self, _svc: &Services) -> bool {
         true
+    }
+    /// Whether a submit without `method` is for this strategy (by a field only it uses, e.g.
+    /// `passkey_register`, which browsers submit alone).
+    fn claims(&self, _submit: &Submit) -> bool {
+        false
     }
     /// Adds its nodes to a registration form.
     fn populate(&self, svc: &Services, flow: &mut Flow, form: RegistrationForm);

@@ -25,6 +25,7 @@ impl Strategies {
             Box::new(super::totp::Totp),
             Box::new(super::lookup::LookupSecret),
             Box::new(super::webauthn::WebAuthn::new(&config)),
+            Box::new(super::passkey::Passkey::new(&config)),
         ];
         Strategies { config, methods: Arc::new(methods) }
     }
@@ -41,6 +42,11 @@ impl Strategies {
     /// The enabled login strategies.
     pub fn login(&self) -> impl Iterator<Item = &dyn LoginStrategy> {
         self.enabled().filter_map(|m| m.login())
+    }
+
+    /// The enabled login strategies with their method ids.
+    pub fn login_named(&self) -> impl Iterator<Item = (&'static str, &dyn LoginStrategy)> {
+        self.enabled().filter_map(|m| m.login().map(|l| (m.id(), l)))
     }
 
     /// The enabled login strategy named `id`.
@@ -61,6 +67,19 @@ impl Strategies {
     pub fn settings_method_of(&self, submit: &crate::selfservice::form::Submit) -> String {
         match submit.method() {
             "" => self.enabled().find(|m| m.settings().is_some_and(|s| s.claims(submit))).map_or("", |m| m.id()).into(),
+            named => named.into(),
+        }
+    }
+
+    /// The method a registration submit names: its `method`, else the enabled registration
+    /// strategy that claims it.
+    pub fn registration_method_of(&self, submit: &crate::selfservice::form::Submit) -> String {
+        match submit.method() {
+            "" => self
+                .enabled()
+                .find(|m| m.registration().is_some_and(|r| r.claims(submit)))
+                .map_or("", |m| m.id())
+                .into(),
             named => named.into(),
         }
     }

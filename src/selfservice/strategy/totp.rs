@@ -116,7 +116,7 @@ fn amr(svc: &Services) -> AuthMethod {
 
 #[async_trait::async_trait(?Send)]
 impl LoginStrategy for Totp {
-    fn aal(&self) -> Aal {
+    fn aal(&self, _config: &crate::config::Config) -> Aal {
         Aal::Aal2
     }
 

@@ -17,7 +17,7 @@ use serde_json::Value as Json;
 
 #[async_trait::async_trait(?Send)]
 impl LoginStrategy for Password {
-    fn aal(&self) -> Aal {
+    fn aal(&self, _config: &crate::config::Config) -> Aal {
         Aal::Aal1
     }
 
@@ -49,7 +49,13 @@ impl LoginStrategy for Password {
                     flow.ui.nodes.push(submit(text::login_submit()));
                 }
             }
-            LoginForm::Credentials { .. } => {
+            LoginForm::Credentials { identity } => {
+                // Only an account with a password is offered one (with account enumeration
+                // mitigated, every account, and accounts that do not exist).
+                let has = identity.is_some_and(|i| hashed_password(i).is_some());
+                if !has && !svc.config.security.account_enumeration.mitigate {
+                    return;
+                }
                 flow.ui.nodes.push(password_node("current-password"));
                 flow.ui.nodes.push(submit(text::login_with_password()));
             }

@@ -50,15 +50,20 @@ pub struct WebAuthn {
 impl WebAuthn {
     /// The method with the relying party of `config` (none if it is unusable: logged).
     pub fn new(config: &Config) -> WebAuthn {
-        let rp = if config.selfservice.methods.webauthn.enabled { relying_party(config).map(Arc::new) } else { None };
+        let webauthn = &config.selfservice.methods.webauthn;
+        let rp = if webauthn.enabled { relying_party(config, &webauthn.config.rp, true).map(Arc::new) } else { None };
         WebAuthn { rp }
     }
 }
 
 /// The relying party: `rp.id` (default: the public host), `rp.origins` / `rp.origin`
-/// (default: the public base URL's origin), `rp.display_name`.
-fn relying_party(config: &Config) -> Option<Webauthn> {
-    let rp = &config.selfservice.methods.webauthn.config.rp;
+/// (default: the public base URL's origin), `rp.display_name`. `presence_only`: security keys
+/// need only user presence (second factors).
+pub(crate) fn relying_party(
+    config: &Config,
+    rp: &crate::config::RelyingParty,
+    presence_only: bool,
+) -> Option<Webauthn> {
     let base = Url::parse(&config.public_base_url()).ok()?;
     let id = rp.id.clone().filter(|i| !i.is_empty()).or_else(|| base.host_str().map(str::to_string))?;
     let mut origins: Vec<Url> = rp.origins.iter().filter_map(|o| Url::parse(o).ok()).collect();
@@ -74,13 +79,13 @@ fn relying_party(config: &Config) -> Option<Webauthn> {
             // Presence is the second factor (the password was the first), as in Kratos:
             // userVerification "discouraged" and no credProtect request, which browsers
             // refuse for keys without a PIN or biometrics.
-            .danger_set_user_presence_only_security_keys(true)
+            .danger_set_user_presence_only_security_keys(presence_only)
             .build()
     });
     match built {
         Ok(w) => Some(w),
         Err(e) => {
-            tracing::error!(error = %e, rp_id = %id, "selfservice.methods.webauthn: unusable relying party configuration");
+            tracing::error!(error = %e, rp_id = %id, "webauthn/passkey: unusable relying party configuration");
             None
         }
     }
@@ -126,7 +131,7 @@ fn is_passwordless(entry: &Json) -> bool {
 }
 
 /// The raw credential id of an entry (stored as standard base64).
-fn entry_id(entry: &Json) -> Vec<u8> {
+pub(crate) fn entry_id(entry: &Json) -> Vec<u8> {
     entry.get("id").and_then(Json::as_str).and_then(|s| STANDARD.decode(s).ok()).unwrap_or_default()
 }
 
@@ -174,7 +179,7 @@ fn still_valid(identity: &Identity, result: &AuthenticationResult) -> bool {
 }
 
 /// The script node.
-fn script_node(svc: &Services) -> ui::Node {
+pub(crate) fn script_node(svc: &Services) -> ui::Node {
     let src = format!("{}.well-known/ory/webauthn.js", svc.config.public_base_url());
     ui::script(group::WEBAUTHN, "webauthn_script", &src, script_integrity(), &uuid::Uuid::new_v4().to_string())
 }
@@ -239,7 +244,7 @@ fn store_counter_later(identities: IdentityService, identity_id: uuid::Uuid, res
 
 #[async_trait::async_trait(?Send)]
 impl LoginStrategy for WebAuthn {
-    fn aal(&self) -> Aal {
+    fn aal(&self, _config: &crate::config::Config) -> Aal {
         Aal::Aal2
     }
 
