@@ -101,3 +101,24 @@ async fn mfa(db: Db) {
     run_suite(&t, "mfa.test.mjs").await;
 }
 both_backends!(mfa);
+
+async fn passwordless(db: Db) {
+    if !peers_available() {
+        return;
+    }
+    let Some(peer) = crate::courier::SmtpPeer::start(None, None).await else { return };
+    let port = peer.port;
+    let t = TestApp::builder(db)
+        .config(move |c| {
+            c.courier.smtp.connection_uri = format!("smtp://127.0.0.1:{port}/?disable_starttls=true");
+            c.courier.worker.pull_wait = tessera::config::Dur(std::time::Duration::from_millis(50));
+            c.selfservice.methods.code.passwordless_enabled = true;
+            c.selfservice.flows.registration.after.code.hooks =
+                vec![tessera::config::HookConfig { hook: "session".into(), config: None }];
+        })
+        .build()
+        .await;
+    let mailbox = peer.mailbox.display().to_string();
+    run_suite_with(&t, "passwordless.test.mjs", &[("TESSERA_MAILBOX", mailbox)]).await;
+}
+both_backends!(passwordless);
