@@ -957,3 +957,46 @@ pub fn settings_passkey_remove(name: &str, added_at: chrono::DateTime<chrono::Ut
 pub fn no_passkey_user() -> Text {
     error(4000015, "This account does not exist or has no security key set up.", None)
 }
+
+// --- recovery v2 (`feature_flags.choose_recovery_address`) ----------------------------------
+
+/// 1060004: a recovery code went to the (masked) address.
+pub fn recovery_code_sent_to(masked: &str) -> Text {
+    info_with(
+        1060004,
+        format!(
+            "A recovery code has been sent to {masked}. If you have not received it, check the spelling of the address and make sure to use the address you registered with."
+        ),
+        json!({ "masked_address": masked }),
+    )
+}
+
+/// 1060005: type the chosen address in full.
+pub fn recovery_full_address() -> Text {
+    info(1060005, "Recover access to your account by providing your recovery address in full.")
+}
+
+/// 1060006: choose one of the account's addresses.
+pub fn recovery_choose_address() -> Text {
+    info(1060006, "How do you want to recover your account?")
+}
+
+/// 1060007: back to the previous recovery screen.
+pub fn recovery_back() -> Text {
+    info(1060007, "Back")
+}
+
+/// 1070000: a plain label (a masked address).
+pub fn label_plain(text: &str) -> Text {
+    info(1070000, text)
+}
+
+/// 1070016: "Recovery address".
+pub fn label_recovery_address() -> Text {
+    info(1070016, "Recovery address")
+}
+
+/// 1070017: "Phone number".
+pub fn label_phone() -> Text {
+    info(1070017, "Phone number")
+}

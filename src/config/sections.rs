@@ -695,6 +695,8 @@ pub struct HttpAuthConfig {
 pub struct FeatureFlags {
     /// Recovery answers with `continue_with` items instead of 422/303 redirects.
     pub use_continue_with_transitions: bool,
+    /// Recovery v2: the user chooses one of the account's recovery addresses (code method).
+    pub choose_recovery_address: bool,
 }
 
 /// `[courier.worker]`.

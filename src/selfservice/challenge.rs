@@ -224,7 +224,11 @@ pub async fn restart(svc: &Services, old: &Flow, message: Text) -> Flow {
     let mut flow = svc.new_flow(old.kind, old.flow_type, old.request_url.clone(), csrf);
     flow.return_to = old.return_to.clone();
     let m = method(svc, old.kind).unwrap_or("code");
-    choose_method_ui(&mut flow, m, None);
+    if old.data.choose_address {
+        super::flow::recovery_v2::initial_ui(&mut flow);
+    } else {
+        choose_method_ui(&mut flow, m, None);
+    }
     flow.ui.messages.push(message);
     svc.flows.create(flow.clone()).await;
     flow

@@ -1,6 +1,7 @@
 //! WebAuthn in a real browser: headless Chromium (driven through chromedriver's WebDriver
 //! API, with its virtual authenticator) runs tessera's `/.well-known/ory/webauthn.js` from the
-//! script node of a flow, registers a security key in settings and signs in with it at aal2.
+//! script node of a flow, registers a security key in settings and signs in with it at aal2,
+//! and signs up and in with a passkey (a discoverable credential) alone.
 //! The page is built from the flow's nodes the way a UI would (issue 17 brings tessera's own).
 
 use crate::both_backends;
@@ -237,3 +238,74 @@ async fn webauthn_js_in_chromium(db: Db) {
     driver.call(reqwest::Method::DELETE, "", Value::Null).await;
 }
 both_backends!(webauthn_js_in_chromium);
+
+/// Passkeys in headless Chromium: sign-up with the trigger button of a one-step registration
+/// form (the virtual authenticator keeps a discoverable credential with user verification),
+/// then, in a fresh browser session, login with the passkey alone — no identifier typed.
+async fn passkeys_in_chromium(db: Db) {
+    let Some(driver) = Driver::start().await else { return };
+    let port = crate::durability::free_port();
+    let origin = format!("http://localhost:{port}");
+    let page = format!("{origin}/health/alive");
+    let (o, p) = (origin.clone(), page.clone());
+    // Kept alive until the end: the server the browser talks to.
+    let _server = TestApp::builder(db)
+        .config(move |c| {
+            c.serve.public.port = port;
+            c.serve.public.base_url = Some(format!("{o}/"));
+            c.selfservice.flows.login.ui_url = p.clone();
+            c.selfservice.flows.registration.ui_url = p.clone();
+            c.selfservice.flows.registration.enable_legacy_one_step = true;
+            c.selfservice.flows.registration.after.passkey.hooks =
+                vec![tessera::config::HookConfig { hook: "session".into(), config: None }];
+            c.selfservice.default_browser_return_url = Some(format!("{p}?signed-in"));
+            c.selfservice.methods.passkey.enabled = true;
+            c.selfservice.methods.passkey.config.rp.id = Some("localhost".into());
+            c.selfservice.methods.passkey.config.rp.display_name = Some("tessera".into());
+            c.selfservice.methods.passkey.config.rp.origins = vec![o];
+        })
+        .build()
+        .await;
+    driver
+        .call(
+            reqwest::Method::POST,
+            "/webauthn/authenticator",
+            json!({"protocol": "ctap2", "transport": "internal", "hasResidentKey": true, "hasUserVerification": true,
+                   "isUserVerified": true, "isUserConsenting": true}),
+        )
+        .await;
+
+    // Sign up: the traits, then the passkey button.
+    driver.go(&page).await;
+    driver.go(&format!("{origin}/self-service/registration/browser")).await;
+    let at = driver.wait_for_url(&format!("{page}?flow=")).await;
+    let flow = at.split("flow=").nth(1).unwrap().to_string();
+    assert_eq!(driver.run(RENDER_FLOW, json!(["registration", flow])).await, json!(true));
+    let click = r#"const done = arguments[arguments.length - 1];
+        document.querySelector('[name="traits.email"]').value = "passkey@example.org";
+        document.querySelector('[name="passkey_register_trigger"]').click();
+        done(true);"#;
+    driver.run(click, json!([])).await;
+    driver.wait_for_url(&format!("{page}?signed-in")).await;
+    let session = driver.run(WHOAMI, json!([])).await;
+    assert_eq!(session["authentication_methods"][0]["method"], "passkey", "{session}");
+    assert_eq!(session["identity"]["traits"]["email"], "passkey@example.org");
+
+    // A fresh browser session: the passkey alone signs in.
+    driver.call(reqwest::Method::DELETE, "/cookie", Value::Null).await;
+    driver.go(&format!("{origin}/self-service/login/browser")).await;
+    let at = driver.wait_for_url(&format!("{page}?flow=")).await;
+    let flow = at.split("flow=").nth(1).unwrap().to_string();
+    assert_eq!(driver.run(RENDER_FLOW, json!(["login", flow])).await, json!(true));
+    let click = r#"const done = arguments[arguments.length - 1];
+        document.querySelector('[name="passkey_login_trigger"]').click();
+        done(true);"#;
+    driver.run(click, json!([])).await;
+    driver.wait_for_url(&format!("{page}?signed-in")).await;
+    let again = driver.run(WHOAMI, json!([])).await;
+    assert_eq!(again["identity"]["id"], session["identity"]["id"], "{again}");
+    assert_eq!(again["authentication_methods"][0]["method"], "passkey");
+    assert_eq!(again["authenticator_assurance_level"], "aal1");
+    driver.call(reqwest::Method::DELETE, "", Value::Null).await;
+}
+both_backends!(passkeys_in_chromium);

@@ -878,3 +878,196 @@ async fn flows_changed_elsewhere_are_reloaded() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["state"], "passed_challenge");
 }
+
+/// Recovery v2 over the API: a choice between the account's e-mail address and phone
+/// number (masked), a code by e-mail or by SMS through a real HTTP gateway, the full address
+/// asked for when the choice is not the typed address, and unknown addresses answered alike.
+async fn recovery_v2_choose_an_address(db: Db) {
+    use tessera::config::{ChannelConfig, HttpRequestConfig, SchemaSource};
+    let Some(peer) = SmtpPeer::start(None, None).await else { return };
+    let Some(gateway) = crate::hooks::Peer::start().await else { return };
+    let (port, base) = (peer.port, gateway.base.clone());
+    let t = TestApp::builder(db)
+        .config(move |c| {
+            flows_config(port, CodeOrLink::Code)(c);
+            c.feature_flags.choose_recovery_address = true;
+            c.feature_flags.use_continue_with_transitions = true;
+            c.identity.schemas.push(SchemaSource {
+                id: "both".into(),
+                url: crate::harness::fixture("email-phone-recovery.schema.json"),
+                selfservice_selectable: false,
+            });
+            c.courier.channels = vec![ChannelConfig {
+                id: "sms".into(),
+                kind: Some("http".into()),
+                request_config: HttpRequestConfig {
+                    url: format!("{base}/hook/ok/sms"),
+                    method: "POST".into(),
+                    headers: Default::default(),
+                    body: Some(format!(
+                        "base64://{}",
+                        base64::Engine::encode(
+                            &base64::engine::general_purpose::STANDARD,
+                            "function(ctx) { to: ctx.recipient, text: ctx.body, kind: ctx.template_type }"
+                        )
+                    )),
+                    auth: None,
+                },
+            }];
+        })
+        .build()
+        .await;
+    let (status, _, created) = t
+        .admin_json(
+            Method::POST,
+            "/admin/identities",
+            Some(json!({"schema_id": "both", "traits": {"email": "rae@example.org", "phone": "+16502530002"}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let hash = |a: &str| {
+        use sha2::Digest;
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, sha2::Sha256::digest(a.as_bytes()))
+    };
+
+    // The first screen asks for an address.
+    let flow = api_flow(&t, "recovery", "").await;
+    assert_eq!(flow["state"], "recovery_awaiting_address");
+    assert_eq!(node(&flow, "recovery_address").unwrap()["meta"]["label"]["id"], 1070016);
+    let (status, body) = api_submit(&t, "recovery", &flow, json!({"method": "code"})).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(message_ids(&body), vec![4000002]);
+
+    // Two addresses: a choice, masked.
+    let (status, choice) =
+        api_submit(&t, "recovery", &flow, json!({"method": "code", "recovery_address": "rae@example.org"})).await;
+    assert_eq!(status, 200, "{choice}");
+    assert_eq!(choice["state"], "recovery_awaiting_address_choice");
+    assert_eq!(message_ids(&choice), vec![1060006]);
+    let options: Vec<(String, String)> = choice["ui"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["attributes"]["name"] == "recovery_select_address")
+        .map(|n| {
+            (n["meta"]["label"]["text"].as_str().unwrap().into(), n["attributes"]["value"].as_str().unwrap().into())
+        })
+        .collect();
+    assert_eq!(
+        options,
+        vec![
+            ("+16****02".to_string(), hash("+16502530002")),
+            ("ra****@example.org".to_string(), hash("rae@example.org"))
+        ]
+    );
+    // The typed address chosen: the code goes there by e-mail.
+    let (status, sent) = api_submit(
+        &t,
+        "recovery",
+        &flow,
+        json!({"method": "code", "recovery_address": "rae@example.org", "recovery_select_address": hash("rae@example.org")}),
+    )
+    .await;
+    assert_eq!(status, 200, "{sent}");
+    assert_eq!(sent["state"], "recovery_awaiting_code");
+    assert_eq!(message_ids(&sent), vec![1060004]);
+    assert_eq!(sent["ui"]["messages"][0]["context"]["masked_address"], "ra****@example.org");
+    let code = code_in(&mail_to(&peer, "rae@example.org", 1).await);
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let (status, body) = api_submit(&t, "recovery", &flow, json!({"method": "code", "code": wrong})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(message_ids(&body), vec![4060006]);
+    let (status, done) = api_submit(&t, "recovery", &flow, json!({"method": "code", "code": code})).await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["state"], "passed_challenge");
+    let actions: Vec<&str> =
+        done["continue_with"].as_array().unwrap().iter().map(|c| c["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, vec!["set_ory_session_token", "show_settings_ui"]);
+
+    // The phone chosen after typing the e-mail address: typed in full, then a text message.
+    let flow = api_flow(&t, "recovery", "").await;
+    api_submit(&t, "recovery", &flow, json!({"method": "code", "recovery_address": "rae@example.org"})).await;
+    let (status, confirm) = api_submit(
+        &t,
+        "recovery",
+        &flow,
+        json!({"method": "code", "recovery_address": "rae@example.org", "recovery_select_address": hash("+16502530002")}),
+    )
+    .await;
+    assert_eq!(status, 200, "{confirm}");
+    assert_eq!(confirm["state"], "recovery_confirming_address");
+    assert_eq!(message_ids(&confirm), vec![1060005]);
+    let input = node(&confirm, "recovery_confirm_address").unwrap();
+    assert_eq!(input["attributes"]["type"], "tel");
+    assert_eq!(input["meta"]["label"]["id"], 1070017);
+    // A choice that is none of the account's addresses is refused.
+    let flow2 = api_flow(&t, "recovery", "").await;
+    api_submit(&t, "recovery", &flow2, json!({"method": "code", "recovery_address": "rae@example.org"})).await;
+    let (status, body) = api_submit(
+        &t,
+        "recovery",
+        &flow2,
+        json!({"method": "code", "recovery_address": "rae@example.org", "recovery_select_address": hash("x@y.z")}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(message_ids(&body), vec![4000001]);
+    let (status, sent) = api_submit(
+        &t,
+        "recovery",
+        &flow,
+        json!({"method": "code", "recovery_address": "rae@example.org", "recovery_confirm_address": "+16502530002"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{sent}");
+    assert_eq!(sent["ui"]["messages"][0]["context"]["masked_address"], "+16****02");
+    let text = {
+        let start = std::time::Instant::now();
+        loop {
+            let got: Vec<Value> =
+                gateway.requests().await.into_iter().filter(|r| r["path"] == "/hook/ok/sms").collect();
+            if let Some(r) = got.first() {
+                break r.clone();
+            }
+            assert!(start.elapsed() < Duration::from_secs(20), "no text message");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    assert_eq!(text["body"]["to"], "+16502530002");
+    assert_eq!(text["body"]["kind"], "recovery_code_valid");
+    let body = text["body"]["text"].as_str().unwrap();
+    let code: String = body.split(|c: char| !c.is_ascii_digit()).find(|w| w.len() == 6).unwrap().into();
+    // Back from the code screen: the choice again.
+    let flow3 = api_flow(&t, "recovery", "").await;
+    api_submit(&t, "recovery", &flow3, json!({"method": "code", "recovery_address": "rae@example.org"})).await;
+    api_submit(
+        &t,
+        "recovery",
+        &flow3,
+        json!({"method": "code", "recovery_address": "rae@example.org", "recovery_select_address": hash("rae@example.org")}),
+    )
+    .await;
+    let (status, back) = api_submit(
+        &t,
+        "recovery",
+        &flow3,
+        json!({"method": "code", "recovery_address": "rae@example.org", "screen": "previous"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{back}");
+    assert_eq!(back["state"], "recovery_awaiting_address_choice");
+    let (status, done) = api_submit(&t, "recovery", &flow, json!({"method": "code", "code": code})).await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["state"], "passed_challenge");
+
+    // An unknown address looks like a known one with a single address; nothing is sent.
+    let flow = api_flow(&t, "recovery", "").await;
+    let (status, sent) =
+        api_submit(&t, "recovery", &flow, json!({"method": "code", "recovery_address": "ghost@example.org"})).await;
+    assert_eq!(status, 200, "{sent}");
+    assert_eq!(sent["state"], "recovery_awaiting_code");
+    assert_eq!(message_ids(&sent), vec![1060004]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(peer.received().iter().all(|m| m["to"][0] != "ghost@example.org"));
+}
+both_backends!(recovery_v2_choose_an_address);

@@ -5,6 +5,7 @@
 pub mod expiry;
 pub mod login;
 pub mod recovery;
+pub mod recovery_v2;
 pub mod registration;
 pub mod settings;
 pub mod verification;
@@ -94,6 +95,14 @@ pub enum State {
     ShowForm,
     /// Settings: the last change was saved.
     Success,
+    /// Recovery v2: waiting for an address.
+    RecoveryAwaitingAddress,
+    /// Recovery v2: the account has several addresses; waiting for a choice.
+    RecoveryAwaitingAddressChoice,
+    /// Recovery v2: waiting for the chosen address in full.
+    RecoveryConfirmingAddress,
+    /// Recovery v2: a code went out; waiting for it.
+    RecoveryAwaitingCode,
 }
 
 impl State {
@@ -105,6 +114,10 @@ impl State {
             State::PassedChallenge => "passed_challenge",
             State::ShowForm => "show_form",
             State::Success => "success",
+            State::RecoveryAwaitingAddress => "recovery_awaiting_address",
+            State::RecoveryAwaitingAddressChoice => "recovery_awaiting_address_choice",
+            State::RecoveryConfirmingAddress => "recovery_confirming_address",
+            State::RecoveryAwaitingCode => "recovery_awaiting_code",
         }
     }
 
@@ -116,6 +129,10 @@ impl State {
             "passed_challenge" => State::PassedChallenge,
             "show_form" => State::ShowForm,
             "success" => State::Success,
+            "recovery_awaiting_address" => State::RecoveryAwaitingAddress,
+            "recovery_awaiting_address_choice" => State::RecoveryAwaitingAddressChoice,
+            "recovery_confirming_address" => State::RecoveryConfirmingAddress,
+            "recovery_awaiting_code" => State::RecoveryAwaitingCode,
             _ => return None,
         })
     }
@@ -152,6 +169,9 @@ pub struct FlowData {
     /// Recovery / verification: the address a message was sent to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
+    /// Recovery v2: the user chooses one of the account's addresses.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub choose_address: bool,
     /// Recovery by an admin code: the flow skips the CSRF check.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub csrf_disabled: bool,

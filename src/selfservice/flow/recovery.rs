@@ -93,7 +93,7 @@ pub fn decide(
 
 /// Where a signed-in browser goes instead: the request's `return_to` when it points into
 /// `<public>/self-service` (the allow-list is not consulted), else the default return URL.
-fn signed_in_target(svc: &SelfService, info: &RequestInfo) -> String {
+pub(super) fn signed_in_target(svc: &SelfService, info: &RequestInfo) -> String {
     let self_service = format!("{}self-service", svc.config.public_base_url());
     redirect::return_to_of(&info.url)
         .filter(|r| r.starts_with(&self_service))
@@ -128,7 +128,11 @@ pub async fn init(
     let mut flow = svc.new_flow(FlowKind::Recovery, flow_type, info.url.clone(), csrf);
     flow.active = Some(method.into());
     svc.hooks.run_before(FlowKind::Recovery, &flow, info).await?;
-    strategy.populate(&mut flow, None);
+    if method == "code" && svc.config.feature_flags.choose_recovery_address {
+        super::recovery_v2::initial_ui(&mut flow);
+    } else {
+        strategy.populate(&mut flow, None);
+    }
     svc.flows.create(flow.clone()).await;
     Ok(Init::Created(Box::new(flow)))
 }
@@ -138,7 +142,7 @@ fn transitions(svc: &SelfService) -> bool {
 }
 
 /// The flow as JSON (200), or for HTML browsers a 303 to the recovery UI.
-fn show(flow: Flow, info: &RequestInfo) -> Stepped {
+pub(super) fn show(flow: Flow, info: &RequestInfo) -> Stepped {
     let to_ui = info.html_for(flow.flow_type);
     crate::selfservice::step::show(flow, true, to_ui)
 }
@@ -146,7 +150,7 @@ fn show(flow: Flow, info: &RequestInfo) -> Stepped {
 /// A new flow carrying `message` replaces `old`: 303 to the new flow (its JSON for JSON
 /// clients, its UI otherwise), or with continue-with transitions a 400 error for JSON clients
 /// whose `details.continue_with` points at the new flow.
-async fn retry(svc: &SelfService, old: &Flow, message: text::Text, info: &RequestInfo) -> Outcome {
+pub(super) async fn retry(svc: &SelfService, old: &Flow, message: text::Text, info: &RequestInfo) -> Outcome {
     let reason = message.text.clone();
     let new_flow = challenge::restart(svc, old, message).await;
     if transitions(svc) && (info.is_json || new_flow.flow_type == FlowType::Api) {
@@ -187,6 +191,9 @@ async fn submit_step(svc: SelfService, flow: Flow, submit: &Submit, info: Reques
             challenge::redirect_to_new(&svc, &new_flow, info.html_for(new_flow.flow_type))
         };
         return (flow, outcome);
+    }
+    if flow.data.choose_address {
+        return super::recovery_v2::submit(&svc, flow, submit, &info).await;
     }
     let tp = submit.transient_payload();
     let facts = Facts {
@@ -248,7 +255,9 @@ async fn send(
     };
     // The answer is the same for every address; the message follows it.
     let (task_svc, task_flow, to, payload) = (svc.clone(), flow.clone(), address.clone(), tp.clone());
-    svc.outbox.send_latest(flow.id, async move { deliver(&task_svc, &task_flow, method, &to, payload.as_ref()).await });
+    svc.outbox.send_latest(flow.id, async move {
+        deliver(&task_svc, &task_flow, method, "email", &to, payload.as_ref()).await
+    });
     let mut f = flow;
     f.state = State::SentEmail;
     f.active = Some(method.into());
@@ -259,7 +268,7 @@ async fn send(
 }
 
 /// A failed CSRF check: the usual answer, and (browser flows) a regenerated CSRF cookie.
-fn csrf_failed(flow: Flow, failure: CsrfFailure, tp: Option<Json>) -> Stepped {
+pub(super) fn csrf_failed(flow: Flow, failure: CsrfFailure, tp: Option<Json>) -> Stepped {
     let browser = flow.flow_type == FlowType::Browser;
     let (flow, outcome) = csrf_outcome(flow, failure, tp);
     if !browser {
@@ -270,10 +279,11 @@ fn csrf_failed(flow: Flow, failure: CsrfFailure, tp: Option<Json>) -> Stepped {
 
 /// Sends the message for `address`: a recovery address gets a new secret (the flow's earlier
 /// ones are forgotten); an unknown one the invalid template if configured, else nothing.
-async fn deliver(
+pub(super) async fn deliver(
     svc: &SelfService,
     f: &Flow,
     method: &'static str,
+    via: &'static str,
     address: &str,
     tp: Option<&Json>,
 ) -> Result<(), Error> {
@@ -283,7 +293,7 @@ async fn deliver(
     codes::forget(svc, f.id).await?;
     let identity = {
         let mut pooled = svc.store.get().await?;
-        find_by_address(&mut pooled.conn(), AddressKind::Recovery, "email", address).await?
+        find_by_address(&mut pooled.conn(), AddressKind::Recovery, via, address).await?
     };
     let expires_in = challenge::lifespan(svc, method);
     match &identity {
@@ -293,7 +303,7 @@ async fn deliver(
                 method,
                 identity_id: Some(identity.id),
                 address,
-                via: "email",
+                via,
                 expires_at: svc.clock.now() + expires_in,
                 by_admin: false,
             };
@@ -302,7 +312,7 @@ async fn deliver(
             let mail = Mail {
                 template: message.template,
                 to: address,
-                via: "email",
+                via,
                 identity: Some(identity),
                 traits: None,
                 fields: message.fields,
@@ -311,7 +321,8 @@ async fn deliver(
             };
             challenge::send(svc, f, mail).await
         }
-        None if svc.config.selfservice.flows.recovery.notify_unknown_recipients => {
+        // Unknown addresses get the "invalid" mail when configured; never a text message.
+        None if svc.config.selfservice.flows.recovery.notify_unknown_recipients && via == "email" => {
             let mail = Mail {
                 template: enabled()?.unknown_template(),
                 to: address,
@@ -329,7 +340,13 @@ async fn deliver(
 }
 
 /// Redeems the submitted secret with `method` and answers as it found.
-async fn redeem(svc: &SelfService, flow: Flow, method: &str, submit: &Submit, info: &RequestInfo) -> Stepped {
+pub(super) async fn redeem(
+    svc: &SelfService,
+    flow: Flow,
+    method: &str,
+    submit: &Submit,
+    info: &RequestInfo,
+) -> Stepped {
     let Some(strategy) = strategy(svc, method) else {
         return challenge::no_method(flow, text::no_recovery_strategy(), info);
     };
