@@ -120,7 +120,7 @@ impl App {
             store.clone(),
             config.actors.session.clone(),
             config.public_base_url(),
-            config.selfservice.methods.code.mfa_enabled,
+            crate::selfservice::strategy::code::second_factor(&config),
         );
         let flows = crate::selfservice::registry::FlowRegistry::new(
             store.clone(),

@@ -673,8 +673,10 @@ fn render_done(state: &AppState, info: &RequestInfo, done: Done) -> HttpResponse
 }
 
 fn aal_satisfied(state: &AppState, session: &crate::session::Session, identity: &crate::identity::Identity) -> bool {
-    let available =
-        crate::session::registry::available_aal(identity, state.config.selfservice.methods.code.mfa_enabled);
+    let available = crate::session::registry::available_aal(
+        identity,
+        crate::selfservice::strategy::code::second_factor(&state.config),
+    );
     crate::session::satisfies(&state.config.session.whoami.required_aal, session.aal, available)
 }
 

@@ -62,6 +62,29 @@ pub struct Identity {
     pub version: i64,
 }
 
+impl Identity {
+    /// A new active identity signing up by itself: `traits` under `schema_id`, nothing else yet.
+    pub fn signing_up(schema_id: String, traits: serde_json::Value, now: DateTime<Utc>) -> Identity {
+        Identity {
+            id: Uuid::new_v4(),
+            schema_id,
+            state: IdentityState::Active,
+            state_changed_at: Some(now),
+            traits,
+            metadata_public: None,
+            metadata_admin: None,
+            external_id: None,
+            organization_id: None,
+            credentials: BTreeMap::new(),
+            verifiable_addresses: Vec::new(),
+            recovery_addresses: Vec::new(),
+            created_at: now,
+            updated_at: now,
+            version: 0,
+        }
+    }
+}
+
 /// One credential of an identity, keyed by its type (`password`, `oidc`, …).
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Credential {

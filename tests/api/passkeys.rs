@@ -10,6 +10,7 @@
 
 use crate::both_backends;
 use crate::harness::{Db, TestApp};
+use crate::passwordless::amr;
 use crate::selfservice::{api_flow, api_submit, message_ids, node};
 use crate::settings::{settings_flow, update};
 use base64::Engine;
@@ -60,15 +61,6 @@ fn sign(key: &mut Authenticator, mut options: Value, id: &str, handle: Option<&s
         assertion["response"]["userHandle"] = json!(URL_SAFE_NO_PAD.encode(handle));
     }
     assertion.to_string()
-}
-
-fn amr(session: &Value) -> Vec<(String, String)> {
-    session["authentication_methods"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| (m["method"].as_str().unwrap().to_string(), m["aal"].as_str().unwrap().to_string()))
-        .collect()
 }
 
 async fn stored_passkeys(t: &TestApp, id: &str) -> Value {

@@ -44,7 +44,7 @@ fn wrong(code: &str) -> &'static str {
     if code == "000000" { "111111" } else { "000000" }
 }
 
-fn amr(session: &Value) -> Vec<(String, String)> {
+pub(crate) fn amr(session: &Value) -> Vec<(String, String)> {
     session["authentication_methods"]
         .as_array()
         .unwrap()
@@ -291,6 +291,62 @@ async fn code_registration(db: Db) {
 }
 both_backends!(code_registration);
 
+async fn code_registration_in_browsers(db: Db) {
+    let Some(peer) = SmtpPeer::start(None, None).await else { return };
+    let t = TestApp::builder(db).config(passwordless(peer.port)).build().await;
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let mut jar = Jar::default();
+    let res = jar.send(client.get(format!("{}/self-service/registration/browser", t.public))).await;
+    let id = flow_id_of(&location(&res));
+    let fetch = format!("{}/self-service/registration/flows?id={id}", t.public);
+    let flow = get_json(&client, &fetch, Some(&jar)).await;
+    let action = flow["ui"]["action"].as_str().unwrap().to_string();
+    let csrf = csrf_of(&flow);
+    // HTML forms: the code goes out (303 to the UI, a step) …
+    let form = [("csrf_token", csrf.clone()), ("method", "code".into()), ("traits.email", "eve@example.org".into())];
+    let res = jar.send(client.post(&action).form(&form)).await;
+    assert_eq!(res.status(), 303);
+    assert!(location(&res).starts_with("https://ui.example/registration?flow="));
+    let sent = get_json(&client, &fetch, Some(&jar)).await;
+    assert_eq!(sent["state"], "sent_email");
+    let code = code_in(&mail_to(&peer, "eve@example.org", 1).await);
+    // … a wrong code is a validation error (302, as Kratos' registration errors) …
+    let wrong_form = [
+        ("csrf_token", csrf.clone()),
+        ("method", "code".into()),
+        ("traits.email", "eve@example.org".into()),
+        ("code", wrong(&code).into()),
+    ];
+    let res = jar.send(client.post(&action).form(&wrong_form)).await;
+    assert_eq!(res.status(), 302);
+    assert_eq!(message_ids(&get_json(&client, &fetch, Some(&jar)).await), vec![4040003]);
+    // … and the code signs the new account in (303 to the return URL, cookie set).
+    let form =
+        [("csrf_token", csrf), ("method", "code".into()), ("traits.email", "eve@example.org".into()), ("code", code)];
+    let res = jar.send(client.post(&action).form(&form)).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "https://app.example/welcome");
+    assert!(jar.has_prefix("ory_kratos_session"));
+}
+both_backends!(code_registration_in_browsers);
+
+/// The courier channel `sms`: the HTTP gateway at `base` gets `{to, text, kind}`.
+pub(crate) fn sms_gateway(base: &str) -> tessera::config::ChannelConfig {
+    use base64::Engine;
+    let body = "function(ctx) { to: ctx.recipient, text: ctx.body, kind: ctx.template_type }";
+    tessera::config::ChannelConfig {
+        id: "sms".into(),
+        kind: Some("http".into()),
+        request_config: tessera::config::HttpRequestConfig {
+            url: format!("{base}/hook/ok/sms"),
+            method: "POST".into(),
+            headers: Default::default(),
+            body: Some(format!("base64://{}", base64::engine::general_purpose::STANDARD.encode(body))),
+            auth: None,
+        },
+    }
+}
+
 /// The HTTP SMS gateway's requests, waited for.
 async fn texts(peer: &crate::hooks::Peer, to: &str, n: usize) -> Vec<Value> {
     let start = std::time::Instant::now();
@@ -318,7 +374,6 @@ fn code_of_text(text: &Value) -> String {
 }
 
 async fn codes_by_sms(db: Db) {
-    use tessera::config::{ChannelConfig, HttpRequestConfig};
     let Some(gateway) = crate::hooks::Peer::start().await else { return };
     let base = gateway.base.clone();
     let t = TestApp::builder(db)
@@ -332,23 +387,7 @@ async fn codes_by_sms(db: Db) {
             c.selfservice.methods.code.passwordless_enabled = true;
             c.selfservice.flows.registration.after.code.hooks =
                 vec![HookConfig { hook: "session".into(), config: None }];
-            c.courier.channels = vec![ChannelConfig {
-                id: "sms".into(),
-                kind: Some("http".into()),
-                request_config: HttpRequestConfig {
-                    url: format!("{base}/hook/ok/sms"),
-                    method: "POST".into(),
-                    headers: Default::default(),
-                    body: Some(format!(
-                        "base64://{}",
-                        base64::Engine::encode(
-                            &base64::engine::general_purpose::STANDARD,
-                            "function(ctx) { to: ctx.recipient, text: ctx.body, kind: ctx.template_type }"
-                        )
-                    )),
-                    auth: None,
-                },
-            }];
+            c.courier.channels = vec![sms_gateway(&base)];
         })
         .build()
         .await;
@@ -394,6 +433,8 @@ async fn code_as_second_factor(db: Db) {
         .config(move |c| {
             smtp(c, port);
             c.selfservice.methods.code.mfa_enabled = true;
+            c.selfservice.methods.totp.enabled = true;
+            c.selfservice.flows.settings.required_aal = "aal1".into();
         })
         .build()
         .await;
@@ -403,63 +444,55 @@ async fn code_as_second_factor(db: Db) {
                "credentials": {"password": {"config": {"password": PASSWORD}}}}),
     )
     .await;
-    let flow = api_flow(&t, "login", "").await;
-    assert!(node_names(&flow).iter().all(|n| n != "address"), "codes are no first factor here");
-    let (status, first) = api_submit(
-        &t,
-        "login",
-        &flow,
-        json!({"method": "password", "identifier": "di@example.org", "password": PASSWORD}),
-    )
-    .await;
-    assert_eq!(status, 200, "{first}");
-    let token = first["session_token"].as_str().unwrap().to_string();
+    let password_login = || async {
+        let flow = api_flow(&t, "login", "").await;
+        assert!(node_names(&flow).iter().all(|n| n != "address"), "codes are no first factor here");
+        let body = json!({"method": "password", "identifier": "di@example.org", "password": PASSWORD});
+        let (status, first) = api_submit(&t, "login", &flow, body).await;
+        assert_eq!(status, 200, "{first}");
+        first
+    };
     let whoami = |token: String| {
         let req = t.http.get(format!("{}/sessions/whoami", t.public)).header("X-Session-Token", token);
         async move { req.send().await.unwrap().status().as_u16() }
     };
-    // A code address is a second factor now: the highest available AAL is aal2.
-    assert_eq!(whoami(token.clone()).await, 403);
-
-    let res = t
-        .http
-        .get(format!("{}/self-service/login/api?aal=aal2", t.public))
-        .header("X-Session-Token", &token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let flow: Value = res.json().await.unwrap();
-    assert_eq!(message_ids(&flow), vec![1010004]);
-    let address = node(&flow, "address").unwrap();
-    assert_eq!(address["attributes"]["value"], "di@example.org");
-    assert_eq!(address["attributes"]["type"], "submit");
-    assert_eq!(address["meta"]["label"]["context"], json!({"address": "di@example.org", "channel": "email"}));
-
-    let submit = |body: Value| {
+    let aal2_flow = |token: String| {
+        let req = t.http.get(format!("{}/self-service/login/api?aal=aal2", t.public)).header("X-Session-Token", token);
+        async move {
+            let res = req.send().await.unwrap();
+            assert_eq!(res.status(), 200);
+            res.json::<Value>().await.unwrap()
+        }
+    };
+    let submit = |token: String, flow: &Value, body: Value| {
         let req = t
             .http
             .post(format!("{}/self-service/login?flow={}", t.public, flow["id"].as_str().unwrap()))
             .header("Accept", "application/json")
-            .header("X-Session-Token", &token)
+            .header("X-Session-Token", token)
             .json(&body);
         async move {
             let res = req.send().await.unwrap();
             (res.status().as_u16(), res.json::<Value>().await.unwrap())
         }
     };
-    // An address the identity does not have sends nothing.
-    let (status, body) = submit(json!({"method": "code", "address": "evil@example.org"})).await;
-    assert_eq!(status, 400, "{body}");
-    assert_eq!(message_ids(&body), vec![4000035]);
-    let (status, sent) = submit(json!({"method": "code", "address": "di@example.org"})).await;
-    assert_eq!(status, 400, "{sent}");
-    assert_eq!(sent["state"], "sent_email");
+
+    // The code is the only second factor, to one address: it goes out with the flow.
+    let first = password_login().await;
+    let token = first["session_token"].as_str().unwrap().to_string();
+    // A code address is a second factor now: the highest available AAL is aal2.
+    assert_eq!(whoami(token.clone()).await, 403);
+    let flow = aal2_flow(token.clone()).await;
+    assert_eq!(flow["state"], "sent_email", "{flow}");
+    assert_eq!(message_ids(&flow), vec![1010014]);
+    let hidden = node(&flow, "identifier").unwrap();
+    assert_eq!(hidden["attributes"]["value"], "di@example.org");
+    assert_eq!(hidden["meta"]["label"]["id"], 1010023);
     let code = code_in(&mail_to(&peer, "di@example.org", 1).await);
-    let (status, body) = submit(json!({"method": "code", "code": wrong(&code)})).await;
+    let (status, body) = submit(token.clone(), &flow, json!({"method": "code", "code": wrong(&code)})).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(message_ids(&body), vec![4010008]);
-    let (status, done) = submit(json!({"method": "code", "code": code})).await;
+    let (status, done) = submit(token.clone(), &flow, json!({"method": "code", "code": code})).await;
     assert_eq!(status, 200, "{done}");
     assert_eq!(done["session"]["id"], first["session"]["id"], "the same session, upgraded");
     assert_eq!(done["session"]["authenticator_assurance_level"], "aal2");
@@ -468,6 +501,31 @@ async fn code_as_second_factor(db: Db) {
         vec![("password".to_string(), "aal1".to_string()), ("code".to_string(), "aal2".to_string())]
     );
     assert_eq!(whoami(token.clone()).await, 200);
+
+    // With TOTP too, the code waits for the address to be chosen.
+    crate::mfa::enrol_totp(&t, &token).await;
+    let first = password_login().await;
+    let token = first["session_token"].as_str().unwrap().to_string();
+    let flow = aal2_flow(token.clone()).await;
+    assert_eq!(flow["state"], "choose_method");
+    let address = node(&flow, "address").unwrap();
+    assert_eq!(address["attributes"]["value"], "di@example.org");
+    assert_eq!(address["attributes"]["type"], "submit");
+    assert_eq!(address["meta"]["label"]["context"], json!({"address": "di@example.org", "channel": "email"}));
+    assert!(node(&flow, "totp_code").is_some());
+    // An address the identity does not have sends nothing.
+    let (status, body) = submit(token.clone(), &flow, json!({"method": "code", "address": "evil@example.org"})).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(message_ids(&body), vec![4000035]);
+    // What a UI submits: the button's name and value, no method.
+    let (status, sent) = submit(token.clone(), &flow, json!({"address": "di@example.org"})).await;
+    assert_eq!(status, 400, "{sent}");
+    assert_eq!(sent["state"], "sent_email");
+    let code = code_in(&mail_to(&peer, "di@example.org", 2).await);
+    let (status, done) = submit(token.clone(), &flow, json!({"method": "code", "code": code})).await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["session"]["authenticator_assurance_level"], "aal2");
+    assert_eq!(amr(&done["session"])[1], ("code".to_string(), "aal2".to_string()));
 }
 both_backends!(code_as_second_factor);
 
@@ -562,3 +620,34 @@ async fn identifier_first_sends_the_code_when_it_is_the_only_factor(db: Db) {
     assert_eq!(status, 200, "{done}");
 }
 both_backends!(identifier_first_sends_the_code_when_it_is_the_only_factor);
+
+/// With account enumeration mitigated, identifier-first sends nothing by itself: a known and
+/// an unknown identifier get the same step two.
+async fn identifier_first_with_mitigation_tells_nothing(db: Db) {
+    let Some(peer) = SmtpPeer::start(None, None).await else { return };
+    let port = peer.port;
+    let t = TestApp::builder(db)
+        .config(move |c| {
+            smtp(c, port);
+            c.selfservice.methods.code.passwordless_enabled = true;
+            c.selfservice.methods.password.enabled = false;
+            c.selfservice.flows.login.style = LoginStyle::IdentifierFirst;
+            c.security.account_enumeration.mitigate = true;
+        })
+        .build()
+        .await;
+    create_identity(&t, json!({"schema_id": "default", "traits": {"email": "known@example.org"}})).await;
+    let mut shapes = Vec::new();
+    for identifier in ["known@example.org", "unknown@example.org"] {
+        let flow = api_flow(&t, "login", "").await;
+        let (status, step2) =
+            api_submit(&t, "login", &flow, json!({"method": "identifier_first", "identifier": identifier})).await;
+        assert_eq!(status, 400, "{step2}");
+        assert_eq!(step2["state"], "choose_method");
+        shapes.push((node_names(&step2), message_ids(&step2)));
+    }
+    assert_eq!(shapes[0], shapes[1]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(peer.received().is_empty(), "nothing was sent");
+}
+both_backends!(identifier_first_with_mitigation_tells_nothing);

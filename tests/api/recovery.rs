@@ -883,7 +883,7 @@ async fn flows_changed_elsewhere_are_reloaded() {
 /// number (masked), a code by e-mail or by SMS through a real HTTP gateway, the full address
 /// asked for when the choice is not the typed address, and unknown addresses answered alike.
 async fn recovery_v2_choose_an_address(db: Db) {
-    use tessera::config::{ChannelConfig, HttpRequestConfig, SchemaSource};
+    use tessera::config::SchemaSource;
     let Some(peer) = SmtpPeer::start(None, None).await else { return };
     let Some(gateway) = crate::hooks::Peer::start().await else { return };
     let (port, base) = (peer.port, gateway.base.clone());
@@ -897,23 +897,7 @@ async fn recovery_v2_choose_an_address(db: Db) {
                 url: crate::harness::fixture("email-phone-recovery.schema.json"),
                 selfservice_selectable: false,
             });
-            c.courier.channels = vec![ChannelConfig {
-                id: "sms".into(),
-                kind: Some("http".into()),
-                request_config: HttpRequestConfig {
-                    url: format!("{base}/hook/ok/sms"),
-                    method: "POST".into(),
-                    headers: Default::default(),
-                    body: Some(format!(
-                        "base64://{}",
-                        base64::Engine::encode(
-                            &base64::engine::general_purpose::STANDARD,
-                            "function(ctx) { to: ctx.recipient, text: ctx.body, kind: ctx.template_type }"
-                        )
-                    )),
-                    auth: None,
-                },
-            }];
+            c.courier.channels = vec![crate::passwordless::sms_gateway(&base)];
         })
         .build()
         .await;
@@ -1059,6 +1043,27 @@ async fn recovery_v2_choose_an_address(db: Db) {
     let (status, done) = api_submit(&t, "recovery", &flow, json!({"method": "code", "code": code})).await;
     assert_eq!(status, 200, "{done}");
     assert_eq!(done["state"], "passed_challenge");
+
+    // An account with one address, typed in another case, answers like an unknown address.
+    let (status, _, _) = t
+        .admin_json(
+            Method::POST,
+            "/admin/identities",
+            Some(json!({"schema_id": "both", "traits": {"email": "solo@example.org"}})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let mut states = Vec::new();
+    for typed in ["SOLO@Example.org", "GHOST2@Example.org"] {
+        let flow = api_flow(&t, "recovery", "").await;
+        let (status, body) =
+            api_submit(&t, "recovery", &flow, json!({"method": "code", "recovery_address": typed})).await;
+        assert_eq!(status, 200, "{body}");
+        states.push((body["state"].clone(), message_ids(&body)));
+    }
+    assert_eq!(states[0], states[1]);
+    assert_eq!(states[0].0, "recovery_awaiting_code");
+    assert_eq!(code_in(&mail_to(&peer, "solo@example.org", 1).await).len(), 6);
 
     // An unknown address looks like a known one with a single address; nothing is sent.
     let flow = api_flow(&t, "recovery", "").await;

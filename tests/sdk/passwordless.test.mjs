@@ -5,8 +5,8 @@
 // (TESSERA_MAILBOX, JSON lines).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, existsSync } from "node:fs";
 import { Configuration, FrontendApi, IdentityApi } from "@ory/kratos-client";
+import { codeFor as mailCodeFor } from "./mailbox.mjs";
 
 const pub = process.env.TESSERA_PUBLIC_URL;
 const admin = process.env.TESSERA_ADMIN_URL;
@@ -27,30 +27,7 @@ async function failure(promise) {
   throw new Error("expected the call to fail");
 }
 
-async function codeFor(to, nth = 1) {
-  for (let i = 0; i < 400; i++) {
-    const mails = existsSync(mailbox)
-      ? readFileSync(mailbox, "utf8")
-          .split("\n")
-          .filter(Boolean)
-          .flatMap((l) => {
-            try {
-              return [JSON.parse(l)];
-            } catch {
-              return [];
-            }
-          })
-          .filter((m) => m.to[0] === to)
-      : [];
-    if (mails.length >= nth) {
-      const code = mails[nth - 1].text.match(/\b(\d{6})\b/);
-      assert.ok(code, mails[nth - 1].text);
-      return code[1];
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`no mail #${nth} to ${to}`);
-}
+const codeFor = (to, nth = 1) => mailCodeFor(mailbox, to, nth);
 
 const ids = (flow) => [
   ...(flow.ui.messages ?? []).map((m) => m.id),

@@ -5,8 +5,8 @@
 // transitions on); codes are read from the delivered mail (TESSERA_MAILBOX, JSON lines).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, existsSync } from "node:fs";
 import { Configuration, FrontendApi, IdentityApi } from "@ory/kratos-client";
+import { codeFor as mailCodeFor } from "./mailbox.mjs";
 
 const pub = process.env.TESSERA_PUBLIC_URL;
 const admin = process.env.TESSERA_ADMIN_URL;
@@ -39,31 +39,7 @@ async function createIdentity(address) {
   return data;
 }
 
-// The 6-digit code of the nth mail to `to`.
-async function codeFor(to, nth = 1) {
-  for (let i = 0; i < 400; i++) {
-    const mails = existsSync(mailbox)
-      ? readFileSync(mailbox, "utf8")
-          .split("\n")
-          .filter(Boolean)
-          .flatMap((l) => {
-            try {
-              return [JSON.parse(l)];
-            } catch {
-              return []; // a line still being written
-            }
-          })
-          .filter((m) => m.to[0] === to)
-      : [];
-    if (mails.length >= nth) {
-      const code = mails[nth - 1].text.match(/\b(\d{6})\b/);
-      assert.ok(code, mails[nth - 1].text);
-      return code[1];
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`no mail #${nth} to ${to}`);
-}
+const codeFor = (to, nth = 1) => mailCodeFor(mailbox, to, nth);
 
 class Jar {
   constructor() {

@@ -200,6 +200,14 @@ pub async fn init(
     }
     svc.hooks.run_before(FlowKind::Login, &flow, info).await?;
     build_ui(svc, &mut flow, identity.as_ref());
+    if aal == Aal::Aal2
+        && !flow.data.refresh
+        && let Some(identity) = identity.as_ref()
+    {
+        for s in svc.strategies.login().filter(|s| s.aal(&svc.config) == Aal::Aal2) {
+            flow = s.started(svc, flow, identity, info).await;
+        }
+    }
     let exchange_code =
         if flow_type == FlowType::Api && params.return_session_token_exchange_code && info.session.is_none() {
             let (init, return_to) = svc.sessions.create_exchanger(flow.id).await?;
@@ -310,8 +318,12 @@ async fn identified(
         return LoginStep::Answer(Box::new(shown));
     }
     next.ui.sort_login();
+    // Not with account enumeration mitigated: a code sent (or refused) would tell whether the
+    // account exists. Not again once a step went further.
     if let [(_, only)] = firsts.as_slice()
         && let Some(method) = only.sole_factor_submit()
+        && !mitigate
+        && flow.state == super::State::ChooseMethod
     {
         let mut body = serde_json::json!({ "method": method, "identifier": identifier });
         for key in ["csrf_token", "transient_payload"] {

@@ -3,6 +3,7 @@
 //! it signs the user in with a privileged session and opens a settings flow. Admins can mint
 //! codes and links directly.
 
+use super::recovery_v2 as v2;
 use super::{Flow, FlowKind, FlowType, State, settings};
 use crate::catalogue as text;
 use crate::error::{Error, FlowName};
@@ -93,7 +94,7 @@ pub fn decide(
 
 /// Where a signed-in browser goes instead: the request's `return_to` when it points into
 /// `<public>/self-service` (the allow-list is not consulted), else the default return URL.
-pub(super) fn signed_in_target(svc: &SelfService, info: &RequestInfo) -> String {
+fn signed_in_target(svc: &SelfService, info: &RequestInfo) -> String {
     let self_service = format!("{}self-service", svc.config.public_base_url());
     redirect::return_to_of(&info.url)
         .filter(|r| r.starts_with(&self_service))
@@ -129,7 +130,7 @@ pub async fn init(
     flow.active = Some(method.into());
     svc.hooks.run_before(FlowKind::Recovery, &flow, info).await?;
     if method == "code" && svc.config.feature_flags.choose_recovery_address {
-        super::recovery_v2::initial_ui(&mut flow);
+        v2::initial_ui(&mut flow);
     } else {
         strategy.populate(&mut flow, None);
     }
@@ -142,7 +143,7 @@ fn transitions(svc: &SelfService) -> bool {
 }
 
 /// The flow as JSON (200), or for HTML browsers a 303 to the recovery UI.
-pub(super) fn show(flow: Flow, info: &RequestInfo) -> Stepped {
+fn show(flow: Flow, info: &RequestInfo) -> Stepped {
     let to_ui = info.html_for(flow.flow_type);
     crate::selfservice::step::show(flow, true, to_ui)
 }
@@ -150,7 +151,7 @@ pub(super) fn show(flow: Flow, info: &RequestInfo) -> Stepped {
 /// A new flow carrying `message` replaces `old`: 303 to the new flow (its JSON for JSON
 /// clients, its UI otherwise), or with continue-with transitions a 400 error for JSON clients
 /// whose `details.continue_with` points at the new flow.
-pub(super) async fn retry(svc: &SelfService, old: &Flow, message: text::Text, info: &RequestInfo) -> Outcome {
+async fn retry(svc: &SelfService, old: &Flow, message: text::Text, info: &RequestInfo) -> Outcome {
     let reason = message.text.clone();
     let new_flow = challenge::restart(svc, old, message).await;
     if transitions(svc) && (info.is_json || new_flow.flow_type == FlowType::Api) {
@@ -193,7 +194,7 @@ async fn submit_step(svc: SelfService, flow: Flow, submit: &Submit, info: Reques
         return (flow, outcome);
     }
     if flow.data.choose_address {
-        return super::recovery_v2::submit(&svc, flow, submit, &info).await;
+        return submit_v2(&svc, flow, submit, &info).await;
     }
     let tp = submit.transient_payload();
     let facts = Facts {
@@ -218,6 +219,125 @@ async fn submit_step(svc: SelfService, flow: Flow, submit: &Submit, info: Reques
         }
         Action::Send(method) => send(svc, flow, submit, method, &info, tp).await,
     }
+}
+
+/// A v2 screen again (400, browsers 303 to the UI) with `message` on `field` (flow level when
+/// empty).
+fn problem_v2(mut flow: Flow, field: &str, message: text::Text, info: &RequestInfo) -> Stepped {
+    flow.ui.reset_messages();
+    flow.ui.add_field_message(field, message);
+    let to_ui = info.html_for(flow.flow_type);
+    crate::selfservice::step::show(flow, false, to_ui)
+}
+
+/// A submit to a recovery v2 flow (the screens are in [`v2`]).
+async fn submit_v2(svc: &SelfService, flow: Flow, submit: &Submit, info: &RequestInfo) -> Stepped {
+    let tp = submit.transient_payload();
+    let step = v2::decide(flow.state, submit.field("screen") == Some("previous"), submit.trimmed("code").is_some());
+    match step {
+        v2::Step::RetrySucceeded => {
+            let outcome = retry(svc, &flow, text::recovery_retry_success(), info).await;
+            return (flow, outcome);
+        }
+        // Codes are accepted with a session, as in v1; the strategy checks CSRF.
+        v2::Step::Redeem => return redeem(svc, flow, "code", submit, info).await,
+        _ => {}
+    }
+    if info.session.is_some() {
+        if info.is_json {
+            return (flow, Outcome::Error(Error::AlreadySignedIn(FlowName::Recovery)));
+        }
+        return (flow, Outcome::SignedIn(signed_in_target(svc, info)));
+    }
+    if let Err(failure) = check_csrf(&flow, info, &submit.body) {
+        return csrf_failed(flow, failure, tp);
+    }
+    let typed = submit.trimmed("recovery_address").unwrap_or_default().to_string();
+    let mut f = flow;
+    match step {
+        v2::Step::Back => {
+            let from_choice = f.state == State::RecoveryAwaitingAddressChoice;
+            match v2::addresses_of(&svc.store, &typed).await {
+                Ok(Some(list)) if list.len() > 1 && !from_choice => v2::choice_ui(&mut f, &list, &typed),
+                Ok(_) => v2::initial_ui(&mut f),
+                Err(e) => return (f, Outcome::Error(Error::from(e))),
+            }
+            show(f, info)
+        }
+        v2::Step::Address => {
+            if typed.is_empty() {
+                if f.ui.node_mut("recovery_address", None).is_none() {
+                    v2::initial_ui(&mut f);
+                }
+                return problem_v2(f, "recovery_address", text::required("recovery_address"), info);
+            }
+            // An address no account uses is answered like an account with that one address.
+            let stored = v2::stored_form(&typed);
+            let list = match v2::addresses_of(&svc.store, &typed).await {
+                Ok(found) => found.unwrap_or_else(|| vec![stored.clone()]),
+                Err(e) => return (f, Outcome::Error(Error::from(e))),
+            };
+            if list.len() == 1 && list[0] == stored {
+                return send_v2(svc, f, &typed, &typed, info, tp).await;
+            }
+            v2::choice_ui(&mut f, &list, &typed);
+            show(f, info)
+        }
+        v2::Step::Choose => {
+            let Some(chosen) = submit.trimmed("recovery_select_address").map(str::to_string) else {
+                return problem_v2(f, "recovery_select_address", text::required("recovery_select_address"), info);
+            };
+            if typed.is_empty() {
+                return problem_v2(f, "recovery_address", text::required("recovery_address"), info);
+            }
+            let list = match v2::addresses_of(&svc.store, &typed).await {
+                Ok(found) => found.unwrap_or_else(|| vec![v2::stored_form(&typed)]),
+                Err(e) => return (f, Outcome::Error(Error::from(e))),
+            };
+            let Some(address) = list.iter().find(|a| v2::address_hash(a) == chosen).cloned() else {
+                return problem_v2(f, "", text::generic("The selected recovery address is not valid."), info);
+            };
+            if address == v2::stored_form(&typed) {
+                return send_v2(svc, f, &typed, &typed, info, tp).await;
+            }
+            v2::confirm_ui(&mut f, &address, &typed);
+            show(f, info)
+        }
+        v2::Step::Send => {
+            let Some(address) = submit.trimmed("recovery_confirm_address").map(str::to_string) else {
+                return problem_v2(f, "recovery_confirm_address", text::required("recovery_confirm_address"), info);
+            };
+            send_v2(svc, f, &address, &typed, info, tp).await
+        }
+        v2::Step::Redeem | v2::Step::RetrySucceeded => {
+            (f, Outcome::Error(Error::internal(&"recovery v2: step handled above")))
+        }
+    }
+}
+
+/// v2: sends a code to `address` by e-mail or SMS (nothing when no account uses it) and shows
+/// the code screen.
+async fn send_v2(
+    svc: &SelfService,
+    flow: Flow,
+    address: &str,
+    typed: &str,
+    info: &RequestInfo,
+    tp: Option<Json>,
+) -> Stepped {
+    let stored = v2::stored_form(address);
+    let flow = match challenge::reserve_send(svc, flow, &stored, info, tp.clone()).await {
+        Ok(f) => f,
+        Err(refused) => return refused,
+    };
+    let via = v2::channel_of(&stored);
+    let (task_svc, task_flow, to, payload) = (svc.clone(), flow.clone(), stored.clone(), tp);
+    svc.outbox
+        .send_latest(flow.id, async move { deliver(&task_svc, &task_flow, "code", via, &to, payload.as_ref()).await });
+    let mut f = flow;
+    f.data.address = Some(stored.clone());
+    v2::code_ui(&mut f, &stored, typed);
+    show(f, info)
 }
 
 /// Sends a code or link to the submitted address (or nothing, for an unknown address).
@@ -268,7 +388,7 @@ async fn send(
 }
 
 /// A failed CSRF check: the usual answer, and (browser flows) a regenerated CSRF cookie.
-pub(super) fn csrf_failed(flow: Flow, failure: CsrfFailure, tp: Option<Json>) -> Stepped {
+fn csrf_failed(flow: Flow, failure: CsrfFailure, tp: Option<Json>) -> Stepped {
     let browser = flow.flow_type == FlowType::Browser;
     let (flow, outcome) = csrf_outcome(flow, failure, tp);
     if !browser {
@@ -279,7 +399,7 @@ pub(super) fn csrf_failed(flow: Flow, failure: CsrfFailure, tp: Option<Json>) ->
 
 /// Sends the message for `address`: a recovery address gets a new secret (the flow's earlier
 /// ones are forgotten); an unknown one the invalid template if configured, else nothing.
-pub(super) async fn deliver(
+async fn deliver(
     svc: &SelfService,
     f: &Flow,
     method: &'static str,

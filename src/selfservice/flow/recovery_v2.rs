@@ -4,18 +4,12 @@
 //! full, and the code goes by e-mail or SMS. An address no account uses looks exactly like a
 //! known one. The code itself is redeemed as in v1.
 
-use super::recovery::{csrf_failed, deliver, redeem, show, signed_in_target};
 use super::{Flow, State};
-use crate::catalogue::{self as text, Text};
-use crate::error::{Error, FlowName};
+use crate::catalogue as text;
 use crate::persistence::identity::{AddressKind, find_by_address};
-use crate::selfservice::SelfService;
-use crate::selfservice::challenge;
-use crate::selfservice::form::Submit;
-use crate::selfservice::step::{Outcome, RequestInfo, Stepped, check_csrf};
+use crate::persistence::{Store, StoreError};
 use crate::selfservice::ui::{self, Input, group};
 use base64::Engine;
-use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 
 /// The most addresses a choice shows.
@@ -46,12 +40,12 @@ pub fn address_hash(address: &str) -> String {
 }
 
 /// The channel an address is reached by.
-fn channel_of(address: &str) -> &'static str {
+pub fn channel_of(address: &str) -> &'static str {
     if address.contains('@') { "email" } else { "sms" }
 }
 
 /// How an address is stored for its channel: e-mail lower-cased, phone numbers in E.164.
-fn stored_form(address: &str) -> String {
+pub fn stored_form(address: &str) -> String {
     let trimmed = address.trim();
     match channel_of(trimmed) {
         "email" => trimmed.to_lowercase(),
@@ -120,7 +114,7 @@ pub fn initial_ui(flow: &mut Flow) {
 }
 
 /// The choice: one button per address, masked.
-fn choice_ui(flow: &mut Flow, addresses: &[String], typed: &str) {
+pub fn choice_ui(flow: &mut Flow, addresses: &[String], typed: &str) {
     reset(flow, State::RecoveryAwaitingAddressChoice);
     flow.ui.messages.push(text::recovery_choose_address());
     for a in addresses {
@@ -136,7 +130,7 @@ fn choice_ui(flow: &mut Flow, addresses: &[String], typed: &str) {
 }
 
 /// The chosen address is typed in full.
-fn confirm_ui(flow: &mut Flow, chosen: &str, typed: &str) {
+pub fn confirm_ui(flow: &mut Flow, chosen: &str, typed: &str) {
     reset(flow, State::RecoveryConfirmingAddress);
     flow.ui.messages.push(text::recovery_full_address());
     let (kind, label) =
@@ -151,7 +145,7 @@ fn confirm_ui(flow: &mut Flow, chosen: &str, typed: &str) {
 }
 
 /// After sending: the code, resend (the address again), back.
-fn code_ui(flow: &mut Flow, address: &str, typed: &str) {
+pub fn code_ui(flow: &mut Flow, address: &str, typed: &str) {
     reset(flow, State::RecoveryAwaitingCode);
     flow.ui.messages.push(text::recovery_code_sent_to(&mask_address(address)));
     flow.ui.nodes.push(
@@ -171,18 +165,10 @@ fn code_ui(flow: &mut Flow, address: &str, typed: &str) {
     flow.ui.nodes.push(back_button());
 }
 
-/// The flow again (400, browsers 303 to the UI) with `message` on `field` (flow level when empty).
-fn problem(mut flow: Flow, field: &str, message: Text, info: &RequestInfo) -> Stepped {
-    flow.ui.reset_messages();
-    flow.ui.add_field_message(field, message);
-    let to_ui = info.html_for(flow.flow_type);
-    crate::selfservice::step::show(flow, false, to_ui)
-}
-
 /// The recovery addresses of the account that has `typed` as one (sorted), or `None`.
-async fn addresses_of(svc: &SelfService, typed: &str) -> Result<Option<Vec<String>>, Error> {
+pub async fn addresses_of(store: &Store, typed: &str) -> Result<Option<Vec<String>>, StoreError> {
     let value = stored_form(typed);
-    let mut pooled = svc.store.get().await?;
+    let mut pooled = store.get().await?;
     let mut found = find_by_address(&mut pooled.conn(), AddressKind::Recovery, channel_of(&value), &value).await?;
     if found.is_none() && channel_of(&value) == "sms" {
         // A value without `@` may still be stored as e-mail (a username-like address).
@@ -196,114 +182,6 @@ async fn addresses_of(svc: &SelfService, typed: &str) -> Result<Option<Vec<Strin
         list.truncate(MAX_ADDRESSES);
         list
     }))
-}
-
-/// `POST /self-service/recovery?flow=` for a v2 flow.
-pub async fn submit(svc: &SelfService, flow: Flow, submit: &Submit, info: &RequestInfo) -> Stepped {
-    let tp = submit.transient_payload();
-    let step = decide(flow.state, submit.field("screen") == Some("previous"), submit.trimmed("code").is_some());
-    if step == Step::RetrySucceeded {
-        let outcome = super::recovery::retry(svc, &flow, text::recovery_retry_success(), info).await;
-        return (flow, outcome);
-    }
-    if info.session.is_some() {
-        if info.is_json {
-            return (flow, Outcome::Error(Error::AlreadySignedIn(FlowName::Recovery)));
-        }
-        return (flow, Outcome::SignedIn(signed_in_target(svc, info)));
-    }
-    if step == Step::Redeem {
-        return redeem(svc, flow, "code", submit, info).await;
-    }
-    if let Err(failure) = check_csrf(&flow, info, &submit.body) {
-        return csrf_failed(flow, failure, tp);
-    }
-    let typed = submit.trimmed("recovery_address").unwrap_or_default().to_string();
-    match step {
-        Step::Back => {
-            let mut f = flow;
-            let from_choice = f.state == State::RecoveryAwaitingAddressChoice;
-            match addresses_of(svc, &typed).await {
-                Ok(Some(list)) if list.len() > 1 && !from_choice => choice_ui(&mut f, &list, &typed),
-                Ok(_) => initial_ui(&mut f),
-                Err(e) => return (f, Outcome::Error(e)),
-            }
-            show(f, info)
-        }
-        Step::Address => {
-            if typed.is_empty() {
-                let mut f = flow;
-                if f.ui.node_mut("recovery_address", None).is_none() {
-                    initial_ui(&mut f);
-                }
-                return problem(f, "recovery_address", text::required("recovery_address"), info);
-            }
-            let list = match addresses_of(svc, &typed).await {
-                Ok(found) => found.unwrap_or_else(|| vec![typed.clone()]),
-                Err(e) => return (flow, Outcome::Error(e)),
-            };
-            if list.len() == 1 && list[0] == typed {
-                return send(svc, flow, &typed, &typed, info, tp).await;
-            }
-            let mut f = flow;
-            choice_ui(&mut f, &list, &typed);
-            show(f, info)
-        }
-        Step::Choose => {
-            let Some(chosen) = submit.trimmed("recovery_select_address").map(str::to_string) else {
-                return problem(flow, "recovery_select_address", text::required("recovery_select_address"), info);
-            };
-            if typed.is_empty() {
-                return problem(flow, "recovery_address", text::required("recovery_address"), info);
-            }
-            if address_hash(&typed) == chosen {
-                return send(svc, flow, &typed, &typed, info, tp).await;
-            }
-            let list = match addresses_of(svc, &typed).await {
-                Ok(found) => found.unwrap_or_default(),
-                Err(e) => return (flow, Outcome::Error(e)),
-            };
-            let Some(address) = list.iter().find(|a| address_hash(a) == chosen) else {
-                return problem(flow, "", text::generic("The selected recovery address is not valid."), info);
-            };
-            let mut f = flow;
-            confirm_ui(&mut f, address, &typed);
-            show(f, info)
-        }
-        Step::Send => {
-            let Some(address) = submit.trimmed("recovery_confirm_address").map(str::to_string) else {
-                return problem(flow, "recovery_confirm_address", text::required("recovery_confirm_address"), info);
-            };
-            send(svc, flow, &address, &typed, info, tp).await
-        }
-        Step::Redeem | Step::RetrySucceeded => {
-            (flow, Outcome::Error(Error::internal(&"recovery v2: unreachable step")))
-        }
-    }
-}
-
-/// Sends a code to `address` (nothing when no account uses it) and shows the code screen.
-async fn send(
-    svc: &SelfService,
-    flow: Flow,
-    address: &str,
-    typed: &str,
-    info: &RequestInfo,
-    tp: Option<Json>,
-) -> Stepped {
-    let stored = stored_form(address);
-    let flow = match challenge::reserve_send(svc, flow, &stored, info, tp.clone()).await {
-        Ok(f) => f,
-        Err(refused) => return refused,
-    };
-    let via = channel_of(&stored);
-    let (task_svc, task_flow, to, payload) = (svc.clone(), flow.clone(), stored.clone(), tp);
-    svc.outbox
-        .send_latest(flow.id, async move { deliver(&task_svc, &task_flow, "code", via, &to, payload.as_ref()).await });
-    let mut f = flow;
-    f.data.address = Some(stored);
-    code_ui(&mut f, address, typed);
-    show(f, info)
 }
 
 #[cfg(test)]

@@ -13,8 +13,25 @@ use crate::selfservice::step::{Outcome, RequestInfo, check_csrf, csrf_outcome};
 use crate::selfservice::ui::{self, Input, group};
 use crate::session::Aal;
 
-/// Credential types whose identifiers name an account in step one.
-const ACCOUNT_TYPES: [&str; 4] = ["password", "code", "webauthn", "passkey"];
+/// The account an identifier names: its password or WebAuthn identifier (trimmed,
+/// lower-cased, as they are stored), else its code address (e-mail lower-cased, phone numbers
+/// in E.164), in that order.
+async fn find_account(
+    svc: &Services,
+    identifier: &str,
+) -> Result<Option<crate::identity::Identity>, crate::error::Error> {
+    let mut pooled = svc.store.get().await?;
+    let plain = identifier.trim().to_lowercase();
+    for (kind, value) in
+        [("password", plain.clone()), ("webauthn", plain), ("code", super::code::normalise_identifier(identifier))]
+    {
+        let found = crate::persistence::identity::find_by_identifier(&mut pooled.conn(), kind, &value).await?;
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    Ok(None)
+}
 
 /// The identifier-first step of login.
 pub struct IdentifierFirst;
@@ -72,14 +89,7 @@ impl LoginStrategy for IdentifierFirst {
                 tp,
             )));
         };
-        let normalised = super::code::normalise_identifier(&identifier).to_lowercase();
-        let found = async {
-            let mut pooled = svc.store.get().await?;
-            crate::persistence::identity::find_by_identifier_of(&mut pooled.conn(), &ACCOUNT_TYPES, &normalised)
-                .await
-                .map_err(crate::error::Error::from)
-        }
-        .await;
+        let found = find_account(svc, &identifier).await;
         let identity = match found {
             Ok(i) => i,
             Err(e) => return LoginStep::Answer(Box::new((flow, Outcome::Error(e)))),

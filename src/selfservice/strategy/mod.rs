@@ -109,6 +109,11 @@ pub trait LoginStrategy {
     }
     /// Adds its nodes to a login form.
     fn populate(&self, svc: &Services, flow: &mut Flow, form: LoginForm<'_>);
+    /// An aal2 flow for `identity` was just built: a second factor that starts with a message
+    /// may send it now (Kratos sends the code when it is the only second factor).
+    async fn started(&self, _svc: &Services, flow: Flow, _identity: &Identity, _info: &RequestInfo) -> Flow {
+        flow
+    }
     /// Handles a submit that names this method.
     async fn login(&self, svc: &Services, flow: Flow, submit: &Submit, info: &RequestInfo) -> LoginStep;
 }

@@ -6,7 +6,7 @@
 //! flow's internal data. As in Kratos, the user handle is 64 random characters, stored as the
 //! credential's identifier; a passkey session is aal1 (AMR `passkey`).
 
-use super::webauthn::{entry_id, relying_party, script_node};
+use super::webauthn::{entry_id, relying_party, remove_entry, script_node};
 use super::{
     LoginForm, LoginStep, LoginStrategy, Method, RegistrationForm, RegistrationStep, RegistrationStrategy,
     SettingsStep, SettingsStrategy, login_problem,
@@ -209,6 +209,21 @@ fn parse_assertion(raw: &str) -> Option<PublicKeyCredential> {
         *handle = json!(URL_SAFE_NO_PAD.encode(bytes));
     }
     serde_json::from_value(value).ok()
+}
+
+/// Verifies a new passkey (`raw`: the browser's attestation) against the flow's pending
+/// registration; returns it with the user handle it was created for, or the message to show.
+fn finish_registration(svc: &Services, rp: &Webauthn, flow: &Flow, raw: &str) -> Result<(Key, String), Text> {
+    let credential =
+        serde_json::from_str::<RegisterPublicKeyCredential>(raw).map_err(|_| text::generic(PARSE_FAILED))?;
+    let state = svc.kept_secret(flow, SESSION_DATA).and_then(|s| serde_json::from_value::<PasskeyRegistration>(s).ok());
+    let handle = svc.kept_secret(flow, USER_HANDLE).and_then(|h| h.as_str().map(str::to_string));
+    let (Some(state), Some(handle)) = (state, handle) else {
+        return Err(text::generic("Unable to parse WebAuthn response: no registration was started."));
+    };
+    rp.finish_passkey_registration(&credential, &state)
+        .map(|key| (key, handle))
+        .map_err(|e| text::generic(&format!("Unable to parse WebAuthn response: {e}")))
 }
 
 fn amr(svc: &Services) -> AuthMethod {
@@ -441,37 +456,12 @@ impl RegistrationStrategy for Passkey {
         let Some(raw) = submit.field("passkey_register") else {
             return refuse(f, "passkey_register", text::required("passkey_register"));
         };
-        let Ok(credential) = serde_json::from_str::<RegisterPublicKeyCredential>(raw) else {
-            return refuse(f, "", text::generic(PARSE_FAILED));
-        };
-        let state =
-            svc.kept_secret(&f, SESSION_DATA).and_then(|s| serde_json::from_value::<PasskeyRegistration>(s).ok());
-        let handle = svc.kept_secret(&f, USER_HANDLE).and_then(|h| h.as_str().map(str::to_string));
-        let (Some(state), Some(handle)) = (state, handle) else {
-            return refuse(f, "", text::generic("Unable to parse WebAuthn response: no registration was started."));
-        };
-        let key = match rp.finish_passkey_registration(&credential, &state) {
-            Ok(k) => k,
-            Err(e) => return refuse(f, "", text::generic(&format!("Unable to parse WebAuthn response: {e}"))),
+        let (key, handle) = match finish_registration(svc, rp, &f, raw) {
+            Ok(done) => done,
+            Err(message) => return refuse(f, "", message),
         };
         let now = svc.clock.now();
-        let mut identity = Identity {
-            id: Uuid::new_v4(),
-            schema_id,
-            state: IdentityState::Active,
-            state_changed_at: Some(now),
-            traits,
-            metadata_public: None,
-            metadata_admin: None,
-            external_id: None,
-            organization_id: None,
-            credentials: Default::default(),
-            verifiable_addresses: Vec::new(),
-            recovery_addresses: Vec::new(),
-            created_at: now,
-            updated_at: now,
-            version: 0,
-        };
+        let mut identity = Identity::signing_up(schema_id, traits, now);
         add_key(&mut identity, &key, &handle, now);
         f.data.internal.remove(SESSION_DATA);
         f.data.internal.remove(USER_HANDLE);
@@ -550,39 +540,21 @@ impl SettingsStrategy for Passkey {
             SettingsStep::Answer(Box::new(show(f, false, to_ui)))
         };
         if let Some(hex_id) = remove {
-            let mut list = entries(&identity);
-            if list.is_empty() {
+            if entries(&identity).is_empty() {
                 return refuse(f, "", text::generic("You tried to remove a WebAuthn but you have no WebAuthn set up."));
             }
-            let Some(pos) = list.iter().position(|e| hex::encode(entry_id(e)) == hex_id.to_lowercase()) else {
-                return refuse(f, "", text::generic("You tried to remove a passkey which does not exist."));
-            };
-            if count_first_factors(&identity) < 2 {
-                let reason = "unable to remove this security key because it would lock you out of your account";
-                return refuse(f, "webauthn_remove", text::generic(reason));
-            }
-            list.remove(pos);
-            if list.is_empty() {
-                identity.credentials.remove("passkey");
-            } else if let Some(c) = identity.credentials.get_mut("passkey") {
-                c.config["credentials"] = Json::Array(list);
-                c.updated_at = svc.clock.now();
+            let not_found = "You tried to remove a passkey which does not exist.";
+            if let Err((field, message)) =
+                remove_entry(&mut identity, "passkey", &hex_id, not_found, |_| true, svc.clock.now())
+            {
+                return refuse(f, field, message);
             }
             return SettingsStep::Save { flow: f, identity: Box::new(identity), proved: None };
         }
         let raw = register.unwrap_or_default();
-        let Ok(credential) = serde_json::from_str::<RegisterPublicKeyCredential>(&raw) else {
-            return refuse(f, "", text::generic(PARSE_FAILED));
-        };
-        let state =
-            svc.kept_secret(&f, SESSION_DATA).and_then(|s| serde_json::from_value::<PasskeyRegistration>(s).ok());
-        let handle = svc.kept_secret(&f, USER_HANDLE).and_then(|h| h.as_str().map(str::to_string));
-        let (Some(state), Some(handle)) = (state, handle) else {
-            return refuse(f, "", text::generic("Unable to parse WebAuthn response: no registration was started."));
-        };
-        let key = match rp.finish_passkey_registration(&credential, &state) {
-            Ok(k) => k,
-            Err(e) => return refuse(f, "", text::generic(&format!("Unable to parse WebAuthn response: {e}"))),
+        let (key, handle) = match finish_registration(svc, rp, &f, &raw) {
+            Ok(done) => done,
+            Err(message) => return refuse(f, "", message),
         };
         add_key(&mut identity, &key, &handle, svc.clock.now());
         f.data.internal.remove(SESSION_DATA);

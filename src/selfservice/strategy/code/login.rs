@@ -3,7 +3,9 @@
 //! a second factor (`code.mfa_enabled`) the signed-in identity picks one of its addresses.
 //! Each step is a state of the flow: `choose_method` → `sent_email` → `passed_challenge`.
 
-use super::{Address, Code, TOO_OFTEN, USED, code_addresses, code_nodes, normalise_identifier, send_codes};
+use super::{
+    Address, Code, TOO_OFTEN, USED, code_addresses, code_nodes, normalise_identifier, second_factor, send_codes,
+};
 use crate::catalogue::{self as text, Text};
 use crate::config::Config;
 use crate::error::Error;
@@ -57,9 +59,13 @@ async fn resolve(svc: &Services, identifier: &str) -> Result<Option<(Identity, V
     if !svc.config.selfservice.methods.code.config.missing_credential_fallback_enabled {
         return Ok(None);
     }
-    let found =
-        crate::persistence::identity::find_by_identifier_of(&mut pooled.conn(), &FIRST_FACTOR_TYPES, identifier)
-            .await?;
+    // Password and WebAuthn identifiers are stored lower-cased.
+    let found = crate::persistence::identity::find_by_identifier_of(
+        &mut pooled.conn(),
+        &FIRST_FACTOR_TYPES,
+        &identifier.trim().to_lowercase(),
+    )
+    .await?;
     Ok(found.map(|i| (i, vec![Address { value: identifier.to_string(), via: "email".into() }])))
 }
 
@@ -183,6 +189,7 @@ impl Code {
         } else {
             identity
         };
+        // Kratos records every code login at aal2 when codes are a second factor.
         let aal = if svc.config.selfservice.methods.code.mfa_enabled { Aal::Aal2 } else { Aal::Aal1 };
         let mut flow = flow;
         flow.state = State::PassedChallenge;
@@ -257,16 +264,14 @@ fn ensure_identifier(svc: &Services, flow: &mut Flow) {
 #[async_trait::async_trait(?Send)]
 impl LoginStrategy for Code {
     fn aal(&self, config: &Config) -> Aal {
-        let code = &config.selfservice.methods.code;
-        if code.mfa_enabled && !code.passwordless_enabled { Aal::Aal2 } else { Aal::Aal1 }
+        if second_factor(config) { Aal::Aal2 } else { Aal::Aal1 }
     }
 
     fn responsible(&self, svc: &Services, flow: &Flow) -> bool {
-        let code = &svc.config.selfservice.methods.code;
         if flow.data.requested_aal.unwrap_or(Aal::Aal1) == Aal::Aal2 {
-            code.mfa_enabled
+            second_factor(&svc.config)
         } else {
-            code.passwordless_enabled
+            svc.config.selfservice.methods.code.passwordless_enabled
         }
     }
 
@@ -303,13 +308,33 @@ impl LoginStrategy for Code {
                     flow.ui.nodes.push(send());
                 }
             }
-            LoginForm::SecondFactor { identity } if code.mfa_enabled => {
+            LoginForm::SecondFactor { identity } if second_factor(&svc.config) => {
                 for a in second_factor_addresses(&svc.config, identity) {
                     let label = text::login_code_to(&a.value, &a.via);
                     flow.ui.nodes.push(Input::new(group::CODE, "address", "submit").value(a.value).label(label).node());
                 }
             }
             _ => {}
+        }
+    }
+
+    async fn started(&self, svc: &Services, flow: Flow, identity: &Identity, info: &RequestInfo) -> Flow {
+        // The code goes out at once when it is the identity's only second factor, to its only
+        // address (Kratos' FastLogin2FA).
+        let others = [group::TOTP, group::LOOKUP_SECRET, group::WEBAUTHN];
+        let addresses = second_factor_addresses(&svc.config, identity);
+        if !second_factor(&svc.config)
+            || addresses.len() != 1
+            || flow.ui.nodes.iter().any(|n| others.contains(&n.group.as_str()))
+        {
+            return flow;
+        }
+        let address = &addresses[0];
+        let label = text::login_code_to(&address.value, &address.via);
+        match send_codes(svc, flow, Some(identity), None, std::slice::from_ref(address), info, None).await {
+            Ok(f) => sent(f, &address.value, group::CODE, Some(label)),
+            // Not sent (a send limit): the address button stays.
+            Err((f, _)) => f,
         }
     }
 

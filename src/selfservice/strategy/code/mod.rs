@@ -57,6 +57,13 @@ impl Method for Code {
 
 pub use crate::schema::Address;
 
+/// Whether codes are a second factor: `mfa_enabled` (Kratos refuses both it and
+/// `passwordless_enabled`; with both, codes are a first factor only).
+pub fn second_factor(config: &Config) -> bool {
+    let code = &config.selfservice.methods.code;
+    code.mfa_enabled && !code.passwordless_enabled
+}
+
 /// The addresses of an identity's `code` credential (`config.addresses`; a legacy credential
 /// without them: its identifiers, by e-mail).
 pub fn code_addresses(identity: &Identity) -> Vec<Address> {

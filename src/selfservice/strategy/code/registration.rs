@@ -4,7 +4,7 @@
 
 use super::{Address, Code, TOO_OFTEN, USED, code_nodes, send_codes};
 use crate::catalogue::{self as text, Text};
-use crate::identity::{Identity, IdentityState, VerifiableAddress};
+use crate::identity::{Identity, VerifiableAddress};
 use crate::selfservice::codes::{self, Redeemed};
 use crate::selfservice::flow::{Flow, State, registration::two_step};
 use crate::selfservice::form::{Submit, submitted_traits};
@@ -137,23 +137,8 @@ impl Code {
             created_at: now,
             updated_at: now,
         };
-        let identity = Identity {
-            id: Uuid::new_v4(),
-            schema_id,
-            state: IdentityState::Active,
-            state_changed_at: Some(now),
-            traits: stored,
-            metadata_public: None,
-            metadata_admin: None,
-            external_id: None,
-            organization_id: None,
-            credentials: Default::default(),
-            verifiable_addresses: vec![verified],
-            recovery_addresses: Vec::new(),
-            created_at: now,
-            updated_at: now,
-            version: 0,
-        };
+        let mut identity = Identity::signing_up(schema_id, stored, now);
+        identity.verifiable_addresses.push(verified);
         f.state = State::PassedChallenge;
         let identifiers = extracted.code_identifiers.iter().map(|a| a.value.clone()).collect();
         RegistrationStep::Create { flow: f, identity: Box::new(identity), identifiers }

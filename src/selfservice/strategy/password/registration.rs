@@ -4,8 +4,8 @@
 use super::{Password, password_node, submit};
 use crate::catalogue as text;
 use crate::error::Error;
+use crate::identity::Identity;
 use crate::identity::service::new_credential;
-use crate::identity::{Identity, IdentityState};
 use crate::selfservice::flow::Flow;
 use crate::selfservice::form::{Submit, submitted_traits};
 use crate::selfservice::services::Services;
@@ -14,7 +14,6 @@ use crate::selfservice::strategy::{RegistrationForm, RegistrationStep, Registrat
 use crate::selfservice::traits;
 use crate::selfservice::ui::group;
 use serde_json::{Value as Json, json};
-use uuid::Uuid;
 
 fn form(flow: Flow, transient_payload: Option<Json>) -> RegistrationStep {
     let stepped: Stepped = (flow.clone(), Outcome::Form { flow, transient_payload });
@@ -97,23 +96,8 @@ impl RegistrationStrategy for Password {
         let now = svc.clock.now();
         let mut credential = new_credential("password", now);
         credential.config = json!({ "hashed_password": hashed });
-        let identity = Identity {
-            id: Uuid::new_v4(),
-            schema_id,
-            state: IdentityState::Active,
-            state_changed_at: Some(now),
-            traits,
-            metadata_public: None,
-            metadata_admin: None,
-            external_id: None,
-            organization_id: None,
-            credentials: [("password".to_string(), credential)].into_iter().collect(),
-            verifiable_addresses: Vec::new(),
-            recovery_addresses: Vec::new(),
-            created_at: now,
-            updated_at: now,
-            version: 0,
-        };
+        let mut identity = Identity::signing_up(schema_id, traits, now);
+        identity.credentials.insert("password".into(), credential);
         RegistrationStep::Create { flow: f, identity: Box::new(identity), identifiers: extracted.password_identifiers }
     }
 }

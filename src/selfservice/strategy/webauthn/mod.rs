@@ -168,6 +168,42 @@ fn mfa_keys(identity: &Identity) -> Vec<SecurityKey> {
     entries(identity).iter().filter(|e| !is_passwordless(e)).filter_map(key_of).collect()
 }
 
+/// Removes the entry whose credential id is `hex_id` from the identity's `kind` credential
+/// (`webauthn`, `passkey`), and the credential with its last entry. An entry that is a first
+/// factor (`first_factor`) is kept when it is the identity's last one. `Err`: the field and
+/// the message to show.
+pub(crate) fn remove_entry(
+    identity: &mut Identity,
+    kind: &str,
+    hex_id: &str,
+    not_found: &str,
+    first_factor: impl Fn(&Json) -> bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), (&'static str, Text)> {
+    let mut list: Vec<Json> = identity
+        .credentials
+        .get(kind)
+        .and_then(|c| c.config.get("credentials"))
+        .and_then(Json::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let Some(pos) = list.iter().position(|e| hex::encode(entry_id(e)) == hex_id.to_lowercase()) else {
+        return Err(("", text::generic(not_found)));
+    };
+    if first_factor(&list[pos]) && crate::identity::service::count_first_factors(identity) < 2 {
+        let reason = "unable to remove this security key because it would lock you out of your account";
+        return Err(("webauthn_remove", text::generic(reason)));
+    }
+    list.remove(pos);
+    if list.is_empty() {
+        identity.credentials.remove(kind);
+    } else if let Some(c) = identity.credentials.get_mut(kind) {
+        c.config["credentials"] = Json::Array(list);
+        c.updated_at = now;
+    }
+    Ok(())
+}
+
 /// Whether an assertion's key is one of the identity's second-factor keys now, with a sign
 /// counter ahead of the stored one (both zero: the authenticator keeps no counter).
 fn still_valid(identity: &Identity, result: &AuthenticationResult) -> bool {
@@ -414,20 +450,12 @@ impl SettingsStrategy for WebAuthn {
             SettingsStep::Answer(Box::new(show(f, false, to_ui)))
         };
         if let Some(hex_id) = remove {
-            let mut list = entries(&identity);
-            let Some(pos) = list.iter().position(|e| hex::encode(entry_id(e)) == hex_id.to_lowercase()) else {
-                return refuse(f, "", text::generic("You tried to remove a WebAuthn credential which does not exist."));
-            };
-            if is_passwordless(&list[pos]) && crate::identity::service::count_first_factors(&identity) < 2 {
-                let reason = "unable to remove this security key because it would lock you out of your account";
-                return refuse(f, "webauthn_remove", text::generic(reason));
-            }
-            list.remove(pos);
-            if list.is_empty() {
-                identity.credentials.remove("webauthn");
-            } else if let Some(c) = identity.credentials.get_mut("webauthn") {
-                c.config["credentials"] = Json::Array(list);
-                c.updated_at = svc.clock.now();
+            let not_found = "You tried to remove a WebAuthn credential which does not exist.";
+            let now = svc.clock.now();
+            if let Err((field, message)) =
+                remove_entry(&mut identity, "webauthn", &hex_id, not_found, is_passwordless, now)
+            {
+                return refuse(f, field, message);
             }
             return SettingsStep::Save { flow: f, identity: Box::new(identity), proved: None };
         }
