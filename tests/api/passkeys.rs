@@ -123,6 +123,7 @@ async fn passkeys_alone(db: Db) {
     assert_eq!(login_trigger["attributes"]["onclickTrigger"], "oryPasskeyLogin");
     assert_eq!(login_trigger["meta"]["label"]["id"], 1010021);
     assert_eq!(node(&flow, "passkey_login").unwrap()["attributes"]["onloadTrigger"], "oryPasskeyLoginAutocompleteInit");
+    assert_eq!(node(&flow, "identifier").unwrap()["attributes"]["autocomplete"], "username webauthn");
     let challenge = value_of(&flow, "passkey_challenge");
     assert!(challenge["publicKey"]["challenge"].is_string());
     assert_eq!(challenge["publicKey"]["rpId"], "localhost");

@@ -139,6 +139,38 @@ async fn code_login_for_native_apps(db: Db) {
         api_submit(&t, "login", &flow, json!({"method": "code", "identifier": "ann@example.org", "code": second}))
             .await;
     assert_eq!(status, 400);
+
+    // Re-authentication with a code: the same session, a second AMR entry.
+    let token = done["session_token"].as_str().unwrap().to_string();
+    let res = t
+        .http
+        .get(format!("{}/self-service/login/api?refresh=true", t.public))
+        .header("X-Session-Token", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let refresh: Value = res.json().await.unwrap();
+    assert_eq!(node(&refresh, "identifier").unwrap()["attributes"]["value"], "ann@example.org");
+    let submit = |body: Value| {
+        let req = t
+            .http
+            .post(format!("{}/self-service/login?flow={}", t.public, refresh["id"].as_str().unwrap()))
+            .header("Accept", "application/json")
+            .header("X-Session-Token", &token)
+            .json(&body);
+        async move {
+            let res = req.send().await.unwrap();
+            (res.status().as_u16(), res.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, sent) = submit(json!({"method": "code", "identifier": "ann@example.org"})).await;
+    assert_eq!(status, 400, "{sent}");
+    let code = code_in(&mail_to(&peer, "ann@example.org", 3).await);
+    let (status, again) = submit(json!({"method": "code", "identifier": "ann@example.org", "code": code})).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["session"]["id"], done["session"]["id"]);
+    assert_eq!(amr(&again["session"]).len(), 2);
 }
 both_backends!(code_login_for_native_apps);
 
