@@ -122,3 +122,24 @@ async fn passwordless(db: Db) {
     run_suite_with(&t, "passwordless.test.mjs", &[("TESSERA_MAILBOX", mailbox)]).await;
 }
 both_backends!(passwordless);
+
+async fn recovery_v2(db: Db) {
+    if !peers_available() {
+        return;
+    }
+    let Some(peer) = crate::courier::SmtpPeer::start(None, None).await else { return };
+    let port = peer.port;
+    let t = TestApp::builder(db)
+        .config(move |c| {
+            c.courier.smtp.connection_uri = format!("smtp://127.0.0.1:{port}/?disable_starttls=true");
+            c.courier.worker.pull_wait = tessera::config::Dur(std::time::Duration::from_millis(50));
+            c.selfservice.flows.recovery.enabled = true;
+            c.feature_flags.choose_recovery_address = true;
+            c.feature_flags.use_continue_with_transitions = true;
+        })
+        .build()
+        .await;
+    let mailbox = peer.mailbox.display().to_string();
+    run_suite_with(&t, "recovery_v2.test.mjs", &[("TESSERA_MAILBOX", mailbox)]).await;
+}
+both_backends!(recovery_v2);
