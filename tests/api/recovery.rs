@@ -1074,5 +1074,21 @@ async fn recovery_v2_choose_an_address(db: Db) {
     assert_eq!(message_ids(&sent), vec![1060004]);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(peer.received().iter().all(|m| m["to"][0] != "ghost@example.org"));
+
+    // HTML forms: every screen is a 303 back to the recovery UI.
+    let client = browser(&t);
+    let mut jar = Jar::default();
+    let res = jar.send(client.get(format!("{}/self-service/recovery/browser", t.public))).await;
+    let id = flow_id_of(&location(&res));
+    let fetch = format!("{}/self-service/recovery/flows?id={id}", t.public);
+    let flow = get_json(&client, &fetch, Some(&jar)).await;
+    let action = flow["ui"]["action"].as_str().unwrap().to_string();
+    let form =
+        [("csrf_token", csrf_of(&flow)), ("method", "code".into()), ("recovery_address", "rae@example.org".into())];
+    let res = jar.send(client.post(&action).form(&form)).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), format!("https://ui.example/recovery?flow={id}"));
+    let shown = get_json(&client, &fetch, Some(&jar)).await;
+    assert_eq!(shown["state"], "recovery_awaiting_address_choice");
 }
 both_backends!(recovery_v2_choose_an_address);
