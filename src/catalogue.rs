@@ -1000,3 +1000,18 @@ pub fn label_recovery_address() -> Text {
 pub fn label_phone() -> Text {
     info(1070017, "Phone number")
 }
+
+/// 1010012: prepare the WebAuthn device (passwordless login).
+pub fn login_webauthn_prepare() -> Text {
+    info(1010012, "Prepare your WebAuthn device (e.g. security key, biometrics scanner, ...) and press continue.")
+}
+
+/// 1010013: "Continue" (the passwordless WebAuthn trigger).
+pub fn login_continue() -> Text {
+    info(1010013, "Continue")
+}
+
+/// 1040004: sign up with a security key (passwordless WebAuthn).
+pub fn register_webauthn() -> Text {
+    info(1040004, "Sign up with security key")
+}

@@ -291,3 +291,98 @@ async fn passkeys_for_spas(db: Db) {
     assert_eq!(done["continue_with"][0]["action"], "redirect_browser_to");
 }
 both_backends!(passkeys_for_spas);
+
+/// Passwordless WebAuthn keys (`webauthn.config.passwordless = true`) in a browser app:
+/// sign-up with a security key (SoftToken, presence only, as Kratos asks), login by
+/// identifier then key (aal1), unknown accounts 4000015, keys that are no second factor, the
+/// only first factor kept, and API flows without the method.
+async fn passwordless_security_keys(db: Db) {
+    use crate::selfservice::{Jar, csrf_of};
+    use webauthn_authenticator_rs::softtoken::SoftToken;
+    let t = TestApp::builder(db)
+        .config(|c| {
+            c.selfservice.methods.webauthn.enabled = true;
+            c.selfservice.methods.webauthn.config.passwordless = true;
+            c.selfservice.methods.webauthn.config.rp.id = Some("localhost".into());
+            c.selfservice.methods.webauthn.config.rp.display_name = Some("tessera test".into());
+            c.selfservice.methods.webauthn.config.rp.origins = vec![ORIGIN.into()];
+            c.selfservice.flows.registration.after.webauthn.hooks =
+                vec![HookConfig { hook: "session".into(), config: None }];
+        })
+        .build()
+        .await;
+    let (mut token, _) = SoftToken::new(false).unwrap();
+    let trigger_options = |flow: &Value, name: &str| -> Value {
+        serde_json::from_str(node(flow, name).unwrap()["attributes"]["value"].as_str().unwrap()).unwrap()
+    };
+
+    // Sign up: traits, then the key.
+    let mut jar = Jar::default();
+    let (_, flow) = spa(&mut jar, t.http.get(format!("{}/self-service/registration/browser", t.public))).await;
+    let action = flow["ui"]["action"].as_str().unwrap().to_string();
+    let traits = json!({"email": "key-only@example.org"});
+    let body = json!({"method": "profile", "traits": traits, "csrf_token": csrf_of(&flow)});
+    let (status, step2) = spa(&mut jar, t.http.post(&action).json(&body)).await;
+    assert_eq!(status, 400, "{step2}");
+    assert_eq!(node(&step2, "webauthn_register_trigger").unwrap()["meta"]["label"]["id"], 1040004);
+    let options = trigger_options(&step2, "webauthn_register_trigger");
+    let created = token.do_registration(origin(), serde_json::from_value(options).unwrap()).unwrap();
+    let body = json!({"traits": traits, "csrf_token": csrf_of(&step2), "webauthn_register_displayname": "my key",
+                      "webauthn_register": serde_json::to_string(&created).unwrap()});
+    let (status, done) = spa(&mut jar, t.http.post(&action).json(&body)).await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(amr(&done["session"]), vec![("webauthn".to_string(), "aal1".to_string())]);
+    let id = done["identity"]["id"].as_str().unwrap().to_string();
+    let (_, _, stored) =
+        t.admin_json(Method::GET, &format!("/admin/identities/{id}?include_credential=webauthn"), None).await;
+    let stored = &stored["credentials"]["webauthn"];
+    assert_eq!(stored["identifiers"], json!(["key-only@example.org"]));
+    assert_eq!(stored["config"]["credentials"][0]["is_passwordless"], true);
+    assert_eq!(stored["config"]["credentials"][0]["display_name"], "my key");
+
+    // Sign in: the identifier, then the key.
+    let mut jar = Jar::default();
+    let (_, flow) = spa(&mut jar, t.http.get(format!("{}/self-service/login/browser", t.public))).await;
+    let submit = flow["ui"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["attributes"]["name"] == "method" && n["attributes"]["value"] == "webauthn")
+        .cloned()
+        .expect("a webauthn submit");
+    assert_eq!(submit["meta"]["label"]["id"], 1010008);
+    let action = flow["ui"]["action"].as_str().unwrap().to_string();
+    let body = json!({"method": "webauthn", "identifier": "nobody@example.org", "csrf_token": csrf_of(&flow)});
+    let (status, refused) = spa(&mut jar, t.http.post(&action).json(&body)).await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(message_ids(&refused), vec![4000015]);
+    let body = json!({"method": "webauthn", "identifier": "Key-Only@example.org", "csrf_token": csrf_of(&flow)});
+    let (status, moved) = spa(&mut jar, t.http.post(&action).json(&body)).await;
+    assert_eq!(status, 422, "{moved}");
+    assert_eq!(moved["error"]["id"], "browser_location_change_required");
+    let (_, flow) =
+        spa(&mut jar, t.http.get(format!("{}/self-service/login/flows?id={}", t.public, flow["id"].as_str().unwrap())))
+            .await;
+    assert_eq!(message_ids(&flow), vec![1010012]);
+    let options = trigger_options(&flow, "webauthn_login_trigger");
+    assert_eq!(options["publicKey"]["allowCredentials"].as_array().unwrap().len(), 1);
+    let assertion = token.do_authentication(origin(), serde_json::from_value(options).unwrap()).unwrap();
+    let body = json!({"identifier": "key-only@example.org", "csrf_token": csrf_of(&flow),
+                      "webauthn_login": serde_json::to_string(&assertion).unwrap()});
+    let (status, done) = spa(&mut jar, t.http.post(&action).json(&body)).await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["session"]["identity"]["id"], id.as_str());
+    assert_eq!(amr(&done["session"]), vec![("webauthn".to_string(), "aal1".to_string())]);
+    // aal1 is the highest available: a passwordless key is no second factor.
+    let (status, _) = spa(&mut jar, t.http.get(format!("{}/sessions/whoami", t.public))).await;
+    assert_eq!(status, 200);
+
+    // Settings: the only first factor cannot be removed.
+    let (_, settings) = spa(&mut jar, t.http.get(format!("{}/self-service/settings/browser", t.public))).await;
+    assert_eq!(node(&settings, "webauthn_remove").unwrap()["attributes"]["disabled"], true);
+
+    // API flows do not offer the method.
+    let flow = api_flow(&t, "login", "").await;
+    assert!(flow["ui"]["nodes"].as_array().unwrap().iter().all(|n| n["group"] != "webauthn"), "{flow}");
+}
+both_backends!(passwordless_security_keys);

@@ -1,14 +1,17 @@
-//! The `webauthn` method as a second factor (`config.passwordless = false`, behaviour.md
-//! §13.4): security keys registered and removed in settings, asked for at aal2 login. Browser
-//! flows only, as in Kratos. Registration and assertions are verified by `webauthn-rs`; its
+//! The `webauthn` method (behaviour.md §13.4): as a second factor (`config.passwordless =
+//! false`), security keys registered and removed in settings and asked for at aal2 login; as
+//! a first factor (`passwordless = true`, in [`passwordless`]) keys sign up and sign in on
+//! their own. Browser flows only, as in Kratos. Registration and assertions are verified by `webauthn-rs`; its
 //! challenge state is kept in the flow's internal context, and each key is stored in Kratos'
 //! shape plus webauthn-rs' own form of it (`key`), which carries the public key and the sign
 //! counter. A counter that goes backwards fails the login; the new counter is written after
 //! the answer (deferred).
 
+mod passwordless;
+
 use super::{
-    LoginForm, LoginStep, LoginStrategy, Method, SettingsStep, SettingsStrategy, second_factor_identity,
-    second_factor_problem,
+    LoginForm, LoginStep, LoginStrategy, Method, RegistrationStrategy, SettingsStep, SettingsStrategy,
+    second_factor_identity, second_factor_problem,
 };
 use crate::catalogue::{self as text, Text};
 use crate::config::Config;
@@ -97,12 +100,14 @@ impl Method for WebAuthn {
     }
 
     fn enabled(&self, config: &Config) -> bool {
-        // Passwordless keys (a first factor) are not implemented yet: the method is off then,
-        // rather than enrolling keys that no login would ask for.
-        config.selfservice.methods.webauthn.enabled && !config.selfservice.methods.webauthn.config.passwordless
+        config.selfservice.methods.webauthn.enabled
     }
 
     fn login(&self) -> Option<&dyn LoginStrategy> {
+        Some(self)
+    }
+
+    fn registration(&self) -> Option<&dyn RegistrationStrategy> {
         Some(self)
     }
 
@@ -163,9 +168,14 @@ fn key_of(entry: &Json) -> Option<SecurityKey> {
     (!id.is_empty()).then(|| serde_json::from_value(json!({ "cred": credential })).ok()).flatten()
 }
 
+/// The identity's keys of one kind (passwordless, or second factor) that webauthn-rs can verify.
+fn keys(identity: &Identity, passwordless: bool) -> Vec<SecurityKey> {
+    entries(identity).iter().filter(|e| is_passwordless(e) == passwordless).filter_map(key_of).collect()
+}
+
 /// The identity's second-factor keys that webauthn-rs can verify.
 fn mfa_keys(identity: &Identity) -> Vec<SecurityKey> {
-    entries(identity).iter().filter(|e| !is_passwordless(e)).filter_map(key_of).collect()
+    keys(identity, false)
 }
 
 /// Removes the entry whose credential id is `hex_id` from the identity's `kind` credential
@@ -204,11 +214,11 @@ pub(crate) fn remove_entry(
     Ok(())
 }
 
-/// Whether an assertion's key is one of the identity's second-factor keys now, with a sign
+/// Whether an assertion's key is one of the identity's keys of that kind now, with a sign
 /// counter ahead of the stored one (both zero: the authenticator keeps no counter).
-fn still_valid(identity: &Identity, result: &AuthenticationResult) -> bool {
+fn still_valid(identity: &Identity, result: &AuthenticationResult, passwordless: bool) -> bool {
     let id: &[u8] = result.cred_id().as_ref();
-    entries(identity).iter().filter(|e| !is_passwordless(e) && key_of(e).is_some()).any(|e| {
+    entries(identity).iter().filter(|e| is_passwordless(e) == passwordless && key_of(e).is_some()).any(|e| {
         let stored = e.pointer("/authenticator/sign_count").and_then(Json::as_u64).unwrap_or(0);
         entry_id(e) == id && (u64::from(result.counter()) > stored || (stored == 0 && result.counter() == 0))
     })
@@ -228,10 +238,11 @@ fn trigger(name: &str, function: &str, options: &Json, label: Text) -> ui::Node 
     node
 }
 
+/// The AMR entry of a key: aal1 when keys are a first factor (passwordless), else aal2.
 fn amr(svc: &Services) -> AuthMethod {
     AuthMethod {
         method: "webauthn".into(),
-        aal: Some(Aal::Aal2),
+        aal: Some(if passwordless(svc) { Aal::Aal1 } else { Aal::Aal2 }),
         completed_at: svc.clock.now(),
         provider: None,
         organization: None,
@@ -280,12 +291,13 @@ fn store_counter_later(identities: IdentityService, identity_id: uuid::Uuid, res
 
 #[async_trait::async_trait(?Send)]
 impl LoginStrategy for WebAuthn {
-    fn aal(&self, _config: &crate::config::Config) -> Aal {
-        Aal::Aal2
+    fn aal(&self, config: &crate::config::Config) -> Aal {
+        if config.selfservice.methods.webauthn.config.passwordless { Aal::Aal1 } else { Aal::Aal2 }
     }
 
     fn responsible(&self, svc: &Services, flow: &Flow) -> bool {
-        flow.flow_type == FlowType::Browser && flow.data.requested_aal == Some(Aal::Aal2) && !passwordless(svc)
+        let requested = flow.data.requested_aal.unwrap_or(Aal::Aal1);
+        flow.flow_type == FlowType::Browser && (requested == Aal::Aal2) != passwordless(svc)
     }
 
     fn claims(&self, submit: &Submit) -> bool {
@@ -293,8 +305,11 @@ impl LoginStrategy for WebAuthn {
     }
 
     fn populate(&self, svc: &Services, flow: &mut Flow, form: LoginForm<'_>) {
+        if passwordless(svc) {
+            return self.populate_passwordless(svc, flow, form);
+        }
         let LoginForm::SecondFactor { identity } = form else { return };
-        let (Some(rp), FlowType::Browser, false) = (&self.rp, flow.flow_type, passwordless(svc)) else { return };
+        let (Some(rp), FlowType::Browser) = (&self.rp, flow.flow_type) else { return };
         let keys = mfa_keys(identity);
         if keys.is_empty() {
             return;
@@ -317,6 +332,9 @@ impl LoginStrategy for WebAuthn {
         let tp = submit.transient_payload();
         if let Err(failure) = check_csrf(&flow, info, &submit.body) {
             return LoginStep::Answer(Box::new(csrf_outcome(flow, failure, tp)));
+        }
+        if passwordless(svc) {
+            return self.login_passwordless(svc, flow, submit, info).await;
         }
         let problem = |flow: Flow, field: &str, message: Text| {
             LoginStep::Answer(Box::new(second_factor_problem(flow, "webauthn_login", field, message, tp.clone())))
@@ -357,7 +375,7 @@ impl LoginStrategy for WebAuthn {
         };
         // The challenge listed the keys the identity had when the flow was created: the key
         // must still be one of its keys now, and its counter must be ahead of the stored one.
-        if !still_valid(&identity, &result) {
+        if !still_valid(&identity, &result, false) {
             tracing::info!("webauthn: assertion by a removed key or with a counter that went backwards");
             return problem(flow, "", text::totp_wrong());
         }
@@ -399,7 +417,7 @@ impl SettingsStrategy for WebAuthn {
         }
         let user = identity.credentials.get("webauthn").and_then(|c| c.identifiers.first().cloned());
         let user = user.unwrap_or_else(|| identity.id.to_string());
-        let exclude: Vec<_> = mfa_keys(identity).iter().map(|k| k.cred_id().clone()).collect();
+        let exclude: Vec<_> = entries(identity).iter().filter_map(key_of).map(|k| k.cred_id().clone()).collect();
         let started = rp.start_securitykey_registration(identity.id, &user, &user, Some(exclude), None, None);
         let (options, state) = match started {
             Ok(s) => s,
@@ -491,7 +509,7 @@ impl SettingsStrategy for WebAuthn {
             "authenticator": {"aaguid": STANDARD.encode([0u8; 16]), "sign_count": 0, "clone_warning": false},
             "display_name": name,
             "added_at": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            "is_passwordless": false,
+            "is_passwordless": passwordless(svc),
             "key": serde_json::to_value(&key).unwrap_or(Json::Null),
         });
         let mut list = entries(&identity);
