@@ -367,6 +367,21 @@ async fn passwordless_security_keys(db: Db) {
     let options = trigger_options(&flow, "webauthn_login_trigger");
     assert_eq!(options["publicKey"]["allowCredentials"].as_array().unwrap().len(), 1);
     let assertion = token.do_authentication(origin(), serde_json::from_value(options).unwrap()).unwrap();
+    // The challenge belongs to the account it was made for: naming another account refuses.
+    let (status, _, _) = t
+        .admin_json(
+            Method::POST,
+            "/admin/identities",
+            Some(json!({"traits": {"email": "other@example.org"},
+                        "credentials": {"password": {"config": {"password": crate::selfservice::PASSWORD}}}})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let body = json!({"identifier": "other@example.org", "csrf_token": csrf_of(&flow),
+                      "webauthn_login": serde_json::to_string(&assertion).unwrap()});
+    let (status, refused) = spa(&mut jar, t.http.post(&action).json(&body)).await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(message_ids(&refused), vec![4000008]);
     let body = json!({"identifier": "key-only@example.org", "csrf_token": csrf_of(&flow),
                       "webauthn_login": serde_json::to_string(&assertion).unwrap()});
     let (status, done) = spa(&mut jar, t.http.post(&action).json(&body)).await;

@@ -401,6 +401,8 @@ impl LoginStrategy for Passkey {
         let refresh =
             svc.kept_secret(&flow, REFRESH_DATA).and_then(|s| serde_json::from_value::<PasskeyAuthentication>(s).ok());
         let verified = match refresh {
+            // A refresh challenged the signed-in identity's passkeys: only that identity.
+            Some(_) if flow.data.identity_id != Some(identity.id) => return problem(flow, "", text::totp_wrong()),
             Some(state) => rp.finish_passkey_authentication(&credential, &state),
             None => match svc
                 .kept_secret(&flow, SESSION_DATA)
@@ -482,8 +484,8 @@ impl RegistrationStrategy for Passkey {
         let now = svc.clock.now();
         let mut identity = Identity::signing_up(schema_id, traits, now);
         add_key(&mut identity, &key, &handle, now);
-        f.data.internal.remove(SESSION_DATA);
-        f.data.internal.remove(USER_HANDLE);
+        // The pending registration stays in the flow: if creating the identity fails (a taken
+        // identifier, a hook), the same form can be submitted again.
         let mut identifiers = extracted.password_identifiers;
         identifiers.extend(extracted.webauthn_identifiers);
         RegistrationStep::Create { flow: f, identity: Box::new(identity), identifiers }

@@ -29,11 +29,18 @@ use webauthn_rs::prelude::{
 /// The internal-data key of the user id a registration creates its identity with.
 const NEW_IDENTITY: &str = "webauthn_new_identity";
 
-/// The account whose WebAuthn identifier is `identifier` (stored lower-cased).
+/// The account an identifier names: its WebAuthn identifier, else (identifier-first found it
+/// so) its password identifier; both are stored lower-cased.
 async fn find(svc: &Services, identifier: &str) -> Result<Option<Identity>, Error> {
     let mut pooled = svc.store.get().await?;
     let value = identifier.trim().to_lowercase();
-    Ok(crate::persistence::identity::find_by_identifier(&mut pooled.conn(), "webauthn", &value).await?)
+    for kind in ["webauthn", "password"] {
+        let found = crate::persistence::identity::find_by_identifier(&mut pooled.conn(), kind, &value).await?;
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    Ok(None)
 }
 
 fn answer(stepped: crate::selfservice::step::Stepped) -> LoginStep {
@@ -108,7 +115,10 @@ impl WebAuthn {
             .start_securitykey_authentication(&keys)
             .map_err(|e| tracing::warn!(error = %e, "webauthn: no login challenge"))
             .ok()?;
-        svc.keep_secret(flow, SESSION_DATA, &serde_json::to_value(&state).ok()?);
+        // The challenge is bound to the account it was made for: only that account's stored
+        // keys verify it, whatever identifier the answer names.
+        let kept = json!({ "state": serde_json::to_value(&state).ok()?, "identity": identity.id });
+        svc.keep_secret(flow, SESSION_DATA, &kept);
         serde_json::to_value(&options).ok()
     }
 
@@ -126,13 +136,13 @@ impl WebAuthn {
         else {
             return answer(login_problem(flow, "", "identifier", text::required("identifier"), tp));
         };
-        let identity = match find(svc, &identifier).await {
-            Ok(Some(i)) if !keys(&i, true).is_empty() => i,
-            Ok(_) => return answer(login_problem(flow, &identifier, "", text::no_passkey_user(), tp)),
-            Err(e) => return answer((flow, Outcome::Error(e))),
-        };
         let Some(response) = submit.field("webauthn_login") else {
             // Step two: the challenge for this account's keys; the browser runs it.
+            let identity = match find(svc, &identifier).await {
+                Ok(Some(i)) if !keys(&i, true).is_empty() => i,
+                Ok(_) => return answer(login_problem(flow, &identifier, "", text::no_passkey_user(), tp)),
+                Err(e) => return answer((flow, Outcome::Error(e))),
+            };
             let mut f = flow;
             let Some(options) = self.challenge(svc, &mut f, &identity) else {
                 return answer(login_problem(f, &identifier, "", text::no_passkey_user(), tp));
@@ -160,12 +170,21 @@ impl WebAuthn {
         let Ok(credential) = serde_json::from_str::<PublicKeyCredential>(response) else {
             return problem(flow, text::generic("Unable to parse WebAuthn response."));
         };
-        let Some(state) = svc
-            .kept_secret(&flow, SESSION_DATA)
-            .and_then(|s| serde_json::from_value::<SecurityKeyAuthentication>(s).ok())
-        else {
-            return problem(flow, text::totp_wrong());
+        // Step three: the account the challenge was made for, and only that one.
+        let kept = svc.kept_secret(&flow, SESSION_DATA).unwrap_or(Json::Null);
+        let state = serde_json::from_value::<SecurityKeyAuthentication>(kept["state"].clone()).ok();
+        let bound = serde_json::from_value::<uuid::Uuid>(kept["identity"].clone()).ok();
+        let (Some(state), Some(bound)) = (state, bound) else { return problem(flow, text::totp_wrong()) };
+        let identity = match svc.identities.get(bound).await {
+            Ok(i) => i,
+            Err(Error::NotFound(_)) => return problem(flow, text::no_passkey_user()),
+            Err(e) => return answer((flow, Outcome::Error(e))),
         };
+        match find(svc, &identifier).await {
+            Ok(Some(named)) if named.id != bound => return problem(flow, text::totp_wrong()),
+            Ok(_) => {}
+            Err(e) => return answer((flow, Outcome::Error(e))),
+        }
         match svc.brute_force.reserve(&identifier, info.client_ip.as_deref()).await {
             Ok(Verdict::Allowed) => {}
             Ok(Verdict::Locked(until)) => return problem(flow, text::locked_out(svc.brute_force.retry_after(until))),
@@ -322,8 +341,8 @@ impl RegistrationStrategy for WebAuthn {
         c.config = json!({ "credentials": [entry], "user_handle": STANDARD.encode(user.as_bytes()) });
         c.identifiers = extracted.webauthn_identifiers.clone();
         identity.credentials.insert("webauthn".into(), c);
-        f.data.internal.remove(SESSION_DATA);
-        f.data.internal.remove(NEW_IDENTITY);
+        // The pending registration stays in the flow: if creating the identity fails (a taken
+        // identifier, a hook), the same form can be submitted again.
         RegistrationStep::Create { flow: f, identity: Box::new(identity), identifiers: extracted.webauthn_identifiers }
     }
 }
