@@ -18,6 +18,12 @@ fn peers_available() -> bool {
     ok
 }
 
+/// Mail through the SMTP peer on `port`, delivered at once.
+fn smtp(c: &mut tessera::config::Config, port: u16) {
+    c.courier.smtp.connection_uri = format!("smtp://127.0.0.1:{port}/?disable_starttls=true");
+    c.courier.worker.pull_wait = tessera::config::Dur(std::time::Duration::from_millis(50));
+}
+
 async fn run_suite(t: &TestApp, file: &str) {
     run_suite_with(t, file, &[]).await
 }
@@ -71,8 +77,7 @@ async fn recovery(db: Db) {
     let port = peer.port;
     let t = TestApp::builder(db)
         .config(move |c| {
-            c.courier.smtp.connection_uri = format!("smtp://127.0.0.1:{port}/?disable_starttls=true");
-            c.courier.worker.pull_wait = tessera::config::Dur(std::time::Duration::from_millis(50));
+            smtp(c, port);
             c.selfservice.flows.verification.enabled = true;
             c.selfservice.flows.recovery.enabled = true;
             c.selfservice.methods.link.enabled = true;
@@ -110,8 +115,7 @@ async fn passwordless(db: Db) {
     let port = peer.port;
     let t = TestApp::builder(db)
         .config(move |c| {
-            c.courier.smtp.connection_uri = format!("smtp://127.0.0.1:{port}/?disable_starttls=true");
-            c.courier.worker.pull_wait = tessera::config::Dur(std::time::Duration::from_millis(50));
+            smtp(c, port);
             c.selfservice.methods.code.passwordless_enabled = true;
             c.selfservice.flows.registration.after.code.hooks =
                 vec![tessera::config::HookConfig { hook: "session".into(), config: None }];
@@ -131,8 +135,7 @@ async fn recovery_v2(db: Db) {
     let port = peer.port;
     let t = TestApp::builder(db)
         .config(move |c| {
-            c.courier.smtp.connection_uri = format!("smtp://127.0.0.1:{port}/?disable_starttls=true");
-            c.courier.worker.pull_wait = tessera::config::Dur(std::time::Duration::from_millis(50));
+            smtp(c, port);
             c.selfservice.flows.recovery.enabled = true;
             c.feature_flags.choose_recovery_address = true;
             c.feature_flags.use_continue_with_transitions = true;

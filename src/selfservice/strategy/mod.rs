@@ -293,6 +293,25 @@ pub fn login_problem(
     (flow.clone(), super::step::Outcome::Form { flow, transient_payload })
 }
 
+/// Conditional UI (passkeys, passwordless keys): the identifier input asks browsers to offer
+/// WebAuthn credentials in its autofill (`autocomplete="username webauthn"`); added when no
+/// other method shows one.
+pub fn webauthn_identifier(svc: &Services, flow: &mut Flow) {
+    if let Some(n) = flow.ui.node_mut("identifier", None) {
+        n.attributes.insert("autocomplete".into(), "username webauthn".into());
+        return;
+    }
+    let (_, schema) = svc.schema_of(flow);
+    flow.ui.nodes.push(
+        super::ui::Input::new(super::ui::group::DEFAULT, "identifier", "text")
+            .value("")
+            .required()
+            .autocomplete("username webauthn")
+            .label(super::ui::identifier_label(&schema))
+            .node(),
+    );
+}
+
 /// The identity an aal2 login is for: the signed-in one, active.
 pub async fn second_factor_identity(svc: &Services, flow: &Flow, info: &RequestInfo) -> Result<Identity, Error> {
     let id =

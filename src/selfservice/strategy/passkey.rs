@@ -265,22 +265,7 @@ impl Passkey {
         add_script(svc, flow);
         if identity.is_none() {
             // Conditional UI: browsers offer passkeys in the identifier's autofill.
-            match flow.ui.node_mut("identifier", None) {
-                Some(n) => {
-                    n.attributes.insert("autocomplete".into(), "username webauthn".into());
-                }
-                None => {
-                    let (_, schema) = svc.schema_of(flow);
-                    flow.ui.nodes.push(
-                        Input::new(group::DEFAULT, "identifier", "text")
-                            .value("")
-                            .required()
-                            .autocomplete("username webauthn")
-                            .label(ui::identifier_label(&schema))
-                            .node(),
-                    );
-                }
-            }
+            crate::selfservice::strategy::webauthn_identifier(svc, flow);
         }
         if with_trigger {
             flow.ui.nodes.push(trigger(flow, "passkey_login_trigger", "oryPasskeyLogin", text::login_passkey()));

@@ -56,22 +56,7 @@ impl WebAuthn {
         let submit = || ui::submit_button(group::WEBAUTHN, "webauthn", text::login_webauthn());
         match form {
             LoginForm::FirstFactor => {
-                match flow.ui.node_mut("identifier", None) {
-                    Some(n) => {
-                        n.attributes.insert("autocomplete".into(), "username webauthn".into());
-                    }
-                    None => {
-                        let (_, schema) = svc.schema_of(flow);
-                        flow.ui.nodes.push(
-                            Input::new(group::DEFAULT, "identifier", "text")
-                                .value("")
-                                .required()
-                                .autocomplete("username webauthn")
-                                .label(ui::identifier_label(&schema))
-                                .node(),
-                        );
-                    }
-                }
+                crate::selfservice::strategy::webauthn_identifier(svc, flow);
                 flow.ui.nodes.push(submit());
             }
             LoginForm::Credentials { identity } => {
