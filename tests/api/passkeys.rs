@@ -146,6 +146,16 @@ async fn passkeys_alone(db: Db) {
     assert_eq!(done["session"]["identity"]["id"], id.as_str());
     assert_eq!(amr(&done["session"]), vec![("passkey".to_string(), "aal1".to_string())]);
     let token = done["session_token"].as_str().unwrap().to_string();
+    // The sign counter is stored after the answer (a clone's lower counter is refused then).
+    let mut counted = Value::Null;
+    for _ in 0..100 {
+        counted = stored_passkeys(&t, &id).await["config"]["credentials"][0]["authenticator"]["sign_count"].clone();
+        if counted.as_u64().is_some_and(|c| c > 0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(counted.as_u64().is_some_and(|c| c > 0), "{counted}");
 
     // Refresh: only this identity's passkeys are challenged.
     let res = t

@@ -6,7 +6,7 @@
 //! flow's internal data. As in Kratos, the user handle is 64 random characters, stored as the
 //! credential's identifier; a passkey session is aal1 (AMR `passkey`).
 
-use super::webauthn::{entry_id, relying_party, remove_entry, script_node};
+use super::webauthn::{counter_moved, entry_id, relying_party, remove_entry, script_node, store_counter_later};
 use super::{
     LoginForm, LoginStep, LoginStrategy, Method, RegistrationForm, RegistrationStep, RegistrationStrategy,
     SettingsStep, SettingsStrategy, login_problem,
@@ -397,14 +397,23 @@ impl LoginStrategy for Passkey {
                 None => return problem(flow, "", text::totp_wrong()),
             },
         };
-        if let Err(e) = verified {
-            tracing::info!(error = %e, "passkey: assertion refused");
+        let result = match verified {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::info!(error = %e, "passkey: assertion refused");
+                return problem(flow, "", text::totp_wrong());
+            }
+        };
+        // A counter that does not move forward is a cloned authenticator (or a replay).
+        if !counter_moved(&entries(&identity), &result) {
+            tracing::info!("passkey: assertion with a counter that went backwards");
             return problem(flow, "", text::totp_wrong());
         }
         if identity.state != IdentityState::Active {
             return LoginStep::Answer(Box::new((flow, Outcome::Error(Error::IdentityDisabled))));
         }
         let mut flow = flow;
+        store_counter_later(svc.identities.clone(), identity.id, "passkey", result);
         flow.data.internal.remove(SESSION_DATA);
         flow.data.internal.remove(REFRESH_DATA);
         flow.active = Some("passkey".into());

@@ -217,8 +217,15 @@ pub(crate) fn remove_entry(
 /// Whether an assertion's key is one of the identity's keys of that kind now, with a sign
 /// counter ahead of the stored one (both zero: the authenticator keeps no counter).
 fn still_valid(identity: &Identity, result: &AuthenticationResult, passwordless: bool) -> bool {
+    let list: Vec<Json> = entries(identity).into_iter().filter(|e| is_passwordless(e) == passwordless).collect();
+    counter_moved(&list, result)
+}
+
+/// Whether the assertion's key is among `list` (stored entries) with a sign counter ahead of
+/// the stored one (both zero: the authenticator keeps no counter, as synced passkeys do).
+pub(crate) fn counter_moved(list: &[Json], result: &AuthenticationResult) -> bool {
     let id: &[u8] = result.cred_id().as_ref();
-    entries(identity).iter().filter(|e| is_passwordless(e) == passwordless && key_of(e).is_some()).any(|e| {
+    list.iter().filter(|e| key_of(e).is_some()).any(|e| {
         let stored = e.pointer("/authenticator/sign_count").and_then(Json::as_u64).unwrap_or(0);
         entry_id(e) == id && (u64::from(result.counter()) > stored || (stored == 0 && result.counter() == 0))
     })
@@ -251,7 +258,12 @@ fn amr(svc: &Services) -> AuthMethod {
 
 /// Writes the key's new sign counter after the answer (a failure is logged: the next login
 /// then compares against the older counter).
-fn store_counter_later(identities: IdentityService, identity_id: uuid::Uuid, result: AuthenticationResult) {
+pub(crate) fn store_counter_later(
+    identities: IdentityService,
+    identity_id: uuid::Uuid,
+    kind: &'static str,
+    result: AuthenticationResult,
+) {
     if !result.needs_update() {
         return;
     }
@@ -261,7 +273,7 @@ fn store_counter_later(identities: IdentityService, identity_id: uuid::Uuid, res
                 Ok(i) => i,
                 Err(e) => return tracing::warn!(error = %e, "webauthn: sign counter not stored"),
             };
-            let Some(cred) = identity.credentials.get_mut("webauthn") else { return };
+            let Some(cred) = identity.credentials.get_mut(kind) else { return };
             let Some(list) = cred.config.get_mut("credentials").and_then(Json::as_array_mut) else { return };
             let mut changed = false;
             for entry in list.iter_mut() {
@@ -380,7 +392,7 @@ impl LoginStrategy for WebAuthn {
             return problem(flow, "", text::totp_wrong());
         }
         svc.brute_force.second_factor_succeeded(identity.id).await;
-        store_counter_later(svc.identities.clone(), identity.id, result);
+        store_counter_later(svc.identities.clone(), identity.id, "webauthn", result);
         let mut flow = flow;
         // The challenge is spent.
         flow.data.internal.remove(SESSION_DATA);

@@ -193,7 +193,7 @@ impl WebAuthn {
         if let Err(e) = svc.brute_force.succeeded(&identifier, info.client_ip.as_deref()).await {
             tracing::warn!(error = %e, "brute-force counter could not be cleared");
         }
-        store_counter_later(svc.identities.clone(), identity.id, result);
+        store_counter_later(svc.identities.clone(), identity.id, "webauthn", result);
         let mut flow = flow;
         flow.data.internal.remove(SESSION_DATA);
         flow.active = Some("webauthn".into());
