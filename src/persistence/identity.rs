@@ -325,27 +325,6 @@ pub async fn find_by_identifier(
     Ok(hydrate(conn, rows, true).await?.pop())
 }
 
-/// Loads the identity that owns credential identifier `identifier` of any of the types `kinds`.
-pub async fn find_by_identifier_of(
-    conn: &mut Conn<'_>,
-    kinds: &[&str],
-    identifier: &str,
-) -> Result<Option<Identity>, StoreError> {
-    let kinds: Vec<String> = kinds.iter().map(|k| k.to_string()).collect();
-    let rows: Vec<IdentityRow> = on_conn!(conn, c => identities::table
-        .filter(identities::id.eq_any(
-            identifiers::table
-                .filter(identifiers::kind.eq_any(&kinds))
-                .filter(identifiers::identifier.eq(identifier))
-                .select(identifiers::identity_id),
-        ))
-        .select(IdentityRow::as_select())
-        .limit(1)
-        .load(c)
-        .await)?;
-    Ok(hydrate(conn, rows, true).await?.pop())
-}
-
 /// Which identities a list returns (filters are exclusive, as in Kratos).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ListFilter {

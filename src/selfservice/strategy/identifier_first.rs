@@ -3,7 +3,7 @@
 //! what that account signs in with (every first factor populates it), or — with account
 //! enumeration mitigated — the same form for an account that does not exist.
 
-use super::{LoginForm, LoginStep, LoginStrategy, Method, login_problem};
+use super::{LoginForm, LoginStep, LoginStrategy, Method, find_account, login_problem};
 use crate::catalogue as text;
 use crate::config::{Config, LoginStyle};
 use crate::selfservice::flow::Flow;
@@ -12,26 +12,6 @@ use crate::selfservice::services::Services;
 use crate::selfservice::step::{Outcome, RequestInfo, check_csrf, csrf_outcome};
 use crate::selfservice::ui::{self, Input, group};
 use crate::session::Aal;
-
-/// The account an identifier names: its password or WebAuthn identifier (trimmed,
-/// lower-cased, as they are stored), else its code address (e-mail lower-cased, phone numbers
-/// in E.164), in that order.
-async fn find_account(
-    svc: &Services,
-    identifier: &str,
-) -> Result<Option<crate::identity::Identity>, crate::error::Error> {
-    let mut pooled = svc.store.get().await?;
-    let plain = identifier.trim().to_lowercase();
-    for (kind, value) in
-        [("password", plain.clone()), ("webauthn", plain), ("code", super::code::normalise_identifier(identifier))]
-    {
-        let found = crate::persistence::identity::find_by_identifier(&mut pooled.conn(), kind, &value).await?;
-        if found.is_some() {
-            return Ok(found);
-        }
-    }
-    Ok(None)
-}
 
 /// The identifier-first step of login.
 pub struct IdentifierFirst;
@@ -89,7 +69,8 @@ impl LoginStrategy for IdentifierFirst {
                 tp,
             )));
         };
-        let found = find_account(svc, &identifier).await;
+        // Password and WebAuthn identifiers first, then code addresses.
+        let found = find_account(svc, &["password", "webauthn", "code"], &identifier).await;
         let identity = match found {
             Ok(i) => i,
             Err(e) => return LoginStep::Answer(Box::new((flow, Outcome::Error(e)))),

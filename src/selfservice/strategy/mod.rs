@@ -293,23 +293,47 @@ pub fn login_problem(
     (flow.clone(), super::step::Outcome::Form { flow, transient_payload })
 }
 
-/// Conditional UI (passkeys, passwordless keys): the identifier input asks browsers to offer
-/// WebAuthn credentials in its autofill (`autocomplete="username webauthn"`); added when no
-/// other method shows one.
-pub fn webauthn_identifier(svc: &Services, flow: &mut Flow) {
+/// Adds the empty identifier input unless the form has one. `autocomplete`: a value it must
+/// carry (conditional UI for passkeys and passwordless keys: `username webauthn`, which asks
+/// browsers to offer WebAuthn credentials in its autofill), set on an existing input too.
+pub fn ensure_identifier(svc: &Services, flow: &mut Flow, autocomplete: Option<&str>) {
     if let Some(n) = flow.ui.node_mut("identifier", None) {
-        n.attributes.insert("autocomplete".into(), "username webauthn".into());
+        if let Some(value) = autocomplete {
+            n.attributes.insert("autocomplete".into(), value.into());
+        }
         return;
     }
     let (_, schema) = svc.schema_of(flow);
-    flow.ui.nodes.push(
-        super::ui::Input::new(super::ui::group::DEFAULT, "identifier", "text")
-            .value("")
-            .required()
-            .autocomplete("username webauthn")
-            .label(super::ui::identifier_label(&schema))
-            .node(),
-    );
+    let mut input = super::ui::Input::new(super::ui::group::DEFAULT, "identifier", "text").value("").required();
+    if let Some(value) = autocomplete {
+        input = input.autocomplete(value);
+    }
+    flow.ui.nodes.push(input.label(super::ui::identifier_label(&schema)).node());
+}
+
+/// A typed identifier as code addresses are stored: e-mail-like values lower-cased, phone
+/// numbers in E.164, anything else trimmed.
+pub fn normalise_identifier(raw: &str) -> String {
+    let trimmed = raw.trim();
+    if trimmed.contains('@') {
+        return trimmed.to_lowercase();
+    }
+    crate::schema::normalise("sms", trimmed).unwrap_or_else(|_| trimmed.to_string())
+}
+
+/// The account a typed identifier names, looking through the credential types `kinds` in
+/// order, each normalised as it is stored: code addresses by [`normalise_identifier`], the
+/// other identifiers (password, WebAuthn) trimmed and lower-cased.
+pub async fn find_account(svc: &Services, kinds: &[&str], identifier: &str) -> Result<Option<Identity>, Error> {
+    let mut pooled = svc.store.get().await?;
+    for kind in kinds {
+        let value = if *kind == "code" { normalise_identifier(identifier) } else { identifier.trim().to_lowercase() };
+        let found = crate::persistence::identity::find_by_identifier(&mut pooled.conn(), kind, &value).await?;
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    Ok(None)
 }
 
 /// The identity an aal2 login is for: the signed-in one, active.

@@ -265,7 +265,7 @@ impl Passkey {
         add_script(svc, flow);
         if identity.is_none() {
             // Conditional UI: browsers offer passkeys in the identifier's autofill.
-            crate::selfservice::strategy::webauthn_identifier(svc, flow);
+            crate::selfservice::strategy::ensure_identifier(svc, flow, Some("username webauthn"));
         }
         if with_trigger {
             flow.ui.nodes.push(trigger(flow, "passkey_login_trigger", "oryPasskeyLogin", text::login_passkey()));
@@ -361,17 +361,13 @@ impl LoginStrategy for Passkey {
         let Some(credential) = parse_assertion(raw) else { return problem(flow, "", text::generic(PARSE_FAILED)) };
         // The authenticator names the account by the user handle it was created with.
         let handle = credential.get_user_unique_id().and_then(|h| String::from_utf8(h.to_vec()).ok());
-        let found = match handle {
-            Some(handle) => async {
-                let mut pooled = svc.store.get().await?;
-                crate::persistence::identity::find_by_identifier(&mut pooled.conn(), "passkey", &handle)
-                    .await
-                    .map_err(Error::from)
-            }
-            .await
-            .map(|found| found.or(None)),
-            None => Ok(None),
-        };
+        // User handles are stored as they were made (mixed case): looked up exactly.
+        let found: Result<Option<Identity>, Error> = async {
+            let Some(handle) = handle else { return Ok(None) };
+            let mut pooled = svc.store.get().await?;
+            Ok(crate::persistence::identity::find_by_identifier(&mut pooled.conn(), "passkey", &handle).await?)
+        }
+        .await;
         let identity = match found {
             Ok(Some(i)) => i,
             Ok(None) => return problem(flow, "", text::no_passkey_user()),

@@ -3,25 +3,22 @@
 //! a second factor (`code.mfa_enabled`) the signed-in identity picks one of its addresses.
 //! Each step is a state of the flow: `choose_method` → `sent_email` → `passed_challenge`.
 
-use super::{
-    Address, Code, TOO_OFTEN, USED, code_addresses, code_nodes, normalise_identifier, second_factor, send_codes,
-};
+use super::{Address, Code, TOO_OFTEN, USED, code_addresses, code_nodes, second_factor, send_codes, spend};
 use crate::catalogue::{self as text, Text};
 use crate::config::Config;
 use crate::error::Error;
 use crate::identity::{Identity, IdentityState};
-use crate::selfservice::codes::{self, Redeemed};
+use crate::selfservice::codes::Redeemed;
 use crate::selfservice::flow::{Flow, State};
 use crate::selfservice::form::Submit;
 use crate::selfservice::services::Services;
 use crate::selfservice::step::{Outcome, RequestInfo, Stepped, check_csrf, csrf_outcome};
-use crate::selfservice::strategy::{LoginForm, LoginStep, LoginStrategy, login_problem, second_factor_identity};
+use crate::selfservice::strategy::{
+    LoginForm, LoginStep, LoginStrategy, find_account, login_problem, normalise_identifier, second_factor_identity,
+};
 use crate::selfservice::ui::{self, Input, group};
 use crate::session::{Aal, AuthMethod};
 use serde_json::Value as Json;
-
-/// Credential types whose identifiers name an account for the code fallback.
-const FIRST_FACTOR_TYPES: [&str; 3] = ["password", "webauthn", "passkey"];
 
 fn answer(stepped: Stepped) -> LoginStep {
     LoginStep::Answer(Box::new(stepped))
@@ -47,9 +44,7 @@ pub fn second_factor_addresses(config: &Config, identity: &Identity) -> Vec<Addr
 /// The account a passwordless identifier names and the addresses its code goes to (`None`:
 /// no such account, or one that cannot sign in with a code).
 async fn resolve(svc: &Services, identifier: &str) -> Result<Option<(Identity, Vec<Address>)>, Error> {
-    let mut pooled = svc.store.get().await?;
-    let by_code = crate::persistence::identity::find_by_identifier(&mut pooled.conn(), "code", identifier).await?;
-    if let Some(identity) = by_code {
+    if let Some(identity) = find_account(svc, &["code"], identifier).await? {
         let all = code_addresses(&identity);
         // The address typed, when it is one of them; else every address of the account.
         let typed: Vec<Address> = all.iter().filter(|a| a.value == identifier).cloned().collect();
@@ -59,13 +54,7 @@ async fn resolve(svc: &Services, identifier: &str) -> Result<Option<(Identity, V
     if !svc.config.selfservice.methods.code.config.missing_credential_fallback_enabled {
         return Ok(None);
     }
-    // Password and WebAuthn identifiers are stored lower-cased.
-    let found = crate::persistence::identity::find_by_identifier_of(
-        &mut pooled.conn(),
-        &FIRST_FACTOR_TYPES,
-        &identifier.trim().to_lowercase(),
-    )
-    .await?;
+    let found = find_account(svc, &["password", "webauthn"], identifier).await?;
     Ok(found.map(|i| (i, vec![Address { value: identifier.to_string(), via: "email".into() }])))
 }
 
@@ -126,15 +115,18 @@ fn amr(svc: &Services, aal: Aal) -> AuthMethod {
 
 /// What a submitted code is worth for `identity`: `Ok(address)` it was sent to, or the
 /// message to show.
-async fn spend(svc: &Services, flow: &Flow, identity: &Identity, code: &str) -> Result<Result<String, Text>, Error> {
-    if crate::selfservice::challenge::over_submission_limit(svc, flow).await? {
-        return Ok(Err(text::generic(TOO_OFTEN)));
-    }
-    Ok(match codes::redeem(svc, flow.id, "code", code).await? {
-        Redeemed::Unknown | Redeemed::Expired(_) => Err(text::login_code_invalid()),
-        Redeemed::Used(_) => Err(text::generic(USED)),
-        Redeemed::Ok(record) if record.identity_id == Some(identity.id) => Ok(record.address_value.clone()),
-        Redeemed::Ok(_) => Err(text::login_code_invalid()),
+async fn spend_login(
+    svc: &Services,
+    flow: &Flow,
+    identity: &Identity,
+    code: &str,
+) -> Result<Result<String, Text>, Error> {
+    Ok(match spend(svc, flow, code).await? {
+        None => Err(text::generic(TOO_OFTEN)),
+        Some(Redeemed::Unknown | Redeemed::Expired(_)) => Err(text::login_code_invalid()),
+        Some(Redeemed::Used(_)) => Err(text::generic(USED)),
+        Some(Redeemed::Ok(record)) if record.identity_id == Some(identity.id) => Ok(record.address_value.clone()),
+        Some(Redeemed::Ok(_)) => Err(text::login_code_invalid()),
     })
 }
 
@@ -172,7 +164,7 @@ impl Code {
             Ok(None) => return code_problem(flow, "", text::no_code_user(), tp),
             Err(e) => return answer((flow, Outcome::Error(e))),
         };
-        let address = match spend(svc, &flow, &identity, &code).await {
+        let address = match spend_login(svc, &flow, &identity, &code).await {
             Ok(Ok(address)) => address,
             Ok(Err(message)) => return code_problem(flow, "", message, tp),
             Err(e) => return answer((flow, Outcome::Error(e))),
@@ -235,7 +227,7 @@ impl Code {
         let Some(code) = submit.trimmed("code").map(str::to_string) else {
             return code_problem(flow, "code", text::required("code"), tp);
         };
-        match spend(svc, &flow, &identity, &code).await {
+        match spend_login(svc, &flow, &identity, &code).await {
             Ok(Ok(_)) => {}
             Ok(Err(message)) => return code_problem(flow, "", message, tp),
             Err(e) => return answer((flow, Outcome::Error(e))),
@@ -244,20 +236,6 @@ impl Code {
         flow.state = State::PassedChallenge;
         flow.active = Some("code".into());
         LoginStep::Authenticated { flow, identity, method: amr(svc, Aal::Aal2) }
-    }
-}
-
-/// Adds an empty identifier input unless the form has one.
-fn ensure_identifier(svc: &Services, flow: &mut Flow) {
-    if flow.ui.node_mut("identifier", None).is_none() {
-        let (_, schema) = svc.schema_of(flow);
-        flow.ui.nodes.push(
-            Input::new(group::DEFAULT, "identifier", "text")
-                .value("")
-                .required()
-                .label(ui::identifier_label(&schema))
-                .node(),
-        );
     }
 }
 
@@ -288,7 +266,7 @@ impl LoginStrategy for Code {
         let send = || ui::submit_button(group::CODE, "code", text::login_with_code());
         match form {
             LoginForm::FirstFactor if code.passwordless_enabled => {
-                ensure_identifier(svc, flow);
+                crate::selfservice::strategy::ensure_identifier(svc, flow, None);
                 flow.ui.nodes.push(send());
             }
             LoginForm::Refresh { identity } if code.passwordless_enabled => {

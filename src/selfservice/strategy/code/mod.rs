@@ -86,16 +86,6 @@ pub fn code_addresses(identity: &Identity) -> Vec<Address> {
     })
 }
 
-/// A typed identifier as credential identifiers are stored: e-mail-like values lower-cased,
-/// phone numbers in E.164, anything else trimmed.
-pub fn normalise_identifier(raw: &str) -> String {
-    let trimmed = raw.trim();
-    if trimmed.contains('@') {
-        return trimmed.to_lowercase();
-    }
-    crate::schema::normalise("sms", trimmed).unwrap_or_else(|_| trimmed.to_string())
-}
-
 /// Sends a fresh code to each address (earlier codes of the flow forgotten), counted against
 /// the send limits; `Err` is the flow's answer instead.
 pub(crate) async fn send_codes(
@@ -158,13 +148,13 @@ pub(crate) fn code_nodes(label: crate::catalogue::Text) -> Vec<Node> {
     ]
 }
 
-/// Counts this submit and spends the code if it is good.
-async fn spend(svc: &Services, flow: &Flow, submit: &Submit) -> Result<Result<Redeemed, Redemption>, Error> {
+/// Counts a code submission to `flow` (at most `code.max_submissions`) and spends `code` if
+/// it is good; `None`: the flow took too many submissions (a new code must be asked for).
+pub(crate) async fn spend(svc: &Services, flow: &Flow, code: &str) -> Result<Option<Redeemed>, Error> {
     if challenge::over_submission_limit(svc, flow).await? {
-        return Ok(Err(Redemption::Retry(TOO_OFTEN)));
+        return Ok(None);
     }
-    let code = submit.trimmed("code").unwrap_or_default();
-    Ok(Ok(codes::redeem(svc, flow.id, "code", code).await?))
+    Ok(Some(codes::redeem(svc, flow.id, "code", code).await?))
 }
 
 #[async_trait::async_trait(?Send)]
@@ -202,11 +192,11 @@ impl RecoveryStrategy for Code {
         {
             return Ok(Redemption::Csrf(failure));
         }
-        Ok(match spend(svc, flow, submit).await? {
-            Err(r) => r,
-            Ok(Redeemed::Unknown | Redeemed::Expired(_)) => Redemption::Invalid(text::recovery_code_invalid()),
-            Ok(Redeemed::Used(_)) => Redemption::Retry(USED),
-            Ok(Redeemed::Ok(record)) => Redemption::Valid(record),
+        Ok(match spend(svc, flow, submit.trimmed("code").unwrap_or_default()).await? {
+            None => Redemption::Retry(TOO_OFTEN),
+            Some(Redeemed::Unknown | Redeemed::Expired(_)) => Redemption::Invalid(text::recovery_code_invalid()),
+            Some(Redeemed::Used(_)) => Redemption::Retry(USED),
+            Some(Redeemed::Ok(record)) => Redemption::Valid(record),
         })
     }
 }
@@ -241,12 +231,12 @@ impl VerificationStrategy for Code {
         submit: &Submit,
         _info: &RequestInfo,
     ) -> Result<Redemption, Error> {
-        Ok(match spend(svc, flow, submit).await? {
-            Err(r) => r,
-            Ok(Redeemed::Unknown) => Redemption::Invalid(text::verification_code_invalid()),
-            Ok(Redeemed::Expired(record)) => Redemption::Expired { at: record.expires_at, in_browser: false },
-            Ok(Redeemed::Used(_)) => Redemption::Retry(USED),
-            Ok(Redeemed::Ok(record)) => Redemption::Valid(record),
+        Ok(match spend(svc, flow, submit.trimmed("code").unwrap_or_default()).await? {
+            None => Redemption::Retry(TOO_OFTEN),
+            Some(Redeemed::Unknown) => Redemption::Invalid(text::verification_code_invalid()),
+            Some(Redeemed::Expired(record)) => Redemption::Expired { at: record.expires_at, in_browser: false },
+            Some(Redeemed::Used(_)) => Redemption::Retry(USED),
+            Some(Redeemed::Ok(record)) => Redemption::Valid(record),
         })
     }
 }

@@ -2,10 +2,10 @@
 //! goes to every address the schema marks `credentials.code.identifier`, and the code with
 //! the same traits creates the identity, its address verified.
 
-use super::{Address, Code, TOO_OFTEN, USED, code_nodes, send_codes};
+use super::{Address, Code, TOO_OFTEN, USED, code_nodes, send_codes, spend};
 use crate::catalogue::{self as text, Text};
 use crate::identity::{Identity, VerifiableAddress};
-use crate::selfservice::codes::{self, Redeemed};
+use crate::selfservice::codes::Redeemed;
 use crate::selfservice::flow::{Flow, State, registration::two_step};
 use crate::selfservice::form::{Submit, submitted_traits};
 use crate::selfservice::services::Services;
@@ -107,18 +107,12 @@ impl Code {
         }
         let mut f = flow;
         let Some(extracted) = traits::validate(svc, &mut f, &stored) else { return form(f, tp) };
-        let over = match crate::selfservice::challenge::over_submission_limit(svc, &f).await {
-            Ok(over) => over,
-            Err(e) => return RegistrationStep::Answer(Box::new((f, Outcome::Error(e)))),
-        };
-        if over {
-            return problem(f, "", text::generic(TOO_OFTEN), tp);
-        }
         let to = addresses(&extracted);
-        let used = match codes::redeem(svc, f.id, "code", &code).await {
-            Ok(Redeemed::Ok(record)) => to.into_iter().find(|a| a.value == record.address_value),
-            Ok(Redeemed::Used(_)) => return problem(f, "", text::generic(USED), tp),
-            Ok(Redeemed::Unknown | Redeemed::Expired(_)) => None,
+        let used = match spend(svc, &f, &code).await {
+            Ok(None) => return problem(f, "", text::generic(TOO_OFTEN), tp),
+            Ok(Some(Redeemed::Ok(record))) => to.into_iter().find(|a| a.value == record.address_value),
+            Ok(Some(Redeemed::Used(_))) => return problem(f, "", text::generic(USED), tp),
+            Ok(Some(Redeemed::Unknown | Redeemed::Expired(_))) => None,
             Err(e) => return RegistrationStep::Answer(Box::new((f, Outcome::Error(e)))),
         };
         let Some(address) = used else {

@@ -69,9 +69,7 @@ pub async fn find_identity(
     svc: &crate::selfservice::services::Services,
     identifier: &str,
 ) -> Result<Option<Identity>, crate::error::Error> {
-    let normalised = identifier.trim().to_lowercase();
-    let mut pooled = svc.store.get().await?;
-    Ok(crate::persistence::identity::find_by_identifier(&mut pooled.conn(), "password", &normalised).await?)
+    super::find_account(svc, &["password"], identifier).await
 }
 
 /// The stored password hash of an identity, if it has a usable one.

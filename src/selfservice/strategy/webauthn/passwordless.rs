@@ -15,7 +15,7 @@ use crate::selfservice::form::{Submit, submitted_traits};
 use crate::selfservice::services::Services;
 use crate::selfservice::step::{Outcome, RequestInfo, check_csrf, csrf_outcome};
 use crate::selfservice::strategy::{
-    LoginForm, LoginStep, RegistrationForm, RegistrationStep, RegistrationStrategy, login_problem,
+    LoginForm, LoginStep, RegistrationForm, RegistrationStep, RegistrationStrategy, find_account, login_problem,
 };
 use crate::selfservice::traits;
 use crate::selfservice::ui::{self, Input, group};
@@ -26,22 +26,12 @@ use webauthn_rs::prelude::{
     PublicKeyCredential, RegisterPublicKeyCredential, SecurityKeyAuthentication, SecurityKeyRegistration,
 };
 
+/// Where the account an identifier names is looked for: its WebAuthn identifier, else (as
+/// identifier-first found it) its password identifier.
+const ACCOUNT_KINDS: &[&str] = &["webauthn", "password"];
+
 /// The internal-data key of the user id a registration creates its identity with.
 const NEW_IDENTITY: &str = "webauthn_new_identity";
-
-/// The account an identifier names: its WebAuthn identifier, else (identifier-first found it
-/// so) its password identifier; both are stored lower-cased.
-async fn find(svc: &Services, identifier: &str) -> Result<Option<Identity>, Error> {
-    let mut pooled = svc.store.get().await?;
-    let value = identifier.trim().to_lowercase();
-    for kind in ["webauthn", "password"] {
-        let found = crate::persistence::identity::find_by_identifier(&mut pooled.conn(), kind, &value).await?;
-        if found.is_some() {
-            return Ok(found);
-        }
-    }
-    Ok(None)
-}
 
 fn answer(stepped: crate::selfservice::step::Stepped) -> LoginStep {
     LoginStep::Answer(Box::new(stepped))
@@ -56,7 +46,7 @@ impl WebAuthn {
         let submit = || ui::submit_button(group::WEBAUTHN, "webauthn", text::login_webauthn());
         match form {
             LoginForm::FirstFactor => {
-                crate::selfservice::strategy::webauthn_identifier(svc, flow);
+                crate::selfservice::strategy::ensure_identifier(svc, flow, Some("username webauthn"));
                 flow.ui.nodes.push(submit());
             }
             LoginForm::Credentials { identity } => {
@@ -123,7 +113,7 @@ impl WebAuthn {
         };
         let Some(response) = submit.field("webauthn_login") else {
             // Step two: the challenge for this account's keys; the browser runs it.
-            let identity = match find(svc, &identifier).await {
+            let identity = match find_account(svc, ACCOUNT_KINDS, &identifier).await {
                 Ok(Some(i)) if !keys(&i, true).is_empty() => i,
                 Ok(_) => return answer(login_problem(flow, &identifier, "", text::no_passkey_user(), tp)),
                 Err(e) => return answer((flow, Outcome::Error(e))),
@@ -165,7 +155,7 @@ impl WebAuthn {
             Err(Error::NotFound(_)) => return problem(flow, text::no_passkey_user()),
             Err(e) => return answer((flow, Outcome::Error(e))),
         };
-        match find(svc, &identifier).await {
+        match find_account(svc, ACCOUNT_KINDS, &identifier).await {
             Ok(Some(named)) if named.id != bound => return problem(flow, text::totp_wrong()),
             Ok(_) => {}
             Err(e) => return answer((flow, Outcome::Error(e))),
