@@ -50,6 +50,33 @@
     }
   }
 
+  // What the server takes: the credential with its binary fields in base64url.
+  function assertion(cred) {
+    return {
+      id: cred.id,
+      rawId: toBase64Url(cred.rawId),
+      type: cred.type,
+      response: {
+        authenticatorData: toBase64Url(cred.response.authenticatorData),
+        clientDataJSON: toBase64Url(cred.response.clientDataJSON),
+        signature: toBase64Url(cred.response.signature),
+        userHandle: toBase64Url(cred.response.userHandle),
+      },
+    };
+  }
+
+  function attestation(cred) {
+    return {
+      id: cred.id,
+      rawId: toBase64Url(cred.rawId),
+      type: cred.type,
+      response: {
+        attestationObject: toBase64Url(cred.response.attestationObject),
+        clientDataJSON: toBase64Url(cred.response.clientDataJSON),
+      },
+    };
+  }
+
   function login(options, resultSelector, triggerSelector) {
     resultSelector = resultSelector || '*[name="webauthn_login"]';
     triggerSelector = triggerSelector || '*[name="webauthn_login_trigger"]';
@@ -61,17 +88,7 @@
     return navigator.credentials
       .get(opt)
       .then(function (cred) {
-        submit(resultSelector, triggerSelector, {
-          id: cred.id,
-          rawId: toBase64Url(cred.rawId),
-          type: cred.type,
-          response: {
-            authenticatorData: toBase64Url(cred.response.authenticatorData),
-            clientDataJSON: toBase64Url(cred.response.clientDataJSON),
-            signature: toBase64Url(cred.response.signature),
-            userHandle: toBase64Url(cred.response.userHandle),
-          },
-        });
+        submit(resultSelector, triggerSelector, assertion(cred));
       })
       .catch(function (err) {
         alert(err);
@@ -90,15 +107,7 @@
     return navigator.credentials
       .create(opt)
       .then(function (cred) {
-        submit(resultSelector, triggerSelector, {
-          id: cred.id,
-          rawId: toBase64Url(cred.rawId),
-          type: cred.type,
-          response: {
-            attestationObject: toBase64Url(cred.response.attestationObject),
-            clientDataJSON: toBase64Url(cred.response.clientDataJSON),
-          },
-        });
+        submit(resultSelector, triggerSelector, attestation(cred));
       })
       .catch(function (err) {
         alert(err);
@@ -118,20 +127,6 @@
       c.id = fromBase64Url(c.id);
     });
     return opt;
-  }
-
-  function assertion(cred) {
-    return {
-      id: cred.id,
-      rawId: toBase64Url(cred.rawId),
-      type: cred.type,
-      response: {
-        authenticatorData: toBase64Url(cred.response.authenticatorData),
-        clientDataJSON: toBase64Url(cred.response.clientDataJSON),
-        signature: toBase64Url(cred.response.signature),
-        userHandle: toBase64Url(cred.response.userHandle),
-      },
-    };
   }
 
   function abortConditional() {
@@ -196,15 +191,7 @@
     return navigator.credentials
       .create({ publicKey: publicKey })
       .then(function (cred) {
-        submit('*[name="' + resultName + '"]', '*[name="passkey_register_trigger"]', {
-          id: cred.id,
-          rawId: toBase64Url(cred.rawId),
-          type: cred.type,
-          response: {
-            attestationObject: toBase64Url(cred.response.attestationObject),
-            clientDataJSON: toBase64Url(cred.response.clientDataJSON),
-          },
-        });
+        submit('*[name="' + resultName + '"]', '*[name="passkey_register_trigger"]', attestation(cred));
       })
       .catch(function (err) {
         alert(err);
