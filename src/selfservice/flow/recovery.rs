@@ -101,6 +101,17 @@ fn signed_in_target(svc: &SelfService, info: &RequestInfo) -> String {
         .unwrap_or_else(|| redirect::default_return(&svc.config))
 }
 
+/// A signed-in caller may not ask for a message: JSON clients get 400
+/// `session_already_available`, browsers are sent on.
+fn signed_in(svc: &SelfService, info: &RequestInfo) -> Option<Outcome> {
+    info.session.as_ref()?;
+    Some(if info.is_json {
+        Outcome::Error(Error::AlreadySignedIn(FlowName::Recovery))
+    } else {
+        Outcome::SignedIn(signed_in_target(svc, info))
+    })
+}
+
 /// The strategy of `method`.
 fn strategy<'a>(svc: &'a SelfService, method: &str) -> Option<&'a dyn RecoveryStrategy> {
     svc.strategies.recovery_method(method)
@@ -243,11 +254,8 @@ async fn submit_v2(svc: &SelfService, flow: Flow, submit: &Submit, info: &Reques
         v2::Step::Redeem => return redeem(svc, flow, "code", submit, info).await,
         _ => {}
     }
-    if info.session.is_some() {
-        if info.is_json {
-            return (flow, Outcome::Error(Error::AlreadySignedIn(FlowName::Recovery)));
-        }
-        return (flow, Outcome::SignedIn(signed_in_target(svc, info)));
+    if let Some(outcome) = signed_in(svc, info) {
+        return (flow, outcome);
     }
     if let Err(failure) = check_csrf(&flow, info, &submit.body) {
         return csrf_failed(flow, failure, tp);
@@ -349,12 +357,8 @@ async fn send(
     info: &RequestInfo,
     tp: Option<Json>,
 ) -> Stepped {
-    if info.session.is_some() {
-        if info.is_json {
-            return (flow, Outcome::Error(Error::AlreadySignedIn(FlowName::Recovery)));
-        }
-        let to = signed_in_target(&svc, info);
-        return (flow, Outcome::SignedIn(to));
+    if let Some(outcome) = signed_in(&svc, info) {
+        return (flow, outcome);
     }
     if !flow.data.csrf_disabled
         && let Err(failure) = check_csrf(&flow, info, &submit.body)
