@@ -98,6 +98,9 @@ impl App {
             config.secrets.check_for_serving().map_err(anyhow::Error::msg)?;
             config.serve.admin.check_for_serving().map_err(anyhow::Error::msg)?;
         }
+        if config.selfservice.methods.oidc.enabled {
+            crate::selfservice::strategy::oidc::check_config(&config).map_err(anyhow::Error::msg)?;
+        }
         if config.secrets.default.is_empty() && config.secrets.cookie.is_empty() {
             // `--dev` only: secrets for this run.
             config.secrets.default.push(random_secret());

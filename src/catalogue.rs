@@ -846,3 +846,73 @@ pub fn login_continue() -> Text {
 pub fn register_webauthn() -> Text {
     info(1040004, "Sign up with security key")
 }
+
+// --- social sign-in (OpenID Connect / OAuth2) ------------------------------------------------
+
+/// 1010002: the login button of a provider (`label`: its label, else its id). A refresh
+/// login names only the provider.
+pub fn login_with_provider(label: &str, id: &str, refresh: bool) -> Text {
+    let context = if refresh { json!({"provider": label}) } else { json!({"provider": label, "provider_id": id}) };
+    info_with(1010002, format!("Sign in with {label}"), context)
+}
+
+/// 1040002: the registration button of a provider.
+pub fn register_with_provider(label: &str, id: &str) -> Text {
+    info_with(1040002, format!("Sign up with {label}"), json!({"provider": label, "provider_id": id}))
+}
+
+/// 1040003: continue a provider registration whose traits need completing.
+pub fn registration_continue() -> Text {
+    info(1040003, "Continue")
+}
+
+/// 1050002: link a provider in settings.
+pub fn link_provider(label: &str) -> Text {
+    info_with(1050002, format!("Link {label}"), json!({"provider": label}))
+}
+
+/// 1050003: unlink a provider in settings.
+pub fn unlink_provider(label: &str) -> Text {
+    info_with(1050003, format!("Unlink {label}"), json!({"provider": label}))
+}
+
+/// 1010016: the provider account's identifier belongs to an existing account; sign in to it
+/// to link the provider.
+pub fn login_to_link(
+    duplicate: &str,
+    provider: &str,
+    login_url: &str,
+    credential_types: &[String],
+    providers: &[String],
+) -> Text {
+    info_with(
+        1010016,
+        format!(
+            "You tried to sign in with {duplicate:?}, but that email is already used by another account. Sign in to your account with one of the options below to add your account {duplicate:?} at {provider:?} as another way to sign in."
+        ),
+        json!({
+            "duplicateIdentifier": duplicate,
+            "duplicate_identifier": duplicate,
+            "provider": provider,
+            "newLoginUrl": login_url,
+            "new_login_url": login_url,
+            "available_credential_types": credential_types,
+            "available_providers": providers,
+        }),
+    )
+}
+
+/// 1010017: the first-factor submit label while linking.
+pub fn login_and_link() -> Text {
+    info(1010017, "Sign in and link")
+}
+
+/// 1010018: a provider button while linking.
+pub fn login_with_provider_and_link(label: &str) -> Text {
+    info_with(1010018, format!("Confirm with {label}"), json!({"provider": label}))
+}
+
+/// 4010009: the account signed in to is not the one the provider account matched.
+pub fn linked_credentials_mismatch() -> Text {
+    error(4010009, "Linked credentials do not match.", None)
+}

@@ -73,9 +73,101 @@ impl Sealer {
     }
 }
 
+/// Kratos' `aes` cipher (`ciphers.algorithm: aes`) for values stored in identity
+/// credentials, such as the provider tokens of an oidc credential: AES-256-GCM keyed with the
+/// first 32 bytes of a `secrets.cipher` entry (zero-padded), hex of `nonce ‖ ciphertext ‖ tag`
+/// without associated data. The first secret encrypts; every secret decrypts. Values Kratos
+/// wrote with the same secrets open here, and the other way round.
+#[derive(Clone, Default)]
+pub struct TokenCipher {
+    keys: Arc<Vec<Aes256Gcm>>,
+}
+
+// Written by hand: the keys must never reach a log.
+impl std::fmt::Debug for TokenCipher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenCipher").field("keys", &self.keys.len()).finish()
+    }
+}
+
+impl TokenCipher {
+    /// Keys from `secrets` (Kratos' `ToCipherSecrets`).
+    pub fn new(secrets: &[String]) -> TokenCipher {
+        let keys = secrets
+            .iter()
+            .filter_map(|s| {
+                let mut key = [0u8; 32];
+                let bytes = s.as_bytes();
+                let n = bytes.len().min(32);
+                key[..n].copy_from_slice(&bytes[..n]);
+                Aes256Gcm::new_from_slice(&key).ok()
+            })
+            .collect();
+        TokenCipher { keys: Arc::new(keys) }
+    }
+
+    /// `plain` encrypted (empty stays empty; `None` without keys).
+    pub fn encrypt(&self, plain: &str) -> Option<String> {
+        if plain.is_empty() {
+            return Some(String::new());
+        }
+        let key = self.keys.first()?;
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::rng().fill_bytes(&mut nonce);
+        let sealed = key.encrypt(Nonce::from_slice(&nonce), plain.as_bytes()).ok()?;
+        let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        Some(hex::encode(out))
+    }
+
+    /// The text of a value made by [`Self::encrypt`] with any key (empty stays empty).
+    pub fn decrypt(&self, stored: &str) -> Option<String> {
+        if stored.is_empty() {
+            return Some(String::new());
+        }
+        let data = hex::decode(stored).ok()?;
+        if data.len() <= NONCE_LEN {
+            return None;
+        }
+        let (nonce, ciphertext) = data.split_at(NONCE_LEN);
+        self.keys.iter().find_map(|key| {
+            let plain = key.decrypt(Nonce::from_slice(nonce), ciphertext).ok()?;
+            String::from_utf8(plain).ok()
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::Sealer;
+    use super::{Sealer, TokenCipher};
+
+    #[test]
+    fn token_cipher_round_trips_and_rotates() {
+        let old = TokenCipher::new(&["0123456789abcdef0123456789abcdef".into()]);
+        let rotated =
+            TokenCipher::new(&["another-secret-of-32-characters!".into(), "0123456789abcdef0123456789abcdef".into()]);
+        let stored = old.encrypt("id-token").unwrap_or_default();
+        assert!(hex::decode(&stored).is_ok() && !stored.contains("id-token"));
+        assert_eq!(rotated.decrypt(&stored).as_deref(), Some("id-token"));
+        assert_eq!(old.encrypt("").as_deref(), Some(""));
+        assert_eq!(TokenCipher::default().encrypt("x"), None);
+        assert_eq!(old.decrypt("zz"), None);
+    }
+
+    /// A value encrypted by Kratos' `aes` cipher (cryptopasta: AES-256-GCM, nonce prepended,
+    /// hex) with the secret `0123456789abcdef0123456789abcdef`, built here the same way.
+    #[test]
+    fn opens_the_kratos_aes_format() {
+        use aes_gcm::aead::{Aead, KeyInit};
+        let key =
+            aes_gcm::Aes256Gcm::new_from_slice(b"0123456789abcdef0123456789abcdef").unwrap_or_else(|_| unreachable!());
+        let nonce = [7u8; 12];
+        let mut data = nonce.to_vec();
+        data.extend(key.encrypt(aes_gcm::Nonce::from_slice(&nonce), b"refresh".as_slice()).unwrap_or_default());
+        let cipher = TokenCipher::new(&["0123456789abcdef0123456789abcdef".into()]);
+        assert_eq!(cipher.decrypt(&hex::encode(data)).as_deref(), Some("refresh"));
+    }
 
     #[test]
     fn seals_and_opens_with_any_secret_of_one_purpose() {

@@ -354,6 +354,7 @@ pub struct MethodsConfig {
     pub lookup_secret: Switch,
     pub webauthn: WebauthnMethodConfig,
     pub passkey: PasskeyMethodConfig,
+    pub oidc: OidcMethodConfig,
 }
 
 impl Default for MethodsConfig {
@@ -367,6 +368,7 @@ impl Default for MethodsConfig {
             lookup_secret: Switch::default(),
             webauthn: WebauthnMethodConfig::default(),
             passkey: PasskeyMethodConfig::default(),
+            oidc: OidcMethodConfig::default(),
         }
     }
 }
@@ -435,6 +437,64 @@ pub struct RelyingParty {
     /// Deprecated in Kratos in favour of `origins`.
     pub origin: Option<String>,
     pub origins: Vec<String>,
+}
+
+/// `[selfservice.methods.oidc]`: sign-in with OpenID Connect and OAuth2 providers.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct OidcMethodConfig {
+    pub enabled: bool,
+    pub config: OidcConfig,
+}
+
+/// `[selfservice.methods.oidc.config]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct OidcConfig {
+    /// The base of the redirect URIs (else the public base URL).
+    pub base_redirect_uri: Option<String>,
+    pub providers: Vec<OidcProvider>,
+}
+
+/// One `[[selfservice.methods.oidc.config.providers]]` entry (Kratos' provider keys).
+#[derive(Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct OidcProvider {
+    pub id: String,
+    pub provider: String,
+    pub label: Option<String>,
+    pub client_id: String,
+    pub client_secret: String,
+    pub issuer_url: Option<String>,
+    pub auth_url: Option<String>,
+    pub token_url: Option<String>,
+    pub mapper_url: String,
+    pub scope: Vec<String>,
+    pub microsoft_tenant: Option<String>,
+    pub subject_source: Option<String>,
+    pub apple_team_id: Option<String>,
+    pub apple_private_key_id: Option<String>,
+    pub apple_private_key: Option<String>,
+    pub requested_claims: Option<serde_json::Value>,
+    pub organization_id: Option<String>,
+    pub additional_id_token_audiences: Vec<String>,
+    pub claims_source: Option<String>,
+    pub pkce: Option<String>,
+    pub fedcm_config_url: Option<String>,
+    pub net_id_token_origin_header: Option<String>,
+    pub account_linking_mode: Option<String>,
+}
+
+// Written by hand: the client secret and private key must never reach a log.
+impl std::fmt::Debug for OidcProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcProvider")
+            .field("id", &self.id)
+            .field("provider", &self.provider)
+            .field("client_id", &self.client_id)
+            .field("issuer_url", &self.issuer_url)
+            .finish_non_exhaustive()
+    }
 }
 
 /// `[selfservice.methods.code]`.

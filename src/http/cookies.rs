@@ -86,3 +86,19 @@ pub fn session_cookie_removal(state: &AppState) -> Cookie<'static> {
     }
     cookie
 }
+
+/// The continuity cookie of a provider sign-in (sealed: the flow and a digest of the state).
+pub fn continuity_cookie(config: &Config, value: String) -> Cookie<'static> {
+    let secure = config.cookies.secure.unwrap_or(!config.dev);
+    let mut c = Cookie::build(crate::selfservice::strategy::oidc::CONTINUITY_COOKIE, value)
+        .http_only(true)
+        .secure(secure)
+        .same_site(SameSite::Lax)
+        .path(config.cookies.path.clone().unwrap_or_else(|| "/".into()))
+        .max_age(CookieDuration::seconds(crate::selfservice::strategy::oidc::CONTINUITY_MAX_AGE_SECONDS))
+        .finish();
+    if let Some(d) = &config.cookies.domain {
+        c.set_domain(d.clone());
+    }
+    c
+}

@@ -73,6 +73,15 @@ fn included_credentials(pairs: &[(String, String)]) -> Result<Vec<String>, ApiEr
 }
 
 fn render_admin(state: &AppState, identity: &Identity, view: CredentialsView<'_>) -> Json {
+    // Provider tokens are stored encrypted: `include_credential=oidc` shows them in clear.
+    if let CredentialsView::Declassified(include) = view
+        && include.iter().any(|t| t == "oidc")
+        && identity.credentials.contains_key("oidc")
+    {
+        let mut clear = identity.clone();
+        crate::selfservice::strategy::oidc::declassify(&state.config, &mut clear);
+        return render(&clear, &state.identities.schema_url_of(identity), view, AdminMetadata::Show);
+    }
     render(identity, &state.identities.schema_url_of(identity), view, AdminMetadata::Show)
 }
 

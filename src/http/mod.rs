@@ -8,6 +8,7 @@ mod health;
 mod identities;
 mod logout;
 pub mod negotiate;
+mod oidc;
 mod pagination;
 mod request;
 mod schemas;
@@ -121,6 +122,7 @@ pub fn public_app(
         .configure(sessions::public_routes)
         .configure(identities::public_routes)
         .configure(selfservice::public_routes)
+        .configure(oidc::public_routes)
         .configure(logout::routes)
         .configure(courier::public_routes)
         .default_service(web::to(not_found))

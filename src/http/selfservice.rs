@@ -3,13 +3,15 @@
 //! the request into a [`RequestInfo`], run one flow step, and render the [`Outcome`] as JSON
 //! or a browser redirect (behaviour.md §2.2).
 
-use super::cookies::{csrf_cookie, csrf_token, session_cookie};
+use super::cookies::{continuity_cookie, csrf_cookie, csrf_token, session_cookie};
 use super::error::{ApiError, respond};
 use super::negotiate::is_json_request;
 use super::request::request_info;
 use super::state::{AppState, json_response, query_first as first, query_pairs, to_public};
 use crate::error::{Error, FlowName};
-use crate::selfservice::flow::{Flow, FlowKind, FlowType, login, recovery, registration, settings, verification};
+use crate::selfservice::flow::{
+    Flow, FlowKind, FlowType, dispatch, login, recovery, registration, settings, verification,
+};
 use crate::selfservice::form::{self, Submit};
 use crate::selfservice::registry::FlowError;
 use crate::selfservice::step::{self, Done, Init, Outcome, RequestInfo};
@@ -84,7 +86,7 @@ async fn admin_recovery_link(
     Ok(json_response(StatusCode::OK, &out))
 }
 
-fn svc(state: &AppState) -> &ss::SelfService {
+pub(super) fn svc(state: &AppState) -> &ss::SelfService {
     &state.selfservice
 }
 
@@ -113,7 +115,7 @@ fn flow_name(kind: FlowKind) -> FlowName {
     }
 }
 
-fn flow_error(e: FlowError) -> ApiError {
+pub(super) fn flow_error(e: FlowError) -> ApiError {
     match e {
         FlowError::NotFound => Error::no_rows().into(),
         FlowError::Store(e) => e.into(),
@@ -296,27 +298,33 @@ async fn fetch(state: web::Data<AppState>, req: HttpRequest, kind: FlowKind) -> 
         }
     }
     if flow.is_expired(state.clock.now()) {
-        let base = state.config.public_base_url();
-        let name = kind.as_str();
-        let api = flow.flow_type == FlowType::Api;
-        let restart = if api {
-            format!("{base}self-service/{name}/api")
-        } else {
-            let browser = format!("{base}self-service/{name}/browser");
-            match &flow.return_to {
-                Some(r) => ss::redirect::with_query(&browser, "return_to", r),
-                None => browser,
-            }
-        };
-        // Only login, registration and API recovery flows name the error.
-        let named = matches!(
-            (kind, flow.flow_type),
-            (FlowKind::Login | FlowKind::Registration, _) | (FlowKind::Recovery, FlowType::Api)
-        );
-        let error = Error::FlowGone { flow: flow_name(kind), api, named, restart, return_to: flow.return_to.clone() };
-        return Err(error.into());
+        return Err(flow_gone(&state, &flow).into());
     }
     Ok(json_response(StatusCode::OK, &flow_json(&flow, None, None)))
+}
+
+/// 410 for an expired flow that is read (or that a provider sends the browser back to):
+/// start a new one.
+pub(super) fn flow_gone(state: &AppState, flow: &Flow) -> Error {
+    let kind = flow.kind;
+    let base = state.config.public_base_url();
+    let name = kind.as_str();
+    let api = flow.flow_type == FlowType::Api;
+    let restart = if api {
+        format!("{base}self-service/{name}/api")
+    } else {
+        let browser = format!("{base}self-service/{name}/browser");
+        match &flow.return_to {
+            Some(r) => ss::redirect::with_query(&browser, "return_to", r),
+            None => browser,
+        }
+    };
+    // Only login, registration and API recovery flows name the error.
+    let named = matches!(
+        (kind, flow.flow_type),
+        (FlowKind::Login | FlowKind::Registration, _) | (FlowKind::Recovery, FlowType::Api)
+    );
+    Error::FlowGone { flow: flow_name(kind), api, named, restart, return_to: flow.return_to.clone() }
 }
 
 async fn login_fetch(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
@@ -471,13 +479,7 @@ async fn submit(state: web::Data<AppState>, req: HttpRequest, payload: web::Payl
             Box::new(move |flow| {
                 let api = flow.flow_type == FlowType::Api;
                 Box::pin(async move {
-                    let (flow, outcome) = match kind {
-                        FlowKind::Login => login::submit(service, flow, submit, step_info).await,
-                        FlowKind::Registration => registration::submit(service, flow, submit, step_info).await,
-                        FlowKind::Recovery => recovery::submit(service, flow, submit, step_info).await,
-                        FlowKind::Verification => verification::submit(service, flow, submit, step_info).await,
-                        FlowKind::Settings => settings::submit(service, flow, submit, step_info).await,
-                    };
+                    let (flow, outcome) = dispatch::submit(service, kind, flow, submit, step_info).await;
                     (flow, (outcome, api))
                 })
             }),
@@ -514,7 +516,7 @@ fn has_error_message(flow: &Flow) -> bool {
         .any(|m| m.kind == TextType::Error)
 }
 
-async fn render_outcome(
+pub(super) async fn render_outcome(
     state: &AppState,
     req: &HttpRequest,
     info: &RequestInfo,
@@ -528,6 +530,8 @@ async fn render_outcome(
             if has_error_message(&flow) {
                 transient_payload = None;
             }
+            // A provider sign-in may have switched to a flow of the other kind.
+            let kind = flow.kind;
             if flow.flow_type == FlowType::Browser && !info.is_json {
                 // Registration sends validation errors back with 302, steps with 303.
                 let redirect = if kind == FlowKind::Registration && has_error_message(&flow) {
@@ -572,6 +576,14 @@ async fn render_outcome(
                 let status = if ok { StatusCode::OK } else { StatusCode::BAD_REQUEST };
                 json_response(status, &flow_json(&flow, transient_payload.as_ref(), None))
             }
+        }
+        Outcome::WithContinuity { value, inner } => {
+            let mut res = Box::pin(render_outcome(state, req, info, kind, *inner, api)).await;
+            let _ = res.add_cookie(&continuity_cookie(&state.config, value));
+            res
+        }
+        Outcome::Switch(_) => {
+            respond(state, req, api, Error::internal(&"a flow switch reached the HTTP layer unresolved")).await
         }
         Outcome::WithCookies { csrf: new_csrf, session, inner } => {
             let mut res = Box::pin(render_outcome(state, req, info, kind, *inner, api)).await;

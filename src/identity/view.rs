@@ -32,7 +32,7 @@ fn credential_json(c: &Credential, config: Option<Json>) -> Json {
 }
 
 /// oidc/saml configs as `include_credential` shows them: provider links, and for oidc the
-/// initial tokens (stored encrypted; empty until the OIDC method stores them).
+/// initial tokens as the caller passes them (decrypted; empty when absent).
 fn declassified_providers(kind: &str, config: &Json) -> Json {
     let providers: Vec<Json> = config
         .get("providers")
@@ -42,8 +42,9 @@ fn declassified_providers(kind: &str, config: &Json) -> Json {
                 .map(|p| {
                     let mut m = Map::new();
                     if kind == "oidc" {
+                        // The caller decrypted them (they are stored encrypted).
                         for token in ["initial_id_token", "initial_access_token", "initial_refresh_token"] {
-                            m.insert(token.into(), json!(""));
+                            m.insert(token.into(), json!(p.get(token).and_then(Json::as_str).unwrap_or_default()));
                         }
                     }
                     m.insert("subject".into(), json!(p.get("subject").and_then(Json::as_str).unwrap_or_default()));

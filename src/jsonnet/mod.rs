@@ -125,6 +125,20 @@ pub async fn render(template: String, ctx: Json) -> Result<Option<Json>, String>
     }
 }
 
+/// Evaluates a mapper (`std.extVar(name)` for each of `ext`) on a blocking thread with a
+/// deadline, as Kratos runs its claims and web-hook mappers.
+pub async fn eval_ext(template: String, ext: Vec<(String, Json)>) -> Result<Option<Json>, String> {
+    let job = tokio::task::spawn_blocking(move || {
+        let vars: Vec<(&str, &Json)> = ext.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        eval_blocking(&template, &vars, &[])
+    });
+    match tokio::time::timeout(DEADLINE, job).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => Err(format!("jsonnet: evaluation failed: {e}")),
+        Err(_) => Err("jsonnet: evaluation timed out".into()),
+    }
+}
+
 /// Loads a template from `base64://…`, `file://…` or `http(s)://…`.
 pub async fn load(url: &str, http: &reqwest::Client) -> Result<String, String> {
     use base64::Engine;

@@ -13,12 +13,40 @@ pub struct Submit {
     pub body: Json,
     /// It came as a form (values are strings until typed by the schema).
     pub from_form: bool,
+    /// The provider sent the browser back (`/self-service/methods/oidc/callback`): the
+    /// flow's method finishes what it started. Never set from a request body.
+    pub callback: Option<std::sync::Arc<Callback>>,
+}
+
+/// What a provider's redirect back carried.
+#[derive(Debug, Clone)]
+pub struct Callback {
+    /// The provider id of the callback path (empty on the generic callback).
+    pub provider: String,
+    /// The query (and form) parameters: `state`, `code`, `error`, …
+    pub params: Vec<(String, String)>,
+}
+
+impl Callback {
+    /// A parameter, if present and not empty.
+    pub fn param(&self, key: &str) -> Option<&str> {
+        self.params.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
+    }
 }
 
 impl Submit {
     /// A payload.
     pub fn new(body: Json, from_form: bool) -> Submit {
-        Submit { body, from_form }
+        Submit { body, from_form, callback: None }
+    }
+
+    /// The submit a provider's callback makes to the flow it belongs to.
+    pub fn callback(method: &str, callback: Callback) -> Submit {
+        Submit {
+            body: json!({"method": method, "provider": callback.provider}),
+            from_form: false,
+            callback: Some(std::sync::Arc::new(callback)),
+        }
     }
 
     /// The `method` it names (empty when none).

@@ -79,6 +79,21 @@ pub enum Outcome {
     ErrorOrRedirect { error: Error, redirect: String },
     /// `inner`, after which the browser holds a new CSRF token and/or this session.
     WithCookies { csrf: Option<String>, session: Option<Box<(crate::session::Session, String)>>, inner: Box<Outcome> },
+    /// `inner`, after which the browser holds this continuity cookie (sealed): the provider
+    /// callback must come back to the browser that left for the provider.
+    WithContinuity { value: String, inner: Box<Outcome> },
+    /// A provider sign-in that belongs to the other flow kind: the flows switch (resolved
+    /// before the answer is rendered; see `flow::dispatch`).
+    Switch(Box<Switch>),
+}
+
+/// A provider account on the wrong kind of flow (Kratos switches flows for it).
+pub enum Switch {
+    /// Sign-in with a provider account no identity has: it registers in a new registration
+    /// flow, with `identity` as the provider's claims made it.
+    ToRegistration { identity: Box<crate::identity::Identity>, provider: String },
+    /// Registration with a provider account an identity has: it signs in in a new login flow.
+    ToLogin { identity: Box<crate::identity::Identity>, provider: String },
 }
 
 /// A finished login or registration.

@@ -15,6 +15,7 @@ mod health;
 mod hooks;
 mod identities;
 mod mfa;
+mod oidc;
 mod ownpg;
 mod passkeys;
 mod passwordless;

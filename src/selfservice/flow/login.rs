@@ -12,7 +12,7 @@ use crate::selfservice::form::Submit;
 use crate::selfservice::hook::{self, HookPoint, Stage};
 use crate::selfservice::redirect;
 use crate::selfservice::step::{Done, Init, Outcome, RequestInfo, Stepped, flow_message};
-use crate::selfservice::strategy::{LoginForm, LoginStep};
+use crate::selfservice::strategy::{LoginForm, LoginStep, oidc};
 use crate::selfservice::ui;
 use crate::session::{Aal, AuthMethod, Session};
 use serde_json::Value as Json;
@@ -109,8 +109,15 @@ pub fn form_for(requested: Aal, refresh: bool, style: LoginStyle) -> Form {
 /// Fills a fresh login flow's UI: every enabled method contributes to the form the flow
 /// shows; `identity` is the signed-in identity of a refresh or AAL upgrade.
 fn build_ui(svc: &SelfService, flow: &mut Flow, identity: Option<&Identity>) {
+    let style = svc.config.selfservice.flows.login.style;
+    build_ui_styled(svc, flow, identity, style);
+}
+
+/// [`build_ui`] with the login style given (a flow that links a provider account always
+/// shows every first factor at once).
+fn build_ui_styled(svc: &SelfService, flow: &mut Flow, identity: Option<&Identity>, style: LoginStyle) {
     let requested = flow.data.requested_aal.unwrap_or(Aal::Aal1);
-    let form = match form_for(requested, flow.data.refresh, svc.config.selfservice.flows.login.style) {
+    let form = match form_for(requested, flow.data.refresh, style) {
         Form::SecondFactor => {
             flow.ui.messages.push(if flow.data.refresh { text::login_reauth() } else { text::login_mfa() });
             identity.map(|identity| LoginForm::SecondFactor { identity })
@@ -256,7 +263,7 @@ pub async fn submit(svc: SelfService, flow: Flow, submit: Submit, info: RequestI
         return (flow, outcome);
     }
     let method = svc.strategies.login_method_of(&submit);
-    if info.is_get() && svc.strategies.is_login_method(&method) {
+    if info.is_get() && submit.callback.is_none() && svc.strategies.is_login_method(&method) {
         return flow_message(flow, text::generic(text::error::GET_NOT_ALLOWED), None);
     }
     let Some(strategy) = svc.strategies.login_method(&method).filter(|s| s.responsible(&svc, &flow)) else {
@@ -336,18 +343,94 @@ async fn identified(
     LoginStep::Answer(Box::new((next.clone(), Outcome::Form { flow: next, transient_payload: tp })))
 }
 
+/// A provider sign-in on a registration flow whose account has an identity: it signs in in
+/// a new login flow (returned with the answer; the caller stores it).
+pub async fn from_provider(
+    svc: &SelfService,
+    from: &Flow,
+    identity: Identity,
+    provider: &str,
+    info: &RequestInfo,
+    tp: Option<Json>,
+) -> Stepped {
+    let mut flow = from.successor(&svc.config, svc.clock.now(), FlowKind::Login);
+    if identity.state != crate::model::identity::IdentityState::Active {
+        return (flow, Outcome::Error(Error::IdentityDisabled));
+    }
+    if let Err(e) = svc.hooks.run_before(FlowKind::Login, &flow, info).await {
+        return (flow, Outcome::Error(e));
+    }
+    build_ui_styled(svc, &mut flow, None, LoginStyle::Unified);
+    let method = oidc::amr(provider, svc.clock.now());
+    let outcome = finish(svc, &mut flow, identity, method, info, tp).await;
+    (flow, outcome)
+}
+
+/// A provider account whose identifier (`duplicate`) an existing account holds: a new login
+/// flow for that account (1010016), which links the provider account (`entry`) once the user
+/// signed in with a way the account has. Returned with the answer; the caller stores it.
+pub async fn linking(
+    svc: &SelfService,
+    from: &Flow,
+    duplicate: &str,
+    provider: &str,
+    entry: &Json,
+    tp: Option<Json>,
+) -> Stepped {
+    let mut flow = from.successor(&svc.config, svc.clock.now(), FlowKind::Login);
+    build_ui_styled(svc, &mut flow, None, LoginStyle::Unified);
+    oidc::to_linking_form(&svc.config, &mut flow, duplicate, provider);
+    oidc::keep_link(svc, &mut flow, duplicate, provider, entry);
+    (flow.clone(), Outcome::Form { flow, transient_payload: tp })
+}
+
+/// Adds the provider account a linking flow keeps to the identity that signed in, if that is
+/// the account holding the duplicate identifier (else 4010009). Returns the session's record
+/// of the provider.
+async fn link_kept(svc: &SelfService, flow: &mut Flow, identity: &mut Identity) -> Result<Option<AuthMethod>, Outcome> {
+    let Some(link) = svc.kept_secret(flow, oidc::LINK_KEY) else { return Ok(None) };
+    let duplicate = link.get("identifier").and_then(Json::as_str).unwrap_or_default().to_lowercase();
+    let provider = link.get("provider").and_then(Json::as_str).unwrap_or_default().to_string();
+    let holds = identity
+        .credentials
+        .values()
+        .filter(|c| c.kind != "oidc")
+        .any(|c| c.identifiers.iter().any(|i| i.to_lowercase() == duplicate));
+    if !holds {
+        let (f, o) = flow_message(flow.clone(), text::linked_credentials_mismatch(), None);
+        *flow = f;
+        return Err(o);
+    }
+    let now = svc.clock.now();
+    oidc::add_link(identity, link.get("entry").cloned().unwrap_or_default(), now);
+    if let Err(e) = svc.identities.save_changed(identity).await {
+        let (f, o) = match e {
+            Error::UniqueViolation => flow_message(flow.clone(), text::duplicate_credentials(), None),
+            e => (flow.clone(), Outcome::Error(e)),
+        };
+        *flow = f;
+        return Err(o);
+    }
+    flow.data.internal.remove(oidc::LINK_KEY);
+    Ok(Some(oidc::amr(&provider, now)))
+}
+
 /// After a successful first or second factor: issue (or refresh) the session, run the
 /// after-login hooks, and decide the response.
 async fn finish(
     svc: &SelfService,
     flow: &mut Flow,
-    identity: Identity,
+    mut identity: Identity,
     method: AuthMethod,
     info: &RequestInfo,
     tp: Option<Json>,
 ) -> Outcome {
     let now = svc.clock.now();
     let method_name = method.method.clone();
+    let linked = match link_kept(svc, flow, &mut identity).await {
+        Ok(l) => l,
+        Err(o) => return o,
+    };
     // A refresh or AAL upgrade of the caller's own session keeps that session.
     let reuse = info.session.as_ref().filter(|l| l.session.identity_id == identity.id).map(|l| l.session.id);
     // The session is built in memory; it is stored only once every after-login hook agreed.
@@ -355,7 +438,11 @@ async fn finish(
         (Some(id), Some(token)) => {
             svc.sessions.reauthenticated(id, method, info.device.clone(), now).await.map(|s| (s, token))
         }
-        _ => Ok(svc.sessions.build(&identity, vec![method], Some(info.device.clone()))),
+        _ => Ok(svc.sessions.build(
+            &identity,
+            [Some(method), linked].into_iter().flatten().collect(),
+            Some(info.device.clone()),
+        )),
     };
     let (session, token) = match issued {
         Ok(s) => s,

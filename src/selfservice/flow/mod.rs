@@ -2,6 +2,7 @@
 //! UI, and how it is stored and rendered (behaviour.md §4). The rules of each kind live in
 //! its own module below.
 
+pub mod dispatch;
 pub mod expiry;
 pub mod login;
 pub mod recovery;
@@ -163,6 +164,10 @@ pub struct FlowData {
     /// The session-token exchanger's return-to code (sealed), for API flows that asked for one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exchange_return_code: Option<String>,
+    /// The flow whose session-token exchanger this flow finishes (a flow that took over from
+    /// another, e.g. a provider sign-in that switched from login to registration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exchange_flow: Option<Uuid>,
     /// Two-step registration: the traits accepted in the profile step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traits: Option<Json>,
@@ -259,6 +264,24 @@ impl Flow {
             data: FlowData::default(),
             version: 0,
         }
+    }
+
+    /// A new flow of `kind` that takes over from this one (a provider sign-in switching
+    /// between login and registration, or linking): same type, browser, request, `return_to`,
+    /// schema and session-token exchanger.
+    pub fn successor(&self, config: &Config, now: DateTime<Utc>, kind: FlowKind) -> Flow {
+        let mut next = Flow::new(config, now, kind, self.flow_type, self.request_url.clone(), self.csrf_token.clone());
+        next.return_to = self.return_to.clone();
+        next.data.identity_schema = self.data.identity_schema.clone();
+        next.data.oauth2_login_challenge = self.data.oauth2_login_challenge.clone();
+        next.data.exchange_return_code = self.data.exchange_return_code.clone();
+        if self.data.exchange_return_code.is_some() {
+            next.data.exchange_flow = Some(self.data.exchange_flow.unwrap_or(self.id));
+        }
+        if kind == FlowKind::Login {
+            next.data.requested_aal = Some(Aal::Aal1);
+        }
+        next
     }
 
     /// Whether the flow may no longer be submitted.

@@ -14,7 +14,7 @@ use crate::selfservice::form::Submit;
 use crate::selfservice::hook::{self, HookPoint, Stage};
 use crate::selfservice::redirect;
 use crate::selfservice::step::{Done, Init, Outcome, RequestInfo, Stepped, flow_message};
-use crate::selfservice::strategy::{RegistrationForm, RegistrationStep};
+use crate::selfservice::strategy::{RegistrationForm, RegistrationStep, oidc};
 use crate::selfservice::traits;
 use crate::selfservice::ui::{self, Input, group};
 use crate::session::{Aal, AuthMethod};
@@ -148,7 +148,7 @@ pub async fn submit(svc: SelfService, flow: Flow, submit: Submit, info: RequestI
         return (flow, outcome);
     }
     let method = svc.strategies.registration_method_of(&submit);
-    if info.is_get() && svc.strategies.is_registration_method(&method) {
+    if info.is_get() && submit.callback.is_none() && svc.strategies.is_registration_method(&method) {
         return flow_message(flow, text::generic(text::error::GET_NOT_ALLOWED), None);
     }
     let Some(strategy) = svc.strategies.registration().find(|s| s.handles(&method) && s.responsible(&svc)) else {
@@ -162,9 +162,57 @@ pub async fn submit(svc: SelfService, flow: Flow, submit: Submit, info: RequestI
         RegistrationStep::ShowCredentials { flow, traits } => credentials_step(&svc, flow, traits, tp),
         RegistrationStep::ShowProfile { flow, traits } => profile_step(&svc, flow, traits, tp),
         RegistrationStep::Create { flow, identity, identifiers } => {
-            create(&svc, flow, *identity, identifiers, &method, &info, tp).await
+            create(&svc, flow, *identity, identifiers, &method, None, &info, tp).await
+        }
+        RegistrationStep::Provider { flow, identity, provider } => {
+            provider_account(&svc, flow, *identity, &provider, &info, tp).await
         }
     }
+}
+
+/// A provider account registers: its traits must fit the schema (else a form to complete
+/// them, which goes through the provider again), then it is created and signed in.
+pub async fn provider_account(
+    svc: &SelfService,
+    mut flow: Flow,
+    identity: Identity,
+    provider: &str,
+    info: &RequestInfo,
+    tp: Option<Json>,
+) -> Stepped {
+    let tp = tp.or_else(|| flow.data.internal.get("oidc_transient_payload").cloned());
+    let (_, schema) = svc.schema_of(&flow);
+    let mut checked = flow.clone();
+    let Some(extracted) = traits::validate(svc, &mut checked, &identity.traits) else {
+        oidc::complete_form(svc, &mut flow, provider);
+        let _ = traits::validate(svc, &mut flow, &identity.traits);
+        flow.ui.sort_registration(&schema);
+        return form(flow, tp);
+    };
+    create(svc, flow, identity, extracted.password_identifiers, "oidc", Some(provider), info, tp).await
+}
+
+/// A provider sign-in on a login flow whose account has no identity: it registers in a new
+/// registration flow (returned with the answer; the caller stores it).
+pub async fn from_provider(
+    svc: &SelfService,
+    from: &Flow,
+    identity: Identity,
+    provider: &str,
+    info: &RequestInfo,
+    tp: Option<Json>,
+) -> Stepped {
+    let mut flow = from.successor(&svc.config, svc.clock.now(), FlowKind::Registration);
+    for key in ["oidc_traits", "oidc_transient_payload"] {
+        if let Some(v) = from.data.internal.get(key) {
+            flow.data.internal.insert(key.into(), v.clone());
+        }
+    }
+    if let Err(e) = svc.hooks.run_before(FlowKind::Registration, &flow, info).await {
+        return (flow, Outcome::Error(e));
+    }
+    build_ui(svc, &mut flow);
+    provider_account(svc, flow, identity, provider, info, tp).await
 }
 
 /// Two-step registration, step two: the accepted traits hidden, a way back, and what
@@ -213,13 +261,16 @@ fn profile_step(svc: &SelfService, mut flow: Flow, traits: Json, tp: Option<Json
 }
 
 /// A method built `identity`: the pre-persist hooks may refuse or change it, then it is
-/// stored (a taken identifier shows 4000007, or 4000028 with login hints) and signed in.
+/// stored (a taken identifier shows 4000007, or 4000028 with login hints; a provider account
+/// goes to a login flow that links it) and signed in.
+#[allow(clippy::too_many_arguments)]
 async fn create(
     svc: &SelfService,
     flow: Flow,
     mut identity: Identity,
     identifiers: Vec<String>,
     method: &str,
+    provider: Option<&str>,
     info: &RequestInfo,
     tp: Option<Json>,
 ) -> Stepped {
@@ -243,6 +294,22 @@ async fn create(
     }
     match svc.identities.insert(&identity).await {
         Ok(()) => {}
+        Err(WriteError::Conflict(_)) if provider.is_some() => {
+            let provider = provider.unwrap_or_default();
+            let duplicate = duplicate_identifier(svc, &identity).await;
+            let entry = identity
+                .credentials
+                .get("oidc")
+                .and_then(|c| c.config.get("providers"))
+                .and_then(|p| p.get(0))
+                .cloned()
+                .unwrap_or_default();
+            f.ui.reset_messages();
+            f.ui.messages.push(text::duplicate_credentials());
+            let (login, outcome) = super::login::linking(svc, &f, &duplicate, provider, &entry, tp).await;
+            svc.flows.create(login).await;
+            return (f, outcome);
+        }
         Err(WriteError::Conflict(_)) => {
             f.ui.reset_messages();
             f.ui.clear_passwords();
@@ -256,8 +323,29 @@ async fn create(
         }
         Err(e) => return (f, Outcome::Error(Error::internal(&e))),
     }
-    let outcome = finish(svc, &mut f, identity, method, info, tp).await;
+    let outcome = finish(svc, &mut f, identity, method, provider, info, tp).await;
     (f, outcome)
+}
+
+/// The identifier of a new identity that an existing account holds (the first credential
+/// identifier, then verifiable and recovery address, that is taken).
+async fn duplicate_identifier(svc: &SelfService, identity: &Identity) -> String {
+    let mut candidates: Vec<String> = identity
+        .credentials
+        .values()
+        .filter(|c| c.kind != "oidc" && c.kind != "saml")
+        .flat_map(|c| c.identifiers.iter().cloned())
+        .collect();
+    candidates.extend(identity.verifiable_addresses.iter().map(|a| a.value.clone()));
+    candidates.extend(identity.recovery_addresses.iter().map(|a| a.value.clone()));
+    for c in &candidates {
+        if let Ok(Some(_)) =
+            crate::selfservice::strategy::find_account(svc, &["password", "webauthn", "passkey", "code"], c).await
+        {
+            return c.clone();
+        }
+    }
+    candidates.into_iter().next().unwrap_or_default()
 }
 
 /// 4000028 for the account that already holds one of `identifiers`, when it has a way to sign in.
@@ -303,6 +391,7 @@ async fn finish(
     flow: &mut Flow,
     identity: Identity,
     method_name: &str,
+    provider: Option<&str>,
     info: &RequestInfo,
     tp: Option<Json>,
 ) -> Outcome {
@@ -315,7 +404,7 @@ async fn finish(
         method: method_name.into(),
         aal: Some(Aal::Aal1),
         completed_at: svc.clock.now(),
-        provider: None,
+        provider: provider.map(str::to_string),
         organization: None,
     };
     let (session, token) = match svc.sessions.issue(&identity, vec![method], Some(info.device.clone())).await {

@@ -211,7 +211,9 @@ pub async fn submit(svc: SelfService, flow: Flow, submit: Submit, info: RequestI
     let tp = if replayed { submit.transient_payload() } else { tp };
     let method = svc.strategies.settings_method_of(&submit);
     // Credentials in a GET would end up in URLs and logs (login refuses them the same way).
-    if info.is_get() && !replayed && svc.strategies.is_settings_method(&method) {
+    // A provider's callback comes back with a GET and its own proof (state, continuity).
+    let callback = submit.callback.is_some();
+    if info.is_get() && !replayed && !callback && svc.strategies.is_settings_method(&method) {
         let mut f = flow;
         f.ui.reset_messages();
         f.ui.messages.push(text::generic(text::error::GET_NOT_ALLOWED));
@@ -223,7 +225,10 @@ pub async fn submit(svc: SelfService, flow: Flow, submit: Submit, info: RequestI
         f.ui.messages.push(text::no_settings_strategy());
         return show(f, false, to_ui);
     };
-    if !replayed && let Err(failure) = check_csrf(&flow, &info, &submit.body) {
+    if !replayed
+        && !callback
+        && let Err(failure) = check_csrf(&flow, &info, &submit.body)
+    {
         return csrf_outcome(flow, failure, tp);
     }
     let identity = match svc.identities.get(session.identity_id).await {

@@ -12,6 +12,7 @@ pub mod code;
 pub mod identifier_first;
 pub mod link;
 pub mod lookup;
+pub mod oidc;
 pub mod passkey;
 pub mod password;
 pub mod profile;
@@ -136,6 +137,9 @@ pub enum RegistrationStep {
     /// Create `identity` (the strategy set its credential); `identifiers` name it in a
     /// login hint when one is taken.
     Create { flow: Flow, identity: Box<Identity>, identifiers: Vec<String> },
+    /// A provider account to register (`identity`: traits mapped from its claims, not yet
+    /// validated); the flow validates, creates and signs it in with `provider`.
+    Provider { flow: Flow, identity: Box<Identity>, provider: String },
     /// Two-step registration: the traits are valid; show step two with them.
     ShowCredentials { flow: Flow, traits: Json },
     /// Two-step registration: back to step one with these traits.

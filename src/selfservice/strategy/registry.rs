@@ -26,6 +26,7 @@ impl Strategies {
             Box::new(super::lookup::LookupSecret),
             Box::new(super::webauthn::WebAuthn::new(&config)),
             Box::new(super::passkey::Passkey::new(&config)),
+            Box::new(super::oidc::Oidc::new()),
         ];
         Strategies { config, methods: Arc::new(methods) }
     }
