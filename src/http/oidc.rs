@@ -2,21 +2,26 @@
 //! (`GET|POST /self-service/methods/oidc/callback[/{provider}]`), which hands the callback to
 //! the flow its sealed `state` names, and FedCM.
 
+use super::cookies::{csrf_cookie, csrf_token};
 use super::error::{ApiError, respond};
 use super::request::request_info;
-use super::selfservice::{flow_error, flow_gone, render_outcome, svc};
+use super::selfservice::{flow_error, flow_gone, parse_body, render_outcome, svc};
 use super::state::{AppState, query_first as first, query_pairs};
 use crate::error::Error;
-use crate::selfservice::flow::{FlowType, dispatch};
+use crate::selfservice::flow::{FlowKind, FlowType, dispatch, login};
 use crate::selfservice::form::{Callback, Submit};
+use crate::selfservice::step::{self, Init};
 use crate::selfservice::strategy::oidc;
+use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Value as Json, json};
 
 pub(super) fn public_routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/self-service/methods/oidc/callback").get(callback_any)).service(
-        web::resource("/self-service/methods/oidc/callback/{provider}").get(callback).post(callback_form_post),
-    );
+    cfg.service(web::resource("/self-service/methods/oidc/callback").get(callback_any))
+        .service(web::resource("/self-service/methods/oidc/callback/{provider}").get(callback).post(callback_form_post))
+        .service(web::resource("/self-service/fed-cm/parameters").get(fedcm_parameters))
+        .service(web::resource("/self-service/fed-cm/token").post(fedcm_token));
 }
 
 const DISABLED: &str = "This endpoint was disabled by system administrator. Please check your url or contact the system administrator to enable it.";
@@ -101,5 +106,98 @@ async fn run(state: web::Data<AppState>, req: HttpRequest, provider: String) -> 
     match result {
         Ok((outcome, api)) => render_outcome(&state, &req, &info, kind, outcome, api).await,
         Err(e) => respond(&state, &req, api, flow_error(e)).await,
+    }
+}
+
+// --- FedCM ------------------------------------------------------------------------------------
+
+/// `GET /self-service/fed-cm/parameters`: what `navigator.credentials.get` needs for each
+/// provider with a FedCM configuration, and a CSRF token for the submit.
+async fn fedcm_parameters(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    if !state.config.selfservice.methods.oidc.enabled {
+        return respond(&state, &req, false, Error::not_found(DISABLED)).await;
+    }
+    let (real, new_cookie) = csrf_token(&state, &req);
+    let body = json!({
+        "providers": oidc::fedcm_providers(&state.config, state.clock.now()),
+        "csrf_token": crate::selfservice::csrf::mask(&real),
+    });
+    let mut res = super::state::json_response(StatusCode::OK, &body);
+    if new_cookie {
+        let _ = res.add_cookie(&csrf_cookie(&state.config, &real));
+    }
+    res
+}
+
+/// `POST /self-service/fed-cm/token`: the token `navigator.credentials.get` gave; signs in
+/// (or registers) like a provider sign-in with an ID token, on a new browser login flow.
+async fn fedcm_token(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    if !state.config.selfservice.methods.oidc.enabled {
+        return respond(&state, &req, false, Error::not_found(DISABLED)).await;
+    }
+    let submitted = match parse_body(&req, &body) {
+        Ok(s) => s,
+        Err(e) => return respond(&state, &req, false, e).await,
+    };
+    let Some(token) = submitted.field("token").map(str::to_string) else {
+        return respond(&state, &req, false, ApiError::bad_request("The FedCM token is missing (token).")).await;
+    };
+    let info = match request_info(&state, &req).await {
+        Ok(i) => i,
+        Err(e) => return respond(&state, &req, false, e).await,
+    };
+    let sent = submitted.field("csrf_token").unwrap_or_default();
+    let csrf_ok = info.csrf_cookie.as_deref().is_some_and(|real| crate::selfservice::csrf::verify(real, sent));
+    if !csrf_ok {
+        let reason = step::csrf_reject_reason(&info, sent.is_empty());
+        return respond(&state, &req, false, step::csrf_error(&info, reason)).await;
+    }
+    // The nonce sent, else the one in the token: it must be one this server issued.
+    let claimed = crate::selfservice::strategy::oidc::provider::payload(&token)
+        .and_then(|p| p.get("nonce").and_then(Json::as_str).map(str::to_string));
+    let nonce = submitted.field("nonce").map(str::to_string).or(claimed);
+    let provider = match oidc::fedcm_provider(&state.config, &token, nonce.as_deref(), state.clock.now()) {
+        Ok(p) => p,
+        Err(oidc::FedcmProblem::Nonce) => {
+            let e = ApiError::bad_request("The FedCM nonce was not issued by this server or has expired.");
+            return respond(&state, &req, false, e).await;
+        }
+        Err(oidc::FedcmProblem::Provider) => {
+            let e = ApiError::bad_request("No FedCM provider is configured for this token.");
+            return respond(&state, &req, false, e).await;
+        }
+    };
+    let csrf_real = info.csrf_cookie.clone().unwrap_or_default();
+    let flow = match login::init(svc(&state), FlowType::Browser, &info, login::InitParams::default(), csrf_real).await {
+        Ok(Init::Created { flow, .. }) => *flow,
+        Ok(Init::SignedIn(to)) => return HttpResponse::SeeOther().insert_header((header::LOCATION, to)).finish(),
+        Err(e) => return respond(&state, &req, false, e).await,
+    };
+    let mut submit_body = json!({"method": "oidc", "provider": provider, "id_token": token, "csrf_token": sent});
+    if let Some(n) = nonce {
+        submit_body["id_token_nonce"] = json!(n);
+    }
+    if let Some(tp) = submitted.body.get("transient_payload").filter(|t| t.is_object()) {
+        submit_body["transient_payload"] = tp.clone();
+    }
+    let submit = Submit::new(submit_body, false);
+    let service = svc(&state).clone();
+    let step_info = info.clone();
+    let result = svc(&state)
+        .flows
+        .apply(
+            FlowKind::Login,
+            flow.id,
+            Box::new(move |flow| {
+                Box::pin(async move {
+                    let (flow, outcome) = dispatch::submit(service, FlowKind::Login, flow, submit, step_info).await;
+                    (flow, (outcome, false))
+                })
+            }),
+        )
+        .await;
+    match result {
+        Ok((outcome, api)) => render_outcome(&state, &req, &info, FlowKind::Login, outcome, api).await,
+        Err(e) => respond(&state, &req, false, flow_error(e)).await,
     }
 }

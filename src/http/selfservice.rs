@@ -350,7 +350,7 @@ async fn settings_fetch(state: web::Data<AppState>, req: HttpRequest) -> Result<
 // --- submit --------------------------------------------------------------------------------
 
 /// The submitted payload as JSON (`application/json`, or a form with dotted names).
-fn parse_body(req: &HttpRequest, body: &[u8]) -> Result<Submit, ApiError> {
+pub(super) fn parse_body(req: &HttpRequest, body: &[u8]) -> Result<Submit, ApiError> {
     let ct =
         req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
     if ct.starts_with("application/json") {

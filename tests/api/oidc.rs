@@ -760,3 +760,63 @@ async fn oauth2_only_provider_with_a_user_api(db: Db) {
     assert!(auth(user).unwrap().starts_with("Bearer "), "{user}");
 }
 both_backends!(oauth2_only_provider_with_a_user_api);
+
+async fn fedcm_parameters_and_token(db: Db) {
+    let port = free_port();
+    let Some(peer) = OidcPeer::start(port, &["op"]).await else { return };
+    let issuer = peer.issuer.clone();
+    let config_url = format!("{issuer}/fedcm.json");
+    let fedcm = config_url.clone();
+    let t = TestApp::builder(db)
+        .config(move |c| {
+            with_provider(port, issuer)(c);
+            c.selfservice.methods.oidc.config.providers[0].fedcm_config_url = Some(fedcm);
+        })
+        .build()
+        .await;
+    let mut jar = Jar::default();
+    let res = jar.send(t.http.get(format!("{}/self-service/fed-cm/parameters", t.public))).await;
+    assert_eq!(res.status(), 200);
+    let params: Value = res.json().await.unwrap();
+    let p = &params["providers"][0];
+    assert_eq!(p["config_url"], config_url.as_str());
+    assert_eq!(p["client_id"], "tessera");
+    let nonce = p["nonce"].as_str().unwrap().to_string();
+    let csrf = params["csrf_token"].as_str().unwrap().to_string();
+    assert!(jar.has_prefix("csrf_token"));
+
+    let post = |jar: &Jar, body: Value| {
+        t.http
+            .post(format!("{}/self-service/fed-cm/token", t.public))
+            .header("Accept", "application/json")
+            .header("Cookie", jar.header())
+            .json(&body)
+            .send()
+    };
+    // Without the CSRF token: 403; with a nonce this server never issued: 400.
+    let token = peer.native_id_token("heidi@example.org", Some(&nonce)).await;
+    let res = post(&jar, json!({"token": token, "nonce": nonce})).await.unwrap();
+    assert_eq!(res.status(), 403);
+    let res = post(&jar, json!({"token": token, "nonce": "forged", "csrf_token": csrf})).await.unwrap();
+    assert_eq!(res.status(), 400);
+    // The token signs heidi up (a new account) …
+    let res = post(&jar, json!({"token": token, "nonce": nonce, "csrf_token": csrf})).await.unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap_or_default());
+    jar.absorb(res.headers());
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["session"]["identity"]["traits"]["email"], "heidi@example.org");
+    assert!(body.get("session_token").is_none(), "browsers get a cookie, not a token");
+    let id = body["session"]["identity"]["id"].as_str().unwrap().to_string();
+    assert_eq!(whoami(&t, &jar).await.1["identity"]["id"], id.as_str());
+    // … and in again, from another browser.
+    let mut other = Jar::default();
+    let params: Value =
+        other.send(t.http.get(format!("{}/self-service/fed-cm/parameters", t.public))).await.json().await.unwrap();
+    let nonce = params["providers"][0]["nonce"].as_str().unwrap().to_string();
+    let token = peer.native_id_token("heidi@example.org", Some(&nonce)).await;
+    let res = post(&other, json!({"token": token, "csrf_token": params["csrf_token"]})).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["session"]["identity"]["id"], id.as_str());
+}
+both_backends!(fedcm_parameters_and_token);

@@ -146,3 +146,22 @@ async fn recovery_v2(db: Db) {
     run_suite_with(&t, "recovery_v2.test.mjs", &[("TESSERA_MAILBOX", mailbox)]).await;
 }
 both_backends!(recovery_v2);
+
+async fn oidc(db: Db) {
+    if !peers_available() {
+        return;
+    }
+    let port = crate::oidc::free_port();
+    let Some(peer) = crate::oidc::OidcPeer::start(port, &["op"]).await else { return };
+    let issuer = peer.issuer.clone();
+    let fedcm = format!("{issuer}/fedcm.json");
+    let t = TestApp::builder(db)
+        .config(move |c| {
+            crate::oidc::with_provider(port, issuer)(c);
+            c.selfservice.methods.oidc.config.providers[0].fedcm_config_url = Some(fedcm);
+        })
+        .build()
+        .await;
+    run_suite_with(&t, "oidc.test.mjs", &[("TESSERA_OIDC_ISSUER", peer.issuer.clone())]).await;
+}
+both_backends!(oidc);

@@ -899,6 +899,64 @@ impl SettingsStrategy for Oidc {
     }
 }
 
+// --- FedCM ------------------------------------------------------------------------------------
+
+/// How long a FedCM nonce may be used.
+const FEDCM_NONCE_SECONDS: i64 = 10 * 60;
+
+/// `GET /self-service/fed-cm/parameters`: the providers with a FedCM configuration, each
+/// with a fresh nonce (sealed: tessera knows its own nonces without storing them).
+pub fn fedcm_providers(config: &Config, now: chrono::DateTime<chrono::Utc>) -> Vec<Json> {
+    shown(config)
+        .into_iter()
+        .filter_map(|p| {
+            let config_url = p.fedcm_config_url.as_deref().filter(|u| !u.is_empty())?;
+            let expires = (now + chrono::Duration::seconds(FEDCM_NONCE_SECONDS)).timestamp();
+            let nonce = sealer(config).seal(&json!({"fedcm": p.id, "e": expires, "r": random(16)}).to_string())?;
+            Some(json!({"config_url": config_url, "client_id": p.client_id, "nonce": nonce}))
+        })
+        .collect()
+}
+
+/// Why a FedCM token cannot be taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FedcmProblem {
+    /// The nonce was not issued here, or is too old.
+    Nonce,
+    /// No FedCM provider issued the token.
+    Provider,
+}
+
+/// The provider a FedCM token is for, after checking the nonce (if sent) is one of ours and
+/// fresh: the FedCM provider the nonce was issued for, else the one whose issuer the token
+/// names.
+pub fn fedcm_provider(
+    config: &Config,
+    token: &str,
+    nonce: Option<&str>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<String, FedcmProblem> {
+    let fedcm: Vec<&OidcProvider> =
+        shown(config).into_iter().filter(|p| p.fedcm_config_url.as_deref().is_some_and(|u| !u.is_empty())).collect();
+    if let Some(n) = nonce {
+        let opened: Json =
+            sealer(config).open(n).and_then(|v| serde_json::from_str(&v).ok()).ok_or(FedcmProblem::Nonce)?;
+        if opened.get("e").and_then(Json::as_i64).is_none_or(|e| e < now.timestamp()) {
+            return Err(FedcmProblem::Nonce);
+        }
+        let id = opened.get("fedcm").and_then(Json::as_str).unwrap_or_default();
+        return fedcm.iter().find(|p| p.id == id).map(|p| p.id.clone()).ok_or(FedcmProblem::Provider);
+    }
+    let iss = provider::payload(token).and_then(|p| p.get("iss").and_then(Json::as_str).map(str::to_string));
+    let trim = |s: &str| s.trim_end_matches('/').to_string();
+    fedcm
+        .iter()
+        .find(|p| iss.as_deref().is_some_and(|i| p.issuer_url.as_deref().map(trim) == Some(trim(i))))
+        .or(if fedcm.len() == 1 { fedcm.first() } else { None })
+        .map(|p| p.id.clone())
+        .ok_or(FedcmProblem::Provider)
+}
+
 /// Decrypts the provider tokens of an identity's oidc credential for `include_credential`
 /// (an entry no configured secret opens shows empty tokens, as Kratos).
 pub fn declassify(config: &Config, identity: &mut Identity) {
