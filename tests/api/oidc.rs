@@ -560,6 +560,38 @@ async fn provider_errors_and_tampered_state(db: Db) {
     assert_eq!(jar.send(t.http.get(&back)).await.status(), 303);
     assert_eq!(whoami(&t, &jar).await.0, 200);
 
+    // Someone else's submit to the same flow cannot slip traits into the victim's sign-up:
+    // kept values belong to the state they left with.
+    let mut victim = Jar::default();
+    let reg = open_flow(&t, &mut victim, "registration").await;
+    let res = victim
+        .send(
+            t.http
+                .post(format!("{}/self-service/registration?flow={}", t.public, reg["id"].as_str().unwrap()))
+                .form(&[("provider", "op"), ("csrf_token", &csrf_of(&reg))]),
+        )
+        .await;
+    let victim_to = location(&res);
+    let res = t
+        .http
+        .post(format!("{}/self-service/registration?flow={}", t.public, reg["id"].as_str().unwrap()))
+        .form(&[("provider", "op"), ("traits.email", "attacker@example.org")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    peer.next(json!({"account": "victim@example.org"})).await;
+    let back = through_provider(&t.http, &mut victim, &victim_to, &callback_prefix(&t)).await;
+    assert_eq!(victim.send(t.http.get(&back)).await.status(), 303);
+    let (_, session) = whoami(&t, &victim).await;
+    assert_eq!(session["identity"]["traits"]["email"], "victim@example.org");
+
+    // A submit naming the method but no provider is not this method's.
+    let fresh = open_flow(&t, &mut Jar::default(), "login").await;
+    let (status, body) = api_like(&t, &fresh, json!({"method": "oidc"})).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["ui"]["messages"][0]["id"], 4010002);
+
     // An unknown provider: 404.
     let fresh = open_flow(&t, &mut Jar::default(), "login").await;
     let (status, body) = api_like(&t, &fresh, json!({"method": "oidc", "provider": "nope"})).await;
@@ -820,3 +852,26 @@ async fn fedcm_parameters_and_token(db: Db) {
     assert_eq!(body["session"]["identity"]["id"], id.as_str());
 }
 both_backends!(fedcm_parameters_and_token);
+
+async fn no_sign_up_when_registration_is_disabled(db: Db) {
+    let port = free_port();
+    let Some(peer) = OidcPeer::start(port, &["op"]).await else { return };
+    let issuer = peer.issuer.clone();
+    let t = TestApp::builder(db)
+        .config(move |c| {
+            with_provider(port, issuer)(c);
+            c.selfservice.flows.registration.enabled = false;
+        })
+        .build()
+        .await;
+    let mut jar = Jar::default();
+    let login = open_flow(&t, &mut jar, "login").await;
+    peer.next(json!({"account": "ivan@example.org"})).await;
+    let res = html_via_provider(&t, &mut jar, "login", &login, &[]).await;
+    assert_eq!(res.status(), 303);
+    assert!(location(&res).starts_with("https://ui.example/error?id="), "{}", location(&res));
+    assert_eq!(whoami(&t, &jar).await.0, 401);
+    let (status, _, list) = t.admin_json(Method::GET, "/admin/identities", None).await;
+    assert_eq!((status, list), (200, json!([])));
+}
+both_backends!(no_sign_up_when_registration_is_disabled);

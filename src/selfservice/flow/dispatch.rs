@@ -14,6 +14,7 @@ use serde_json::Value as Json;
 /// Runs a submit (or a provider's callback) on `flow`, a flow of `kind`.
 pub async fn submit(svc: SelfService, kind: FlowKind, flow: Flow, submit: Submit, info: RequestInfo) -> Stepped {
     let callback = submit.callback.is_some();
+    let submit = crate::selfservice::strategy::oidc::restore_kept(&flow, submit);
     let tp = submit.transient_payload();
     let (flow, outcome) = match kind {
         FlowKind::Login => login::submit(svc.clone(), flow, submit, info.clone()).await,
@@ -47,6 +48,14 @@ async fn switch(svc: &SelfService, from: &Flow, s: Switch, info: &RequestInfo, t
 /// session-token exchanger: the session is bound to the exchanger and the browser goes to
 /// `return_to` with the return-to code, which the app trades for the token.
 async fn to_exchanger(svc: &SelfService, outcome: Outcome) -> Outcome {
+    // A flow error on the way back goes to the app's `return_to` (the system browser shows
+    // no flow UI); the app reads the flow.
+    if let Outcome::Form { flow, .. } = &outcome
+        && flow.flow_type == FlowType::Api
+        && flow.data.exchange_return_code.is_some()
+    {
+        return Outcome::Redirect(return_to(svc, flow));
+    }
     let Outcome::Done(done) = outcome else { return outcome };
     let (Some(sealed), Some((session, token))) =
         (done.flow.data.exchange_return_code.as_deref(), done.session.as_ref())
@@ -63,13 +72,15 @@ async fn to_exchanger(svc: &SelfService, outcome: Outcome) -> Outcome {
     if let Err(e) = svc.sessions.bind_exchanger(exchanger, session.id, token).await {
         return Outcome::Error(e);
     }
+    Outcome::Redirect(redirect::with_query(&return_to(svc, &done.flow), "code", &code))
+}
+
+/// The flow's `return_to` if the allow-list has it, else the default return URL.
+fn return_to(svc: &SelfService, flow: &Flow) -> String {
     let default = redirect::default_return(&svc.config);
-    let to = done
-        .flow
-        .return_to
+    flow.return_to
         .as_deref()
         .filter(|r| !r.is_empty())
         .and_then(|r| redirect::validate(&svc.config, r, &default).ok())
-        .unwrap_or(default);
-    Outcome::Redirect(redirect::with_query(&to, "code", &code))
+        .unwrap_or(default)
 }

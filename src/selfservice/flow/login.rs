@@ -384,35 +384,27 @@ pub async fn linking(
     (flow.clone(), Outcome::Form { flow, transient_payload: tp })
 }
 
-/// Adds the provider account a linking flow keeps to the identity that signed in, if that is
-/// the account holding the duplicate identifier (else 4010009). Returns the session's record
-/// of the provider.
-async fn link_kept(svc: &SelfService, flow: &mut Flow, identity: &mut Identity) -> Result<Option<AuthMethod>, Outcome> {
+/// The provider link a linking flow keeps, for the identity that signed in: it must be the
+/// account holding the duplicate identifier (else 4010009). An account with a second factor
+/// gets no link from a first factor alone (Kratos waits for aal2); the user can link it in
+/// settings. Returns the link entry and its provider.
+fn pending_link(svc: &SelfService, flow: &Flow, identity: &Identity) -> Result<Option<(Json, String)>, Stepped> {
     let Some(link) = svc.kept_secret(flow, oidc::LINK_KEY) else { return Ok(None) };
     let duplicate = link.get("identifier").and_then(Json::as_str).unwrap_or_default().to_lowercase();
-    let provider = link.get("provider").and_then(Json::as_str).unwrap_or_default().to_string();
     let holds = identity
         .credentials
         .values()
         .filter(|c| c.kind != "oidc")
         .any(|c| c.identifiers.iter().any(|i| i.to_lowercase() == duplicate));
     if !holds {
-        let (f, o) = flow_message(flow.clone(), text::linked_credentials_mismatch(), None);
-        *flow = f;
-        return Err(o);
+        return Err(flow_message(flow.clone(), text::linked_credentials_mismatch(), None));
     }
-    let now = svc.clock.now();
-    oidc::add_link(identity, link.get("entry").cloned().unwrap_or_default(), now);
-    if let Err(e) = svc.identities.save_changed(identity).await {
-        let (f, o) = match e {
-            Error::UniqueViolation => flow_message(flow.clone(), text::duplicate_credentials(), None),
-            e => (flow.clone(), Outcome::Error(e)),
-        };
-        *flow = f;
-        return Err(o);
+    let code_mfa = crate::selfservice::strategy::code::second_factor(&svc.config);
+    if crate::session::registry::available_aal(identity, code_mfa) == Aal::Aal2 {
+        return Ok(None);
     }
-    flow.data.internal.remove(oidc::LINK_KEY);
-    Ok(Some(oidc::amr(&provider, now)))
+    let provider = link.get("provider").and_then(Json::as_str).unwrap_or_default().to_string();
+    Ok(Some((link.get("entry").cloned().unwrap_or_default(), provider)))
 }
 
 /// After a successful first or second factor: issue (or refresh) the session, run the
@@ -427,10 +419,14 @@ async fn finish(
 ) -> Outcome {
     let now = svc.clock.now();
     let method_name = method.method.clone();
-    let linked = match link_kept(svc, flow, &mut identity).await {
+    let link = match pending_link(svc, flow, &identity) {
         Ok(l) => l,
-        Err(o) => return o,
+        Err((f, o)) => {
+            *flow = f;
+            return o;
+        }
     };
+    let linked = link.as_ref().map(|(_, provider)| oidc::amr(provider, now));
     // A refresh or AAL upgrade of the caller's own session keeps that session.
     let reuse = info.session.as_ref().filter(|l| l.session.identity_id == identity.id).map(|l| l.session.id);
     // The session is built in memory; it is stored only once every after-login hook agreed.
@@ -457,6 +453,19 @@ async fn finish(
     let starter = verification::Starter(svc);
     if let Err(e) = svc.hooks.run_after(point, flow, info, &identity, Some(&session), tp.as_ref(), &starter).await {
         return e.into_outcome(flow.clone(), tp);
+    }
+    // The provider account is linked once the sign-in is certain (hooks agreed).
+    if let Some((entry, _)) = link {
+        oidc::add_link(&mut identity, entry, now);
+        if let Err(e) = svc.identities.save_changed(&mut identity).await {
+            let (f, o) = match e {
+                Error::UniqueViolation => flow_message(flow.clone(), text::duplicate_credentials(), None),
+                e => (flow.clone(), Outcome::Error(e)),
+            };
+            *flow = f;
+            return o;
+        }
+        flow.data.internal.remove(oidc::LINK_KEY);
     }
     if let Err(e) = svc.sessions.save(&session, reuse.is_some() && info.session_token.is_some()).await {
         return Outcome::Error(e);

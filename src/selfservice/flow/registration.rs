@@ -180,7 +180,6 @@ pub async fn provider_account(
     info: &RequestInfo,
     tp: Option<Json>,
 ) -> Stepped {
-    let tp = tp.or_else(|| flow.data.internal.get("oidc_transient_payload").cloned());
     let (_, schema) = svc.schema_of(&flow);
     let mut checked = flow.clone();
     let Some(extracted) = traits::validate(svc, &mut checked, &identity.traits) else {
@@ -203,10 +202,8 @@ pub async fn from_provider(
     tp: Option<Json>,
 ) -> Stepped {
     let mut flow = from.successor(&svc.config, svc.clock.now(), FlowKind::Registration);
-    for key in ["oidc_traits", "oidc_transient_payload"] {
-        if let Some(v) = from.data.internal.get(key) {
-            flow.data.internal.insert(key.into(), v.clone());
-        }
+    if !svc.config.selfservice.flows.registration.enabled {
+        return (flow, Outcome::Error(disabled()));
     }
     if let Err(e) = svc.hooks.run_before(FlowKind::Registration, &flow, info).await {
         return (flow, Outcome::Error(e));

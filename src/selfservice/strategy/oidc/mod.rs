@@ -45,8 +45,9 @@ pub const CONTINUITY_COOKIE: &str = "ory_kratos_continuity";
 /// How long the continuity cookie lives.
 pub const CONTINUITY_MAX_AGE_SECONDS: i64 = 30 * 60;
 
-const TRAITS_KEY: &str = "oidc_traits";
-const PAYLOAD_KEY: &str = "oidc_transient_payload";
+/// What a submit that left for the provider brought along (traits, transient payload),
+/// kept under the digest of its state: only the callback of that very state gets it back.
+const KEPT_KEY: &str = "oidc_submit";
 /// A login flow that links a provider account once the user signed in (sealed).
 pub const LINK_KEY: &str = "oidc_link";
 
@@ -278,6 +279,31 @@ fn failed(flow: Flow, f: Failure, tp: Option<Json>) -> Stepped {
     }
 }
 
+/// The transient payload the submit that left for the provider brought (for its callback).
+fn cb_transient_payload(flow: &Flow, cb: &Callback) -> Option<Json> {
+    kept_for(flow, cb.param("state")?).and_then(|k| k.get("transient_payload").cloned())
+}
+
+fn kept_for<'a>(flow: &'a Flow, state: &str) -> Option<&'a Json> {
+    flow.data.internal.get(KEPT_KEY).filter(|k| k.get("d") == Some(&json!(digest(state))))
+}
+
+/// A provider's callback continues the submit that left: its traits and transient payload
+/// come back into the submit (only for the state that submit was given).
+pub fn restore_kept(flow: &Flow, mut submit: Submit) -> Submit {
+    let Some(state) = submit.callback.as_ref().and_then(|cb| cb.param("state").map(str::to_string)) else {
+        return submit;
+    };
+    if let (Some(kept), Some(body)) = (kept_for(flow, &state), submit.body.as_object_mut()) {
+        for key in ["traits", "transient_payload"] {
+            if let Some(v) = kept.get(key) {
+                body.insert(key.into(), v.clone());
+            }
+        }
+    }
+    submit
+}
+
 /// What the provider said about the user.
 pub struct Account {
     pub provider: String,
@@ -345,14 +371,15 @@ impl Oidc {
             Err(f) => return failed(flow, f, tp),
         };
         flow.active = Some("oidc".into());
-        match submit.body.get("traits").filter(|t| t.is_object()) {
-            Some(t) => flow.data.internal.insert(TRAITS_KEY.into(), t.clone()),
-            None => flow.data.internal.remove(TRAITS_KEY),
-        };
-        match &tp {
-            Some(p) => flow.data.internal.insert(PAYLOAD_KEY.into(), p.clone()),
-            None => flow.data.internal.remove(PAYLOAD_KEY),
-        };
+        let mut kept = Map::new();
+        kept.insert("d".into(), json!(digest(&sealed)));
+        if let Some(t) = submit.body.get("traits").filter(|t| t.is_object()) {
+            kept.insert("traits".into(), t.clone());
+        }
+        if let Some(p) = &tp {
+            kept.insert("transient_payload".into(), p.clone());
+        }
+        flow.data.internal.insert(KEPT_KEY.into(), Json::Object(kept));
         let answer =
             if info.is_json { Outcome::Error(Error::LocationChangeRequired { to }) } else { Outcome::Redirect(to) };
         let continuity = json!({"f": flow.id, "s": digest(&sealed)}).to_string();
@@ -371,7 +398,7 @@ impl Oidc {
         cb: &Callback,
         info: &RequestInfo,
     ) -> Result<(OidcProvider, Account), Box<Stepped>> {
-        let tp = flow.data.internal.get(PAYLOAD_KEY).cloned();
+        let tp = cb_transient_payload(flow, cb);
         let error = |e: Error| Err(Box::new((flow.clone(), Outcome::Error(e))));
         let raw = cb.param("state").unwrap_or_default();
         let Some(state) = open_state(&svc.config, raw).filter(|s| s.flow == flow.id) else {
@@ -457,9 +484,10 @@ impl Oidc {
             None => {
                 let skip = match cfg.provider.as_str() {
                     "google" => true,
+                    // Apple leaves the nonce out only for devices that cannot use one.
                     "apple" => {
-                        !matches!(unverified.get("nonce_supported"), Some(Json::Bool(true)))
-                            && unverified.get("nonce_supported") != Some(&json!("true"))
+                        matches!(unverified.get("nonce_supported"), Some(Json::Bool(true)))
+                            || unverified.get("nonce_supported") == Some(&json!("true"))
                     }
                     _ => false,
                 };
@@ -503,6 +531,7 @@ impl Oidc {
         flow: &Flow,
         cfg: &OidcProvider,
         account: &Account,
+        submitted: Option<&Json>,
     ) -> Result<Identity, Error> {
         let template = self
             .mapper(&cfg.mapper_url)
@@ -514,7 +543,7 @@ impl Oidc {
             .unwrap_or_default();
         let mapped = claims::read_mapped(&out).map_err(Error::Misconfigured)?;
         let mut traits = mapped.traits;
-        if let Some(submitted) = flow.data.internal.get(TRAITS_KEY) {
+        if let Some(submitted) = submitted.filter(|t| t.is_object()) {
             claims::merge(&mut traits, submitted);
         }
         let now = svc.clock.now();
@@ -579,7 +608,17 @@ impl Oidc {
             let (cfg, account) = self.callback_account(svc, &flow, cb, info).await?;
             return Ok((flow, cfg, account));
         }
-        let id = submit.field("provider").unwrap_or_default();
+        let Some(id) = submit.field("provider") else {
+            // Not this method's submit (Kratos' "not responsible").
+            let mut f = flow;
+            f.ui.reset_messages();
+            f.ui.messages.push(match f.kind {
+                FlowKind::Registration => text::no_registration_strategy(),
+                _ => text::no_strategy(),
+            });
+            let tp = submit.transient_payload();
+            return Err(Box::new((f.clone(), Outcome::Form { flow: f, transient_payload: tp })));
+        };
         let Some(cfg) = provider_config(&svc.config, id).cloned() else {
             return Err(Box::new((flow, Outcome::Error(unknown_provider(id)))));
         };
@@ -736,7 +775,7 @@ impl LoginStrategy for Oidc {
             }
             Ok(None) => {
                 let cfg = provider_config(&svc.config, &account.provider).cloned().unwrap_or_default();
-                match self.new_identity(svc, &flow, &cfg, &account).await {
+                match self.new_identity(svc, &flow, &cfg, &account, submit.body.get("traits")).await {
                     Ok(identity) => {
                         let switch =
                             Switch::ToRegistration { identity: Box::new(identity), provider: account.provider };
@@ -778,7 +817,7 @@ impl RegistrationStrategy for Oidc {
                 let switch = Switch::ToLogin { identity: Box::new(identity), provider: account.provider };
                 RegistrationStep::Answer(Box::new((flow, Outcome::Switch(Box::new(switch)))))
             }
-            Ok(None) => match self.new_identity(svc, &flow, &cfg, &account).await {
+            Ok(None) => match self.new_identity(svc, &flow, &cfg, &account, submit.body.get("traits")).await {
                 Ok(identity) => {
                     RegistrationStep::Provider { flow, identity: Box::new(identity), provider: account.provider }
                 }
@@ -837,9 +876,8 @@ impl SettingsStrategy for Oidc {
         };
         let linked = links(&identity);
         if let Some(cb) = &submit.callback {
-            if !privileged {
-                return SettingsStep::RefreshRequired(flow);
-            }
+            // The session was privileged when the link left for the provider, which has just
+            // authenticated the user again.
             let (cfg, account) = match self.callback_account(svc, &flow, cb, info).await {
                 Ok(x) => x,
                 Err(stepped) => {
@@ -874,7 +912,12 @@ impl SettingsStrategy for Oidc {
             }
             return SettingsStep::Answer(Box::new(self.start(svc, flow, &cfg, submit, info).await));
         }
-        let id = unlink.unwrap_or_default();
+        let Some(id) = unlink else {
+            let mut f = flow;
+            f.ui.reset_messages();
+            f.ui.messages.push(text::no_settings_strategy());
+            return SettingsStep::Answer(Box::new(show(f, false, to_ui)));
+        };
         if !privileged {
             return SettingsStep::RefreshRequired(flow);
         }

@@ -7,8 +7,8 @@ use super::claims;
 use crate::config::OidcProvider as ProviderConfig;
 use base64::Engine;
 use dashmap::DashMap;
-use openidconnect::core::{CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet};
-use openidconnect::{ClientId, ClientSecret, IssuerUrl, JsonWebKeySetUrl, Nonce};
+use openidconnect::core::{CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
+use openidconnect::{ClientId, IssuerUrl, JsonWebKeySetUrl, Nonce};
 use serde_json::{Map, Value as Json, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -162,6 +162,25 @@ pub fn family(cfg: &ProviderConfig) -> Result<Family, Failure> {
     })
 }
 
+/// OpenID Connect providers whose endpoints are fixed rather than discovered: Microsoft's
+/// multi-tenant issuers (`common`, `organizations`, a domain) advertise another issuer than
+/// the one asked, so their endpoints are built from the tenant (the ID token's own tenant is
+/// discovered to verify it).
+fn fixed_endpoints(cfg: &ProviderConfig) -> Option<(String, String)> {
+    let over = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+    match cfg.provider.as_str() {
+        "microsoft" => {
+            let tenant = cfg.microsoft_tenant.as_deref().filter(|t| !t.is_empty())?;
+            let base = format!("https://login.microsoftonline.com/{tenant}/oauth2/v2.0");
+            Some((
+                over(&cfg.auth_url).unwrap_or_else(|| format!("{base}/authorize")),
+                over(&cfg.token_url).unwrap_or_else(|| format!("{base}/token")),
+            ))
+        }
+        _ => None,
+    }
+}
+
 /// Whether the provider can verify an ID token a native app obtained itself (Kratos: apple,
 /// google, netid; tessera also takes them from `generic` issuers, whose keys discovery finds).
 pub fn verifies_id_tokens(cfg: &ProviderConfig) -> bool {
@@ -261,18 +280,25 @@ impl Providers {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        let res = req.send().await.map_err(|e| e.without_url().to_string())?;
+        // Some user APIs take the access token in the query: never show it.
+        let shown = url.split('?').next().unwrap_or_default();
+        let res = req.send().await.map_err(|e| format!("{shown} is unreachable: {}", e.without_url()))?;
         let status = res.status();
         if !status.is_success() {
-            return Err(format!("{url} answered {status}"));
+            return Err(format!("{shown} answered {status}"));
         }
-        res.json::<Json>().await.map_err(|e| format!("{url} answered something that is not JSON: {e}"))
+        res.json::<Json>()
+            .await
+            .map_err(|e| format!("{shown} answered something that is not JSON: {}", e.without_url()))
     }
 
     /// Where the browser goes to sign in at the provider.
     pub async fn authorize_url(&self, cfg: &ProviderConfig, request: &AuthRequest<'_>) -> Result<String, Failure> {
         let family = family(cfg)?;
         let (endpoint, openid) = match &family {
+            Family::Oidc { .. } if fixed_endpoints(cfg).is_some() => {
+                (fixed_endpoints(cfg).map(|(a, _)| a).unwrap_or_default(), true)
+            }
             Family::Oidc { issuer, .. } => {
                 let d = self.discover(issuer).await?;
                 let auth = cfg
@@ -345,6 +371,7 @@ impl Providers {
             "force" => true,
             "never" => false,
             _ => match family(cfg) {
+                Ok(Family::Oidc { .. }) if fixed_endpoints(cfg).is_some() => false,
                 Ok(Family::Oidc { issuer, .. }) => self.discover(&issuer).await.is_ok_and(|d| d.s256()),
                 _ => false,
             },
@@ -360,6 +387,9 @@ impl Providers {
         verifier: Option<&str>,
     ) -> Result<Tokens, Failure> {
         let token_url = match family(cfg)? {
+            Family::Oidc { .. } if fixed_endpoints(cfg).is_some() => {
+                fixed_endpoints(cfg).map(|(_, t)| t).unwrap_or_default()
+            }
             Family::Oidc { issuer, .. } => match cfg.token_url.clone().filter(|s| !s.is_empty()) {
                 Some(t) => t,
                 None => self
@@ -453,19 +483,42 @@ impl Providers {
             .map_err(|e| Failure::Config(format!("The issuer {issuer:?} is not a URL: {e}")))?;
         // The audience is checked below: the client id or one of the additional audiences (a
         // native app's own client id) must be among the token's.
-        let verifier = CoreIdTokenVerifier::new_confidential_client(
+        // Signed with the provider's keys only (no shared-secret algorithms): the ones its
+        // discovery document names, RS256 when it names none.
+        let algs: Vec<CoreJwsSigningAlgorithm> = discovery
+            .doc
+            .get("id_token_signing_alg_values_supported")
+            .and_then(Json::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter(|v| v.as_str().is_some_and(|s| !s.starts_with("HS") && s != "none"))
+                    .filter_map(|v| serde_json::from_value(v.clone()).ok())
+                    .collect()
+            })
+            .filter(|v: &Vec<CoreJwsSigningAlgorithm>| !v.is_empty())
+            .unwrap_or_else(|| vec![CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256]);
+        let verifier = CoreIdTokenVerifier::new_public_client(
             ClientId::new(cfg.client_id.clone()),
-            ClientSecret::new(cfg.client_secret.clone()),
             issuer_url,
             discovery.keys.clone(),
         )
+        .set_allowed_algs(algs)
         .require_audience_match(false);
         let parsed: CoreIdToken =
             id_token.parse().map_err(|e| Failure::Rejected(format!("The id_token is malformed: {e}")))?;
-        let checked = match nonce {
-            Some(n) => parsed.claims(&verifier, &Nonce::new(n.to_string())).map(|_| ()),
-            None => parsed.claims(&verifier, |_: Option<&Nonce>| Ok(())).map(|_| ()),
-        };
+        // A nonce in the token must be the one sent; a provider that does not echo nonces
+        // is accepted, as Kratos sends none.
+        let expected = nonce.map(str::to_string);
+        let checked = parsed
+            .claims(&verifier, move |claimed: Option<&Nonce>| match (claimed, expected) {
+                (Some(c), Some(e))
+                    if !bool::from(subtle::ConstantTimeEq::ct_eq(c.secret().as_bytes(), e.as_bytes())) =>
+                {
+                    Err("nonce mismatch".to_string())
+                }
+                _ => Ok(()),
+            })
+            .map(|_| ());
         checked.map_err(|e| Failure::Rejected(format!("Could not verify id_token: {e}")))?;
         let raw = payload(id_token).ok_or_else(|| Failure::Rejected("The id_token payload is not JSON.".into()))?;
         let audiences: Vec<&str> = match raw.get("aud") {
