@@ -388,7 +388,7 @@ pub async fn linking(
 /// account holding the duplicate identifier (else 4010009). An account with a second factor
 /// gets no link from a first factor alone (Kratos waits for aal2); the user can link it in
 /// settings. Returns the link entry and its provider.
-fn pending_link(svc: &SelfService, flow: &Flow, identity: &Identity) -> Result<Option<(Json, String)>, Stepped> {
+fn pending_link(svc: &SelfService, flow: &Flow, identity: &Identity) -> Result<Option<(Json, String)>, Box<Stepped>> {
     let Some(link) = svc.kept_secret(flow, oidc::LINK_KEY) else { return Ok(None) };
     let duplicate = link.get("identifier").and_then(Json::as_str).unwrap_or_default().to_lowercase();
     let holds = identity
@@ -397,7 +397,7 @@ fn pending_link(svc: &SelfService, flow: &Flow, identity: &Identity) -> Result<O
         .filter(|c| c.kind != "oidc")
         .any(|c| c.identifiers.iter().any(|i| i.to_lowercase() == duplicate));
     if !holds {
-        return Err(flow_message(flow.clone(), text::linked_credentials_mismatch(), None));
+        return Err(Box::new(flow_message(flow.clone(), text::linked_credentials_mismatch(), None)));
     }
     let code_mfa = crate::selfservice::strategy::code::second_factor(&svc.config);
     if crate::session::registry::available_aal(identity, code_mfa) == Aal::Aal2 {
@@ -421,7 +421,8 @@ async fn finish(
     let method_name = method.method.clone();
     let link = match pending_link(svc, flow, &identity) {
         Ok(l) => l,
-        Err((f, o)) => {
+        Err(stepped) => {
+            let (f, o) = *stepped;
             *flow = f;
             return o;
         }
