@@ -440,7 +440,11 @@ impl Oidc {
             return Err(Box::new(flow_message(flow.clone(), text::generic(reason), tp)));
         };
         let redirect = redirect_uri(&svc.config, &cfg);
-        let tokens = match self.providers.exchange(&cfg, code, &redirect, state.verifier.as_deref()).await {
+        let tokens = match self
+            .providers
+            .exchange(&cfg, code, &redirect, state.verifier.as_deref(), svc.clock.now().timestamp())
+            .await
+        {
             Ok(t) => t,
             Err(f) => return Err(Box::new(failed(flow.clone(), f, tp))),
         };

@@ -385,6 +385,7 @@ impl Providers {
         code: &str,
         redirect_uri: &str,
         verifier: Option<&str>,
+        now: i64,
     ) -> Result<Tokens, Failure> {
         let token_url = match family(cfg)? {
             Family::Oidc { .. } if fixed_endpoints(cfg).is_some() => {
@@ -406,10 +407,10 @@ impl Providers {
             form.push(("code_verifier", v));
         }
         let in_body = matches!(cfg.provider.as_str(), "apple" | "lark" | "linkedin");
-        let mut answer = self.token_request(&token_url, cfg, &form, in_body).await?;
+        let mut answer = self.token_request(&token_url, cfg, &form, in_body, now).await?;
         // Kratos' auto-detection: HTTP Basic first, then the credentials in the body.
         if !in_body && matches!(answer.0, 400 | 401) && answer.1.get("error") == Some(&json!("invalid_client")) {
-            answer = self.token_request(&token_url, cfg, &form, true).await?;
+            answer = self.token_request(&token_url, cfg, &form, true, now).await?;
         }
         let (status, body) = answer;
         if let Some(error) = body.get("error").and_then(Json::as_str) {
@@ -440,16 +441,18 @@ impl Providers {
         cfg: &ProviderConfig,
         form: &[(&str, &str)],
         in_body: bool,
+        now: i64,
     ) -> Result<(u16, Json), Failure> {
         let mut fields: Vec<(&str, &str)> = form.to_vec();
         let mut req = self.http.post(url).header("Accept", "application/json");
+        let secret = client_secret(cfg, now)?;
         if in_body {
             fields.push(("client_id", &cfg.client_id));
-            fields.push(("client_secret", &cfg.client_secret));
+            fields.push(("client_secret", &secret));
         } else {
             // RFC 6749 §2.3.1: both parts form-encoded before Basic encoding.
             let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-            req = req.basic_auth(enc(&cfg.client_id), Some(enc(&cfg.client_secret)));
+            req = req.basic_auth(enc(&cfg.client_id), Some(enc(&secret)));
         }
         let res = req.form(&fields).send().await.map_err(|e| {
             Failure::Upstream(format!("The provider's token endpoint is unreachable: {}", e.without_url()))
@@ -747,6 +750,32 @@ impl Providers {
     }
 }
 
+/// The client secret sent to the token endpoint. Apple's is a JWT (ES256, five minutes)
+/// signed with the team's private key: `kid` = `apple_private_key_id`, `iss` =
+/// `apple_team_id`, `sub` = the client id, `aud` = Apple; a configured `client_secret` wins.
+pub fn client_secret(cfg: &ProviderConfig, now: i64) -> Result<String, Failure> {
+    let key = cfg.apple_private_key.as_deref().filter(|k| !k.is_empty());
+    let (true, Some(pem), true) = (cfg.provider == "apple", key, cfg.client_secret.is_empty()) else {
+        return Ok(cfg.client_secret.clone());
+    };
+    use p256::ecdsa::signature::Signer;
+    use p256::pkcs8::DecodePrivateKey;
+    let signing = p256::ecdsa::SigningKey::from_pkcs8_pem(pem)
+        .map_err(|e| Failure::Config(format!("apple_private_key is not a PKCS#8 P-256 key: {e}")))?;
+    let b64 = |v: &Json| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let header = json!({"alg": "ES256", "kid": cfg.apple_private_key_id.as_deref().unwrap_or_default()});
+    let claims = json!({
+        "iss": cfg.apple_team_id.as_deref().unwrap_or_default(),
+        "iat": now,
+        "exp": now + 300,
+        "aud": "https://appleid.apple.com",
+        "sub": cfg.client_id,
+    });
+    let input = format!("{}.{}", b64(&header), b64(&claims));
+    let signature: p256::ecdsa::Signature = signing.sign(input.as_bytes());
+    Ok(format!("{input}.{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signature.to_bytes())))
+}
+
 /// What an authorization URL is built from.
 pub struct AuthRequest<'a> {
     pub redirect_uri: &'a str,
@@ -854,6 +883,42 @@ mod tests {
         assert_eq!(get("code_challenge_method"), vec!["S256"]);
         assert_eq!(get("prompt"), vec!["consent"], "upstream parameters override the provider's default");
         assert_eq!(get("login_hint"), vec!["a@example.org"]);
+    }
+
+    const APPLE_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg2qUf7Um+09OkXjFq
+aXCq6qsKgeRISuXhn2+621nIZrihRANCAATTfuIDj3KfhCfAsJmK+ZVBR6vACvCk
+SX1pJrAmB6RDtXSR4uOxlAkgqYiep7TB/jub/6EZBpKvS4CD4LSWq1zs
+-----END PRIVATE KEY-----
+";
+
+    #[test]
+    fn apple_client_secrets_are_signed_jwts() {
+        use p256::ecdsa::signature::Verifier;
+        use p256::pkcs8::DecodePrivateKey;
+        let mut c = cfg("apple");
+        c.client_secret = String::new();
+        c.client_id = "org.example.app".into();
+        c.apple_team_id = Some("TEAM123456".into());
+        c.apple_private_key_id = Some("KEY1234567".into());
+        c.apple_private_key = Some(APPLE_KEY.into());
+        let jwt = client_secret(&c, 1_700_000_000).unwrap_or_default();
+        let parts: Vec<&str> = jwt.split('.').collect();
+        assert_eq!(parts.len(), 3);
+        assert_eq!(payload(&format!("x.{}.y", parts[0])), Some(json!({"alg": "ES256", "kid": "KEY1234567"})));
+        assert_eq!(
+            payload(&jwt),
+            Some(json!({"iss": "TEAM123456", "iat": 1_700_000_000, "exp": 1_700_000_300,
+                "aud": "https://appleid.apple.com", "sub": "org.example.app"}))
+        );
+        let key = p256::ecdsa::SigningKey::from_pkcs8_pem(APPLE_KEY).unwrap_or_else(|_| unreachable!());
+        let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(parts[2]).unwrap_or_default();
+        let sig = p256::ecdsa::Signature::from_slice(&sig).unwrap_or_else(|_| unreachable!());
+        let signed = format!("{}.{}", parts[0], parts[1]);
+        assert!(key.verifying_key().verify(signed.as_bytes(), &sig).is_ok());
+        c.apple_private_key = Some("not a key".into());
+        assert!(matches!(client_secret(&c, 0), Err(Failure::Config(_))));
+        assert_eq!(client_secret(&cfg("github"), 0), Ok("s".into()));
     }
 
     #[test]
