@@ -777,6 +777,11 @@ impl LoginStrategy for Oidc {
                 }
                 LoginStep::Authenticated { flow, identity, method: amr(&account.provider, now) }
             }
+            // Re-authentication (or an AAL upgrade) is for the signed-in identity: a provider
+            // account that is not linked to it signs up no one.
+            Ok(None) if flow.data.identity_id.is_some() => {
+                LoginStep::Answer(Box::new((flow, Outcome::Error(Error::IdentityMismatch))))
+            }
             Ok(None) => {
                 let cfg = provider_config(&svc.config, &account.provider).cloned().unwrap_or_default();
                 match self.new_identity(svc, &flow, &cfg, &account, submit.body.get("traits")).await {
@@ -1062,6 +1067,68 @@ mod tests {
         assert_eq!(redirect_uri(&config, &p), "https://auth.example/self-service/methods/oidc/callback/gh");
         p.pkce = Some("force".into());
         assert_eq!(redirect_uri(&config, &p), "https://auth.example/self-service/methods/oidc/callback");
+    }
+
+    fn provider(id: &str) -> OidcProvider {
+        OidcProvider { id: id.into(), provider: "generic".into(), ..OidcProvider::default() }
+    }
+
+    #[test]
+    fn a_callback_gets_back_only_what_its_own_state_left_with() {
+        let config = Config::default();
+        let now = crate::clock::Clock::system().now();
+        let mut flow =
+            Flow::new(&config, now, FlowKind::Registration, FlowType::Browser, "https://x/".into(), "t".into());
+        flow.data.internal.insert(
+            KEPT_KEY.into(),
+            json!({"d": digest("state-a"), "traits": {"email": "a@x"}, "transient_payload": {"k": 1}}),
+        );
+        let cb = |state: &str| {
+            Submit::callback("oidc", Callback { provider: "op".into(), params: vec![("state".into(), state.into())] })
+        };
+        let restored = restore_kept(&flow, cb("state-a"));
+        assert_eq!(restored.body["traits"], json!({"email": "a@x"}));
+        assert_eq!(restored.transient_payload(), Some(json!({"k": 1})));
+        let other = restore_kept(&flow, cb("state-b"));
+        assert!(other.body.get("traits").is_none() && other.transient_payload().is_none());
+    }
+
+    #[test]
+    fn the_linking_form_hides_the_identifier_and_relabels() {
+        let mut config = Config::default();
+        config.selfservice.methods.oidc.config.providers = vec![provider("used"), provider("other")];
+        let now = crate::clock::Clock::system().now();
+        let mut flow = Flow::new(&config, now, FlowKind::Login, FlowType::Browser, "https://x/".into(), "t".into());
+        flow.ui.nodes.push(Input::new(group::DEFAULT, "identifier", "text").node());
+        for p in ["used", "other"] {
+            flow.ui.nodes.push(provider_button(&provider(p), text::login_with_provider(p, p, false)));
+        }
+        to_linking_form(&config, &mut flow, "a@example.org", "used");
+        let buttons: Vec<_> = flow.ui.nodes.iter().filter(|n| n.group == group::OIDC).collect();
+        assert_eq!(buttons.len(), 1, "the provider just used is gone");
+        assert_eq!(buttons[0].meta.label.as_ref().map(|l| l.id), Some(1010018));
+        let identifier = flow.ui.nodes.iter().find(|n| n.name() == "identifier").map(|n| n.attributes.clone());
+        assert_eq!(identifier.as_ref().and_then(|a| a.get("type")), Some(&json!("hidden")));
+        assert_eq!(identifier.as_ref().and_then(|a| a.get("value")), Some(&json!("a@example.org")));
+        assert_eq!(flow.ui.messages.iter().map(|m| m.id).collect::<Vec<_>>(), vec![1010016]);
+    }
+
+    #[test]
+    fn fedcm_nonces_are_ours_and_fresh() {
+        let mut config = Config::default();
+        config.secrets.default = vec!["a-secret-of-enough-length-0123456789".into()];
+        let mut p = provider("fed");
+        p.fedcm_config_url = Some("https://idp.example/fedcm.json".into());
+        config.selfservice.methods.oidc.config.providers = vec![provider("plain"), p];
+        let now = crate::clock::Clock::system().now();
+        let offered = fedcm_providers(&config, now);
+        assert_eq!(offered.len(), 1);
+        let nonce = offered[0]["nonce"].as_str().unwrap_or_default().to_string();
+        assert_eq!(fedcm_provider(&config, "x.e30.y", Some(&nonce), now), Ok("fed".into()));
+        let later = now + chrono::Duration::minutes(11);
+        assert_eq!(fedcm_provider(&config, "x.e30.y", Some(&nonce), later), Err(FedcmProblem::Nonce));
+        assert_eq!(fedcm_provider(&config, "x.e30.y", Some("forged"), now), Err(FedcmProblem::Nonce));
+        assert_eq!(fedcm_provider(&config, "x.e30.y", None, now), Ok("fed".into()), "the only FedCM provider");
     }
 
     #[test]
