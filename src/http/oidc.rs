@@ -5,10 +5,10 @@
 use super::cookies::{csrf_cookie, csrf_token};
 use super::error::{ApiError, respond};
 use super::request::request_info;
-use super::selfservice::{flow_error, flow_gone, parse_body, render_outcome, svc};
+use super::selfservice::{flow_error, flow_gone, parse_body, run_step, svc};
 use super::state::{AppState, query_first as first, query_pairs};
 use crate::error::Error;
-use crate::selfservice::flow::{FlowKind, FlowType, dispatch, login};
+use crate::selfservice::flow::{FlowKind, FlowType, login};
 use crate::selfservice::form::{Callback, Submit};
 use crate::selfservice::step::{self, Init};
 use crate::selfservice::strategy::oidc;
@@ -79,34 +79,17 @@ async fn run(state: web::Data<AppState>, req: HttpRequest, provider: String) -> 
         Ok(f) => f,
         Err(e) => return respond(&state, &req, false, flow_error(e)).await,
     };
-    let api = flow.flow_type == FlowType::Api;
+    // The callback comes to a browser, even for a native app's API flow: errors go to the
+    // error UI (JSON only for clients that ask for it).
     if flow.is_expired(state.clock.now()) {
-        return respond(&state, &req, api, flow_gone(&state, &flow)).await;
+        return respond(&state, &req, false, flow_gone(&state, &flow)).await;
     }
     let info = match request_info(&state, &req).await {
         Ok(i) => i,
-        Err(e) => return respond(&state, &req, api, e).await,
+        Err(e) => return respond(&state, &req, false, e).await,
     };
     let submit = Submit::callback("oidc", Callback { provider, params });
-    let service = svc(&state).clone();
-    let step_info = info.clone();
-    let result = svc(&state)
-        .flows
-        .apply(
-            kind,
-            auth.flow,
-            Box::new(move |flow| {
-                Box::pin(async move {
-                    let (flow, outcome) = dispatch::submit(service, kind, flow, submit, step_info).await;
-                    (flow, (outcome, api))
-                })
-            }),
-        )
-        .await;
-    match result {
-        Ok((outcome, api)) => render_outcome(&state, &req, &info, kind, outcome, api).await,
-        Err(e) => respond(&state, &req, api, flow_error(e)).await,
-    }
+    run_step(&state, &req, info, kind, auth.flow, submit, true).await
 }
 
 // --- FedCM ------------------------------------------------------------------------------------
@@ -181,23 +164,5 @@ async fn fedcm_token(state: web::Data<AppState>, req: HttpRequest, body: web::By
         submit_body["transient_payload"] = tp.clone();
     }
     let submit = Submit::new(submit_body, false);
-    let service = svc(&state).clone();
-    let step_info = info.clone();
-    let result = svc(&state)
-        .flows
-        .apply(
-            FlowKind::Login,
-            flow.id,
-            Box::new(move |flow| {
-                Box::pin(async move {
-                    let (flow, outcome) = dispatch::submit(service, FlowKind::Login, flow, submit, step_info).await;
-                    (flow, (outcome, false))
-                })
-            }),
-        )
-        .await;
-    match result {
-        Ok((outcome, api)) => render_outcome(&state, &req, &info, FlowKind::Login, outcome, api).await,
-        Err(e) => respond(&state, &req, false, flow_error(e)).await,
-    }
+    run_step(&state, &req, info, FlowKind::Login, flow.id, submit, false).await
 }

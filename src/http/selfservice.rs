@@ -469,15 +469,30 @@ async fn submit(state: web::Data<AppState>, req: HttpRequest, payload: web::Payl
         Ok(i) => i,
         Err(e) => return respond(&state, &req, false, e).await,
     };
-    let service = svc(&state).clone();
+    run_step(&state, &req, info, kind, id, submit, false).await
+}
+
+/// Runs `submit` on the flow `id` inside its actor (one step at a time per flow) and renders
+/// the outcome. `in_browser`: the answer goes to a browser even for an API flow (a provider's
+/// callback in the system browser of a native app), so errors are not API JSON.
+pub(super) async fn run_step(
+    state: &AppState,
+    req: &HttpRequest,
+    info: RequestInfo,
+    kind: FlowKind,
+    id: Uuid,
+    submit: Submit,
+    in_browser: bool,
+) -> HttpResponse {
+    let service = svc(state).clone();
     let step_info = info.clone();
-    let result = svc(&state)
+    let result = svc(state)
         .flows
         .apply(
             kind,
             id,
             Box::new(move |flow| {
-                let api = flow.flow_type == FlowType::Api;
+                let api = flow.flow_type == FlowType::Api && !in_browser;
                 Box::pin(async move {
                     let (flow, outcome) = dispatch::submit(service, kind, flow, submit, step_info).await;
                     (flow, (outcome, api))
@@ -486,8 +501,8 @@ async fn submit(state: web::Data<AppState>, req: HttpRequest, payload: web::Payl
         )
         .await;
     match result {
-        Ok((outcome, api)) => render_outcome(&state, &req, &info, kind, outcome, api).await,
-        Err(e) => respond(&state, &req, false, flow_error(e)).await,
+        Ok((outcome, api)) => render_outcome(state, req, &info, kind, outcome, api).await,
+        Err(e) => respond(state, req, false, flow_error(e)).await,
     }
 }
 

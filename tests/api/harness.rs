@@ -330,3 +330,20 @@ impl TestApp {
         (status, headers, json)
     }
 }
+
+/// Starts a peer process (stdout piped, killed on drop) and returns it with the first line it
+/// prints (its address); `None` (after `cannot_run`) when the program cannot be started.
+pub async fn start_peer(mut cmd: tokio::process::Command, what: &str) -> Option<(tokio::process::Child, String)> {
+    use tokio::io::AsyncBufReadExt;
+    let spawned = cmd.stdout(std::process::Stdio::piped()).kill_on_drop(true).spawn();
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(e) => {
+            cannot_run(&format!("{what} cannot be started: {e}"));
+            return None;
+        }
+    };
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line()).await.unwrap().unwrap();
+    Some((child, line.unwrap_or_default().trim().to_string()))
+}

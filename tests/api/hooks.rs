@@ -8,7 +8,6 @@ use base64::Engine;
 use reqwest::Method;
 use serde_json::{Value, json};
 use tessera::config::{Config, HookConfig};
-use tokio::io::AsyncBufReadExt;
 
 /// The peer process; killed when dropped.
 pub struct Peer {
@@ -18,26 +17,9 @@ pub struct Peer {
 
 impl Peer {
     pub async fn start() -> Option<Peer> {
-        let spawned = tokio::process::Command::new("python3")
-            .arg("tests/peers/http_peer.py")
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn();
-        let mut child = match spawned {
-            Ok(c) => c,
-            Err(e) => {
-                crate::harness::cannot_run(&format!("python3 is unavailable for the HTTP peer: {e}"));
-                return None;
-            }
-        };
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = tokio::io::BufReader::new(stdout).lines();
-        let line = tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
+        let mut cmd = tokio::process::Command::new("python3");
+        cmd.arg("tests/peers/http_peer.py").current_dir(env!("CARGO_MANIFEST_DIR"));
+        let (child, line) = crate::harness::start_peer(cmd, "python3 (the HTTP peer)").await?;
         let port = line.strip_prefix("PORT ").unwrap().trim().to_string();
         Some(Peer { _child: child, base: format!("http://127.0.0.1:{port}") })
     }

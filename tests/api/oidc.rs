@@ -13,9 +13,7 @@ use crate::selfservice::{
 use base64::Engine;
 use reqwest::Method;
 use serde_json::{Value, json};
-use std::time::Duration;
 use tessera::config::{Config, HookConfig, OidcProvider};
-use tokio::io::AsyncBufReadExt;
 
 /// The claims mapper: e-mail (when the provider gives one) and first name as traits; the
 /// e-mail verified when the provider says so; the subject in public metadata.
@@ -63,24 +61,13 @@ impl OidcPeer {
             return None;
         }
         let port = free_port();
-        let spawned = tokio::process::Command::new("node")
-            .arg("peers/oidc-provider.mjs")
+        let mut cmd = tokio::process::Command::new("node");
+        cmd.arg("peers/oidc-provider.mjs")
             .arg(port.to_string())
             .arg(uris.join(","))
             .current_dir(&dir)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn();
-        let mut child = match spawned {
-            Ok(c) => c,
-            Err(e) => {
-                crate::harness::cannot_run(&format!("node is unavailable for the OpenID Connect provider: {e}"));
-                return None;
-            }
-        };
-        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await.unwrap().unwrap().unwrap();
+            .stderr(std::process::Stdio::null());
+        let (child, line) = crate::harness::start_peer(cmd, "node (the OpenID Connect provider)").await?;
         let issuer = line.strip_prefix("ready ").unwrap().trim().to_string();
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         Some(OidcPeer { _child: child, issuer, http })
@@ -710,21 +697,9 @@ struct OAuth2Peer {
 
 impl OAuth2Peer {
     async fn start() -> Option<OAuth2Peer> {
-        let spawned = tokio::process::Command::new("python3")
-            .arg("tests/peers/oauth2_peer.py")
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn();
-        let mut child = match spawned {
-            Ok(c) => c,
-            Err(e) => {
-                crate::harness::cannot_run(&format!("python3 is unavailable for the OAuth2 peer: {e}"));
-                return None;
-            }
-        };
-        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.unwrap().unwrap().unwrap();
+        let mut cmd = tokio::process::Command::new("python3");
+        cmd.arg("tests/peers/oauth2_peer.py").current_dir(env!("CARGO_MANIFEST_DIR"));
+        let (child, line) = crate::harness::start_peer(cmd, "python3 (the OAuth2 peer)").await?;
         let port: u16 = line.strip_prefix("PORT ").unwrap().trim().parse().unwrap();
         Some(OAuth2Peer { _child: child, base: format!("http://127.0.0.1:{port}") })
     }
