@@ -850,3 +850,30 @@ async fn no_sign_up_when_registration_is_disabled(db: Db) {
     assert_eq!((status, list), (200, json!([])));
 }
 both_backends!(no_sign_up_when_registration_is_disabled);
+
+async fn a_callback_to_an_expired_flow_is_gone(db: Db) {
+    let port = free_port();
+    let Some(peer) = OidcPeer::start(port, &["op"]).await else { return };
+    let clock = tessera::clock::Clock::fixed(tessera::clock::Clock::system().now());
+    let t = TestApp::builder(db).clock(clock.clone()).config(with_provider(port, peer.issuer.clone())).build().await;
+    let mut jar = Jar::default();
+    let login = open_flow(&t, &mut jar, "login").await;
+    let res = jar
+        .send(
+            t.http
+                .post(format!("{}/self-service/login?flow={}", t.public, login["id"].as_str().unwrap()))
+                .form(&[("provider", "op"), ("csrf_token", &csrf_of(&login))]),
+        )
+        .await;
+    let back = through_provider(&t.http, &mut jar, &location(&res), &callback_prefix(&t)).await;
+    clock.advance(chrono::Duration::hours(2));
+    let res = jar.send(t.http.get(&back).header("Accept", "application/json")).await;
+    assert_eq!(res.status(), 410);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["id"], "self_service_flow_expired");
+    let res = jar.send(t.http.get(&back)).await;
+    assert_eq!(res.status(), 303);
+    assert!(location(&res).starts_with("https://ui.example/error?id="), "{}", location(&res));
+    assert_eq!(whoami(&t, &jar).await.0, 401);
+}
+both_backends!(a_callback_to_an_expired_flow_is_gone);

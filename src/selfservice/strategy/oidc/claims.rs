@@ -129,7 +129,7 @@ pub fn discord(u: &Json) -> Map<String, Json> {
 
 pub fn spotify(u: &Json) -> Map<String, Json> {
     build([
-        ("iss", json!("https://accounts.spotify.com/authorize")),
+        ("iss", json!("https://accounts.spotify.com/api/token")),
         ("sub", s(u, "id")),
         ("name", s(u, "display_name")),
         ("nickname", s(u, "display_name")),
@@ -141,9 +141,13 @@ pub fn spotify(u: &Json) -> Map<String, Json> {
 }
 
 pub fn yandex(u: &Json) -> Map<String, Json> {
-    let picture = s(u, "id").as_str().map(|id| json!(format!("https://avatars.yandex.net/get-yapic/{id}/islands-200")));
+    let empty_avatar = u.get("is_avatar_empty") == Some(&json!(true));
+    let picture = s(u, "default_avatar_id")
+        .as_str()
+        .filter(|_| !empty_avatar)
+        .map(|id| json!(format!("https://avatars.yandex.net/get-yapic/{id}/islands-200")));
     build([
-        ("iss", json!("https://oauth.yandex.com/authorize")),
+        ("iss", json!("https://login.yandex.ru/info")),
         ("sub", s(u, "id")),
         ("name", s(u, "real_name")),
         ("given_name", s(u, "first_name")),
@@ -179,7 +183,7 @@ pub fn vk(answer: &Json, email: Option<&Json>) -> Map<String, Json> {
 pub fn patreon(answer: &Json) -> Map<String, Json> {
     let a = answer.pointer("/data/attributes").cloned().unwrap_or_default();
     build([
-        ("iss", json!("https://www.patreon.com/api/oauth2/v2/identity")),
+        ("iss", json!("https://www.patreon.com/")),
         ("sub", answer.pointer("/data/id").cloned().unwrap_or_default()),
         ("name", s(&a, "full_name")),
         ("given_name", s(&a, "first_name")),
@@ -203,7 +207,7 @@ pub fn lark(u: &Json) -> Map<String, Json> {
 
 pub fn amazon(u: &Json) -> Map<String, Json> {
     build([
-        ("iss", json!("https://api.amazon.com/user/profile")),
+        ("iss", json!("https://api.amazon.com/auth/o2/token")),
         ("sub", s(u, "user_id")),
         ("name", s(u, "name")),
         ("email", s(u, "email")),
@@ -211,9 +215,9 @@ pub fn amazon(u: &Json) -> Map<String, Json> {
     ])
 }
 
-pub fn uaepass(u: &Json) -> Map<String, Json> {
+pub fn uaepass(u: &Json, base: &str) -> Map<String, Json> {
     let mut c = build([
-        ("iss", json!("https://id.uaepass.ae")),
+        ("iss", json!(base)),
         ("sub", s(u, "sub")),
         ("name", s(u, "fullnameEN")),
         ("given_name", s(u, "firstnameEN")),
@@ -227,7 +231,7 @@ pub fn uaepass(u: &Json) -> Map<String, Json> {
 
 pub fn dingtalk(u: &Json) -> Map<String, Json> {
     build([
-        ("iss", json!("https://login.dingtalk.com/oauth2/auth")),
+        ("iss", json!("https://api.dingtalk.com/v1.0/contact/users/me")),
         ("sub", s(u, "openId")),
         ("name", s(u, "nick")),
         ("nickname", s(u, "nick")),

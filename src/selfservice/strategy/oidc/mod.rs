@@ -140,7 +140,7 @@ pub fn redirect_uri(config: &Config, p: &OidcProvider) -> String {
         .filter(|b| !b.is_empty())
         .unwrap_or_else(|| config.public_base_url());
     let base = base.trim_end_matches('/');
-    if p.pkce.as_deref() == Some("force") {
+    if provider::pkce_mode(p) == "force" {
         format!("{base}/self-service/methods/oidc/callback")
     } else {
         format!("{base}/self-service/methods/oidc/callback/{}", p.id)

@@ -181,6 +181,15 @@ fn fixed_endpoints(cfg: &ProviderConfig) -> Option<(String, String)> {
     }
 }
 
+/// The PKCE mode of a provider: its `pkce` (default `auto`); UAE PASS needs PKCE, so `auto`
+/// means `force` there (as in Kratos).
+pub fn pkce_mode(cfg: &ProviderConfig) -> &str {
+    match cfg.pkce.as_deref().unwrap_or("auto") {
+        "auto" if cfg.provider == "uaepass" => "force",
+        mode => mode,
+    }
+}
+
 /// Whether the provider can verify an ID token a native app obtained itself (Kratos: apple,
 /// google, netid; tessera also takes them from `generic` issuers, whose keys discovery finds).
 pub fn verifies_id_tokens(cfg: &ProviderConfig) -> bool {
@@ -367,7 +376,7 @@ impl Providers {
     /// Whether the authorization uses PKCE (`pkce`: `force`, `never`, or `auto`: when
     /// discovery says the provider takes S256).
     pub async fn uses_pkce(&self, cfg: &ProviderConfig) -> bool {
-        match cfg.pkce.as_deref().unwrap_or("auto") {
+        match pkce_mode(cfg) {
             "force" => true,
             "never" => false,
             _ => match family(cfg) {
@@ -691,7 +700,7 @@ impl Providers {
             ),
             "uaepass" => {
                 let base = issuer.unwrap_or("https://id.uaepass.ae");
-                claims::uaepass(&get(format!("{base}/idshub/userinfo"), true, vec![]).await?)
+                claims::uaepass(&get(format!("{base}/idshub/userinfo"), true, vec![]).await?, base)
             }
             "dingtalk" => claims::dingtalk(
                 &get(
