@@ -877,3 +877,53 @@ async fn a_callback_to_an_expired_flow_is_gone(db: Db) {
     assert_eq!(whoami(&t, &jar).await.0, 401);
 }
 both_backends!(a_callback_to_an_expired_flow_is_gone);
+
+async fn identifier_first_offers_the_linked_provider(db: Db) {
+    let port = free_port();
+    let Some(peer) = OidcPeer::start(port, &["op"]).await else { return };
+    let issuer = peer.issuer.clone();
+    let t = TestApp::builder(db)
+        .config(move |c| {
+            with_provider(port, issuer)(c);
+            c.selfservice.flows.login.style = tessera::config::LoginStyle::IdentifierFirst;
+        })
+        .build()
+        .await;
+    create_password_identity(&t, "pat@example.org").await;
+    let mut jar = Jar::default();
+    let reg = open_flow(&t, &mut jar, "registration").await;
+    peer.next(json!({"account": "olly@example.org"})).await;
+    assert_eq!(html_via_provider(&t, &mut jar, "registration", &reg, &[]).await.status(), 303);
+
+    let step_two = |identifier: &'static str| {
+        let t = &t;
+        async move {
+            let mut jar = Jar::default();
+            let flow = open_flow(t, &mut jar, "login").await;
+            assert!(
+                flow["ui"]["nodes"].as_array().unwrap().iter().any(|n| n["group"] == "oidc"),
+                "step one shows providers"
+            );
+            let res = jar
+                .send(
+                    t.http
+                        .post(format!("{}/self-service/login?flow={}", t.public, flow["id"].as_str().unwrap()))
+                        .header("Accept", "application/json")
+                        .json(&json!({"method": "identifier_first", "identifier": identifier, "csrf_token": csrf_of(&flow)})),
+                )
+                .await;
+            let body: Value = res.json().await.unwrap();
+            body
+        }
+    };
+    let olly = step_two("olly@example.org").await;
+    let groups: Vec<&str> =
+        olly["ui"]["nodes"].as_array().unwrap().iter().map(|n| n["group"].as_str().unwrap()).collect();
+    assert!(groups.contains(&"oidc") && !groups.contains(&"password"), "{olly}");
+    assert!(!message_ids(&olly).contains(&4000037));
+    let pat = step_two("pat@example.org").await;
+    let groups: Vec<&str> =
+        pat["ui"]["nodes"].as_array().unwrap().iter().map(|n| n["group"].as_str().unwrap()).collect();
+    assert!(groups.contains(&"password") && !groups.contains(&"oidc"), "{pat}");
+}
+both_backends!(identifier_first_offers_the_linked_provider);

@@ -315,6 +315,8 @@ async fn identified(
         .login_named()
         .filter(|(id, s)| *id != "identifier_first" && s.aal(&svc.config) == Aal::Aal1 && s.responsible(svc, &next))
         .collect();
+    // Step one's provider buttons make way for the ones this account has.
+    next.ui.nodes.retain(|n| n.group != ui::group::OIDC);
     let before = next.ui.nodes.len();
     for (_, s) in &firsts {
         s.populate(svc, &mut next, LoginForm::Credentials { identity: identity.as_ref() });
