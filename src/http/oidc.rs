@@ -5,7 +5,7 @@
 use super::cookies::{csrf_cookie, csrf_token};
 use super::error::{ApiError, respond};
 use super::request::request_info;
-use super::selfservice::{flow_error, flow_gone, parse_body, run_step, svc};
+use super::selfservice::{check_bounds, flow_error, flow_gone, parse_body, read_bounded, run_step, svc};
 use super::state::{AppState, query_first as first, query_pairs};
 use crate::error::Error;
 use crate::selfservice::flow::{FlowKind, FlowType, login};
@@ -15,7 +15,7 @@ use crate::selfservice::strategy::oidc;
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::{Value as Json, json};
+use serde_json::json;
 
 pub(super) fn public_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/self-service/methods/oidc/callback").get(callback_any))
@@ -102,7 +102,7 @@ async fn fedcm_parameters(state: web::Data<AppState>, req: HttpRequest) -> HttpR
     }
     let (real, new_cookie) = csrf_token(&state, &req);
     let body = json!({
-        "providers": oidc::fedcm_providers(&state.config, state.clock.now()),
+        "providers": oidc::fedcm_providers(&state.config, state.clock.now(), &real),
         "csrf_token": crate::selfservice::csrf::mask(&real),
     });
     let mut res = super::state::json_response(StatusCode::OK, &body);
@@ -114,14 +114,22 @@ async fn fedcm_parameters(state: web::Data<AppState>, req: HttpRequest) -> HttpR
 
 /// `POST /self-service/fed-cm/token`: the token `navigator.credentials.get` gave; signs in
 /// (or registers) like a provider sign-in with an ID token, on a new browser login flow.
-async fn fedcm_token(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+async fn fedcm_token(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> HttpResponse {
     if !state.config.selfservice.methods.oidc.enabled {
         return respond(&state, &req, false, Error::not_found(DISABLED)).await;
     }
-    let submitted = match parse_body(&req, &body) {
+    let limit = usize::try_from(state.config.security.input_limits.submit_body.0).unwrap_or(usize::MAX);
+    let submitted = match read_bounded(&req, payload, limit)
+        .await
+        .and_then(|body| parse_body(&req, &body))
+        .and_then(|s| check_bounds(&state, &s).map(|()| s))
+    {
         Ok(s) => s,
         Err(e) => return respond(&state, &req, false, e).await,
     };
+    if submitted.body.get("transient_payload").is_some_and(|tp| !tp.is_object()) {
+        return respond(&state, &req, false, ApiError::bad_request("transient_payload must be a JSON object")).await;
+    }
     let Some(token) = submitted.field("token").map(str::to_string) else {
         return respond(&state, &req, false, ApiError::bad_request("The FedCM token is missing (token).")).await;
     };
@@ -130,19 +138,19 @@ async fn fedcm_token(state: web::Data<AppState>, req: HttpRequest, body: web::By
         Err(e) => return respond(&state, &req, false, e).await,
     };
     let sent = submitted.field("csrf_token").unwrap_or_default();
-    let csrf_ok = info.csrf_cookie.as_deref().is_some_and(|real| crate::selfservice::csrf::verify(real, sent));
-    if !csrf_ok {
+    let Some(csrf_real) = info.csrf_cookie.clone().filter(|real| crate::selfservice::csrf::verify(real, sent)) else {
         let reason = step::csrf_reject_reason(&info, sent.is_empty());
         return respond(&state, &req, false, step::csrf_error(&info, reason)).await;
-    }
-    // The nonce sent, else the one in the token: it must be one this server issued.
-    let claimed = crate::selfservice::strategy::oidc::provider::payload(&token)
-        .and_then(|p| p.get("nonce").and_then(Json::as_str).map(str::to_string));
-    let nonce = submitted.field("nonce").map(str::to_string).or(claimed);
-    let provider = match oidc::fedcm_provider(&state.config, &token, nonce.as_deref(), state.clock.now()) {
-        Ok(p) => p,
+    };
+    // The token must carry a nonce this server issued to this browser (and a nonce sent
+    // beside it must be that one).
+    let checked = oidc::fedcm_provider(&state.config, &token, submitted.field("nonce"), state.clock.now(), &csrf_real);
+    let (provider, nonce) = match checked {
+        Ok(found) => found,
         Err(oidc::FedcmProblem::Nonce) => {
-            let e = ApiError::bad_request("The FedCM nonce was not issued by this server or has expired.");
+            let e = ApiError::bad_request(
+                "The FedCM token does not carry a nonce this server issued to this browser, or it has expired.",
+            );
             return respond(&state, &req, false, e).await;
         }
         Err(oidc::FedcmProblem::Provider) => {
@@ -150,17 +158,14 @@ async fn fedcm_token(state: web::Data<AppState>, req: HttpRequest, body: web::By
             return respond(&state, &req, false, e).await;
         }
     };
-    let csrf_real = info.csrf_cookie.clone().unwrap_or_default();
     let flow = match login::init(svc(&state), FlowType::Browser, &info, login::InitParams::default(), csrf_real).await {
         Ok(Init::Created { flow, .. }) => *flow,
         Ok(Init::SignedIn(to)) => return HttpResponse::SeeOther().insert_header((header::LOCATION, to)).finish(),
         Err(e) => return respond(&state, &req, false, e).await,
     };
-    let mut submit_body = json!({"method": "oidc", "provider": provider, "id_token": token, "csrf_token": sent});
-    if let Some(n) = nonce {
-        submit_body["id_token_nonce"] = json!(n);
-    }
-    if let Some(tp) = submitted.body.get("transient_payload").filter(|t| t.is_object()) {
+    let mut submit_body =
+        json!({"method": "oidc", "provider": provider, "id_token": token, "id_token_nonce": nonce, "csrf_token": sent});
+    if let Some(tp) = submitted.body.get("transient_payload") {
         submit_body["transient_payload"] = tp.clone();
     }
     let submit = Submit::new(submit_body, false);

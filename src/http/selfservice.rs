@@ -378,7 +378,11 @@ pub(super) fn parse_body(req: &HttpRequest, body: &[u8]) -> Result<Submit, ApiEr
 
 /// Reads a submit body of at most `limit` bytes; a longer one is 413 after at most `limit`
 /// bytes were read (at once when `Content-Length` says so).
-async fn read_bounded(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
+pub(super) async fn read_bounded(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::Bytes, ApiError> {
     use futures_util::StreamExt;
     let too_large = || {
         ApiError::for_status(StatusCode::PAYLOAD_TOO_LARGE)
@@ -402,7 +406,7 @@ async fn read_bounded(req: &HttpRequest, mut payload: web::Payload, limit: usize
 
 /// What a submit may carry besides its size (`security.input_limits`): the number of fields,
 /// the identifier's length and the traits' size.
-fn check_bounds(state: &AppState, submit: &Submit) -> Result<(), ApiError> {
+pub(super) fn check_bounds(state: &AppState, submit: &Submit) -> Result<(), ApiError> {
     let limits = &state.config.security.input_limits;
     let fields = count_keys(&submit.body);
     if fields > limits.fields {

@@ -821,6 +821,12 @@ async fn fedcm_parameters_and_token(db: Db) {
         other.send(t.http.get(format!("{}/self-service/fed-cm/parameters", t.public))).await.json().await.unwrap();
     let nonce = params["providers"][0]["nonce"].as_str().unwrap().to_string();
     let token = peer.native_id_token("heidi@example.org", Some(&nonce)).await;
+    // The nonce was issued to that browser: a third browser cannot use its token.
+    let mut third = Jar::default();
+    let own: Value =
+        third.send(t.http.get(format!("{}/self-service/fed-cm/parameters", t.public))).await.json().await.unwrap();
+    let res = post(&third, json!({"token": token, "csrf_token": own["csrf_token"]})).await.unwrap();
+    assert_eq!(res.status(), 400);
     let res = post(&other, json!({"token": token, "csrf_token": params["csrf_token"]})).await.unwrap();
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
@@ -927,3 +933,62 @@ async fn identifier_first_offers_the_linked_provider(db: Db) {
     assert!(groups.contains(&"password") && !groups.contains(&"oidc"), "{pat}");
 }
 both_backends!(identifier_first_offers_the_linked_provider);
+
+async fn a_link_that_outlives_the_privileged_session_starts_over(db: Db) {
+    let port = free_port();
+    let Some(peer) = OidcPeer::start(port, &["op"]).await else { return };
+    let clock = tessera::clock::Clock::fixed(tessera::clock::Clock::system().now());
+    let issuer = peer.issuer.clone();
+    let t = TestApp::builder(db)
+        .clock(clock.clone())
+        .config(move |c| {
+            with_provider(port, issuer)(c);
+            c.selfservice.flows.settings.privileged_session_max_age =
+                tessera::config::Dur(std::time::Duration::from_secs(60));
+        })
+        .build()
+        .await;
+    let id = create_password_identity(&t, "quinn@example.org").await;
+    let mut jar = Jar::default();
+    let sign_in = |flow: Value| {
+        t.http.post(format!("{}/self-service/login?flow={}", t.public, flow["id"].as_str().unwrap())).form(&[
+            ("method", "password"),
+            ("identifier", "quinn@example.org"),
+            ("password", PASSWORD),
+            ("csrf_token", &csrf_of(&flow)),
+        ])
+    };
+    let login = open_flow(&t, &mut jar, "login").await;
+    assert_eq!(jar.send(sign_in(login)).await.status(), 303);
+    let settings = open_flow(&t, &mut jar, "settings").await;
+    let settings_id = settings["id"].as_str().unwrap().to_string();
+    peer.next(json!({"account": "quinn@example.org"})).await;
+    let res = jar
+        .send(
+            t.http
+                .post(format!("{}/self-service/settings?flow={settings_id}", t.public))
+                .form(&[("link", "op"), ("csrf_token", &csrf_of(&settings))]),
+        )
+        .await;
+    let back = through_provider(&t.http, &mut jar, &location(&res), &callback_prefix(&t)).await;
+    // The user took too long at the provider: sign in again, then the link starts over.
+    clock.advance(chrono::Duration::minutes(2));
+    let res = jar.send(t.http.get(&back)).await;
+    assert_eq!(res.status(), 303);
+    let refresh = location(&res);
+    assert!(refresh.starts_with(&format!("{}/self-service/login/browser?refresh=true", t.public)), "{refresh}");
+    let res = jar.send(t.http.get(&refresh)).await;
+    let login_id = flow_id_of(&location(&res));
+    let login = get_json(&t.http, format!("{}/self-service/login/flows?id={login_id}", t.public), Some(&jar)).await;
+    let res = jar.send(sign_in(login)).await;
+    assert_eq!(res.status(), 303);
+    let resume = location(&res);
+    assert_eq!(resume, format!("{}/self-service/settings?flow={settings_id}", t.public));
+    let res = jar.send(t.http.get(&resume)).await;
+    assert_eq!(res.status(), 303, "the link goes to the provider again");
+    let back = through_provider(&t.http, &mut jar, &location(&res), &callback_prefix(&t)).await;
+    assert_eq!(jar.send(t.http.get(&back)).await.status(), 303);
+    let (_, _, admin) = t.admin_json(Method::GET, &format!("/admin/identities/{id}"), None).await;
+    assert_eq!(admin["credentials"]["oidc"]["identifiers"].as_array().map(Vec::len), Some(1), "{admin}");
+}
+both_backends!(a_link_that_outlives_the_privileged_session_starts_over);

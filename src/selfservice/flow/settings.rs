@@ -240,7 +240,9 @@ pub async fn submit(svc: SelfService, flow: Flow, submit: Submit, info: RequestI
         SettingsStep::Answer(stepped) => return *stepped,
         SettingsStep::RefreshRequired(mut flow) => {
             if flow.flow_type == FlowType::Browser {
-                pause(&svc, &mut flow, session.identity_id, &submit, now);
+                // A provider's way back is not replayable: the link starts over instead.
+                let replay = crate::selfservice::strategy::oidc::replay_link(&svc.config, &submit);
+                pause(&svc, &mut flow, session.identity_id, replay.as_ref().unwrap_or(&submit), now);
             }
             let to = refresh_url(&svc.config.public_base_url(), flow.id);
             let outcome =

@@ -782,6 +782,11 @@ impl LoginStrategy for Oidc {
             Ok(None) if flow.data.identity_id.is_some() => {
                 LoginStep::Answer(Box::new((flow, Outcome::Error(Error::IdentityMismatch))))
             }
+            // No identity has the account and sign-up is off: nothing to switch to.
+            Ok(None) if !svc.config.selfservice.flows.registration.enabled => LoginStep::Answer(Box::new((
+                flow,
+                Outcome::Error(Error::FlowDisabled(crate::error::FlowName::Registration)),
+            ))),
             Ok(None) => {
                 let cfg = provider_config(&svc.config, &account.provider).cloned().unwrap_or_default();
                 match self.new_identity(svc, &flow, &cfg, &account, submit.body.get("traits")).await {
@@ -885,8 +890,11 @@ impl SettingsStrategy for Oidc {
         };
         let linked = links(&identity);
         if let Some(cb) = &submit.callback {
-            // The session was privileged when the link left for the provider, which has just
-            // authenticated the user again.
+            // Still privileged when the provider sends the user back (as Kratos checks); if
+            // not, the link starts over after re-authentication (see `replay_link`).
+            if !privileged {
+                return SettingsStep::RefreshRequired(flow);
+            }
             let (cfg, account) = match self.callback_account(svc, &flow, cb, info).await {
                 Ok(x) => x,
                 Err(stepped) => {
@@ -951,20 +959,30 @@ impl SettingsStrategy for Oidc {
     }
 }
 
+/// The submit to replay after re-authentication when a settings link came back from the
+/// provider without a privileged session: the link again.
+pub fn replay_link(config: &Config, submit: &Submit) -> Option<Submit> {
+    let cb = submit.callback.as_ref()?;
+    let state = open_state(config, cb.param("state")?)?;
+    Some(Submit::new(json!({"method": "oidc", "link": state.provider}), false))
+}
+
 // --- FedCM ------------------------------------------------------------------------------------
 
 /// How long a FedCM nonce may be used.
 const FEDCM_NONCE_SECONDS: i64 = 10 * 60;
 
 /// `GET /self-service/fed-cm/parameters`: the providers with a FedCM configuration, each
-/// with a fresh nonce (sealed: tessera knows its own nonces without storing them).
-pub fn fedcm_providers(config: &Config, now: chrono::DateTime<chrono::Utc>) -> Vec<Json> {
-    shown(config)
+/// with a fresh nonce (sealed: tessera knows its own nonces without storing them), bound to
+/// the browser's CSRF token `csrf`.
+pub fn fedcm_providers(config: &Config, now: chrono::DateTime<chrono::Utc>, csrf: &str) -> Vec<Json> {
+    fedcm_configured(config)
         .into_iter()
         .filter_map(|p| {
-            let config_url = p.fedcm_config_url.as_deref().filter(|u| !u.is_empty())?;
+            let config_url = p.fedcm_config_url.as_deref().unwrap_or_default();
             let expires = (now + chrono::Duration::seconds(FEDCM_NONCE_SECONDS)).timestamp();
-            let nonce = sealer(config).seal(&json!({"fedcm": p.id, "e": expires, "r": random(16)}).to_string())?;
+            let nonce = sealer(config)
+                .seal(&json!({"fedcm": p.id, "e": expires, "c": digest(csrf), "r": random(16)}).to_string())?;
             Some(json!({"config_url": config_url, "client_id": p.client_id, "nonce": nonce}))
         })
         .collect()
@@ -973,40 +991,48 @@ pub fn fedcm_providers(config: &Config, now: chrono::DateTime<chrono::Utc>) -> V
 /// Why a FedCM token cannot be taken.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FedcmProblem {
-    /// The nonce was not issued here, or is too old.
+    /// The token carries no nonce this server issued for this browser, or it is too old.
     Nonce,
     /// No FedCM provider issued the token.
     Provider,
 }
 
-/// The provider a FedCM token is for, after checking the nonce (if sent) is one of ours and
-/// fresh: the FedCM provider the nonce was issued for, else the one whose issuer the token
-/// names.
+/// The providers FedCM may use: a `fedcm_config_url`, and a token that is an ID token of the
+/// provider (netid's FedCM token needs its broker's exchange, which tessera does not do).
+fn fedcm_configured(config: &Config) -> Vec<&OidcProvider> {
+    shown(config)
+        .into_iter()
+        .filter(|p| p.fedcm_config_url.as_deref().is_some_and(|u| !u.is_empty()) && p.provider != "netid")
+        .collect()
+}
+
+/// The provider a FedCM token is for and the nonce to check it with. The token must carry a
+/// nonce this server issued (sealed, fresh, for this browser's CSRF token `csrf`); a nonce
+/// sent beside it must be the same.
 pub fn fedcm_provider(
     config: &Config,
     token: &str,
-    nonce: Option<&str>,
+    sent: Option<&str>,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<String, FedcmProblem> {
-    let fedcm: Vec<&OidcProvider> =
-        shown(config).into_iter().filter(|p| p.fedcm_config_url.as_deref().is_some_and(|u| !u.is_empty())).collect();
-    if let Some(n) = nonce {
-        let opened: Json =
-            sealer(config).open(n).and_then(|v| serde_json::from_str(&v).ok()).ok_or(FedcmProblem::Nonce)?;
-        if opened.get("e").and_then(Json::as_i64).is_none_or(|e| e < now.timestamp()) {
-            return Err(FedcmProblem::Nonce);
-        }
-        let id = opened.get("fedcm").and_then(Json::as_str).unwrap_or_default();
-        return fedcm.iter().find(|p| p.id == id).map(|p| p.id.clone()).ok_or(FedcmProblem::Provider);
+    csrf: &str,
+) -> Result<(String, String), FedcmProblem> {
+    let claimed = provider::payload(token)
+        .and_then(|p| p.get("nonce").and_then(Json::as_str).map(str::to_string))
+        .filter(|n| !n.is_empty())
+        .ok_or(FedcmProblem::Nonce)?;
+    if sent.is_some_and(|s| s != claimed) {
+        return Err(FedcmProblem::Nonce);
     }
-    let iss = provider::payload(token).and_then(|p| p.get("iss").and_then(Json::as_str).map(str::to_string));
-    let trim = |s: &str| s.trim_end_matches('/').to_string();
-    fedcm
-        .iter()
-        .find(|p| iss.as_deref().is_some_and(|i| p.issuer_url.as_deref().map(trim) == Some(trim(i))))
-        .or(if fedcm.len() == 1 { fedcm.first() } else { None })
-        .map(|p| p.id.clone())
-        .ok_or(FedcmProblem::Provider)
+    let opened: Json =
+        sealer(config).open(&claimed).and_then(|v| serde_json::from_str(&v).ok()).ok_or(FedcmProblem::Nonce)?;
+    if opened.get("e").and_then(Json::as_i64).is_none_or(|e| e < now.timestamp())
+        || opened.get("c") != Some(&json!(digest(csrf)))
+    {
+        return Err(FedcmProblem::Nonce);
+    }
+    let id = opened.get("fedcm").and_then(Json::as_str).unwrap_or_default();
+    let found = fedcm_configured(config).into_iter().find(|p| p.id == id).ok_or(FedcmProblem::Provider)?;
+    Ok((found.id.clone(), claimed))
 }
 
 /// Decrypts the provider tokens of an identity's oidc credential for `include_credential`
@@ -1114,21 +1140,33 @@ mod tests {
     }
 
     #[test]
-    fn fedcm_nonces_are_ours_and_fresh() {
+    fn fedcm_nonces_are_ours_fresh_and_for_this_browser() {
+        use base64::Engine;
         let mut config = Config::default();
         config.secrets.default = vec!["a-secret-of-enough-length-0123456789".into()];
         let mut p = provider("fed");
         p.fedcm_config_url = Some("https://idp.example/fedcm.json".into());
         config.selfservice.methods.oidc.config.providers = vec![provider("plain"), p];
         let now = crate::clock::Clock::system().now();
-        let offered = fedcm_providers(&config, now);
+        let offered = fedcm_providers(&config, now, "csrf-a");
         assert_eq!(offered.len(), 1);
         let nonce = offered[0]["nonce"].as_str().unwrap_or_default().to_string();
-        assert_eq!(fedcm_provider(&config, "x.e30.y", Some(&nonce), now), Ok("fed".into()));
+        let token = |n: &str| {
+            let body = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json!({"nonce": n}).to_string());
+            format!("h.{body}.s")
+        };
+        assert_eq!(fedcm_provider(&config, &token(&nonce), None, now, "csrf-a"), Ok(("fed".into(), nonce.clone())));
+        let both = fedcm_provider(&config, &token(&nonce), Some(&nonce), now, "csrf-a");
+        assert_eq!(both.map(|x| x.0), Ok("fed".into()));
         let later = now + chrono::Duration::minutes(11);
-        assert_eq!(fedcm_provider(&config, "x.e30.y", Some(&nonce), later), Err(FedcmProblem::Nonce));
-        assert_eq!(fedcm_provider(&config, "x.e30.y", Some("forged"), now), Err(FedcmProblem::Nonce));
-        assert_eq!(fedcm_provider(&config, "x.e30.y", None, now), Ok("fed".into()), "the only FedCM provider");
+        assert_eq!(fedcm_provider(&config, &token(&nonce), None, later, "csrf-a"), Err(FedcmProblem::Nonce));
+        let elsewhere = fedcm_provider(&config, &token(&nonce), None, now, "csrf-b");
+        assert_eq!(elsewhere, Err(FedcmProblem::Nonce), "another browser");
+        let differs = fedcm_provider(&config, &token(&nonce), Some("other"), now, "csrf-a");
+        assert_eq!(differs, Err(FedcmProblem::Nonce));
+        assert_eq!(fedcm_provider(&config, &token("forged"), None, now, "csrf-a"), Err(FedcmProblem::Nonce));
+        let bare = fedcm_provider(&config, "x.e30.y", Some(&nonce), now, "csrf-a");
+        assert_eq!(bare, Err(FedcmProblem::Nonce), "the token must carry the nonce");
     }
 
     #[test]

@@ -769,12 +769,20 @@ pub fn client_secret(cfg: &ProviderConfig, now: i64) -> Result<String, Failure> 
     };
     use p256::ecdsa::signature::Signer;
     use p256::pkcs8::DecodePrivateKey;
+    let (Some(team), Some(kid)) = (
+        cfg.apple_team_id.as_deref().filter(|t| !t.is_empty()),
+        cfg.apple_private_key_id.as_deref().filter(|k| !k.is_empty()),
+    ) else {
+        return Err(Failure::Config(
+            "apple_team_id and apple_private_key_id are required with apple_private_key".into(),
+        ));
+    };
     let signing = p256::ecdsa::SigningKey::from_pkcs8_pem(pem)
         .map_err(|e| Failure::Config(format!("apple_private_key is not a PKCS#8 P-256 key: {e}")))?;
     let b64 = |v: &Json| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
-    let header = json!({"alg": "ES256", "kid": cfg.apple_private_key_id.as_deref().unwrap_or_default()});
+    let header = json!({"alg": "ES256", "kid": kid});
     let claims = json!({
-        "iss": cfg.apple_team_id.as_deref().unwrap_or_default(),
+        "iss": team,
         "iat": now,
         "exp": now + 300,
         "aud": "https://appleid.apple.com",
