@@ -632,6 +632,27 @@ async fn native_apps_exchange_a_code_or_submit_an_id_token(db: Db) {
     let res = t.get(&format!("{}/sessions/token-exchange?init_code={init_code}", t.public)).await;
     assert_eq!(res.status(), 400);
 
+    // A system browser that is signed in already: the app gets that session.
+    let mut signed_in = Jar::default();
+    let login = open_flow(&t, &mut signed_in, "login").await;
+    peer.next(json!({"account": "frank@example.org"})).await;
+    assert_eq!(html_via_provider(&t, &mut signed_in, "login", &login, &[]).await.status(), 303);
+    let flow =
+        api_flow(&t, "login", "?return_session_token_exchange_code=true&return_to=https%3A%2F%2Fapp.example%2Fnative")
+            .await;
+    let init_code = flow["session_token_exchange_code"].as_str().unwrap().to_string();
+    let (_, body) = api_submit(&t, "login", &flow, json!({"method": "oidc", "provider": "op"})).await;
+    let to = body["redirect_browser_to"].as_str().unwrap().to_string();
+    let back = through_provider(&t.http, &mut signed_in, &to, &callback_prefix(&t)).await;
+    let res = signed_in.send(t.http.get(&back)).await;
+    assert_eq!(res.status(), 303);
+    let to = url::Url::parse(&location(&res)).unwrap();
+    let code = to.query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
+    let res = t.get(&format!("{}/sessions/token-exchange?init_code={init_code}&return_to_code={code}", t.public)).await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["session"]["identity"]["traits"]["email"], "frank@example.org");
+
     // A native SDK's ID token: registration, then login, without a browser.
     let id_token = peer.native_id_token("grace@example.org", Some("nonce-1")).await;
     let flow = api_flow(&t, "registration", "").await;

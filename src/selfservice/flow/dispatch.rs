@@ -14,6 +14,18 @@ use serde_json::Value as Json;
 /// Runs a submit (or a provider's callback) on `flow`, a flow of `kind`.
 pub async fn submit(svc: SelfService, kind: FlowKind, flow: Flow, submit: Submit, info: RequestInfo) -> Stepped {
     let callback = submit.callback.is_some();
+    if callback
+        && matches!(kind, FlowKind::Login | FlowKind::Registration)
+        && !flow.data.refresh
+        && flow.data.identity_id.is_none()
+        && let Some(live) = info.session.clone()
+    {
+        // Already signed in when the provider sends the browser back: on to `return_to`, and
+        // a native app's exchanger gets this session, as Kratos does (the return-to code goes
+        // only to the allow-listed `return_to`, so the init code alone is worth nothing).
+        let outcome = signed_in_already(&svc, &flow, &live.session, info.session_token.as_deref()).await;
+        return (flow, outcome);
+    }
     let submit = crate::selfservice::strategy::oidc::restore_kept(&flow, submit);
     let tp = submit.transient_payload();
     let (flow, outcome) = match kind {
@@ -73,6 +85,23 @@ async fn to_exchanger(svc: &SelfService, outcome: Outcome) -> Outcome {
         return Outcome::Error(e);
     }
     Outcome::Redirect(redirect::with_query(&return_to(svc, &done.flow), "code", &code))
+}
+
+async fn signed_in_already(
+    svc: &SelfService,
+    flow: &Flow,
+    session: &crate::session::Session,
+    token: Option<&str>,
+) -> Outcome {
+    let to = return_to(svc, flow);
+    let (Some(sealed), Some(token)) = (flow.data.exchange_return_code.as_deref(), token) else {
+        return Outcome::Redirect(to);
+    };
+    let Some(code) = svc.sessions.unseal(sealed) else { return Outcome::Redirect(to) };
+    match svc.sessions.bind_exchanger(flow.data.exchange_flow.unwrap_or(flow.id), session.id, token).await {
+        Ok(_) => Outcome::Redirect(redirect::with_query(&to, "code", &code)),
+        Err(e) => Outcome::Error(e),
+    }
 }
 
 /// The flow's `return_to` if the allow-list has it, else the default return URL.

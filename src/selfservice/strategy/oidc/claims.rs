@@ -290,6 +290,21 @@ pub fn linkedin(me: &Json, email: &Json) -> Map<String, Json> {
     ])
 }
 
+/// Apple sends the user's name once, beside the code, in the (unsigned) `user` form field
+/// `{"name": {"firstName", "lastName"}}`: it fills the names the ID token does not carry.
+pub fn apple_user(claims: &mut Json, user: &str) {
+    let Ok(parsed) = serde_json::from_str::<Json>(user) else { return };
+    let Some(c) = claims.as_object_mut() else { return };
+    let name = |k: &str| parsed.pointer(&format!("/name/{k}")).and_then(Json::as_str).filter(|s| !s.is_empty());
+    if let Some(first) = name("firstName") {
+        c.entry("given_name").or_insert_with(|| json!(first));
+    }
+    if let Some(last) = name("lastName") {
+        c.insert("last_name".into(), json!(last));
+        c.entry("family_name").or_insert_with(|| json!(last));
+    }
+}
+
 /// What the mapper made of the claims.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Mapped {
@@ -397,6 +412,16 @@ mod tests {
         assert!(read_mapped(&json!({"identity": {"traits": "x"}})).is_err());
         assert!(read_mapped(&json!({"identity": {"traits": {}, "metadata_admin": 1}})).is_err());
         assert!(read_mapped(&json!({"identity": {"traits": {}, "verified_addresses": {}}})).is_err());
+    }
+
+    #[test]
+    fn apple_names_fill_missing_claims() {
+        let mut c = json!({"sub": "x", "given_name": "Kept"});
+        apple_user(&mut c, r#"{"name":{"firstName":"Ann","lastName":"Lee"},"email":"a@x"}"#);
+        assert_eq!(c, json!({"sub": "x", "given_name": "Kept", "last_name": "Lee", "family_name": "Lee"}));
+        let mut untouched = json!({"sub": "x"});
+        apple_user(&mut untouched, "not json");
+        assert_eq!(untouched, json!({"sub": "x"}));
     }
 
     #[test]

@@ -448,10 +448,15 @@ impl Oidc {
             Ok(t) => t,
             Err(f) => return Err(Box::new(failed(flow.clone(), f, tp))),
         };
-        let claims = match self.providers.claims(&cfg, &tokens, &state.nonce).await {
+        let mut claims = match self.providers.claims(&cfg, &tokens, &state.nonce).await {
             Ok(c) => c,
             Err(f) => return Err(Box::new(failed(flow.clone(), f, tp))),
         };
+        if cfg.provider == "apple"
+            && let Some(user) = cb.param("user")
+        {
+            claims::apple_user(&mut claims, user);
+        }
         match account_of(&cfg, claims, tokens) {
             Ok(a) => Ok((cfg, a)),
             Err(e) => error(e),
