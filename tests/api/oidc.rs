@@ -169,6 +169,21 @@ pub async fn through_provider(http: &reqwest::Client, jar: &mut Jar, start: &str
     panic!("the provider never sent the browser back to {until}");
 }
 
+/// Where a flow's form goes.
+fn submit_url(t: &TestApp, kind: &str, flow: &Value) -> String {
+    format!("{}/self-service/{kind}?flow={}", t.public, flow["id"].as_str().unwrap())
+}
+
+/// A native app's ID-token submit to an API flow of `kind`.
+async fn id_token_submit(t: &TestApp, kind: &str, id_token: &str, nonce: Option<&str>) -> (u16, Value) {
+    let flow = api_flow(t, kind, "").await;
+    let mut body = json!({"method": "oidc", "provider": "op", "id_token": id_token});
+    if let Some(n) = nonce {
+        body["id_token_nonce"] = json!(n);
+    }
+    api_submit(t, kind, &flow, body).await
+}
+
 fn callback_prefix(t: &TestApp) -> String {
     format!("{}/self-service/methods/oidc/callback/", t.public)
 }
@@ -184,11 +199,7 @@ async fn html_via_provider(
 ) -> reqwest::Response {
     let mut form: Vec<(&str, String)> = vec![("provider", "op".into()), ("csrf_token", csrf_of(flow))];
     form.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
-    let res = jar
-        .send(
-            t.http.post(format!("{}/self-service/{kind}?flow={}", t.public, flow["id"].as_str().unwrap())).form(&form),
-        )
-        .await;
+    let res = jar.send(t.http.post(submit_url(t, kind, flow)).form(&form)).await;
     assert_eq!(res.status(), 303, "{}", res.text().await.unwrap_or_default());
     let to = location(&res);
     let back = through_provider(&t.http, jar, &to, &callback_prefix(t)).await;
@@ -237,7 +248,7 @@ async fn browser_registration_then_login(db: Db) {
     let res = jar
         .send(
             t.http
-                .post(format!("{}/self-service/registration?flow={}", t.public, flow["id"].as_str().unwrap()))
+                .post(submit_url(&t, "registration", &flow))
                 .form(&[("provider", "op"), ("csrf_token", &csrf_of(&flow))]),
         )
         .await;
@@ -311,7 +322,7 @@ async fn spa_login_of_a_new_account_registers(db: Db) {
     let res = jar
         .send(
             t.http
-                .post(format!("{}/self-service/login?flow={}", t.public, flow["id"].as_str().unwrap()))
+                .post(submit_url(&t, "login", &flow))
                 .header("Accept", "application/json")
                 .json(&json!({"method": "oidc", "provider": "op", "csrf_token": csrf_of(&flow),
                     "upstream_parameters": {"login_hint": "bob@example.org", "not_allowed": "x"}})),
@@ -407,7 +418,7 @@ async fn a_taken_email_links_after_signing_in(db: Db) {
 
     // Signing in with the password links the provider account.
     let res = jar
-        .send(t.http.post(format!("{}/self-service/login?flow={}", t.public, login["id"].as_str().unwrap())).form(&[
+        .send(t.http.post(submit_url(&t, "login", &login)).form(&[
             ("method", "password"),
             ("identifier", "carol@example.org"),
             ("password", PASSWORD),
@@ -436,7 +447,7 @@ async fn settings_link_and_unlink(db: Db) {
     let mut jar = Jar::default();
     let login = open_flow(&t, &mut jar, "login").await;
     let res = jar
-        .send(t.http.post(format!("{}/self-service/login?flow={}", t.public, login["id"].as_str().unwrap())).form(&[
+        .send(t.http.post(submit_url(&t, "login", &login)).form(&[
             ("method", "password"),
             ("identifier", "dave@example.org"),
             ("password", PASSWORD),
@@ -454,7 +465,7 @@ async fn settings_link_and_unlink(db: Db) {
     let res = jar
         .send(
             t.http
-                .post(format!("{}/self-service/settings?flow={}", t.public, settings["id"].as_str().unwrap()))
+                .post(submit_url(&t, "settings", &settings))
                 .form(&[("link", "op"), ("csrf_token", &csrf_of(&settings))]),
         )
         .await;
@@ -474,7 +485,7 @@ async fn settings_link_and_unlink(db: Db) {
     let res = jar
         .send(
             t.http
-                .post(format!("{}/self-service/settings?flow={}", t.public, settings["id"].as_str().unwrap()))
+                .post(submit_url(&t, "settings", &settings))
                 .header("Accept", "application/json")
                 .json(&json!({"unlink": "op", "csrf_token": csrf_of(&settings)})),
         )
@@ -493,7 +504,7 @@ async fn settings_link_and_unlink(db: Db) {
     let res = solo
         .send(
             t.http
-                .post(format!("{}/self-service/settings?flow={}", t.public, settings["id"].as_str().unwrap()))
+                .post(submit_url(&t, "settings", &settings))
                 .header("Accept", "application/json")
                 .json(&json!({"unlink": "op", "csrf_token": csrf_of(&settings)})),
         )
@@ -533,9 +544,7 @@ async fn provider_errors_and_tampered_state(db: Db) {
     let login = open_flow(&t, &mut jar, "login").await;
     let res = jar
         .send(
-            t.http
-                .post(format!("{}/self-service/login?flow={}", t.public, login["id"].as_str().unwrap()))
-                .form(&[("provider", "op"), ("csrf_token", &csrf_of(&login))]),
+            t.http.post(submit_url(&t, "login", &login)).form(&[("provider", "op"), ("csrf_token", &csrf_of(&login))]),
         )
         .await;
     let mut attacker = Jar::default();
@@ -554,14 +563,14 @@ async fn provider_errors_and_tampered_state(db: Db) {
     let res = victim
         .send(
             t.http
-                .post(format!("{}/self-service/registration?flow={}", t.public, reg["id"].as_str().unwrap()))
+                .post(submit_url(&t, "registration", &reg))
                 .form(&[("provider", "op"), ("csrf_token", &csrf_of(&reg))]),
         )
         .await;
     let victim_to = location(&res);
     let res = t
         .http
-        .post(format!("{}/self-service/registration?flow={}", t.public, reg["id"].as_str().unwrap()))
+        .post(submit_url(&t, "registration", &reg))
         .form(&[("provider", "op"), ("traits.email", "attacker@example.org")])
         .send()
         .await
@@ -591,7 +600,7 @@ both_backends!(provider_errors_and_tampered_state);
 async fn api_like(t: &TestApp, flow: &Value, body: Value) -> (u16, Value) {
     let res = t
         .http
-        .post(format!("{}/self-service/login?flow={}", t.public, flow["id"].as_str().unwrap()))
+        .post(submit_url(&t, "login", &flow))
         .header("Accept", "application/json")
         .json(&body)
         .send()
@@ -655,43 +664,19 @@ async fn native_apps_exchange_a_code_or_submit_an_id_token(db: Db) {
 
     // A native SDK's ID token: registration, then login, without a browser.
     let id_token = peer.native_id_token("grace@example.org", Some("nonce-1")).await;
-    let flow = api_flow(&t, "registration", "").await;
-    let (status, body) = api_submit(
-        &t,
-        "registration",
-        &flow,
-        json!({"method": "oidc", "provider": "op", "id_token": id_token, "id_token_nonce": "nonce-1"}),
-    )
-    .await;
+    let (status, body) = id_token_submit(&t, "registration", &id_token, Some("nonce-1")).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["identity"]["traits"]["email"], "grace@example.org");
     assert!(body["session_token"].as_str().is_some_and(|s| !s.is_empty()));
     let id = body["identity"]["id"].as_str().unwrap().to_string();
     let id_token = peer.native_id_token("grace@example.org", Some("nonce-2")).await;
-    let flow = api_flow(&t, "login", "").await;
-    let (status, body) = api_submit(
-        &t,
-        "login",
-        &flow,
-        json!({"method": "oidc", "provider": "op", "id_token": id_token, "id_token_nonce": "nonce-2"}),
-    )
-    .await;
+    let (status, body) = id_token_submit(&t, "login", &id_token, Some("nonce-2")).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["session"]["identity"]["id"], id.as_str());
     // A wrong nonce, a missing nonce, a forged token: refused.
     let id_token = peer.native_id_token("grace@example.org", Some("nonce-3")).await;
-    let flow = api_flow(&t, "login", "").await;
-    let (status, _) = api_submit(
-        &t,
-        "login",
-        &flow,
-        json!({"method": "oidc", "provider": "op", "id_token": id_token, "id_token_nonce": "other"}),
-    )
-    .await;
-    assert_eq!(status, 502);
-    let (status, _) =
-        api_submit(&t, "login", &flow, json!({"method": "oidc", "provider": "op", "id_token": id_token})).await;
-    assert_eq!(status, 502);
+    assert_eq!(id_token_submit(&t, "login", &id_token, Some("other")).await.0, 502);
+    assert_eq!(id_token_submit(&t, "login", &id_token, None).await.0, 502);
     let mut parts: Vec<String> = id_token.split('.').map(str::to_string).collect();
     let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
         serde_json::to_vec(&json!({"iss": peer.issuer, "sub": "someone-else", "aud": "tessera", "nonce": "nonce-3",
@@ -699,13 +684,7 @@ async fn native_apps_exchange_a_code_or_submit_an_id_token(db: Db) {
         .unwrap(),
     );
     parts[1] = forged;
-    let (status, body) = api_submit(
-        &t,
-        "login",
-        &flow,
-        json!({"method": "oidc", "provider": "op", "id_token": parts.join("."), "id_token_nonce": "nonce-3"}),
-    )
-    .await;
+    let (status, body) = id_token_submit(&t, "login", &parts.join("."), Some("nonce-3")).await;
     assert_eq!(status, 403, "{body}");
 }
 both_backends!(native_apps_exchange_a_code_or_submit_an_id_token);
@@ -753,7 +732,7 @@ async fn oauth2_only_provider_with_a_user_api(db: Db) {
     let res = jar
         .send(
             t.http
-                .post(format!("{}/self-service/registration?flow={}", t.public, flow["id"].as_str().unwrap()))
+                .post(submit_url(&t, "registration", &flow))
                 .form(&[("provider", "gh"), ("csrf_token", &csrf_of(&flow))]),
         )
         .await;
@@ -887,9 +866,7 @@ async fn a_callback_to_an_expired_flow_is_gone(db: Db) {
     let login = open_flow(&t, &mut jar, "login").await;
     let res = jar
         .send(
-            t.http
-                .post(format!("{}/self-service/login?flow={}", t.public, login["id"].as_str().unwrap()))
-                .form(&[("provider", "op"), ("csrf_token", &csrf_of(&login))]),
+            t.http.post(submit_url(&t, "login", &login)).form(&[("provider", "op"), ("csrf_token", &csrf_of(&login))]),
         )
         .await;
     let back = through_provider(&t.http, &mut jar, &location(&res), &callback_prefix(&t)).await;
@@ -932,12 +909,9 @@ async fn identifier_first_offers_the_linked_provider(db: Db) {
                 "step one shows providers"
             );
             let res = jar
-                .send(
-                    t.http
-                        .post(format!("{}/self-service/login?flow={}", t.public, flow["id"].as_str().unwrap()))
-                        .header("Accept", "application/json")
-                        .json(&json!({"method": "identifier_first", "identifier": identifier, "csrf_token": csrf_of(&flow)})),
-                )
+                .send(t.http.post(submit_url(&t, "login", &flow)).header("Accept", "application/json").json(
+                    &json!({"method": "identifier_first", "identifier": identifier, "csrf_token": csrf_of(&flow)}),
+                ))
                 .await;
             let body: Value = res.json().await.unwrap();
             body
@@ -972,7 +946,7 @@ async fn a_link_that_outlives_the_privileged_session_starts_over(db: Db) {
     let id = create_password_identity(&t, "quinn@example.org").await;
     let mut jar = Jar::default();
     let sign_in = |flow: Value| {
-        t.http.post(format!("{}/self-service/login?flow={}", t.public, flow["id"].as_str().unwrap())).form(&[
+        t.http.post(submit_url(&t, "login", &flow)).form(&[
             ("method", "password"),
             ("identifier", "quinn@example.org"),
             ("password", PASSWORD),
