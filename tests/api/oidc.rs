@@ -600,7 +600,7 @@ both_backends!(provider_errors_and_tampered_state);
 async fn api_like(t: &TestApp, flow: &Value, body: Value) -> (u16, Value) {
     let res = t
         .http
-        .post(submit_url(&t, "login", &flow))
+        .post(submit_url(t, "login", &flow))
         .header("Accept", "application/json")
         .json(&body)
         .send()
@@ -909,7 +909,7 @@ async fn identifier_first_offers_the_linked_provider(db: Db) {
                 "step one shows providers"
             );
             let res = jar
-                .send(t.http.post(submit_url(&t, "login", &flow)).header("Accept", "application/json").json(
+                .send(t.http.post(submit_url(t, "login", &flow)).header("Accept", "application/json").json(
                     &json!({"method": "identifier_first", "identifier": identifier, "csrf_token": csrf_of(&flow)}),
                 ))
                 .await;
