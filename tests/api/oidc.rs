@@ -600,7 +600,7 @@ both_backends!(provider_errors_and_tampered_state);
 async fn api_like(t: &TestApp, flow: &Value, body: Value) -> (u16, Value) {
     let res = t
         .http
-        .post(submit_url(t, "login", &flow))
+        .post(submit_url(t, "login", flow))
         .header("Accept", "application/json")
         .json(&body)
         .send()
