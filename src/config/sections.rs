@@ -44,7 +44,7 @@ pub struct ServeConfig {
 impl Default for ServeConfig {
     fn default() -> Self {
         ServeConfig {
-            public: ListenConfig { host: "0.0.0.0".into(), port: 4433, base_url: None },
+            public: ListenConfig { host: "0.0.0.0".into(), port: 4433, base_url: None, cors: CorsConfig::default() },
             admin: AdminListenConfig {
                 host: "127.0.0.1".into(),
                 port: 4434,
@@ -64,6 +64,71 @@ pub struct ListenConfig {
     pub port: u16,
     /// Where clients reach this server; derived from host and port when unset.
     pub base_url: Option<String>,
+    /// Cross-origin requests (public listener only, as in Kratos).
+    pub cors: CorsConfig,
+}
+
+/// `[serve.public.cors]`, with Kratos' defaults.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct CorsConfig {
+    pub enabled: bool,
+    /// `*` allows every origin; an origin may hold one `*` standing for any characters.
+    pub allowed_origins: Vec<String>,
+    pub allowed_methods: Vec<String>,
+    pub allowed_headers: Vec<String>,
+    pub exposed_headers: Vec<String>,
+    pub allow_credentials: bool,
+    pub options_passthrough: bool,
+    /// Seconds a preflight answer may be cached (0: not sent).
+    pub max_age: u64,
+    pub debug: bool,
+}
+
+impl Default for CorsConfig {
+    fn default() -> Self {
+        let list = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
+        CorsConfig {
+            enabled: false,
+            allowed_origins: list(&["*"]),
+            allowed_methods: list(&["POST", "GET", "PUT", "PATCH", "DELETE"]),
+            allowed_headers: list(&[
+                "Authorization",
+                "Content-Type",
+                "Max-Age",
+                "X-Session-Token",
+                "X-XSRF-TOKEN",
+                "X-CSRF-TOKEN",
+            ]),
+            exposed_headers: list(&["Content-Type"]),
+            allow_credentials: true,
+            options_passthrough: false,
+            max_age: 0,
+            debug: false,
+        }
+    }
+}
+
+impl CorsConfig {
+    /// Whether `origin` may make cross-origin requests (case-insensitive; `*` alone allows
+    /// all; one `*` inside an entry stands for any host characters, as rs/cors matches).
+    pub fn allows(&self, origin: &str) -> bool {
+        let origin = origin.to_ascii_lowercase();
+        self.allowed_origins.iter().any(|pattern| {
+            let pattern = pattern.to_ascii_lowercase();
+            match pattern.split_once('*') {
+                _ if pattern == "*" => true,
+                // The wildcard stands for host characters only (an origin has no path).
+                Some((prefix, suffix)) => {
+                    origin.len() >= prefix.len() + suffix.len()
+                        && origin.starts_with(prefix)
+                        && origin.ends_with(suffix)
+                        && !origin[prefix.len()..origin.len() - suffix.len()].contains('/')
+                }
+                None => pattern == origin,
+            }
+        })
+    }
 }
 
 impl Default for ListenConfig {
@@ -95,7 +160,12 @@ impl Default for AdminListenConfig {
 impl AdminListenConfig {
     /// The listener part (host, port, base URL).
     pub fn listen(&self) -> ListenConfig {
-        ListenConfig { host: self.host.clone(), port: self.port, base_url: self.base_url.clone() }
+        ListenConfig {
+            host: self.host.clone(),
+            port: self.port,
+            base_url: self.base_url.clone(),
+            cors: CorsConfig::default(),
+        }
     }
 
     /// What serving outside `--dev` needs: on an interface other than loopback, the admin API
@@ -786,6 +856,15 @@ mod tests {
             assert!(!is_loopback(host), "{host}");
         }
         let open = AdminListenConfig { host: "0.0.0.0".into(), ..Default::default() };
+        let mut cors = CorsConfig::default();
+        assert!(cors.allows("https://anything.example"), "* allows every origin");
+        cors.allowed_origins = vec!["https://*.example.com".into(), "http://localhost:3000".into()];
+        assert!(cors.allows("https://app.example.com"));
+        assert!(cors.allows("https://a.b.EXAMPLE.com"));
+        assert!(!cors.allows("https://example.com"), "the wildcard stands between the dot and the scheme");
+        assert!(!cors.allows("https://evil.com/.example.com"));
+        assert!(cors.allows("http://localhost:3000"));
+        assert!(!cors.allows("http://localhost:3001"));
         assert!(open.check_for_serving().is_err());
         assert!(AdminListenConfig { allow_unauthenticated: true, ..open.clone() }.check_for_serving().is_ok());
         assert!(AdminListenConfig { api_keys: vec!["ab".into()], ..open }.check_for_serving().is_ok());

@@ -109,11 +109,12 @@ pub fn public_app(
     impl actix_web::dev::ServiceFactory<
         ServiceRequest,
         Config = (),
-        Response = ServiceResponse<EitherBody<actix_web::body::BoxBody>>,
+        Response = ServiceResponse<impl actix_web::body::MessageBody>,
         Error = actix_web::Error,
         InitError = (),
     >,
 > {
+    let cors = state.config.serve.public.cors.clone();
     App::new()
         .app_data(state)
         .configure(extractor_config)
@@ -139,6 +140,26 @@ pub fn public_app(
             }
         })
         .wrap_fn(request_id_layer)
+        // Outermost: a preflight is answered before anything else looks at the request.
+        .wrap(actix_web::middleware::Condition::new(cors.enabled, cors_layer(&cors)))
+}
+
+/// `serve.public.cors` as actix-cors applies it, with rs/cors' semantics as Kratos uses it:
+/// an origin that is not allowed gets no CORS headers (the request itself goes on), the
+/// allowed origin is echoed back (with `Vary: Origin`), `max_age` 0 sends no max age.
+fn cors_layer(config: &crate::config::CorsConfig) -> actix_cors::Cors {
+    let origins = config.clone();
+    let mut cors = actix_cors::Cors::default()
+        .allowed_origin_fn(move |origin, _| origin.to_str().is_ok_and(|o| origins.allows(o)))
+        .allowed_methods(config.allowed_methods.iter().filter_map(|m| Method::from_bytes(m.as_bytes()).ok()))
+        .allowed_headers(config.allowed_headers.iter().filter_map(|h| header::HeaderName::try_from(h.as_str()).ok()))
+        .expose_headers(config.exposed_headers.iter().filter_map(|h| header::HeaderName::try_from(h.as_str()).ok()))
+        .max_age(usize::try_from(config.max_age).ok().filter(|a| *a > 0))
+        .block_on_origin_mismatch(false);
+    if config.allow_credentials {
+        cors = cors.supports_credentials();
+    }
+    cors
 }
 
 /// Whether the admin request carries one of the configured API keys (hex SHA-256 digests).

@@ -49,7 +49,7 @@ fn kratos_only_keys_warn_and_start() {
         &cfg,
         format!(
             "[serve.public]\nport = {public}\nhost = \"127.0.0.1\"\n[serve.admin]\nport = {admin}\n\
-             [serve.public.cors]\nenabled = false\n"
+             [oauth2_provider]\nurl = \"http://127.0.0.1:1/\"\n"
         ),
     )
     .unwrap();

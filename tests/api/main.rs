@@ -6,6 +6,7 @@ mod architecture;
 mod browser;
 mod cli;
 mod compat;
+mod cors;
 mod courier;
 mod durability;
 mod hardening;
