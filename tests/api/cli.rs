@@ -68,7 +68,7 @@ fn kratos_only_keys_warn_and_start() {
     assert!(ready, "server did not become ready");
     assert_eq!(out.status.code(), Some(0), "graceful SIGTERM exits 0");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("`serve.public.cors` is a Kratos key that tessera does not implement yet"), "{stderr}");
+    assert!(stderr.contains("`oauth2_provider` is a Kratos key that tessera does not implement yet"), "{stderr}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains(&format!("http://127.0.0.1:{public}/")), "{stdout}");
     assert!(dir.path().join("tessera-dev.sqlite").exists(), "--dev uses a SQLite file");
