@@ -115,6 +115,7 @@ impl App {
         // With port 0 the real port is only known now; derived base URLs must use it.
         config.serve.public.port = public_addr.port();
         config.serve.admin.port = admin_addr.port();
+        config.apply_ui_defaults();
 
         let persister = Persister::start(store.clone(), config.persistence.clone());
         let config = Arc::new(config);

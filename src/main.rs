@@ -172,13 +172,17 @@ async fn wait_for_signal() {
 async fn serve(mut config: Config, dev: bool, migrate: bool) -> Result<(), String> {
     if dev {
         apply_dev_defaults(&mut config);
+        // The bundled UI, unless the file turns it off.
+        config.ui.enabled.get_or_insert(true);
     }
+    let ui = config.ui.on();
     let options = BuildOptions { migrate: migrate || dev, ..BuildOptions::default() };
     let app = App::build(config, options).await.map_err(|e| format!("{e:#}"))?;
     let (public, admin) = (app.public_url(), app.admin_url());
     tracing::info!(%public, %admin, "tessera is serving");
     if dev {
-        println!("tessera (dev mode) is serving\n  public API: {public}/\n  admin API:  {admin}/admin/");
+        let open = if ui { format!("  open:       {public}/ui/welcome\n") } else { String::new() };
+        println!("tessera (dev mode) is serving\n{open}  public API: {public}/\n  admin API:  {admin}/admin/");
     }
     wait_for_signal().await;
     tracing::info!("shutting down: finishing requests and flushing writes");

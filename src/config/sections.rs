@@ -28,9 +28,56 @@ pub struct Config {
     pub cookies: CookiesConfig,
     pub security: SecurityConfig,
     pub feature_flags: FeatureFlags,
+    /// tessera's own: the bundled self-service UI.
+    pub ui: UiConfig,
     /// Set by `serve --dev`, not by the file.
     #[serde(skip)]
     pub dev: bool,
+}
+
+/// `[ui]`: the bundled self-service UI under `/ui/` on the public port. Off unless enabled
+/// (`serve --dev` enables it when the file does not say).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct UiConfig {
+    pub enabled: Option<bool>,
+}
+
+impl UiConfig {
+    pub fn on(&self) -> bool {
+        self.enabled.unwrap_or(false)
+    }
+}
+
+impl Config {
+    /// With the UI on, the UI URLs the file leaves at Kratos' defaults point at the bundled
+    /// pages: `<base>ui/<flow>`, the default return URL `<base>ui/welcome` and the logout
+    /// return URL `<base>ui/login`. Called once the public base URL is known.
+    pub fn apply_ui_defaults(&mut self) {
+        if !self.ui.on() {
+            return;
+        }
+        let base = self.public_base_url();
+        let flows = &mut self.selfservice.flows;
+        for (name, url) in [
+            ("login", &mut flows.login.ui_url),
+            ("registration", &mut flows.registration.ui_url),
+            ("settings", &mut flows.settings.ui_url),
+            ("recovery", &mut flows.recovery.ui_url),
+            ("verification", &mut flows.verification.ui_url),
+            ("error", &mut flows.error.ui_url),
+        ] {
+            if *url == super::selfservice::fallback(name) {
+                *url = format!("{base}ui/{name}");
+            }
+        }
+        if flows.logout.after.default_browser_return_url.is_none() {
+            flows.logout.after.default_browser_return_url = Some(format!("{base}ui/login"));
+        }
+        if self.selfservice.default_browser_return_url.is_none() {
+            self.selfservice.default_browser_return_url = Some(format!("{base}ui/welcome"));
+        }
+    }
 }
 
 /// `[serve]`: the two HTTP servers.

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 const FALLBACK_UI: &str = "https://www.ory.sh/kratos/docs/fallback/";
 
-fn fallback(flow: &str) -> String {
+/// Kratos' default `ui_url` of a flow (its documentation's fallback page).
+pub fn fallback(flow: &str) -> String {
     format!("{FALLBACK_UI}{flow}")
 }
 

@@ -15,6 +15,7 @@ mod schemas;
 mod selfservice;
 pub mod sessions;
 pub mod state;
+mod ui;
 
 use crate::config::Config;
 use actix_web::body::{BoxBody, EitherBody};
@@ -124,6 +125,7 @@ pub fn public_app(
         .configure(identities::public_routes)
         .configure(selfservice::public_routes)
         .configure(oidc::public_routes)
+        .configure(ui::public_routes)
         .configure(logout::routes)
         .configure(courier::public_routes)
         .default_service(web::to(not_found))

@@ -254,6 +254,20 @@ async fn verification_api(state: web::Data<AppState>, req: HttpRequest) -> HttpR
 async fn fetch(state: web::Data<AppState>, req: HttpRequest, kind: FlowKind) -> Result<HttpResponse, ApiError> {
     let pairs = query_pairs(&req);
     let id = first(&pairs, "id").and_then(|v| Uuid::parse_str(v).ok()).ok_or_else(Error::no_rows)?;
+    match flow_for_client(&state, &req, kind, id).await? {
+        Ok(flow) => Ok(json_response(StatusCode::OK, &flow)),
+        Err(redirect) => Ok(redirect),
+    }
+}
+
+/// A flow as `GET /self-service/<kind>/flows` shows it to this request (session, identity,
+/// AAL, CSRF and expiry checked), or the redirect an HTML browser gets instead.
+pub(super) async fn flow_for_client(
+    state: &AppState,
+    req: &HttpRequest,
+    kind: FlowKind,
+    id: Uuid,
+) -> Result<Result<Json, HttpResponse>, ApiError> {
     let flows = &state.config.selfservice.flows;
     match kind {
         FlowKind::Registration if !flows.registration.enabled => return Err(registration::disabled().into()),
@@ -263,11 +277,11 @@ async fn fetch(state: web::Data<AppState>, req: HttpRequest, kind: FlowKind) -> 
     }
     // Settings: a session first (before the flow is looked up), then the identity binding.
     let live = if kind == FlowKind::Settings {
-        let info = request_info(&state, &req).await?;
+        let info = request_info(state, req).await?;
         let Some(live) = info.session.clone() else {
-            if !is_json_request(&req) {
+            if !is_json_request(req) {
                 let to = state.config.selfservice.flows.login.ui_url.clone();
-                return Ok(HttpResponse::Found().insert_header((header::LOCATION, to)).finish());
+                return Ok(Err(HttpResponse::Found().insert_header((header::LOCATION, to)).finish()));
             }
             return Err(Error::SessionRequired.into());
         };
@@ -275,18 +289,18 @@ async fn fetch(state: web::Data<AppState>, req: HttpRequest, kind: FlowKind) -> 
     } else {
         None
     };
-    let flow = svc(&state).flows.get(kind, id).await.map_err(flow_error)?;
+    let flow = svc(state).flows.get(kind, id).await.map_err(flow_error)?;
     if let Some(live) = &live
         && flow.data.identity_id != Some(live.session.identity_id)
     {
         return Err(Error::IdentityMismatch.into());
     }
     if let Some(live) = &live {
-        let ui = ss::redirect::with_query(svc(&state).ui_url(FlowKind::Settings), "flow", &flow.id.to_string());
-        settings::check_aal(svc(&state), live, Some(&ui))?;
+        let ui = ss::redirect::with_query(svc(state).ui_url(FlowKind::Settings), "flow", &flow.id.to_string());
+        settings::check_aal(svc(state), live, Some(&ui))?;
     }
     if flow.flow_type == FlowType::Browser && !flow.data.csrf_disabled && kind != FlowKind::Settings {
-        let info = request_info(&state, &req).await?;
+        let info = request_info(state, req).await?;
         let ok = info.csrf_cookie.as_deref().is_some_and(|c| {
             use subtle::ConstantTimeEq;
             bool::from(c.as_bytes().ct_eq(flow.csrf_token.as_bytes()))
@@ -298,9 +312,9 @@ async fn fetch(state: web::Data<AppState>, req: HttpRequest, kind: FlowKind) -> 
         }
     }
     if flow.is_expired(state.clock.now()) {
-        return Err(flow_gone(&state, &flow).into());
+        return Err(flow_gone(state, &flow).into());
     }
-    Ok(json_response(StatusCode::OK, &flow_json(&flow, None, None)))
+    Ok(Ok(flow_json(&flow, None, None)))
 }
 
 /// 410 for an expired flow that is read (or that a provider sends the browser back to):

@@ -27,3 +27,4 @@ mod sdk;
 mod selfservice;
 mod sessions;
 mod settings;
+mod ui;

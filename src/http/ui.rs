@@ -1,0 +1,326 @@
+//! The bundled self-service UI (`[ui]`): `/ui/{login,registration,settings,recovery,
+//! verification}` render a flow's nodes as a plain HTML form (posting to the flow's
+//! `ui.action`, so everything but WebAuthn works without JavaScript), `/ui/error` shows a
+//! stored error, `/ui/welcome` the signed-in identity. A client of the flows like any other:
+//! no page knows a method.
+
+use super::error::ApiError;
+use super::request::request_info;
+use super::selfservice::{flow_for_client, svc};
+use super::state::{AppState, query_first as first, query_pairs};
+use crate::selfservice::flow::FlowKind;
+use crate::selfservice::redirect::with_query;
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use minijinja::Environment;
+use serde::Serialize;
+use serde_json::Value as Json;
+use std::sync::OnceLock;
+use uuid::Uuid;
+
+const PAGE: &str = include_str!("ui/page.html");
+const STYLE: &str = include_str!("ui/style.css");
+
+pub(super) fn public_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/ui/style.css").get(style))
+        .service(web::resource("/ui/welcome").get(welcome))
+        .service(web::resource("/ui/error").get(error_page))
+        .service(web::resource("/ui/{flow}").get(flow_page));
+}
+
+fn templates() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        // A template error is a bug caught by the tests; the page then says so (500).
+        let _ = env.add_template("page.html", PAGE);
+        env
+    })
+}
+
+fn off(state: &AppState) -> Option<HttpResponse> {
+    (!state.config.ui.on()).then(|| status(StatusCode::NOT_FOUND))
+}
+
+async fn style(state: web::Data<AppState>) -> HttpResponse {
+    if let Some(res) = off(&state) {
+        return res;
+    }
+    HttpResponse::Ok().content_type("text/css; charset=utf-8").body(STYLE)
+}
+
+#[derive(Serialize)]
+struct Link {
+    href: String,
+    text: &'static str,
+}
+
+#[derive(Serialize, Default)]
+struct Page {
+    title: String,
+    messages: Vec<Json>,
+    form: Option<Form>,
+    body: Option<String>,
+    links: Vec<Link>,
+}
+
+#[derive(Serialize)]
+struct Form {
+    action: String,
+    method: String,
+    groups: Vec<Group>,
+}
+
+#[derive(Serialize)]
+struct Group {
+    name: String,
+    legend: &'static str,
+    nodes: Vec<Json>,
+}
+
+fn render(page: &Page) -> HttpResponse {
+    let html = templates().get_template("page.html").and_then(|t| t.render(minijinja::value::Serde(page)));
+    match html {
+        Ok(html) => HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html),
+        Err(e) => {
+            tracing::error!(error = %e, "ui: the page template failed");
+            status(StatusCode::INTERNAL_SERVER_ERROR)
+        }
+    }
+}
+
+/// An error in the JSON envelope.
+fn status(code: StatusCode) -> HttpResponse {
+    actix_web::ResponseError::error_response(&ApiError::for_status(code))
+}
+
+fn see_other(to: String) -> HttpResponse {
+    HttpResponse::SeeOther().insert_header((header::LOCATION, to)).finish()
+}
+
+fn kind_of(name: &str) -> Option<(FlowKind, &'static str)> {
+    Some(match name {
+        "login" => (FlowKind::Login, "Sign in"),
+        "registration" => (FlowKind::Registration, "Sign up"),
+        "settings" => (FlowKind::Settings, "Account settings"),
+        "recovery" => (FlowKind::Recovery, "Recover your account"),
+        "verification" => (FlowKind::Verification, "Verify your account"),
+        _ => return None,
+    })
+}
+
+fn legend(group: &str) -> &'static str {
+    match group {
+        "default" => "Account",
+        "password" => "Password",
+        "oidc" => "Sign in with a provider",
+        "profile" => "Profile",
+        "link" | "code" => "One-time code",
+        "totp" => "Authenticator app",
+        "lookup_secret" => "Backup codes",
+        "webauthn" => "Security key",
+        "passkey" => "Passkey",
+        "identifier_first" => "Account",
+        _ => "More",
+    }
+}
+
+/// A node as the template renders it.
+fn node_view(node: &Json) -> Json {
+    let a = &node["attributes"];
+    let text = |k: &str| a.get(k).and_then(Json::as_str).unwrap_or_default().to_string();
+    let label = node.pointer("/meta/label/text").and_then(Json::as_str).map(str::to_string);
+    let messages = node["messages"].clone();
+    let mut v = serde_json::json!({"messages": messages, "label": label.clone().unwrap_or_default()});
+    match node["type"].as_str().unwrap_or_default() {
+        "input" => {
+            let kind = text("type");
+            v["name"] = a["name"].clone();
+            v["value"] = match a.get("value") {
+                Some(Json::String(s)) => Json::String(s.clone()),
+                Some(Json::Null) | None => Json::String(String::new()),
+                Some(other) => Json::String(other.to_string()),
+            };
+            v["disabled"] = a.get("disabled").cloned().unwrap_or(Json::Bool(false));
+            match kind.as_str() {
+                "hidden" => v["kind"] = "hidden".into(),
+                "submit" | "button" => {
+                    v["kind"] = "button".into();
+                    if label.is_none() {
+                        v["label"] = v["value"].clone();
+                    }
+                }
+                "checkbox" => {
+                    v["kind"] = "checkbox".into();
+                    v["checked"] = Json::Bool(a.get("value") == Some(&Json::Bool(true)));
+                }
+                _ => {
+                    v["kind"] = "input".into();
+                    v["type"] = kind.clone().into();
+                    v["required"] = a.get("required").cloned().unwrap_or(Json::Bool(false));
+                    v["autocomplete"] = a.get("autocomplete").cloned().unwrap_or_default();
+                    v["pattern"] = a.get("pattern").cloned().unwrap_or_default();
+                    v["maxlength"] = a.get("maxlength").cloned().unwrap_or_default();
+                    if label.is_none() {
+                        v["label"] = a["name"].clone();
+                    }
+                }
+            }
+        }
+        "img" => {
+            v["kind"] = "img".into();
+            for k in ["id", "src", "width", "height"] {
+                v[k] = a.get(k).cloned().unwrap_or_default();
+            }
+        }
+        "text" => {
+            v["kind"] = "text".into();
+            v["id"] = a["id"].clone();
+            v["text"] = a.pointer("/text/text").cloned().unwrap_or_default();
+            v["text_id"] = a.pointer("/text/id").cloned().unwrap_or_default();
+            v["secrets"] = a.pointer("/text/context/secrets").cloned().unwrap_or(Json::Array(Vec::new()));
+        }
+        "a" => {
+            v["kind"] = "a".into();
+            v["id"] = a["id"].clone();
+            v["href"] = a["href"].clone();
+            v["label"] = a.pointer("/title/text").cloned().unwrap_or_default();
+        }
+        "script" => {
+            v["kind"] = "script".into();
+            for k in ["id", "src", "integrity", "crossorigin", "referrerpolicy", "nonce", "async"] {
+                v[k] = a.get(k).cloned().unwrap_or_default();
+            }
+        }
+        _ => v["kind"] = "unknown".into(),
+    }
+    v
+}
+
+/// The flow's UI as a form: nodes grouped into fieldsets in the order their groups appear.
+fn form_of(flow: &Json) -> Form {
+    let mut groups: Vec<Group> = Vec::new();
+    for node in flow.pointer("/ui/nodes").and_then(Json::as_array).into_iter().flatten() {
+        let name = node["group"].as_str().unwrap_or("default").to_string();
+        let view = node_view(node);
+        match groups.iter_mut().find(|g| g.name == name) {
+            Some(g) => g.nodes.push(view),
+            None => groups.push(Group { legend: legend(&name), name, nodes: vec![view] }),
+        }
+    }
+    Form {
+        action: flow.pointer("/ui/action").and_then(Json::as_str).unwrap_or_default().to_string(),
+        method: flow.pointer("/ui/method").and_then(Json::as_str).unwrap_or("POST").to_string(),
+        groups,
+    }
+}
+
+fn links_for(base: &str, name: &str) -> Vec<Link> {
+    let to = |page: &str, text: &'static str| Link { href: format!("{base}ui/{page}"), text };
+    match name {
+        "login" => vec![to("registration", "Create an account"), to("recovery", "Forgot your password?")],
+        "registration" => vec![to("login", "Already have an account? Sign in")],
+        "recovery" | "verification" => vec![to("login", "Back to sign in")],
+        _ => vec![to("welcome", "Home")],
+    }
+}
+
+/// `GET /ui/{flow}`: without `?flow=` the browser starts a flow (which comes back here);
+/// with one, the flow's form. A flow that cannot be shown any more starts over.
+async fn flow_page(state: web::Data<AppState>, req: HttpRequest, path: web::Path<String>) -> HttpResponse {
+    if let Some(res) = off(&state) {
+        return res;
+    }
+    let name = path.into_inner();
+    let Some((kind, title)) = kind_of(&name) else {
+        return status(StatusCode::NOT_FOUND);
+    };
+    let pairs = query_pairs(&req);
+    let base = state.config.public_base_url();
+    let mut start = format!("{base}self-service/{name}/browser");
+    if let Some(r) = first(&pairs, "return_to").filter(|r| !r.is_empty()) {
+        start = with_query(&start, "return_to", r);
+    }
+    let Some(id) = first(&pairs, "flow").and_then(|v| Uuid::parse_str(v).ok()) else {
+        return see_other(start);
+    };
+    let flow = match flow_for_client(&state, &req, kind, id).await {
+        Ok(Ok(flow)) => flow,
+        Ok(Err(redirect)) => return redirect,
+        Err(_) => return see_other(start),
+    };
+    let page = Page {
+        title: title.to_string(),
+        messages: flow.pointer("/ui/messages").and_then(Json::as_array).cloned().unwrap_or_default(),
+        form: Some(form_of(&flow)),
+        body: None,
+        links: links_for(&base, &name),
+    };
+    render(&page)
+}
+
+/// `GET /ui/error?id=`: a stored error.
+async fn error_page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    if let Some(res) = off(&state) {
+        return res;
+    }
+    let pairs = query_pairs(&req);
+    let id = first(&pairs, "id").unwrap_or_default().to_string();
+    let base = state.config.public_base_url();
+    let (title, body) = match crate::selfservice::errors::read(svc(&state), &id).await {
+        Ok(e) => {
+            let error = &e["error"];
+            let text = |k: &str| error.get(k).and_then(Json::as_str).unwrap_or_default().to_string();
+            let mut body = text("message");
+            let reason = text("reason");
+            if !reason.is_empty() {
+                body = format!("{body} {reason}");
+            }
+            (format!("Something went wrong ({})", error.get("code").and_then(Json::as_u64).unwrap_or(500)), body)
+        }
+        Err(_) => ("Something went wrong".to_string(), "This error is not known (any more).".to_string()),
+    };
+    let links = vec![Link { href: format!("{base}ui/welcome"), text: "Home" }];
+    render(&Page { title, body: Some(body), links, ..Page::default() })
+}
+
+/// `GET /ui/welcome`: who is signed in, with links to the settings and out; else links to
+/// sign in and up.
+async fn welcome(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    if let Some(res) = off(&state) {
+        return res;
+    }
+    let base = state.config.public_base_url();
+    let info = request_info(&state, &req).await.ok();
+    let signed_in = info.as_ref().and_then(|i| i.session.clone().zip(i.session_token.clone()));
+    let Some((live, token)) = signed_in else {
+        let links = vec![
+            Link { href: format!("{base}ui/login"), text: "Sign in" },
+            Link { href: format!("{base}ui/registration"), text: "Sign up" },
+        ];
+        return render(&Page {
+            title: "Welcome".into(),
+            body: Some("You are not signed in.".into()),
+            links,
+            ..Page::default()
+        });
+    };
+    let traits = &live.shared.identity.traits;
+    let shown = traits
+        .get("email")
+        .and_then(Json::as_str)
+        .map(str::to_string)
+        .or_else(|| traits.as_object().and_then(|o| o.values().find_map(Json::as_str)).map(str::to_string))
+        .unwrap_or_else(|| live.shared.identity.id.to_string());
+    let logout = with_query(&format!("{base}self-service/logout"), "token", &crate::session::logout_token_for(&token));
+    let links = vec![
+        Link { href: format!("{base}ui/settings"), text: "Account settings" },
+        Link { href: logout, text: "Sign out" },
+    ];
+    render(&Page {
+        title: "Welcome".into(),
+        body: Some(format!("You are signed in as {shown}.")),
+        links,
+        ..Page::default()
+    })
+}

@@ -1,0 +1,164 @@
+//! The bundled UI (`[ui]`) driven as a browser without JavaScript does it: pages fetched,
+//! forms read from the HTML and posted to their action, redirects followed with a cookie jar.
+
+use crate::both_backends;
+use crate::harness::{Db, TestApp};
+use crate::selfservice::{Jar, PASSWORD, location};
+use tessera::config::fallback;
+
+fn unescape(s: &str) -> String {
+    s.replace("&#x2f;", "/")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+fn attr(tag: &str, name: &str) -> Option<String> {
+    let tag = format!(" {tag}");
+    let key = format!(" {name}=\"");
+    let start = tag.find(&key)? + key.len();
+    let end = tag[start..].find('"')? + start;
+    Some(unescape(&tag[start..end]))
+}
+
+/// The page's form: its action and the fields a browser would send (hidden inputs and the
+/// values given), plus the submit buttons as `name=value`.
+struct HtmlForm {
+    action: String,
+    hidden: Vec<(String, String)>,
+    inputs: Vec<String>,
+    buttons: Vec<(String, String)>,
+}
+
+fn form_of(html: &str) -> HtmlForm {
+    let form_tag = &html[html.find("<form ").expect("a form")..];
+    let action = attr(&form_tag[..form_tag.find('>').unwrap()], "action").unwrap();
+    let mut hidden = Vec::new();
+    let mut inputs = Vec::new();
+    for part in form_tag.split("<input ").skip(1) {
+        let tag = &part[..part.find('>').unwrap()];
+        let name = attr(tag, "name").unwrap_or_default();
+        if attr(tag, "type").as_deref() == Some("hidden") {
+            hidden.push((name, attr(tag, "value").unwrap_or_default()));
+        } else {
+            inputs.push(name);
+        }
+    }
+    let buttons = form_tag
+        .split("<button ")
+        .skip(1)
+        .map(|part| {
+            let tag = &part[..part.find('>').unwrap()];
+            (attr(tag, "name").unwrap_or_default(), attr(tag, "value").unwrap_or_default())
+        })
+        .collect();
+    HtmlForm { action, hidden, inputs, buttons }
+}
+
+async fn page(t: &TestApp, jar: &mut Jar, url: &str) -> (String, String) {
+    let mut url = url.to_string();
+    for _ in 0..6 {
+        let res = jar.send(t.http.get(&url)).await;
+        if res.status().is_redirection() {
+            url = url::Url::parse(&url).unwrap().join(&location(&res)).unwrap().to_string();
+            continue;
+        }
+        assert_eq!(res.status(), 200, "{url}");
+        return (url, res.text().await.unwrap());
+    }
+    panic!("too many redirects from {url}");
+}
+
+async fn post(t: &TestApp, jar: &mut Jar, form: &HtmlForm, fields: &[(&str, &str)]) -> String {
+    let mut body: Vec<(String, String)> = form.hidden.clone();
+    body.extend(fields.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let res = jar.send(t.http.post(&form.action).form(&body)).await;
+    assert!(res.status().is_redirection(), "{} {}", res.status(), res.text().await.unwrap_or_default());
+    url::Url::parse(&form.action).unwrap().join(&location(&res)).unwrap().to_string()
+}
+
+fn with_ui(c: &mut tessera::config::Config) {
+    c.ui.enabled = Some(true);
+    for (name, url) in [
+        ("login", &mut c.selfservice.flows.login.ui_url),
+        ("registration", &mut c.selfservice.flows.registration.ui_url),
+        ("error", &mut c.selfservice.flows.error.ui_url),
+    ] {
+        *url = fallback(name);
+    }
+    c.selfservice.default_browser_return_url = None;
+    c.selfservice.flows.registration.after.password.hooks =
+        vec![tessera::config::HookConfig { hook: "session".into(), config: None }];
+}
+
+async fn sign_up_out_and_in_without_javascript(db: Db) {
+    let t = TestApp::builder(db).config(with_ui).build().await;
+    let ui = format!("{}/ui", t.public);
+    let mut jar = Jar::default();
+    // A page without a flow starts one, which comes back to the page.
+    let (url, html) = page(&t, &mut jar, &format!("{ui}/registration")).await;
+    assert!(url.starts_with(&format!("{ui}/registration?flow=")), "{url}");
+    assert!(html.contains("<html lang=\"en\">"));
+    assert!(html.contains("<link rel=\"stylesheet\" href=\"/ui/style.css\">"));
+    let form = form_of(&html);
+    assert!(form.action.starts_with(&format!("{}/self-service/registration?flow=", t.public)));
+    assert!(form.hidden.iter().any(|(k, _)| k == "csrf_token"));
+    assert!(form.inputs.contains(&"traits.email".to_string()), "{html}");
+    assert!(form.buttons.contains(&("method".into(), "profile".into())));
+    // Step one (traits), step two (password): then signed in and welcomed.
+    let next = post(&t, &mut jar, &form, &[("traits.email", "ui@example.org"), ("method", "profile")]).await;
+    let (_, html) = page(&t, &mut jar, &next).await;
+    let form = form_of(&html);
+    assert!(form.inputs.contains(&"password".to_string()), "{html}");
+    let done = post(&t, &mut jar, &form, &[("password", PASSWORD), ("method", "password")]).await;
+    assert_eq!(done, format!("{ui}/welcome"));
+    let (_, html) = page(&t, &mut jar, &done).await;
+    assert!(html.contains("You are signed in as ui@example.org."), "{html}");
+    let logout = html
+        .split("<a href=\"")
+        .skip(1)
+        .map(|p| unescape(&p[..p.find('"').unwrap()]))
+        .find(|h| h.contains("/self-service/logout?token="))
+        .expect("a sign-out link");
+    let res = jar.send(t.http.get(&logout)).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), format!("{ui}/login"));
+    let (_, html) = page(&t, &mut jar, &format!("{ui}/welcome")).await;
+    assert!(html.contains("You are not signed in."));
+
+    // A wrong password shows 4000006; the right one signs in.
+    let (_, html) = page(&t, &mut jar, &format!("{ui}/login")).await;
+    let form = form_of(&html);
+    assert!(form.inputs.contains(&"identifier".to_string()) && form.inputs.contains(&"password".to_string()));
+    let again = post(
+        &t,
+        &mut jar,
+        &form,
+        &[("identifier", "ui@example.org"), ("password", "wrong-password-1"), ("method", "password")],
+    )
+    .await;
+    let (_, html) = page(&t, &mut jar, &again).await;
+    assert!(html.contains("data-message-id=\"4000006\""), "{html}");
+    let form = form_of(&html);
+    let done =
+        post(&t, &mut jar, &form, &[("identifier", "ui@example.org"), ("password", PASSWORD), ("method", "password")])
+            .await;
+    let (_, html) = page(&t, &mut jar, &done).await;
+    assert!(html.contains("You are signed in as ui@example.org."));
+    // Stored errors have a page; the stylesheet is served here.
+    let (_, html) = page(&t, &mut jar, &format!("{ui}/error?id=stub:500")).await;
+    assert!(html.contains("Something went wrong (500)"));
+    let css = t.http.get(format!("{ui}/style.css")).send().await.unwrap();
+    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+}
+both_backends!(sign_up_out_and_in_without_javascript);
+
+async fn no_ui_unless_enabled(db: Db) {
+    let t = TestApp::new(db).await;
+    for page in ["login", "welcome", "style.css"] {
+        assert_eq!(t.http.get(format!("{}/ui/{page}", t.public)).send().await.unwrap().status(), 404);
+    }
+}
+both_backends!(no_ui_unless_enabled);
