@@ -25,6 +25,8 @@ pub(super) fn public_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/ui/style.css").get(style))
         .service(web::resource("/ui/welcome").get(welcome))
         .service(web::resource("/ui/error").get(error_page))
+        .service(web::resource("/ui/sessions").get(sessions_page))
+        .service(web::resource("/ui/sessions/{id}/revoke").post(revoke_session))
         .service(web::resource("/ui/{flow}").get(flow_page));
 }
 
@@ -62,6 +64,17 @@ struct Page {
     form: Option<Form>,
     body: Option<String>,
     links: Vec<Link>,
+    sessions: Vec<SessionView>,
+    csrf: String,
+}
+
+#[derive(Serialize, Default)]
+struct SessionView {
+    device: String,
+    place: String,
+    seen: String,
+    current: bool,
+    revoke: String,
 }
 
 #[derive(Serialize)]
@@ -253,8 +266,8 @@ async fn flow_page(state: web::Data<AppState>, req: HttpRequest, path: web::Path
         title: title.to_string(),
         messages: flow.pointer("/ui/messages").and_then(Json::as_array).cloned().unwrap_or_default(),
         form: Some(form_of(&flow)),
-        body: None,
         links: links_for(&base, &name),
+        ..Page::default()
     };
     render(&page)
 }
@@ -315,6 +328,7 @@ async fn welcome(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let logout = with_query(&format!("{base}self-service/logout"), "token", &crate::session::logout_token_for(&token));
     let links = vec![
         Link { href: format!("{base}ui/settings"), text: "Account settings" },
+        Link { href: format!("{base}ui/sessions"), text: "Your sessions" },
         Link { href: logout, text: "Sign out" },
     ];
     render(&Page {
@@ -323,4 +337,85 @@ async fn welcome(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
         links,
         ..Page::default()
     })
+}
+
+/// `GET /ui/sessions`: the signed-in identity's active sessions (device, place, when), each
+/// other one with a button that signs it out.
+async fn sessions_page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    if let Some(res) = off(&state) {
+        return res;
+    }
+    let base = state.config.public_base_url();
+    let Some(live) = request_info(&state, &req).await.ok().and_then(|i| i.session) else {
+        return see_other(format!("{base}ui/login"));
+    };
+    let listed = state.sessions.list_of_identity(live.shared.identity.id, Some(true), None, 0, 100).await;
+    let Ok((sessions, _)) = listed else { return status(StatusCode::SERVICE_UNAVAILABLE) };
+    let views = sessions
+        .iter()
+        .map(|s| {
+            let device = s.devices.last();
+            let text = |v: Option<&String>| v.filter(|t| !t.is_empty()).cloned();
+            SessionView {
+                device: device.and_then(|d| text(d.user_agent.as_ref())).unwrap_or_else(|| "Unknown device".into()),
+                place: [
+                    device.and_then(|d| text(d.location.as_ref())),
+                    device.and_then(|d| text(d.ip_address.as_ref())),
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(", "),
+                seen: s.authenticated_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+                current: s.id == live.session.id,
+                revoke: format!("{base}ui/sessions/{}/revoke", s.id),
+            }
+        })
+        .collect();
+    let (real, new_cookie) = super::cookies::csrf_token(&state, &req);
+    let mut res = render(&Page {
+        title: "Your sessions".into(),
+        sessions: views,
+        csrf: crate::selfservice::csrf::mask(&real),
+        links: vec![Link { href: format!("{base}ui/welcome"), text: "Home" }],
+        ..Page::default()
+    });
+    if new_cookie {
+        let _ = res.add_cookie(&super::cookies::csrf_cookie(&state.config, &real));
+    }
+    res
+}
+
+/// `POST /ui/sessions/{id}/revoke` (a form with the CSRF token): signs another session of the
+/// same identity out, then back to the list.
+async fn revoke_session(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    if let Some(res) = off(&state) {
+        return res;
+    }
+    let base = state.config.public_base_url();
+    let info = match request_info(&state, &req).await {
+        Ok(i) => i,
+        Err(e) => return super::error::respond(&state, &req, false, e).await,
+    };
+    let Some(live) = info.session.clone() else { return see_other(format!("{base}ui/login")) };
+    let sent = url::form_urlencoded::parse(&body).find(|(k, _)| k == "csrf_token").map(|(_, v)| v.into_owned());
+    let sent = sent.unwrap_or_default();
+    if !info.csrf_cookie.as_deref().is_some_and(|real| crate::selfservice::csrf::verify(real, &sent)) {
+        let reason = crate::selfservice::step::csrf_reject_reason(&info, sent.is_empty());
+        return super::error::respond(&state, &req, false, crate::selfservice::step::csrf_error(&info, reason)).await;
+    }
+    if let Ok(id) = Uuid::parse_str(&id)
+        && id != live.session.id
+        && let Ok(Some(s)) = state.sessions.find(id).await
+        && s.identity_id == live.shared.identity.id
+        && let Err(e) = state.sessions.revoke(s).await
+    {
+        return super::error::respond(&state, &req, false, e).await;
+    }
+    see_other(format!("{base}ui/sessions"))
 }

@@ -147,6 +147,27 @@ async fn sign_up_out_and_in_without_javascript(db: Db) {
             .await;
     let (_, html) = page(&t, &mut jar, &done).await;
     assert!(html.contains("You are signed in as ui@example.org."));
+    // A second browser signs in; the first one lists both sessions and signs the other out.
+    let mut other = Jar::default();
+    let (_, html) = page(&t, &mut other, &format!("{ui}/login")).await;
+    let form = form_of(&html);
+    let fields = [("identifier", "ui@example.org"), ("password", PASSWORD), ("method", "password")];
+    let done = post(&t, &mut other, &form, &fields).await;
+    assert!(page(&t, &mut other, &done).await.1.contains("You are signed in"));
+    let (_, html) = page(&t, &mut jar, &format!("{ui}/sessions")).await;
+    assert_eq!(html.matches("<li>").count(), 2, "{html}");
+    assert_eq!(html.matches("This device").count(), 1);
+    let revoke = form_of(&html);
+    assert!(revoke.action.ends_with("/revoke"), "{}", revoke.action);
+    let back = post(&t, &mut jar, &revoke, &[]).await;
+    assert_eq!(back, format!("{ui}/sessions"));
+    assert!(page(&t, &mut other, &format!("{ui}/welcome")).await.1.contains("You are not signed in."));
+    assert!(page(&t, &mut jar, &format!("{ui}/welcome")).await.1.contains("You are signed in"));
+    // Without the CSRF token nothing is signed out.
+    let res = jar.send(t.http.post(&revoke.action).form(&[("csrf_token", "forged")])).await;
+    assert_eq!(res.status(), 303, "browsers see the error page");
+    assert!(location(&res).contains("/ui/error?id="), "{}", location(&res));
+
     // Stored errors have a page; the stylesheet is served here.
     let (_, html) = page(&t, &mut jar, &format!("{ui}/error?id=stub:500")).await;
     assert!(html.contains("Something went wrong (500)"));
@@ -157,7 +178,7 @@ both_backends!(sign_up_out_and_in_without_javascript);
 
 async fn no_ui_unless_enabled(db: Db) {
     let t = TestApp::new(db).await;
-    for page in ["login", "welcome", "style.css"] {
+    for page in ["login", "welcome", "sessions", "style.css"] {
         assert_eq!(t.http.get(format!("{}/ui/{page}", t.public)).send().await.unwrap().status(), 404);
     }
 }
