@@ -66,6 +66,8 @@ struct Page {
     links: Vec<Link>,
     sessions: Vec<SessionView>,
     csrf: String,
+    /// Some node asks for a script call once the page loaded (passkey autofill).
+    onload: bool,
 }
 
 #[derive(Serialize, Default)]
@@ -155,6 +157,9 @@ fn node_view(node: &Json) -> Json {
                 Some(other) => Json::String(other.to_string()),
             };
             v["disabled"] = a.get("disabled").cloned().unwrap_or(Json::Bool(false));
+            // WebAuthn and passkeys: the helper script's functions, by name.
+            v["trigger"] = a.get("onclickTrigger").cloned().unwrap_or_default();
+            v["onload"] = a.get("onloadTrigger").cloned().unwrap_or_default();
             match kind.as_str() {
                 "hidden" => v["kind"] = "hidden".into(),
                 "submit" | "button" => {
@@ -262,10 +267,14 @@ async fn flow_page(state: web::Data<AppState>, req: HttpRequest, path: web::Path
         Ok(Err(redirect)) => return redirect,
         Err(_) => return see_other(start),
     };
+    let form = form_of(&flow);
+    let onload =
+        form.groups.iter().flat_map(|g| g.nodes.iter()).any(|n| n["onload"].as_str().is_some_and(|s| !s.is_empty()));
     let page = Page {
+        onload,
         title: title.to_string(),
         messages: flow.pointer("/ui/messages").and_then(Json::as_array).cloned().unwrap_or_default(),
-        form: Some(form_of(&flow)),
+        form: Some(form),
         links: links_for(&base, &name),
         ..Page::default()
     };

@@ -183,3 +183,27 @@ async fn no_ui_unless_enabled(db: Db) {
     }
 }
 both_backends!(no_ui_unless_enabled);
+
+async fn webauthn_nodes_call_the_helper_script(db: Db) {
+    let t = TestApp::builder(db)
+        .config(|c| {
+            with_ui(c);
+            c.selfservice.methods.passkey.enabled = true;
+            c.selfservice.methods.passkey.config.rp.id = Some("localhost".into());
+            c.selfservice.methods.passkey.config.rp.display_name = Some("tessera".into());
+            c.selfservice.methods.passkey.config.rp.origins = vec!["http://localhost".into()];
+        })
+        .build()
+        .await;
+    let mut jar = Jar::default();
+    let (_, html) = page(&t, &mut jar, &format!("{}/ui/login", t.public)).await;
+    assert!(html.contains("data-trigger=\"oryPasskeyLogin\""), "{html}");
+    assert!(html.contains("data-onload-trigger=\"oryPasskeyLoginAutocompleteInit\""), "{html}");
+    assert!(html.contains("window.addEventListener(\"load\""));
+    // The helper comes from this server, as everything the pages load.
+    let script = html.split("<script ").nth(1).map(|s| s[..s.find('>').unwrap()].to_string()).unwrap_or_default();
+    let src = attr(&script, "src").unwrap_or_default();
+    assert!(src.starts_with(&format!("{}/", t.public)), "{script}");
+    assert!(!html.contains("https://"), "nothing from another origin");
+}
+both_backends!(webauthn_nodes_call_the_helper_script);
