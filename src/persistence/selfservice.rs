@@ -383,19 +383,29 @@ pub async fn reserve_attempt(
         bf::locked_until.eq(None::<Ts>),
         bf::updated_at.eq(Ts(now)),
     );
-    on_conn!(conn, c => diesel::insert_into(bf::table).values(fresh).on_conflict_do_nothing().execute(c).await)?;
-    // A run-out lock or an old window restarts the bucket.
-    on_conn!(conn, c => diesel::update(bf::table.filter(bf::key.eq(key)).filter(
-            bf::locked_until.le(Ts(now)).or(bf::locked_until.is_null().and(bf::window_start.le(Ts(window_start_after)))),
-        ))
-        .set((bf::failures.eq(0), bf::window_start.eq(Ts(now)), bf::locked_until.eq(None::<Ts>)))
-        .execute(c)
-        .await)?;
-    let raised = on_conn!(conn, c => diesel::update(bf::table.filter(bf::key.eq(key)).filter(bf::locked_until.is_null()))
-        .set((bf::failures.eq(bf::failures + 1), bf::updated_at.eq(Ts(now))))
-        .execute(c)
-        .await)?;
-    let mut c = counter(conn, key).await?.ok_or(StoreError::Query(diesel::result::Error::NotFound))?;
+    // A success elsewhere may delete the bucket between the insert and the updates (it
+    // existed, so nothing was inserted): then it is created again.
+    let mut attempt = 0;
+    let (raised, mut c) = loop {
+        attempt += 1;
+        on_conn!(conn, c => diesel::insert_into(bf::table).values(fresh).on_conflict_do_nothing().execute(c).await)?;
+        // A run-out lock or an old window restarts the bucket.
+        on_conn!(conn, c => diesel::update(bf::table.filter(bf::key.eq(key)).filter(
+                bf::locked_until.le(Ts(now)).or(bf::locked_until.is_null().and(bf::window_start.le(Ts(window_start_after)))),
+            ))
+            .set((bf::failures.eq(0), bf::window_start.eq(Ts(now)), bf::locked_until.eq(None::<Ts>)))
+            .execute(c)
+            .await)?;
+        let raised = on_conn!(conn, c => diesel::update(bf::table.filter(bf::key.eq(key)).filter(bf::locked_until.is_null()))
+            .set((bf::failures.eq(bf::failures + 1), bf::updated_at.eq(Ts(now))))
+            .execute(c)
+            .await)?;
+        match counter(conn, key).await? {
+            Some(c) => break (raised, c),
+            None if attempt < 3 => continue,
+            None => return Err(StoreError::Query(diesel::result::Error::NotFound)),
+        }
+    };
     if raised == 0 {
         return Ok((0, c.locked_until));
     }
