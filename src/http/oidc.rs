@@ -102,7 +102,7 @@ async fn fedcm_parameters(state: web::Data<AppState>, req: HttpRequest) -> HttpR
     }
     let (real, new_cookie) = csrf_token(&state, &req);
     let body = json!({
-        "providers": oidc::fedcm_providers(&state.config, state.clock.now(), &real),
+        "providers": oidc::fedcm::providers(&state.config, state.clock.now(), &real),
         "csrf_token": crate::selfservice::csrf::mask(&real),
     });
     let mut res = super::state::json_response(StatusCode::OK, &body);
@@ -138,22 +138,23 @@ async fn fedcm_token(state: web::Data<AppState>, req: HttpRequest, payload: web:
         Err(e) => return respond(&state, &req, false, e).await,
     };
     let sent = submitted.field("csrf_token").unwrap_or_default();
-    let Some(csrf_real) = info.csrf_cookie.clone().filter(|real| crate::selfservice::csrf::verify(real, sent)) else {
-        let reason = step::csrf_reject_reason(&info, sent.is_empty());
-        return respond(&state, &req, false, step::csrf_error(&info, reason)).await;
+    let csrf_real = match step::check_form_csrf(&info, sent) {
+        Ok(real) => real,
+        Err(e) => return respond(&state, &req, false, e).await,
     };
     // The token must carry a nonce this server issued to this browser (and a nonce sent
     // beside it must be that one).
-    let checked = oidc::fedcm_provider(&state.config, &token, submitted.field("nonce"), state.clock.now(), &csrf_real);
+    let checked =
+        oidc::fedcm::provider_of(&state.config, &token, submitted.field("nonce"), state.clock.now(), &csrf_real);
     let (provider, nonce) = match checked {
         Ok(found) => found,
-        Err(oidc::FedcmProblem::Nonce) => {
+        Err(oidc::fedcm::Problem::Nonce) => {
             let e = ApiError::bad_request(
                 "The FedCM token does not carry a nonce this server issued to this browser, or it has expired.",
             );
             return respond(&state, &req, false, e).await;
         }
-        Err(oidc::FedcmProblem::Provider) => {
+        Err(oidc::fedcm::Problem::Provider) => {
             let e = ApiError::bad_request("No FedCM provider is configured for this token.");
             return respond(&state, &req, false, e).await;
         }

@@ -414,9 +414,8 @@ async fn revoke_session(
     let Some(live) = info.session.clone() else { return see_other(format!("{base}ui/login")) };
     let sent = url::form_urlencoded::parse(&body).find(|(k, _)| k == "csrf_token").map(|(_, v)| v.into_owned());
     let sent = sent.unwrap_or_default();
-    if !info.csrf_cookie.as_deref().is_some_and(|real| crate::selfservice::csrf::verify(real, &sent)) {
-        let reason = crate::selfservice::step::csrf_reject_reason(&info, sent.is_empty());
-        return super::error::respond(&state, &req, false, crate::selfservice::step::csrf_error(&info, reason)).await;
+    if let Err(e) = crate::selfservice::step::check_form_csrf(&info, &sent) {
+        return super::error::respond(&state, &req, false, e).await;
     }
     if let Ok(id) = Uuid::parse_str(&id)
         && id != live.session.id

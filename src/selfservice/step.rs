@@ -156,11 +156,17 @@ pub fn check_csrf(flow: &Flow, info: &RequestInfo, body: &Json) -> Result<(), Cs
         }
         FlowType::Browser => {
             let sent = body.get("csrf_token").and_then(Json::as_str).unwrap_or_default();
-            match &info.csrf_cookie {
-                Some(real) if csrf::verify(real, sent) => Ok(()),
-                _ => Err(CsrfFailure::Violation(csrf_error(info, csrf_reject_reason(info, sent.is_empty())))),
-            }
+            check_form_csrf(info, sent).map(|_| ()).map_err(CsrfFailure::Violation)
         }
+    }
+}
+
+/// The CSRF check of a browser form outside a flow (the masked token `sent` against the
+/// CSRF cookie): the cookie's real token, or `security_csrf_violation`.
+pub fn check_form_csrf(info: &RequestInfo, sent: &str) -> Result<String, Error> {
+    match &info.csrf_cookie {
+        Some(real) if csrf::verify(real, sent) => Ok(real.clone()),
+        _ => Err(csrf_error(info, csrf_reject_reason(info, sent.is_empty()))),
     }
 }
 

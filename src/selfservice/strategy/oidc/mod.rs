@@ -15,6 +15,7 @@
 //! Native apps submit an `id_token` (+ `id_token_nonce`) instead of the redirect.
 
 pub mod claims;
+pub mod fedcm;
 pub mod provider;
 
 use super::{
@@ -972,74 +973,6 @@ pub fn replay_link(config: &Config, submit: &Submit) -> Option<Submit> {
     Some(Submit::new(json!({"method": "oidc", "link": state.provider}), false))
 }
 
-// --- FedCM ------------------------------------------------------------------------------------
-
-/// How long a FedCM nonce may be used.
-const FEDCM_NONCE_SECONDS: i64 = 10 * 60;
-
-/// `GET /self-service/fed-cm/parameters`: the providers with a FedCM configuration, each
-/// with a fresh nonce (sealed: tessera knows its own nonces without storing them), bound to
-/// the browser's CSRF token `csrf`.
-pub fn fedcm_providers(config: &Config, now: chrono::DateTime<chrono::Utc>, csrf: &str) -> Vec<Json> {
-    fedcm_configured(config)
-        .into_iter()
-        .filter_map(|p| {
-            let config_url = p.fedcm_config_url.as_deref().unwrap_or_default();
-            let expires = (now + chrono::Duration::seconds(FEDCM_NONCE_SECONDS)).timestamp();
-            let nonce = sealer(config)
-                .seal(&json!({"fedcm": p.id, "e": expires, "c": digest(csrf), "r": random(16)}).to_string())?;
-            Some(json!({"config_url": config_url, "client_id": p.client_id, "nonce": nonce}))
-        })
-        .collect()
-}
-
-/// Why a FedCM token cannot be taken.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FedcmProblem {
-    /// The token carries no nonce this server issued for this browser, or it is too old.
-    Nonce,
-    /// No FedCM provider issued the token.
-    Provider,
-}
-
-/// The providers FedCM may use: a `fedcm_config_url`, and a token that is an ID token of the
-/// provider (netid's FedCM token needs its broker's exchange, which tessera does not do).
-fn fedcm_configured(config: &Config) -> Vec<&OidcProvider> {
-    shown(config)
-        .into_iter()
-        .filter(|p| p.fedcm_config_url.as_deref().is_some_and(|u| !u.is_empty()) && p.provider != "netid")
-        .collect()
-}
-
-/// The provider a FedCM token is for and the nonce to check it with. The token must carry a
-/// nonce this server issued (sealed, fresh, for this browser's CSRF token `csrf`); a nonce
-/// sent beside it must be the same.
-pub fn fedcm_provider(
-    config: &Config,
-    token: &str,
-    sent: Option<&str>,
-    now: chrono::DateTime<chrono::Utc>,
-    csrf: &str,
-) -> Result<(String, String), FedcmProblem> {
-    let claimed = provider::payload(token)
-        .and_then(|p| p.get("nonce").and_then(Json::as_str).map(str::to_string))
-        .filter(|n| !n.is_empty())
-        .ok_or(FedcmProblem::Nonce)?;
-    if sent.is_some_and(|s| s != claimed) {
-        return Err(FedcmProblem::Nonce);
-    }
-    let opened: Json =
-        sealer(config).open(&claimed).and_then(|v| serde_json::from_str(&v).ok()).ok_or(FedcmProblem::Nonce)?;
-    if opened.get("e").and_then(Json::as_i64).is_none_or(|e| e < now.timestamp())
-        || opened.get("c") != Some(&json!(digest(csrf)))
-    {
-        return Err(FedcmProblem::Nonce);
-    }
-    let id = opened.get("fedcm").and_then(Json::as_str).unwrap_or_default();
-    let found = fedcm_configured(config).into_iter().find(|p| p.id == id).ok_or(FedcmProblem::Provider)?;
-    Ok((found.id.clone(), claimed))
-}
-
 /// Decrypts the provider tokens of an identity's oidc credential for `include_credential`
 /// (an entry no configured secret opens shows empty tokens, as Kratos).
 pub fn declassify(config: &Config, identity: &mut Identity) {
@@ -1142,36 +1075,6 @@ mod tests {
         assert_eq!(identifier.as_ref().and_then(|a| a.get("type")), Some(&json!("hidden")));
         assert_eq!(identifier.as_ref().and_then(|a| a.get("value")), Some(&json!("a@example.org")));
         assert_eq!(flow.ui.messages.iter().map(|m| m.id).collect::<Vec<_>>(), vec![1010016]);
-    }
-
-    #[test]
-    fn fedcm_nonces_are_ours_fresh_and_for_this_browser() {
-        use base64::Engine;
-        let mut config = Config::default();
-        config.secrets.default = vec!["a-secret-of-enough-length-0123456789".into()];
-        let mut p = provider("fed");
-        p.fedcm_config_url = Some("https://idp.example/fedcm.json".into());
-        config.selfservice.methods.oidc.config.providers = vec![provider("plain"), p];
-        let now = crate::clock::Clock::system().now();
-        let offered = fedcm_providers(&config, now, "csrf-a");
-        assert_eq!(offered.len(), 1);
-        let nonce = offered[0]["nonce"].as_str().unwrap_or_default().to_string();
-        let token = |n: &str| {
-            let body = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json!({"nonce": n}).to_string());
-            format!("h.{body}.s")
-        };
-        assert_eq!(fedcm_provider(&config, &token(&nonce), None, now, "csrf-a"), Ok(("fed".into(), nonce.clone())));
-        let both = fedcm_provider(&config, &token(&nonce), Some(&nonce), now, "csrf-a");
-        assert_eq!(both.map(|x| x.0), Ok("fed".into()));
-        let later = now + chrono::Duration::minutes(11);
-        assert_eq!(fedcm_provider(&config, &token(&nonce), None, later, "csrf-a"), Err(FedcmProblem::Nonce));
-        let elsewhere = fedcm_provider(&config, &token(&nonce), None, now, "csrf-b");
-        assert_eq!(elsewhere, Err(FedcmProblem::Nonce), "another browser");
-        let differs = fedcm_provider(&config, &token(&nonce), Some("other"), now, "csrf-a");
-        assert_eq!(differs, Err(FedcmProblem::Nonce));
-        assert_eq!(fedcm_provider(&config, &token("forged"), None, now, "csrf-a"), Err(FedcmProblem::Nonce));
-        let bare = fedcm_provider(&config, "x.e30.y", Some(&nonce), now, "csrf-a");
-        assert_eq!(bare, Err(FedcmProblem::Nonce), "the token must carry the nonce");
     }
 
     #[test]
