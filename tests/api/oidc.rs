@@ -174,6 +174,16 @@ fn submit_url(t: &TestApp, kind: &str, flow: &Value) -> String {
     format!("{}/self-service/{kind}?flow={}", t.public, flow["id"].as_str().unwrap())
 }
 
+/// An HTML browser's password sign-in on the login flow `flow`.
+fn password_sign_in(t: &TestApp, flow: &Value, email: &str) -> reqwest::RequestBuilder {
+    t.http.post(submit_url(t, "login", flow)).form(&[
+        ("method", "password"),
+        ("identifier", email),
+        ("password", PASSWORD),
+        ("csrf_token", &csrf_of(flow)),
+    ])
+}
+
 /// A native app's ID-token submit to an API flow of `kind`.
 async fn id_token_submit(t: &TestApp, kind: &str, id_token: &str, nonce: Option<&str>) -> (u16, Value) {
     let flow = api_flow(t, kind, "").await;
@@ -417,14 +427,7 @@ async fn a_taken_email_links_after_signing_in(db: Db) {
     assert_eq!(whoami(&t, &jar).await.0, 401);
 
     // Signing in with the password links the provider account.
-    let res = jar
-        .send(t.http.post(submit_url(&t, "login", &login)).form(&[
-            ("method", "password"),
-            ("identifier", "carol@example.org"),
-            ("password", PASSWORD),
-            ("csrf_token", &csrf_of(&login)),
-        ]))
-        .await;
+    let res = jar.send(password_sign_in(&t, &login, "carol@example.org")).await;
     assert_eq!(res.status(), 303, "{}", res.text().await.unwrap_or_default());
     let (_, session) = whoami(&t, &jar).await;
     assert_eq!(session["identity"]["id"], id.as_str());
@@ -446,14 +449,7 @@ async fn settings_link_and_unlink(db: Db) {
     let id = create_password_identity(&t, "dave@example.org").await;
     let mut jar = Jar::default();
     let login = open_flow(&t, &mut jar, "login").await;
-    let res = jar
-        .send(t.http.post(submit_url(&t, "login", &login)).form(&[
-            ("method", "password"),
-            ("identifier", "dave@example.org"),
-            ("password", PASSWORD),
-            ("csrf_token", &csrf_of(&login)),
-        ]))
-        .await;
+    let res = jar.send(password_sign_in(&t, &login, "dave@example.org")).await;
     assert_eq!(res.status(), 303);
     let settings = open_flow(&t, &mut jar, "settings").await;
     let link = node(&settings, "link").unwrap();
@@ -945,14 +941,7 @@ async fn a_link_that_outlives_the_privileged_session_starts_over(db: Db) {
         .await;
     let id = create_password_identity(&t, "quinn@example.org").await;
     let mut jar = Jar::default();
-    let sign_in = |flow: Value| {
-        t.http.post(submit_url(&t, "login", &flow)).form(&[
-            ("method", "password"),
-            ("identifier", "quinn@example.org"),
-            ("password", PASSWORD),
-            ("csrf_token", &csrf_of(&flow)),
-        ])
-    };
+    let sign_in = |flow: Value| password_sign_in(&t, &flow, "quinn@example.org");
     let login = open_flow(&t, &mut jar, "login").await;
     assert_eq!(jar.send(sign_in(login)).await.status(), 303);
     let settings = open_flow(&t, &mut jar, "settings").await;
