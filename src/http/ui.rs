@@ -61,7 +61,7 @@ struct Link {
 struct Page {
     title: String,
     messages: Vec<Json>,
-    form: Option<Form>,
+    forms: Vec<Form>,
     body: Option<String>,
     links: Vec<Link>,
     sessions: Vec<SessionView>,
@@ -86,11 +86,13 @@ struct Form {
     groups: Vec<Group>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Clone)]
 struct Group {
     name: String,
     legend: &'static str,
     nodes: Vec<Json>,
+    /// Whether anything in it is seen (hidden inputs and scripts alone need no fieldset).
+    visible: bool,
 }
 
 fn render(page: &Page) -> HttpResponse {
@@ -215,22 +217,55 @@ fn node_view(node: &Json) -> Json {
     v
 }
 
-/// The flow's UI as a form: nodes grouped into fieldsets in the order their groups appear.
-fn form_of(flow: &Json) -> Form {
+/// The flow's nodes in fieldsets, one per group in the order the groups first appear.
+fn groups_of(flow: &Json) -> Vec<Group> {
     let mut groups: Vec<Group> = Vec::new();
     for node in flow.pointer("/ui/nodes").and_then(Json::as_array).into_iter().flatten() {
         let name = node["group"].as_str().unwrap_or("default").to_string();
         let view = node_view(node);
+        let seen = !matches!(view["kind"].as_str(), Some("hidden" | "script"));
         match groups.iter_mut().find(|g| g.name == name) {
-            Some(g) => g.nodes.push(view),
-            None => groups.push(Group { legend: legend(&name), name, nodes: vec![view] }),
+            Some(g) => {
+                g.visible |= seen;
+                g.nodes.push(view);
+            }
+            None => groups.push(Group { legend: legend(&name), name, nodes: vec![view], visible: seen }),
         }
     }
-    Form {
-        action: flow.pointer("/ui/action").and_then(Json::as_str).unwrap_or_default().to_string(),
-        method: flow.pointer("/ui/method").and_then(Json::as_str).unwrap_or("POST").to_string(),
-        groups,
+    // A browser checks every required field of a form before it submits any of its buttons, so
+    // a button whose own group asks for nothing (a provider, "send a code") skips that check;
+    // the server validates what it is sent either way.
+    for g in &mut groups {
+        let asks = g.nodes.iter().any(|n| n["required"] == Json::Bool(true));
+        for n in g.nodes.iter_mut().filter(|n| n["kind"] == "button") {
+            n["novalidate"] = Json::Bool(!asks);
+        }
     }
+    groups
+}
+
+/// The flow's UI as forms posting to its action: one form, except in settings, where each
+/// group is saved on its own (with the shared hidden fields such as the CSRF token), so a
+/// field another section requires does not stop a section from being saved.
+fn forms_of(flow: &Json, separate: bool) -> Vec<Form> {
+    let action = flow.pointer("/ui/action").and_then(Json::as_str).unwrap_or_default().to_string();
+    let method = flow.pointer("/ui/method").and_then(Json::as_str).unwrap_or("POST").to_string();
+    let form = |groups| Form { action: action.clone(), method: method.clone(), groups };
+    let groups = groups_of(flow);
+    if !separate {
+        return vec![form(groups)];
+    }
+    let (shared, own): (Vec<Group>, Vec<Group>) = groups.into_iter().partition(|g| g.name == "default");
+    if own.is_empty() {
+        return vec![form(shared)];
+    }
+    own.into_iter()
+        .map(|g| {
+            let mut groups = shared.clone();
+            groups.push(g);
+            form(groups)
+        })
+        .collect()
 }
 
 fn links_for(base: &str, name: &str) -> Vec<Link> {
@@ -267,14 +302,16 @@ async fn flow_page(state: web::Data<AppState>, req: HttpRequest, path: web::Path
         Ok(Err(redirect)) => return redirect,
         Err(_) => return see_other(start),
     };
-    let form = form_of(&flow);
-    let onload =
-        form.groups.iter().flat_map(|g| g.nodes.iter()).any(|n| n["onload"].as_str().is_some_and(|s| !s.is_empty()));
+    let forms = forms_of(&flow, kind == FlowKind::Settings);
+    let onload = forms
+        .iter()
+        .flat_map(|f| f.groups.iter().flat_map(|g| g.nodes.iter()))
+        .any(|n| n["onload"].as_str().is_some_and(|s| !s.is_empty()));
     let page = Page {
         onload,
         title: title.to_string(),
         messages: flow.pointer("/ui/messages").and_then(Json::as_array).cloned().unwrap_or_default(),
-        form: Some(form),
+        forms,
         links: links_for(&base, &name),
         ..Page::default()
     };
@@ -426,4 +463,48 @@ async fn revoke_session(
         return super::error::respond(&state, &req, false, e).await;
     }
     see_other(format!("{base}ui/sessions"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn input(group: &str, name: &str, kind: &str, required: bool) -> Json {
+        json!({"type": "input", "group": group, "messages": [], "meta": {},
+               "attributes": {"name": name, "type": kind, "required": required, "value": ""}})
+    }
+
+    fn flow() -> Json {
+        json!({"ui": {"action": "https://id.example/self-service/settings?flow=1", "method": "POST", "nodes": [
+            input("default", "csrf_token", "hidden", true),
+            input("profile", "traits.email", "email", true),
+            input("profile", "method", "submit", false),
+            input("password", "password", "password", true),
+            input("password", "method", "submit", false),
+            input("oidc", "link", "submit", false),
+        ]}})
+    }
+
+    #[test]
+    fn settings_saves_each_section_on_its_own_with_the_shared_fields() {
+        let forms = forms_of(&flow(), true);
+        let names: Vec<Vec<&str>> = forms.iter().map(|f| f.groups.iter().map(|g| g.name.as_str()).collect()).collect();
+        assert_eq!(names, vec![vec!["default", "profile"], vec!["default", "password"], vec!["default", "oidc"]]);
+        assert!(forms.iter().all(|f| f.action.ends_with("settings?flow=1")));
+        // Only hidden fields: no fieldset.
+        assert!(!forms[0].groups[0].visible && forms[0].groups[1].visible);
+    }
+
+    #[test]
+    fn other_flows_are_one_form_whose_buttons_check_only_what_their_group_asks() {
+        let forms = forms_of(&flow(), false);
+        assert_eq!(forms.len(), 1);
+        let button = |group: &str| {
+            let g = forms[0].groups.iter().find(|g| g.name == group).unwrap();
+            g.nodes.iter().find(|n| n["kind"] == "button").unwrap()["novalidate"].clone()
+        };
+        assert_eq!(button("password"), json!(false), "the password button checks its required fields");
+        assert_eq!(button("oidc"), json!(true), "a provider button submits without a password typed");
+    }
 }

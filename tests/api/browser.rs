@@ -5,97 +5,10 @@
 //! The page is built from the flow's nodes the way a UI would (issue 17 brings tessera's own).
 
 use crate::both_backends;
+use crate::chromium::Driver;
 use crate::harness::{Db, TestApp};
 use crate::selfservice::PASSWORD;
 use serde_json::{Value, json};
-use std::process::Stdio;
-
-fn tool(name: &str) -> Option<std::path::PathBuf> {
-    ["/usr/bin", "/usr/local/bin"].iter().map(|d| std::path::Path::new(d).join(name)).find(|p| p.exists())
-}
-
-/// chromedriver on a free port, killed when dropped.
-struct Driver {
-    child: tokio::process::Child,
-    base: String,
-    http: reqwest::Client,
-    session: String,
-}
-
-impl Driver {
-    async fn start() -> Option<Driver> {
-        let (Some(driver), Some(chromium)) = (tool("chromedriver"), tool("chromium")) else {
-            crate::harness::cannot_run("chromium and chromium-driver are not installed");
-            return None;
-        };
-        let port = crate::durability::free_port();
-        let child = tokio::process::Command::new(driver)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let base = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
-        for _ in 0..100 {
-            if http.get(format!("{base}/status")).send().await.is_ok() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        let caps = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": chromium,
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
-            }
-        }}});
-        let res: Value = http.post(format!("{base}/session")).json(&caps).send().await.unwrap().json().await.unwrap();
-        let session = res["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {res}")).to_string();
-        Some(Driver { child, base, http, session })
-    }
-
-    async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
-        let url = format!("{}/session/{}{path}", self.base, self.session);
-        let req = self.http.request(method, url);
-        let req = if body.is_null() { req } else { req.json(&body) };
-        let res: Value = req.send().await.unwrap().json().await.unwrap();
-        assert!(!res["value"]["error"].is_string(), "{path}: {res}");
-        res["value"].clone()
-    }
-
-    async fn go(&self, url: &str) {
-        self.call(reqwest::Method::POST, "/url", json!({ "url": url })).await;
-    }
-
-    async fn url(&self) -> String {
-        self.call(reqwest::Method::GET, "/url", Value::Null).await.as_str().unwrap().to_string()
-    }
-
-    /// Runs `script` (async: its last argument is the callback) in the page.
-    async fn run(&self, script: &str, args: Value) -> Value {
-        self.call(reqwest::Method::POST, "/execute/async", json!({ "script": script, "args": args })).await
-    }
-
-    /// Waits until the page's URL starts with `prefix`.
-    async fn wait_for_url(&self, prefix: &str) -> String {
-        for _ in 0..200 {
-            let url = self.url().await;
-            if url.starts_with(prefix) {
-                return url;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        panic!("the browser never reached {prefix} (at {})", self.url().await);
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
-}
 
 /// Signs in with the password over fetch (as an SPA does): the session cookie is the browser's.
 const PASSWORD_LOGIN: &str = r#"

@@ -4,6 +4,7 @@
 
 mod architecture;
 mod browser;
+mod chromium;
 mod cli;
 mod compat;
 mod cors;
@@ -28,3 +29,4 @@ mod selfservice;
 mod sessions;
 mod settings;
 mod ui;
+mod ui_browser;

@@ -40,7 +40,7 @@ fn names(flow: &Value) -> Vec<String> {
 }
 
 /// The current code of the key in a settings flow's `totp_secret_key` node.
-fn code_for(secret: &str, offset_steps: i64) -> String {
+pub(crate) fn code_for(secret: &str, offset_steps: i64) -> String {
     let key =
         totp_rs::Builder::new().with_secret(totp_rs::Secret::try_from_base32(secret).unwrap()).build_noncompliant();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
