@@ -134,12 +134,17 @@ async fn identities(endpoint: EndpointArgs, command: IdentitiesCommand) -> Resul
 }
 
 fn load_config(file: Option<&PathBuf>) -> Result<Config, String> {
+    load_given(file).map(|loaded| loaded.config)
+}
+
+/// The configuration with what the file and environment set (logging is set up from it).
+fn load_given(file: Option<&PathBuf>) -> Result<config::Loaded, String> {
     let loaded = config::load(file.map(PathBuf::as_path), std::env::vars()).map_err(|e| e.to_string())?;
     tessera::telemetry::init(&loaded.config.log);
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }
-    Ok(loaded.config)
+    Ok(loaded)
 }
 
 fn runtime() -> std::io::Result<actix::SystemRunner> {
@@ -169,20 +174,41 @@ async fn wait_for_signal() {
     }
 }
 
-async fn serve(mut config: Config, dev: bool, migrate: bool) -> Result<(), String> {
+async fn serve(loaded: config::Loaded, dev: bool, migrate: bool) -> Result<(), String> {
+    let mut config = loaded.config.clone();
     if dev {
         apply_dev_defaults(&mut config);
-        // The bundled UI, unless the file turns it off.
+        // The bundled UI, unless the file turns it off; with it, recovery and verification by
+        // code unless configured (without SMTP the codes wait in the admin courier API).
         config.ui.enabled.get_or_insert(true);
+        if config.ui.on() {
+            let flows = &mut config.selfservice.flows;
+            for (name, enabled) in
+                [("recovery", &mut flows.recovery.enabled), ("verification", &mut flows.verification.enabled)]
+            {
+                if !loaded.sets(&["selfservice", "flows", name, "enabled"]) {
+                    *enabled = true;
+                }
+            }
+        }
     }
     let ui = config.ui.on();
+    let mail_waits = config.courier.smtp.connection_uri.is_empty();
     let options = BuildOptions { migrate: migrate || dev, ..BuildOptions::default() };
     let app = App::build(config, options).await.map_err(|e| format!("{e:#}"))?;
     let (public, admin) = (app.public_url(), app.admin_url());
     tracing::info!(%public, %admin, "tessera is serving");
     if dev {
-        let open = if ui { format!("  open:       {public}/ui/welcome\n") } else { String::new() };
-        println!("tessera (dev mode) is serving\n{open}  public API: {public}/\n  admin API:  {admin}/admin/");
+        let base = app.state().config.public_base_url();
+        let mut banner = String::new();
+        if ui {
+            banner.push_str(&format!("  open:       {base}ui/welcome\n"));
+        }
+        banner.push_str(&format!("  public API: {public}/\n  admin API:  {admin}/admin/\n"));
+        if mail_waits {
+            banner.push_str(&format!("  mail:       {admin}/admin/courier/messages (no SMTP server configured)\n"));
+        }
+        print!("{banner}");
     }
     wait_for_signal().await;
     tracing::info!("shutting down: finishing requests and flushing writes");
@@ -239,7 +265,7 @@ fn main() -> ExitCode {
                 println!("tessera {}", env!("CARGO_PKG_VERSION"));
                 Ok(())
             }
-            Command::Serve { config, dev, migrate: m } => load_config(config.as_ref())
+            Command::Serve { config, dev, migrate: m } => load_given(config.as_ref())
                 .and_then(|c| runtime().map_err(|e| e.to_string())?.block_on(serve(c, dev, m))),
             Command::Identities { endpoint, command } => tokio::runtime::Builder::new_current_thread()
                 .enable_all()

@@ -14,6 +14,16 @@ use std::sync::OnceLock;
 pub struct Loaded {
     pub config: Config,
     pub warnings: Vec<String>,
+    /// What the file and the environment gave, before defaults.
+    given: toml::Table,
+}
+
+impl Loaded {
+    /// Whether the file or the environment set the key at `path` (defaults do not count).
+    pub fn sets(&self, path: &[&str]) -> bool {
+        let path: Vec<String> = path.iter().map(|s| s.to_string()).collect();
+        lookup(&self.given, &path).is_some()
+    }
 }
 
 /// A configuration that cannot be used. Its `Display` is one line.
@@ -112,7 +122,7 @@ pub fn from_table(root: toml::Table) -> Result<Loaded, ConfigError> {
         warnings
             .push(format!("config key `{path}` is a Kratos key that tessera does not implement yet; it is ignored"));
     }
-    Ok(Loaded { config, warnings })
+    Ok(Loaded { config, warnings, given: original })
 }
 
 fn lookup<'a>(table: &'a toml::Table, path: &[String]) -> Option<&'a toml::Value> {

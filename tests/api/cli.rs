@@ -49,6 +49,7 @@ fn kratos_only_keys_warn_and_start() {
         &cfg,
         format!(
             "[serve.public]\nport = {public}\nhost = \"127.0.0.1\"\n[serve.admin]\nport = {admin}\n\
+             [selfservice.flows.verification]\nenabled = false\n\
              [oauth2_provider]\nurl = \"http://127.0.0.1:1/\"\n"
         ),
     )
@@ -63,6 +64,13 @@ fn kratos_only_keys_warn_and_start() {
         .spawn()
         .unwrap();
     let ready = wait_ready(&format!("http://127.0.0.1:{public}/health/ready"));
+    // --dev turns the UI on, and recovery with it unless the file says otherwise.
+    let starts = |flow: &str| {
+        let url = format!("http://127.0.0.1:{public}/self-service/{flow}/browser");
+        let out = Command::new("curl").args(["-s", "-o", "/dev/null", "-w", "%{redirect_url}", &url]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let (recovery, verification) = (starts("recovery"), starts("verification"));
     unsafe_sigterm(child.id());
     let out = child.wait_with_output().unwrap();
     assert!(ready, "server did not become ready");
@@ -70,7 +78,12 @@ fn kratos_only_keys_warn_and_start() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("`oauth2_provider` is a Kratos key that tessera does not implement yet"), "{stderr}");
     let stdout = String::from_utf8_lossy(&out.stdout);
+    let ui = format!("http://127.0.0.1:{public}/ui/");
+    assert_eq!(stdout.lines().next(), Some(format!("  open:       {ui}welcome").as_str()), "{stdout}");
     assert!(stdout.contains(&format!("http://127.0.0.1:{public}/")), "{stdout}");
+    assert!(stdout.contains("/admin/courier/messages (no SMTP server configured)"), "{stdout}");
+    assert!(recovery.starts_with(&format!("{ui}recovery?flow=")), "{recovery}");
+    assert!(verification.starts_with(&format!("{ui}error?id=")), "turned off in the file: {verification}");
     assert!(dir.path().join("tessera-dev.sqlite").exists(), "--dev uses a SQLite file");
 }
 
