@@ -53,6 +53,31 @@ pub fn apply_dev_defaults(config: &mut Config) {
     }
 }
 
+/// What `serve --dev` adds for the bundled UI, for every key the file and environment leave
+/// unset (`given` answers whether they set a key): the UI on, and with it recovery and
+/// verification (by code) and a session right after sign-up, so the pages give the whole
+/// experience.
+pub fn apply_dev_ui_defaults(config: &mut Config, given: impl Fn(&[&str]) -> bool) {
+    config.ui.enabled.get_or_insert(true);
+    if !config.ui.on() {
+        return;
+    }
+    let flows = &mut config.selfservice.flows;
+    for (name, enabled) in
+        [("recovery", &mut flows.recovery.enabled), ("verification", &mut flows.verification.enabled)]
+    {
+        if !given(&["selfservice", "flows", name, "enabled"]) {
+            *enabled = true;
+        }
+    }
+    if !given(&["selfservice", "flows", "registration", "after"]) {
+        let after = &mut flows.registration.after;
+        for method in [&mut after.password, &mut after.code, &mut after.webauthn, &mut after.passkey, &mut after.oidc] {
+            method.hooks = vec![crate::config::HookConfig { hook: "session".into(), config: None }];
+        }
+    }
+}
+
 fn random_secret() -> String {
     use rand::Rng;
     rand::rng().sample_iter(rand::distr::Alphanumeric).take(32).map(char::from).collect()

@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tessera::app::{App, BuildOptions, apply_dev_defaults};
+use tessera::app::{App, BuildOptions, apply_dev_defaults, apply_dev_ui_defaults};
 use tessera::config::{self, Config};
 use tessera::persistence::Store;
 
@@ -178,19 +178,7 @@ async fn serve(loaded: config::Loaded, dev: bool, migrate: bool) -> Result<(), S
     let mut config = loaded.config.clone();
     if dev {
         apply_dev_defaults(&mut config);
-        // The bundled UI, unless the file turns it off; with it, recovery and verification by
-        // code unless configured (without SMTP the codes wait in the admin courier API).
-        config.ui.enabled.get_or_insert(true);
-        if config.ui.on() {
-            let flows = &mut config.selfservice.flows;
-            for (name, enabled) in
-                [("recovery", &mut flows.recovery.enabled), ("verification", &mut flows.verification.enabled)]
-            {
-                if !loaded.sets(&["selfservice", "flows", name, "enabled"]) {
-                    *enabled = true;
-                }
-            }
-        }
+        apply_dev_ui_defaults(&mut config, |path| loaded.sets(path));
     }
     let ui = config.ui.on();
     let mail_waits = config.courier.smtp.connection_uri.is_empty();

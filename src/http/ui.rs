@@ -142,6 +142,15 @@ fn legend(group: &str) -> &'static str {
     }
 }
 
+/// An attribute as text for the page ("" when absent, never "none").
+fn shown(v: Option<&Json>) -> Json {
+    match v {
+        Some(Json::String(s)) => Json::String(s.clone()),
+        Some(Json::Null) | None => Json::String(String::new()),
+        Some(other) => Json::String(other.to_string()),
+    }
+}
+
 /// A node as the template renders it.
 fn node_view(node: &Json) -> Json {
     let a = &node["attributes"];
@@ -153,11 +162,7 @@ fn node_view(node: &Json) -> Json {
         "input" => {
             let kind = text("type");
             v["name"] = a["name"].clone();
-            v["value"] = match a.get("value") {
-                Some(Json::String(s)) => Json::String(s.clone()),
-                Some(Json::Null) | None => Json::String(String::new()),
-                Some(other) => Json::String(other.to_string()),
-            };
+            v["value"] = shown(a.get("value"));
             v["disabled"] = a.get("disabled").cloned().unwrap_or(Json::Bool(false));
             // WebAuthn and passkeys: the helper script's functions, by name.
             v["trigger"] = a.get("onclickTrigger").cloned().unwrap_or_default();
@@ -173,6 +178,10 @@ fn node_view(node: &Json) -> Json {
                 "checkbox" => {
                     v["kind"] = "checkbox".into();
                     v["checked"] = Json::Bool(a.get("value") == Some(&Json::Bool(true)));
+                    v["required"] = a.get("required").cloned().unwrap_or(Json::Bool(false));
+                    if label.is_none() {
+                        v["label"] = a["name"].clone();
+                    }
                 }
                 _ => {
                     v["kind"] = "input".into();
@@ -190,27 +199,28 @@ fn node_view(node: &Json) -> Json {
         "img" => {
             v["kind"] = "img".into();
             for k in ["id", "src", "width", "height"] {
-                v[k] = a.get(k).cloned().unwrap_or_default();
+                v[k] = shown(a.get(k));
             }
         }
         "text" => {
             v["kind"] = "text".into();
-            v["id"] = a["id"].clone();
-            v["text"] = a.pointer("/text/text").cloned().unwrap_or_default();
-            v["text_id"] = a.pointer("/text/id").cloned().unwrap_or_default();
+            v["id"] = shown(a.get("id"));
+            v["text"] = shown(a.pointer("/text/text"));
+            v["text_id"] = shown(a.pointer("/text/id"));
             v["secrets"] = a.pointer("/text/context/secrets").cloned().unwrap_or(Json::Array(Vec::new()));
         }
         "a" => {
             v["kind"] = "a".into();
-            v["id"] = a["id"].clone();
-            v["href"] = a["href"].clone();
-            v["label"] = a.pointer("/title/text").cloned().unwrap_or_default();
+            v["id"] = shown(a.get("id"));
+            v["href"] = shown(a.get("href"));
+            v["label"] = shown(a.pointer("/title/text"));
         }
         "script" => {
             v["kind"] = "script".into();
-            for k in ["id", "src", "integrity", "crossorigin", "referrerpolicy", "nonce", "async"] {
-                v[k] = a.get(k).cloned().unwrap_or_default();
+            for k in ["id", "src", "integrity", "crossorigin", "referrerpolicy", "nonce"] {
+                v[k] = shown(a.get(k));
             }
+            v["async"] = Json::Bool(a.get("async") == Some(&Json::Bool(true)));
         }
         _ => v["kind"] = "unknown".into(),
     }
@@ -232,16 +242,22 @@ fn groups_of(flow: &Json) -> Vec<Group> {
             None => groups.push(Group { legend: legend(&name), name, nodes: vec![view], visible: seen }),
         }
     }
-    // A browser checks every required field of a form before it submits any of its buttons, so
-    // a button whose own group asks for nothing (a provider, "send a code") skips that check;
-    // the server validates what it is sent either way.
-    for g in &mut groups {
-        let asks = g.nodes.iter().any(|n| n["required"] == Json::Bool(true));
+    groups
+}
+
+/// A browser checks every required field of a form before any submit button sends it. Only a
+/// group's `method` button whose form requires nothing beyond its own group and the shared
+/// fields keeps that check; every other button (a provider, "resend", a backup code next to a
+/// TOTP field) sends the form as it is. The server validates what it is sent either way.
+fn check_only_own_fields(groups: &mut [Group]) {
+    let required = |g: &Group| g.nodes.iter().any(|n| n["required"] == Json::Bool(true));
+    let asking: Vec<String> = groups.iter().filter(|g| required(g)).map(|g| g.name.clone()).collect();
+    for g in groups.iter_mut() {
+        let own = required(g) && asking.iter().all(|name| name == &g.name || name == "default");
         for n in g.nodes.iter_mut().filter(|n| n["kind"] == "button") {
-            n["novalidate"] = Json::Bool(!asks);
+            n["novalidate"] = Json::Bool(!(own && n["name"] == "method"));
         }
     }
-    groups
 }
 
 /// The flow's UI as forms posting to its action: one form, except in settings, where each
@@ -250,7 +266,10 @@ fn groups_of(flow: &Json) -> Vec<Group> {
 fn forms_of(flow: &Json, separate: bool) -> Vec<Form> {
     let action = flow.pointer("/ui/action").and_then(Json::as_str).unwrap_or_default().to_string();
     let method = flow.pointer("/ui/method").and_then(Json::as_str).unwrap_or("POST").to_string();
-    let form = |groups| Form { action: action.clone(), method: method.clone(), groups };
+    let form = |mut groups: Vec<Group>| {
+        check_only_own_fields(&mut groups);
+        Form { action: action.clone(), method: method.clone(), groups }
+    };
     let groups = groups_of(flow);
     if !separate {
         return vec![form(groups)];
@@ -290,17 +309,22 @@ async fn flow_page(state: web::Data<AppState>, req: HttpRequest, path: web::Path
     };
     let pairs = query_pairs(&req);
     let base = state.config.public_base_url();
-    let mut start = format!("{base}self-service/{name}/browser");
-    if let Some(r) = first(&pairs, "return_to").filter(|r| !r.is_empty()) {
-        start = with_query(&start, "return_to", r);
-    }
+    // A new flow gets what the page was opened with (`return_to`, `aal`, `refresh`,
+    // `login_challenge`, …), as the browser endpoint takes it.
+    let start = pairs
+        .iter()
+        .filter(|(k, _)| k != "flow")
+        .fold(format!("{base}self-service/{name}/browser"), |url, (k, v)| with_query(&url, k, v));
     let Some(id) = first(&pairs, "flow").and_then(|v| Uuid::parse_str(v).ok()) else {
         return see_other(start);
     };
     let flow = match flow_for_client(&state, &req, kind, id).await {
         Ok(Ok(flow)) => flow,
         Ok(Err(redirect)) => return redirect,
-        Err(_) => return see_other(start),
+        // A flow that is gone starts over; anything else (another browser's flow, a flow this
+        // session may not use) is shown, so a browser without cookies does not loop.
+        Err(e) if matches!(e.status, StatusCode::NOT_FOUND | StatusCode::GONE) => return see_other(start),
+        Err(e) => return super::error::respond(&state, &req, false, e).await,
     };
     let forms = forms_of(&flow, kind == FlowKind::Settings);
     let onload = forms
@@ -496,15 +520,31 @@ mod tests {
         assert!(!forms[0].groups[0].visible && forms[0].groups[1].visible);
     }
 
+    fn novalidate(forms: &[Form], group: &str) -> Json {
+        let g = forms[0].groups.iter().find(|g| g.name == group).unwrap();
+        g.nodes.iter().find(|n| n["kind"] == "button").unwrap()["novalidate"].clone()
+    }
+
     #[test]
-    fn other_flows_are_one_form_whose_buttons_check_only_what_their_group_asks() {
-        let forms = forms_of(&flow(), false);
+    fn a_method_button_keeps_the_browser_check_only_when_the_form_asks_nothing_else() {
+        let login = json!({"ui": {"action": "https://id.example/self-service/login?flow=1", "method": "POST", "nodes": [
+            input("default", "csrf_token", "hidden", true),
+            input("default", "identifier", "text", true),
+            input("password", "password", "password", true),
+            input("password", "method", "submit", false),
+            input("oidc", "provider", "submit", false),
+        ]}});
+        let forms = forms_of(&login, false);
         assert_eq!(forms.len(), 1);
-        let button = |group: &str| {
-            let g = forms[0].groups.iter().find(|g| g.name == group).unwrap();
-            g.nodes.iter().find(|n| n["kind"] == "button").unwrap()["novalidate"].clone()
-        };
-        assert_eq!(button("password"), json!(false), "the password button checks its required fields");
-        assert_eq!(button("oidc"), json!(true), "a provider button submits without a password typed");
+        assert_eq!(novalidate(&forms, "password"), json!(false), "identifier and password are checked");
+        assert_eq!(novalidate(&forms, "oidc"), json!(true), "a provider needs no password typed");
+        // Two groups that each require a field (TOTP and backup codes, or profile and
+        // password in one form): neither button may wait for the other's field.
+        let forms = forms_of(&flow(), false);
+        assert_eq!(novalidate(&forms, "profile"), json!(true));
+        assert_eq!(novalidate(&forms, "password"), json!(true));
+        // Separate forms (settings): each section checks its own fields.
+        let forms = forms_of(&flow(), true);
+        assert_eq!(novalidate(&forms[1..], "password"), json!(false));
     }
 }

@@ -80,7 +80,7 @@ async fn post(t: &TestApp, jar: &mut Jar, form: &HtmlForm, fields: &[(&str, &str
 }
 
 fn with_ui(c: &mut tessera::config::Config) {
-    c.ui.enabled = Some(true);
+    tessera::app::apply_dev_ui_defaults(c, |_| false);
     for (name, url) in [
         ("login", &mut c.selfservice.flows.login.ui_url),
         ("registration", &mut c.selfservice.flows.registration.ui_url),
@@ -89,8 +89,14 @@ fn with_ui(c: &mut tessera::config::Config) {
         *url = fallback(name);
     }
     c.selfservice.default_browser_return_url = None;
-    c.selfservice.flows.registration.after.password.hooks =
-        vec![tessera::config::HookConfig { hook: "session".into(), config: None }];
+}
+
+/// Every URL in the page's `src`, `href` and `action` attributes.
+fn urls_in(html: &str) -> Vec<String> {
+    ["src=\"", "href=\"", "action=\""]
+        .iter()
+        .flat_map(|key| html.split(key).skip(1).map(|p| unescape(&p[..p.find('"').unwrap()])))
+        .collect()
 }
 
 async fn sign_up_out_and_in_without_javascript(db: Db) {
@@ -204,6 +210,41 @@ async fn webauthn_nodes_call_the_helper_script(db: Db) {
     let script = html.split("<script ").nth(1).map(|s| s[..s.find('>').unwrap()].to_string()).unwrap_or_default();
     let src = attr(&script, "src").unwrap_or_default();
     assert!(src.starts_with(&format!("{}/", t.public)), "{script}");
-    assert!(!html.contains("https://"), "nothing from another origin");
+    let urls = urls_in(&html);
+    assert!(urls.len() >= 3, "{urls:?}");
+    for u in urls {
+        assert!(u.starts_with(&format!("{}/", t.public)) || u.starts_with('/'), "{u}: nothing from another origin");
+    }
 }
 both_backends!(webauthn_nodes_call_the_helper_script);
+
+/// A page opened without a usable flow: a missing or unknown flow starts a new one with what
+/// the page was given (`return_to`, `refresh`, …); another browser's flow is an error page, not
+/// a new start (a browser without cookies would loop).
+async fn pages_start_over_or_explain(db: Db) {
+    let t = TestApp::builder(db).config(with_ui).build().await;
+    let ui = format!("{}/ui", t.public);
+    let start = format!("{}/self-service/login/browser", t.public);
+    let query = |to: &str| -> Vec<(String, String)> {
+        url::Url::parse(to).unwrap().query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+    };
+    let given = "return_to=https%3A%2F%2Fapp.example%2Fafter&refresh=true";
+    let res = t.http.get(format!("{ui}/login?{given}")).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    let to = location(&res);
+    assert!(to.starts_with(&format!("{start}?")), "{to}");
+    let expected = vec![("return_to".into(), "https://app.example/after".into()), ("refresh".into(), "true".into())];
+    assert_eq!(query(&to), expected);
+    let res = t.http.get(format!("{ui}/login?flow={}&{given}", uuid::Uuid::new_v4())).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(query(&location(&res)), expected, "an unknown flow starts over");
+
+    let mut jar = Jar::default();
+    let (url, _) = page(&t, &mut jar, &format!("{ui}/login")).await;
+    let res = t.http.get(&url).send().await.unwrap();
+    assert_eq!(res.status(), 303, "another browser (no CSRF cookie)");
+    assert!(location(&res).starts_with(&format!("{ui}/error?id=")), "{}", location(&res));
+    let (_, html) = page(&t, &mut Jar::default(), &location(&res)).await;
+    assert!(html.contains("Something went wrong (403)"), "{html}");
+}
+both_backends!(pages_start_over_or_explain);

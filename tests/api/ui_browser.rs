@@ -16,16 +16,17 @@ use crate::selfservice::PASSWORD;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
-use tessera::config::{CodeOrLink, Config, Dur, HookConfig, fallback};
+use tessera::config::{Config, Dur, fallback};
 
 const NEW_PASSWORD: &str = "a-brand-new-passphrase-8812";
 
-/// The UI on `http://localhost:<port>/` (a secure context, so WebAuthn works) with every flow
-/// and method a user meets, mail through the SMTP peer; every UI URL left to the UI's defaults.
+/// The UI on `http://localhost:<port>/` (a secure context, so WebAuthn works) as `serve --dev`
+/// sets it up, with TOTP and passkeys on and mail through the SMTP peer; every UI URL left to
+/// the UI's defaults.
 fn ui_config(port: u16, smtp: u16) -> impl FnOnce(&mut Config) + 'static {
     move |c| {
         let origin = format!("http://localhost:{port}");
-        c.ui.enabled = Some(true);
+        tessera::app::apply_dev_ui_defaults(c, |_| false);
         c.serve.public.port = port;
         c.serve.public.base_url = Some(format!("{origin}/"));
         let flows = &mut c.selfservice.flows;
@@ -40,13 +41,6 @@ fn ui_config(port: u16, smtp: u16) -> impl FnOnce(&mut Config) + 'static {
             *url = fallback(name);
         }
         c.selfservice.default_browser_return_url = None;
-        let session = || vec![HookConfig { hook: "session".into(), config: None }];
-        flows.registration.after.password.hooks = session();
-        flows.registration.after.passkey.hooks = session();
-        flows.verification.enabled = true;
-        flows.verification.method = CodeOrLink::Code;
-        flows.recovery.enabled = true;
-        flows.recovery.method = CodeOrLink::Code;
         c.courier.smtp.connection_uri = format!("smtp://127.0.0.1:{smtp}/?disable_starttls=true");
         c.courier.smtp.from_address = "accounts@tessera.test".into();
         c.courier.worker.pull_wait = Dur(Duration::from_millis(50));
@@ -263,8 +257,11 @@ async fn self_service_in_chromium(db: Db) {
     assert!(qr.as_u64().unwrap_or(0) > 0, "the QR code is shown: {qr}");
     // On a phone's width the page still fits: nothing scrolls sideways.
     ui.driver.call(Method::POST, "/window/rect", json!({"width": 390, "height": 844})).await;
-    let fits = json!({"script": "return document.documentElement.scrollWidth <= window.innerWidth", "args": []});
-    assert_eq!(ui.driver.call(Method::POST, "/execute/sync", fits).await, json!(true));
+    let fits = json!({"script": "return [window.innerWidth, document.documentElement.scrollWidth]", "args": []});
+    let got = ui.driver.call(Method::POST, "/execute/sync", fits).await;
+    let (inner, scroll) = (got[0].as_u64().unwrap(), got[1].as_u64().unwrap());
+    assert!(inner <= 400, "a phone's width: {got}");
+    assert!(scroll <= inner, "nothing scrolls sideways: {got}");
     ui.check("settings-phone").await;
     ui.driver.call(Method::POST, "/window/rect", json!({"width": 1024, "height": 900})).await;
 
@@ -325,7 +322,9 @@ async fn password_flows_without_javascript(db: Db) {
     ui.sign_up("grace@example.org").await;
     ui.sign_out().await;
     // JavaScript is really off: the sign-in page's WebAuthn helper script never ran (the
-    // passkey test sees it run).
+    // passkey test sees it run on its pages).
+    ui.open("login").await;
+    assert!(ui.driver.source().await.contains("webauthn.js"), "the sign-in page has the helper script");
     assert_eq!(ui.helper_script().await, "undefined");
     ui.sign_in("grace@example.org", PASSWORD).await;
     ui.sign_out().await;
