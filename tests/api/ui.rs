@@ -79,7 +79,8 @@ async fn post(t: &TestApp, jar: &mut Jar, form: &HtmlForm, fields: &[(&str, &str
     url::Url::parse(&form.action).unwrap().join(&location(&res)).unwrap().to_string()
 }
 
-fn with_ui(c: &mut tessera::config::Config) {
+/// The UI as `serve --dev` sets it up, every UI URL left to the UI's defaults.
+pub(crate) fn with_ui(c: &mut tessera::config::Config) {
     tessera::app::apply_dev_ui_defaults(c, |_| false);
     for (name, url) in [
         ("login", &mut c.selfservice.flows.login.ui_url),

@@ -16,7 +16,7 @@ use crate::selfservice::PASSWORD;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
-use tessera::config::{Config, Dur, fallback};
+use tessera::config::{Config, Dur};
 
 const NEW_PASSWORD: &str = "a-brand-new-passphrase-8812";
 
@@ -26,21 +26,9 @@ const NEW_PASSWORD: &str = "a-brand-new-passphrase-8812";
 fn ui_config(port: u16, smtp: u16) -> impl FnOnce(&mut Config) + 'static {
     move |c| {
         let origin = format!("http://localhost:{port}");
-        tessera::app::apply_dev_ui_defaults(c, |_| false);
+        crate::ui::with_ui(c);
         c.serve.public.port = port;
         c.serve.public.base_url = Some(format!("{origin}/"));
-        let flows = &mut c.selfservice.flows;
-        for (name, url) in [
-            ("login", &mut flows.login.ui_url),
-            ("registration", &mut flows.registration.ui_url),
-            ("settings", &mut flows.settings.ui_url),
-            ("recovery", &mut flows.recovery.ui_url),
-            ("verification", &mut flows.verification.ui_url),
-            ("error", &mut flows.error.ui_url),
-        ] {
-            *url = fallback(name);
-        }
-        c.selfservice.default_browser_return_url = None;
         c.courier.smtp.connection_uri = format!("smtp://127.0.0.1:{smtp}/?disable_starttls=true");
         c.courier.smtp.from_address = "accounts@tessera.test".into();
         c.courier.worker.pull_wait = Dur(Duration::from_millis(50));
