@@ -10,6 +10,10 @@ use tessera::persistence::Store;
 #[derive(Parser)]
 #[command(name = "tessera", about = "An identity server that speaks the Ory Kratos API", version)]
 struct Cli {
+    /// Configuration file: TOML, or YAML (`.yml`, `.yaml`) or JSON (`.json`) as Kratos reads
+    /// it; before or after the subcommand.
+    #[arg(short, long, global = true)]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -18,9 +22,6 @@ struct Cli {
 enum Command {
     /// Run the public and admin servers.
     Serve {
-        /// TOML configuration file.
-        #[arg(short, long)]
-        config: Option<PathBuf>,
         /// Development mode: SQLite when no DSN is set, migrations applied, cookies not
         /// `Secure`, secrets generated for this run.
         #[arg(long)]
@@ -28,19 +29,22 @@ enum Command {
         /// Apply pending migrations before serving.
         #[arg(long)]
         migrate: bool,
+        /// Accepted for Kratos' command lines: the courier always runs in this process.
+        #[arg(long, hide = true)]
+        watch_courier: bool,
     },
-    /// Apply pending database migrations and exit.
+    /// Apply pending database migrations and exit (`migrate sql [-e] [--yes] [DSN]` as in Kratos).
     Migrate {
-        /// TOML configuration file.
-        #[arg(short, long)]
-        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: Option<MigrateCommand>,
+    },
+    /// Check or convert a configuration file.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
     },
     /// Delete expired sessions once, in batches of `actors.janitor.batch_size`, and exit.
-    Cleanup {
-        /// TOML configuration file.
-        #[arg(short, long)]
-        config: Option<PathBuf>,
-    },
+    Cleanup,
     /// The courier: `watch` delivers queued messages (alone, without the HTTP servers).
     Courier {
         #[command(subcommand)]
@@ -61,11 +65,31 @@ enum Command {
 enum CourierCommand {
     /// Deliver queued e-mail and SMS until stopped (SIGTERM / Ctrl-C); several watchers may
     /// share one PostgreSQL database, no message is sent twice.
-    Watch {
-        /// TOML configuration file.
+    Watch,
+}
+
+#[derive(Subcommand)]
+enum MigrateCommand {
+    /// Apply pending migrations to the database of `DSN`, or of the configuration.
+    Sql {
+        /// The database; without it, `dsn` from the configuration (or the environment).
+        dsn: Option<String>,
+        /// Read the DSN from the environment (`DSN`), as Kratos' `-e`.
+        #[arg(short = 'e', long = "read-from-env")]
+        read_from_env: bool,
+        /// Do not ask before applying (asked only on a terminal).
         #[arg(short, long)]
-        config: Option<PathBuf>,
+        yes: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Load a configuration file (and the environment) as `serve` would, without starting:
+    /// errors name the key and line; Kratos keys tessera does not implement are listed.
+    Check { file: PathBuf },
+    /// Print a configuration file (TOML, YAML or JSON) as TOML, after checking it.
+    Convert { file: PathBuf },
 }
 
 #[derive(clap::Args)]
@@ -245,30 +269,73 @@ async fn migrate(config: Config) -> Result<(), String> {
     Ok(())
 }
 
+/// `config check` and `config convert`.
+fn config_command(command: ConfigCommand) -> Result<(), String> {
+    match command {
+        ConfigCommand::Check { file } => {
+            let loaded = config::load(Some(&file), std::env::vars()).map_err(|e| e.to_string())?;
+            for w in &loaded.warnings {
+                eprintln!("warning: {w}");
+            }
+            println!("{}: ok", file.display());
+            Ok(())
+        }
+        ConfigCommand::Convert { file } => {
+            let text =
+                std::fs::read_to_string(&file).map_err(|e| format!("config: cannot read {}: {e}", file.display()))?;
+            let table = config::parse_file(&file, &text).map_err(|e| e.to_string())?;
+            config::load(Some(&file), Vec::new()).map_err(|e| e.to_string())?;
+            let toml = toml::to_string(&table).map_err(|e| format!("config: cannot write TOML: {e}"))?;
+            print!("{toml}");
+            Ok(())
+        }
+    }
+}
+
+/// `migrate` and `migrate sql [-e] [--yes] [DSN]`.
+async fn migrate_command(mut config: Config, command: Option<MigrateCommand>) -> Result<(), String> {
+    if let Some(MigrateCommand::Sql { dsn, read_from_env, yes }) = command {
+        if let Some(dsn) = dsn {
+            config.dsn = Some(dsn);
+        } else if read_from_env {
+            config.dsn = Some(std::env::var("DSN").map_err(|_| "-e: the environment has no DSN".to_string())?);
+        }
+        use std::io::IsTerminal;
+        if !yes && std::io::stdin().is_terminal() {
+            eprint!("Apply pending migrations? [y/N] ");
+            let mut answer = String::new();
+            let _ = std::io::stdin().read_line(&mut answer);
+            if !matches!(answer.trim(), "y" | "Y" | "yes") {
+                return Err("migrations not applied".into());
+            }
+        }
+    }
+    migrate(config).await
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result =
-        match cli.command {
-            Command::Version => {
-                println!("tessera {}", env!("CARGO_PKG_VERSION"));
-                Ok(())
-            }
-            Command::Serve { config, dev, migrate: m } => load_given(config.as_ref())
-                .and_then(|c| runtime().map_err(|e| e.to_string())?.block_on(serve(c, dev, m))),
-            Command::Identities { endpoint, command } => tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())
-                .and_then(|rt| rt.block_on(identities(endpoint, command))),
-            Command::Courier { command: CourierCommand::Watch { config } } => load_config(config.as_ref())
-                .and_then(|c| runtime().map_err(|e| e.to_string())?.block_on(courier_watch(c))),
-            Command::Cleanup { config } => {
-                load_config(config.as_ref()).and_then(|c| runtime().map_err(|e| e.to_string())?.block_on(cleanup(c)))
-            }
-            Command::Migrate { config } => {
-                load_config(config.as_ref()).and_then(|c| runtime().map_err(|e| e.to_string())?.block_on(migrate(c)))
-            }
-        };
+    let result = match cli.command {
+        Command::Version => {
+            println!("tessera {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        Command::Serve { dev, migrate: m, watch_courier: _ } => load_given(cli.config.as_ref())
+            .and_then(|c| runtime().map_err(|e| e.to_string())?.block_on(serve(c, dev, m))),
+        Command::Identities { endpoint, command } => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())
+            .and_then(|rt| rt.block_on(identities(endpoint, command))),
+        Command::Courier { command: CourierCommand::Watch } => load_config(cli.config.as_ref())
+            .and_then(|c| runtime().map_err(|e| e.to_string())?.block_on(courier_watch(c))),
+        Command::Cleanup => {
+            load_config(cli.config.as_ref()).and_then(|c| runtime().map_err(|e| e.to_string())?.block_on(cleanup(c)))
+        }
+        Command::Migrate { command } => load_config(cli.config.as_ref())
+            .and_then(|c| runtime().map_err(|e| e.to_string())?.block_on(migrate_command(c, command))),
+        Command::Config { command } => config_command(command),
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

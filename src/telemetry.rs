@@ -26,9 +26,11 @@ fn filter(level: Level) -> tracing_subscriber::filter::Targets {
 
 /// Installs the global subscriber (once per process; later calls do nothing).
 pub fn init(config: &LogConfig) {
+    use std::io::IsTerminal;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // Colour codes only for a terminal: a log file or a collector gets plain text.
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal());
     let registry = tracing_subscriber::registry().with(filter(level(config.level)));
     let _ = match config.format {
         LogFormat::Json => registry.with(fmt.json().flatten_event(true)).try_init(),

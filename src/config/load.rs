@@ -1,4 +1,8 @@
-//! Loading: defaults → TOML file → environment (`TESSERA__A__B`, `DSN`).
+//! Loading: defaults → file → environment. The file is TOML (tessera's documented format), or
+//! YAML (`.yml`, `.yaml`) or JSON (`.json`) as Kratos reads them, with the same keys. The
+//! environment: Kratos' names (`SERVE_PUBLIC_PORT`, `SELFSERVICE_FLOWS_LOGIN_UI_URL`,
+//! `SECRETS_DEFAULT`, … — a key path upper-cased with `_` between and inside segments, resolved
+//! against Kratos' configuration schema), then tessera's `TESSERA__A__B`, which wins; `DSN`.
 //!
 //! A key tessera implements is deserialised; a key that exists only in Kratos' configuration
 //! schema is accepted with a warning (so Kratos configs load); any other key, a wrong type or a
@@ -35,45 +39,196 @@ pub enum ConfigError {
     Syntax { path: String, line: usize, column: usize, reason: String },
     #[error("config: unknown key `{0}` (neither a tessera nor a Kratos configuration key)")]
     UnknownKey(String),
+    #[error("config: {path}:{line}: unknown key `{key}` (neither a tessera nor a Kratos configuration key)")]
+    UnknownKeyAt { path: String, line: usize, key: String },
     #[error("config: invalid value for `{key}`: {reason}")]
     Invalid { key: String, reason: String },
 }
 
 const ENV_PREFIX: &str = "TESSERA__";
 
-/// Loads the configuration from an optional TOML file and the given environment.
+/// Loads the configuration from an optional file and the given environment.
 pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Loaded, ConfigError> {
-    let mut root = match file {
+    let (mut root, text) = match file {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| ConfigError::Read { path: path.display().to_string(), reason: e.to_string() })?;
-            text.parse::<toml::Table>().map_err(|e| {
-                let (line, column) = e.span().map_or((0, 0), |s| line_col(&text, s.start));
-                ConfigError::Syntax {
-                    path: path.display().to_string(),
-                    line,
-                    column,
-                    reason: e.message().trim().to_string(),
-                }
-            })?
+            (parse_file(path, &text)?, text)
         }
-        None => toml::Table::new(),
+        None => (toml::Table::new(), String::new()),
     };
+    let from_file = root.clone();
+    // Kratos' names first, so tessera's own names win.
+    let mut settings = Vec::new();
+    let mut own = Vec::new();
     for (key, value) in env {
-        let path: Vec<String> = if key == "DSN" {
-            vec!["dsn".into()]
+        if key == "DSN" {
+            own.push((vec!["dsn".to_string()], env_value(&value)));
         } else if let Some(rest) = key.strip_prefix(ENV_PREFIX) {
-            rest.split("__").map(|s| s.to_ascii_lowercase()).collect()
-        } else {
-            continue;
-        };
-        if path.iter().any(|s| s.is_empty()) {
-            return Err(ConfigError::UnknownKey(key));
+            let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
+            if path.iter().any(|s| s.is_empty()) {
+                return Err(ConfigError::UnknownKey(key));
+            }
+            own.push((path, env_value(&value)));
+        } else if let Some((path, leaf)) = kratos_env_key(&key)
+            && let Some(value) = typed_env_value(&value, leaf)
+        {
+            settings.push((path, value));
         }
-        set_path(&mut root, &path, env_value(&value))
-            .map_err(|reason| ConfigError::Invalid { key: path.join("."), reason })?;
     }
-    from_table(root)
+    for (path, value) in settings.into_iter().chain(own) {
+        set_path(&mut root, &path, value).map_err(|reason| ConfigError::Invalid { key: path.join("."), reason })?;
+    }
+    from_table(root).map_err(|e| match (e, file) {
+        // A key from the file is named with its line.
+        (ConfigError::UnknownKey(key), Some(path)) if lookup(&from_file, &split_key(&key)).is_some() => {
+            let line = line_of(&text, &split_key(&key));
+            ConfigError::UnknownKeyAt { path: path.display().to_string(), line, key }
+        }
+        (e, _) => e,
+    })
+}
+
+fn split_key(key: &str) -> Vec<String> {
+    key.split('.').map(str::to_string).collect()
+}
+
+/// The file's keys as a TOML table, read by the file's extension.
+pub fn parse_file(path: &Path, text: &str) -> Result<toml::Table, ConfigError> {
+    let name = path.display().to_string();
+    let syntax = |line: usize, column: usize, reason: String| ConfigError::Syntax {
+        path: name.clone(),
+        line,
+        column,
+        reason: reason.lines().next().unwrap_or_default().trim().to_string(),
+    };
+    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
+    let json = match extension.as_str() {
+        "yml" | "yaml" => serde_norway::from_str::<Json>(text).map_err(|e| {
+            let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+            syntax(line, column, e.to_string())
+        })?,
+        "json" => serde_json::from_str::<Json>(text).map_err(|e| syntax(e.line(), e.column(), e.to_string()))?,
+        _ => {
+            return text.parse::<toml::Table>().map_err(|e| {
+                let (line, column) = e.span().map_or((0, 0), |s| line_col(text, s.start));
+                syntax(line, column, e.message().to_string())
+            });
+        }
+    };
+    match json_to_toml(json) {
+        Some(toml::Value::Table(t)) => Ok(t),
+        // An empty file is an empty configuration.
+        None => Ok(toml::Table::new()),
+        Some(_) => Err(syntax(1, 1, "the file must hold a map of keys".into())),
+    }
+}
+
+/// A JSON (or YAML) value as TOML; `null`s are left out (TOML has none: the key is unset).
+pub fn json_to_toml(v: Json) -> Option<toml::Value> {
+    Some(match v {
+        Json::Null => return None,
+        Json::Bool(b) => toml::Value::Boolean(b),
+        Json::Number(n) => match n.as_i64() {
+            Some(i) => toml::Value::Integer(i),
+            None => toml::Value::Float(n.as_f64()?),
+        },
+        Json::String(s) => toml::Value::String(s),
+        Json::Array(items) => toml::Value::Array(items.into_iter().filter_map(json_to_toml).collect()),
+        Json::Object(map) => {
+            toml::Value::Table(map.into_iter().filter_map(|(k, v)| Some((k, json_to_toml(v)?))).collect())
+        }
+    })
+}
+
+/// The line of the file that holds `path`'s last key: the first line after the lines naming
+/// its parents in order (TOML headers, YAML or JSON nesting alike); 0 when not found.
+fn line_of(text: &str, path: &[String]) -> usize {
+    let keys: Vec<&String> = path.iter().filter(|s| s.parse::<usize>().is_err()).collect();
+    let names = |line: &str, key: &str| {
+        line.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-')).any(|w| w == key)
+    };
+    let mut next = 0;
+    for (i, line) in text.lines().enumerate() {
+        while next < keys.len() && names(line, keys[next]) {
+            next += 1;
+        }
+        if next == keys.len() {
+            return i + 1;
+        }
+    }
+    0
+}
+
+/// The key path and schema of a Kratos environment variable name (`SERVE_PUBLIC_PORT` →
+/// `serve.public.port`), if Kratos' configuration schema has such a key.
+fn kratos_env_key(name: &str) -> Option<(Vec<String>, &'static Json)> {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') {
+        return None;
+    }
+    let tokens: Vec<String> = name.split('_').map(str::to_ascii_lowercase).collect();
+    if tokens.iter().any(String::is_empty) {
+        return None;
+    }
+    let root = kratos_schema();
+    env_path(root, root, &tokens, 0)
+}
+
+fn env_path(
+    root: &'static Json,
+    node: &'static Json,
+    tokens: &[String],
+    depth: usize,
+) -> Option<(Vec<String>, &'static Json)> {
+    let node = resolve(root, node);
+    if tokens.is_empty() {
+        return Some((Vec::new(), node));
+    }
+    if depth > 64 || node == &FREE_FORM {
+        return None;
+    }
+    for combinator in ["allOf", "anyOf", "oneOf"] {
+        for sub in node.get(combinator).and_then(Json::as_array).into_iter().flatten() {
+            if let Some(found) = env_path(root, sub, tokens, depth + 1) {
+                return Some(found);
+            }
+        }
+    }
+    let props = node.get("properties").and_then(Json::as_object)?;
+    (1..=tokens.len()).find_map(|k| {
+        let key = tokens[..k].join("_");
+        let (mut path, leaf) = env_path(root, props.get(&key)?, &tokens[k..], depth + 1)?;
+        path.insert(0, key);
+        Some((path, leaf))
+    })
+}
+
+/// An environment value typed by the key's schema: arrays as JSON or comma-separated,
+/// objects as JSON (a variable naming a section with anything else is not meant for us, and
+/// ignored), booleans and numbers as literals, anything else as the text itself.
+fn typed_env_value(raw: &str, schema: &Json) -> Option<toml::Value> {
+    let types: Vec<&str> = match schema.get("type") {
+        Some(Json::String(t)) => vec![t.as_str()],
+        Some(Json::Array(ts)) => ts.iter().filter_map(Json::as_str).collect(),
+        _ => Vec::new(),
+    };
+    let json = || serde_json::from_str::<Json>(raw).ok().and_then(json_to_toml);
+    if types.contains(&"array") {
+        if raw.trim_start().starts_with('[')
+            && let Some(v) = json()
+        {
+            return Some(v);
+        }
+        return Some(toml::Value::Array(raw.split(',').map(|s| toml::Value::String(s.trim().to_string())).collect()));
+    }
+    let section = types.contains(&"object") || (types.is_empty() && schema.get("properties").is_some());
+    if section {
+        return json().filter(toml::Value::is_table);
+    }
+    if types.iter().any(|t| matches!(*t, "boolean" | "integer" | "number")) {
+        return Some(env_value(raw));
+    }
+    Some(toml::Value::String(raw.to_string()))
 }
 
 /// Deserialises a TOML table, sorting unimplemented keys into warnings and errors.
@@ -265,6 +420,73 @@ mod tests {
     use super::*;
     use crate::config::{LogFormat, LogLevel};
     use std::time::Duration;
+
+    fn env_key(name: &str) -> Option<String> {
+        kratos_env_key(name).map(|(path, _)| path.join("."))
+    }
+
+    #[test]
+    fn kratos_environment_names_resolve_against_its_schema() {
+        assert_eq!(env_key("SERVE_PUBLIC_PORT").as_deref(), Some("serve.public.port"));
+        assert_eq!(env_key("SELFSERVICE_FLOWS_LOGIN_UI_URL").as_deref(), Some("selfservice.flows.login.ui_url"));
+        assert_eq!(
+            env_key("SELFSERVICE_DEFAULT_BROWSER_RETURN_URL").as_deref(),
+            Some("selfservice.default_browser_return_url")
+        );
+        assert_eq!(env_key("SECRETS_DEFAULT").as_deref(), Some("secrets.default"));
+        assert_eq!(env_key("COURIER_SMTP_CONNECTION_URI").as_deref(), Some("courier.smtp.connection_uri"));
+        assert_eq!(env_key("LOG_LEAK_SENSITIVE_VALUES").as_deref(), Some("log.leak_sensitive_values"));
+        for unrelated in ["PATH", "HOME", "SERVE_PUBLIC_PORTS", "serve_public_port", "SERVE__PUBLIC"] {
+            assert_eq!(env_key(unrelated), None, "{unrelated}");
+        }
+    }
+
+    #[test]
+    fn yaml_and_environment_as_kratos_reads_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("kratos.yaml");
+        let yaml = "serve:\n  public:\n    port: 4433\n    cors:\n      enabled: true\nlog:\n  level: debug\n\
+                    selfservice:\n  flows:\n    login:\n      lifespan: 10m\n      ui_url: null\n";
+        std::fs::write(&file, yaml).unwrap();
+        let env = [
+            ("SERVE_PUBLIC_PORT", "5000"),
+            ("SERVE_PUBLIC_CORS_ALLOWED_ORIGINS", "https://a.example, https://*.b.example"),
+            ("SECRETS_DEFAULT", "[\"first-secret-of-32-characters-ok\"]"),
+            ("LOG_FORMAT", "json"),
+            ("TESSERA__LOG__FORMAT", "text"),
+            ("SELFSERVICE_FLOWS_REGISTRATION_ENABLED", "false"),
+            // A section named with something that is not JSON is not meant for us.
+            ("SERVE_ADMIN", "yes"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        let loaded = load(Some(&file), env).unwrap();
+        let c = &loaded.config;
+        assert_eq!(c.serve.public.port, 5000, "the environment wins over the file");
+        assert!(c.serve.public.cors.enabled);
+        assert_eq!(c.serve.public.cors.allowed_origins, vec!["https://a.example", "https://*.b.example"]);
+        assert_eq!(c.secrets.default.len(), 1);
+        assert_eq!(c.log.level, LogLevel::Debug);
+        assert_eq!(c.log.format, LogFormat::Text, "tessera's own name wins over Kratos'");
+        assert!(!c.selfservice.flows.registration.enabled);
+        assert_eq!(c.selfservice.flows.login.lifespan.0, Duration::from_secs(600));
+        assert!(!loaded.sets(&["selfservice", "flows", "login", "ui_url"]), "null leaves the key unset");
+        // A typo names the key and its line; YAML syntax errors their place.
+        std::fs::write(&file, "serve:\n  public:\n    port: 1\nlog:\n  levle: debug\n").unwrap();
+        let e = load(Some(&file), Vec::new()).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "config: {}:5: unknown key `log.levle` (neither a tessera nor a Kratos configuration key)",
+                file.display()
+            )
+        );
+        std::fs::write(&file, "serve:\n  public: [\n").unwrap();
+        let e = load(Some(&file), Vec::new()).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("config: {}:", file.display())), "{e}");
+        let json = dir.path().join("kratos.json");
+        std::fs::write(&json, "{\"serve\": {\"public\": {\"port\": 4999}}}").unwrap();
+        assert_eq!(load(Some(&json), Vec::new()).unwrap().config.serve.public.port, 4999);
+    }
 
     fn parse(toml: &str) -> Result<Loaded, ConfigError> {
         from_table(

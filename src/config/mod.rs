@@ -7,7 +7,7 @@ mod sections;
 mod selfservice;
 mod values;
 
-pub use load::{ConfigError, Loaded, from_table, load};
+pub use load::{ConfigError, Loaded, from_table, json_to_toml, load, parse_file};
 pub use sections::*;
 pub use selfservice::*;
 pub use values::{ByteSize, Cidr, Dur, canonical, redact_url};

@@ -18,8 +18,18 @@ fn typo_in_config_fails_with_one_line() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         stderr.trim_end(),
-        "config: unknown key `serve.public.prot` (neither a tessera nor a Kratos configuration key)"
+        format!(
+            "config: {}:3: unknown key `serve.public.prot` (neither a tessera nor a Kratos configuration key)",
+            cfg.display()
+        )
     );
+    // the same in a Kratos YAML file, with the global flag before the subcommand
+    let yml = dir.path().join("kratos.yml");
+    std::fs::write(&yml, "dsn: memory\nserve:\n  admin:\n    port: 4434\n  public:\n    prot: 4433\n").unwrap();
+    let out = Command::new(bin()).args(["-c"]).arg(&yml).arg("serve").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with(&format!("config: {}:6: unknown key `serve.public.prot`", yml.display())), "{stderr}");
     // a bad duration and a wrong type name their keys too
     std::fs::write(&cfg, "[persistence]\nflush_interval = \"soon\"\n").unwrap();
     let out = Command::new(bin()).args(["serve", "--config"]).arg(&cfg).output().unwrap();
@@ -77,6 +87,7 @@ fn kratos_only_keys_warn_and_start() {
     assert_eq!(out.status.code(), Some(0), "graceful SIGTERM exits 0");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("`oauth2_provider` is a Kratos key that tessera does not implement yet"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "no colour codes when the log is not a terminal: {stderr}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let ui = format!("http://127.0.0.1:{public}/ui/");
     assert_eq!(stdout.lines().next(), Some(format!("  open:       {ui}welcome").as_str()), "{stdout}");
@@ -117,6 +128,69 @@ fn migrate_then_serve_without_dev() {
 
     let out = Command::new(bin()).arg("version").output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("tessera {}", env!("CARGO_PKG_VERSION")));
+}
+
+/// Upstream-style Kratos configuration files (YAML and JSON) load unchanged: `config check`,
+/// `config convert` to TOML, and `serve` with Kratos' own command line and environment names.
+#[test]
+fn kratos_config_files_and_environment_unchanged() {
+    let fixtures = format!("{}/tests/fixtures/kratos", env!("CARGO_MANIFEST_DIR"));
+    for file in ["kratos.yml", "kratos.json"] {
+        let out = Command::new(bin()).args(["config", "check", &format!("{fixtures}/{file}")]).output().unwrap();
+        assert!(out.status.success(), "{file}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("{fixtures}/{file}: ok"));
+    }
+    // Converted to TOML, the same configuration.
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(bin()).args(["config", "convert", &format!("{fixtures}/kratos.yml")]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let toml = String::from_utf8(out.stdout).unwrap();
+    assert!(toml.contains("ui_url = \"http://127.0.0.1:4455/login\""), "{toml}");
+    let converted = dir.path().join("tessera.toml");
+    std::fs::write(&converted, &toml).unwrap();
+    let out = Command::new(bin()).args(["config", "check"]).arg(&converted).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // Kratos' command line and environment: the file as it is, the deployment's values from
+    // the environment (an array of objects as JSON, an array of strings comma-separated), and
+    // tessera's own names winning over Kratos' where both are set.
+    let (public, admin) = (free_port(), free_port());
+    let schema =
+        format!("file://{}/tests/fixtures/identity-schemas/all-strategies.schema.json", env!("CARGO_MANIFEST_DIR"));
+    let db = dir.path().join("kratos.sqlite");
+    let env = [
+        ("DSN", format!("sqlite://{}?_fk=true", db.display())),
+        ("SERVE_PUBLIC_PORT", public.to_string()),
+        ("SERVE_PUBLIC_HOST", "127.0.0.1".to_string()),
+        ("SERVE_PUBLIC_BASE_URL", format!("http://127.0.0.1:{public}/")),
+        ("SERVE_ADMIN_PORT", "1".to_string()),
+        ("TESSERA__SERVE__ADMIN__PORT", admin.to_string()),
+        ("IDENTITY_SCHEMAS", format!("[{{\"id\": \"default\", \"url\": \"{schema}\"}}]")),
+        ("SELFSERVICE_FLOWS_LOGIN_UI_URL", "http://127.0.0.1:4455/sign-in".to_string()),
+        ("SECRETS_DEFAULT", "a-kratos-secret-of-32-characters,an-older-secret-of-32-characters".to_string()),
+    ];
+    let out = Command::new(bin())
+        .args(["migrate", "sql", "-e", "--yes", "-c", &format!("{fixtures}/kratos.yml")])
+        .envs(env.clone())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let child = Command::new(bin())
+        .args(["serve", "-c", &format!("{fixtures}/kratos.yml"), "--watch-courier"])
+        .envs(env)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ready = wait_ready(&format!("http://127.0.0.1:{admin}/admin/health/ready"));
+    let url = format!("http://127.0.0.1:{public}/self-service/login/browser");
+    let out = Command::new("curl").args(["-s", "-o", "/dev/null", "-w", "%{redirect_url}", &url]).output().unwrap();
+    unsafe_sigterm(child.id());
+    let out_child = child.wait_with_output().unwrap();
+    assert!(ready, "{}", String::from_utf8_lossy(&out_child.stderr));
+    let to = String::from_utf8_lossy(&out.stdout);
+    assert!(to.starts_with("http://127.0.0.1:4455/sign-in?flow="), "{to}");
+    assert!(db.exists());
 }
 
 fn wait_ready(url: &str) -> bool {
