@@ -238,7 +238,7 @@ pub fn from_table(root: toml::Table) -> Result<Loaded, ConfigError> {
     let value = toml::Value::Table(root);
     let mut on_ignored = |path: serde_ignored::Path<'_>| ignored.push(path.to_string());
     let de = serde_ignored::Deserializer::new(value, &mut on_ignored);
-    let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+    let mut config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
         let key = e.path().to_string();
         let reason = if key.starts_with("secrets") || key.starts_with("dsn") {
             // serde quotes the offending value; never print a secret
@@ -277,7 +277,14 @@ pub fn from_table(root: toml::Table) -> Result<Loaded, ConfigError> {
         warnings
             .push(format!("config key `{path}` is a Kratos key that tessera does not implement yet; it is ignored"));
     }
+    config.digest = digest(&original);
     Ok(Loaded { config, warnings, given: original })
+}
+
+/// Hex SHA-256 of the keys as JSON (keys in order): changes with any key's value.
+fn digest(table: &toml::Table) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(serde_json::to_vec(table).unwrap_or_default()))
 }
 
 fn lookup<'a>(table: &'a toml::Table, path: &[String]) -> Option<&'a toml::Value> {
@@ -420,6 +427,16 @@ mod tests {
     use super::*;
     use crate::config::{LogFormat, LogLevel};
     use std::time::Duration;
+
+    #[test]
+    fn the_digest_follows_the_loaded_keys() {
+        let a = parse("[session]\nlifespan = \"1h\"\n").unwrap().config.digest;
+        let same = parse("[session]\nlifespan = \"1h\"\n").unwrap().config.digest;
+        let other = parse("[session]\nlifespan = \"2h\"\n").unwrap().config.digest;
+        assert_eq!(a.len(), 64);
+        assert_eq!(a, same);
+        assert_ne!(a, other);
+    }
 
     fn env_key(name: &str) -> Option<String> {
         kratos_env_key(name).map(|(path, _)| path.join("."))

@@ -30,9 +30,15 @@ pub struct Config {
     pub feature_flags: FeatureFlags,
     /// tessera's own: the bundled self-service UI.
     pub ui: UiConfig,
+    /// A recognisable revision, shown by `/admin/health/config`.
+    pub revision: Option<String>,
     /// Set by `serve --dev`, not by the file.
     #[serde(skip)]
     pub dev: bool,
+    /// Hex SHA-256 of the loaded keys (file and environment) as JSON, shown by
+    /// `/admin/health/config` when no `revision` is set.
+    #[serde(skip)]
+    pub digest: String,
 }
 
 /// `[ui]`: the bundled self-service UI under `/ui/` on the public port. Off unless enabled
@@ -814,6 +820,10 @@ pub struct FeatureFlags {
     pub use_continue_with_transitions: bool,
     /// Recovery v2: the user chooses one of the account's recovery addresses (code method).
     pub choose_recovery_address: bool,
+    /// whoami answers `Ory-Session-Cache-For` (seconds a result may be cached).
+    pub cacheable_sessions: bool,
+    /// Caps `Ory-Session-Cache-For` (unset: until the session expires).
+    pub cacheable_sessions_max_age: Option<Dur>,
 }
 
 /// `[courier.worker]`.

@@ -1,4 +1,4 @@
-//! `/health/alive`, `/health/ready` (both servers) and `/admin/version`.
+//! `/health/alive`, `/health/ready` (both servers), `/admin/health/config` and `/admin/version`.
 
 use super::state::{AppState, Side, ok_json};
 use actix_web::{HttpResponse, web};
@@ -16,6 +16,7 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig, side: Side) {
         Side::Admin => {
             cfg.service(web::resource("/admin/health/alive").get(alive))
                 .service(web::resource("/admin/health/ready").get(ready_admin))
+                .service(web::resource("/admin/health/config").get(config_hash))
                 .service(web::resource("/admin/version").get(version));
         }
     }
@@ -23,6 +24,14 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig, side: Side) {
 
 async fn alive() -> HttpResponse {
     ok_json(&json!({"status": "ok"}))
+}
+
+/// The configuration's `revision`, else the hex SHA-256 of the loaded keys (as upstream: it
+/// tells which configuration a process runs).
+async fn config_hash(state: web::Data<AppState>) -> HttpResponse {
+    let c = &state.config;
+    let body = c.revision.clone().filter(|r| !r.is_empty()).unwrap_or_else(|| c.digest.clone());
+    HttpResponse::Ok().content_type("text/plain").body(body)
 }
 
 async fn version() -> HttpResponse {

@@ -90,8 +90,20 @@ fn whoami_body(state: &AppState, live: &Live) -> String {
     body
 }
 
+const CACHE_FOR: HeaderName = HeaderName::from_static("ory-session-cache-for");
+
 async fn whoami(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let live = caller(&state, &req).await?;
+    let flags = &state.config.feature_flags;
+    let live = match caller(&state, &req).await {
+        Ok(live) => live,
+        // With cacheable sessions, "no credentials at all" may be cached for a minute.
+        Err(e) if flags.cacheable_sessions && !has_credentials(&state, &req) => {
+            let mut res = actix_web::ResponseError::error_response(&e);
+            res.headers_mut().insert(CACHE_FOR, HeaderValue::from_static("60"));
+            return Ok(res);
+        }
+        Err(e) => return Err(e),
+    };
     if let Some(template) = first(&query_pairs(&req), "tokenize_as") {
         return Err(ApiError::bad_request(format!(
             "Unable to find tokenize template \"{template}\": session.whoami.tokenizer.templates is not configured."
@@ -100,6 +112,17 @@ async fn whoami(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResp
     let mut res = HttpResponse::Ok().content_type("application/json").body(whoami_body(&state, &live));
     if let Ok(v) = HeaderValue::from_str(&live.shared.identity.id.to_string()) {
         res.headers_mut().insert(HeaderName::from_static("x-kratos-authenticated-identity-id"), v);
+    }
+    if flags.cacheable_sessions {
+        // Seconds until the session expires, capped by the configured maximum (rounded, as
+        // upstream prints them).
+        let mut left = (live.session.expires_at - state.clock.now()).num_milliseconds().max(0) as f64 / 1000.0;
+        if let Some(max) = flags.cacheable_sessions_max_age.filter(|m| !m.0.is_zero()) {
+            left = left.min(max.0.as_secs_f64());
+        }
+        if let Ok(v) = HeaderValue::from_str(&format!("{}", left.round() as i64)) {
+            res.headers_mut().insert(CACHE_FOR, v);
+        }
     }
     // A cookie older than the session (e.g. after an admin extend) is issued again.
     if req.headers().get("x-session-token").is_none()
@@ -111,6 +134,17 @@ async fn whoami(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResp
         let _ = res.add_cookie(&fresh);
     }
     Ok(res)
+}
+
+/// Whether the request carries any session credential (cookie, `X-Session-Token`, bearer).
+fn has_credentials(state: &AppState, req: &HttpRequest) -> bool {
+    req.cookie(&state.config.session.cookie.name).is_some()
+        || req.headers().contains_key("x-session-token")
+        || req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer "))
 }
 
 async fn list_mine(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {

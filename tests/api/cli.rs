@@ -4,9 +4,7 @@ use crate::harness::bin;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use crate::harness::free_port;
 
 #[test]
 fn typo_in_config_fails_with_one_line() {

@@ -252,7 +252,7 @@ both_backends!(survives_an_outage_without_loss_or_duplicates);
 
 async fn abandons_after_retries(db: Db) {
     // Nothing listens on this port.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = crate::harness::free_port();
     let t = TestApp::builder(db).config(smtp_config(port)).build().await;
     let id = t.app().state().courier.enqueue(email("nobody@example.org", 7)).await.unwrap();
     let abandoned = wait_status(&t, "?status=abandoned", 1).await;

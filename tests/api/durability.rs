@@ -4,9 +4,7 @@ use crate::both_backends;
 use crate::harness::{Db, TestDb, bin};
 use std::time::{Duration, Instant};
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+pub use crate::harness::free_port;
 
 pub fn env(dsn: &str, public: u16, admin: u16) -> Vec<(String, String)> {
     let schema =

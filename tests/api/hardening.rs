@@ -616,7 +616,8 @@ async fn oversized_submits_cost_bounded_memory_and_change_nothing(db: Db) {
     // No body is ever held whole (one would be 5 MiB, its parse as much again), and more
     // submits do not cost more.
     assert!(grown < 8 << 10, "peak RSS grew by {grown} KiB");
-    assert!(later < 1 << 10, "peak RSS grew by {later} KiB after the first round");
+    // (2 MiB: allocator noise on a loaded machine reached 1.1 MiB; one held body is 5 MiB.)
+    assert!(later < 2 << 10, "peak RSS grew by {later} KiB after the first round");
 
     // Within the body limit, each part has its own bound.
     let submit =

@@ -47,6 +47,27 @@ macro_rules! both_backends {
     };
 }
 
+/// A loopback port nothing listens on, for servers whose URL must be known before they start.
+/// Taken below the kernel's ephemeral range (32768–60999), so no outgoing connection (a browser,
+/// a client pool) can take it between this check and the server's bind; each call moves on
+/// from a random start, so tests running at once do not pick the same one.
+pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let _ =
+        NEXT.compare_exchange(0, 20_000 + (std::process::id() % 6000) as u16 * 2, Ordering::SeqCst, Ordering::SeqCst);
+    loop {
+        let port = NEXT.fetch_add(1, Ordering::SeqCst);
+        if port >= 32_000 {
+            NEXT.store(20_000, Ordering::SeqCst);
+            continue;
+        }
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
 pub fn fixture(name: &str) -> String {
     format!("file://{}/tests/fixtures/identity-schemas/{name}", env!("CARGO_MANIFEST_DIR"))
 }

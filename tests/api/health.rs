@@ -27,6 +27,30 @@ async fn alive_ready_version(db: Db) {
 }
 both_backends!(alive_ready_version);
 
+/// `/admin/health/config`: the configuration's `revision`, else a digest of the loaded keys.
+async fn config_revision_or_digest(db: Db) {
+    let t = TestApp::builder(db)
+        .config(|c| {
+            c.digest =
+                tessera::config::load(None, vec![("SERVE_PUBLIC_PORT".into(), "1".into())]).unwrap().config.digest
+        })
+        .build()
+        .await;
+    let res = t.get(&format!("{}/admin/health/config", t.admin)).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "text/plain");
+    let digest = res.text().await.unwrap();
+    assert_eq!(digest.len(), 64, "{digest}");
+    assert!(digest.chars().all(|c| c.is_ascii_hexdigit()));
+    let plain = tessera::config::load(None, Vec::new()).unwrap().config.digest;
+    assert_ne!(digest, plain, "another configuration, another digest");
+    let t = TestApp::builder(db).config(|c| c.revision = Some("2026-12-03.1".into())).build().await;
+    let res = t.get(&format!("{}/admin/health/config", t.admin)).await;
+    assert_eq!(res.text().await.unwrap(), "2026-12-03.1");
+    assert_eq!(t.get(&format!("{}/health/config", t.public)).await.status(), 404, "admin only");
+}
+both_backends!(config_revision_or_digest);
+
 async fn not_ready_until_migrated(db: Db) {
     let t = TestApp::builder(db).no_migrations().build().await;
     let res = t.get(&format!("{}/health/ready", t.admin)).await;

@@ -34,11 +34,7 @@ pub fn mapper_url() -> String {
     format!("base64://{}", base64::engine::general_purpose::STANDARD.encode(MAPPER))
 }
 
-/// A free loopback port for tessera: the provider must know the redirect URI before tessera
-/// starts.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+pub use crate::harness::free_port;
 
 /// The OpenID Connect provider process.
 pub struct OidcPeer {

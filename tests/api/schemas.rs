@@ -81,7 +81,7 @@ both_backends!(admin_redirects_to_public);
 
 /// A schema served over HTTP by a separate server process (python's http.server).
 async fn loads_schema_over_http(db: Db) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = crate::harness::free_port();
     let dir = format!("{}/tests/fixtures/identity-schemas", env!("CARGO_MANIFEST_DIR"));
     let mut server = std::process::Command::new("python3")
         .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1", "--directory", &dir])

@@ -120,6 +120,42 @@ async fn whoami_variants(db: Db) {
 both_backends!(whoami_variants);
 
 /// 100 concurrent requests for a cold session: one store read; later ones none.
+/// `feature_flags.cacheable_sessions`: whoami says how long its answer may be cached — until
+/// the session expires, capped by `cacheable_sessions_max_age`; a request without any
+/// credential may be cached a minute; a wrong credential is not cacheable. Off by default.
+async fn cacheable_sessions(db: Db) {
+    let t = TestApp::new(db).await;
+    let identity = new_identity(&t, "plain@example.org").await;
+    let (_, token) = issue(&t, &identity).await;
+    let (status, headers, _) = whoami(&t, &token).await;
+    assert_eq!(status, 200);
+    assert!(headers.get("ory-session-cache-for").is_none());
+
+    for (max_age, expected) in [(None, 24 * 3600), (Some(Duration::from_secs(90)), 90)] {
+        let t = TestApp::builder(db)
+            .config(move |c| {
+                c.session.lifespan = tessera::config::Dur(Duration::from_secs(24 * 3600));
+                c.feature_flags.cacheable_sessions = true;
+                c.feature_flags.cacheable_sessions_max_age = max_age.map(tessera::config::Dur);
+            })
+            .build()
+            .await;
+        let identity = new_identity(&t, "cache@example.org").await;
+        let (_, token) = issue(&t, &identity).await;
+        let (status, headers, _) = whoami(&t, &token).await;
+        assert_eq!(status, 200);
+        let seconds: i64 = headers["ory-session-cache-for"].to_str().unwrap().parse().unwrap();
+        assert!((expected - 5..=expected).contains(&seconds), "{seconds} for {max_age:?}");
+        let res = t.http.get(format!("{}/sessions/whoami", t.public)).send().await.unwrap();
+        assert_eq!(res.status(), 401);
+        assert_eq!(res.headers()["ory-session-cache-for"], "60", "no credentials at all");
+        let (status, headers, _) = whoami(&t, "ory_st_not-a-real-token").await;
+        assert_eq!(status, 401);
+        assert!(headers.get("ory-session-cache-for").is_none(), "a wrong token is not cached");
+    }
+}
+both_backends!(cacheable_sessions);
+
 async fn single_flight_activation(db: Db) {
     let t = TestApp::new(db).await;
     let identity = new_identity(&t, "cold@example.org").await;
