@@ -57,6 +57,22 @@ enum Command {
         #[command(subcommand)]
         command: IdentitiesCommand,
     },
+    /// Password hashers: `hashers argon2 calibrate REQUESTS_PER_MINUTE`.
+    Hashers {
+        #[command(subcommand)]
+        command: HashersCommand,
+    },
+    /// Jsonnet templates: `jsonnet lint FILE…`.
+    Jsonnet {
+        #[command(subcommand)]
+        command: JsonnetCommand,
+    },
+    /// Kratos' spelling of `jsonnet lint`: `lint lint FILE…`.
+    #[command(hide = true)]
+    Lint {
+        #[command(subcommand)]
+        command: JsonnetCommand,
+    },
     /// Print the version.
     Version,
 }
@@ -70,16 +86,94 @@ enum CourierCommand {
 
 #[derive(Subcommand)]
 enum MigrateCommand {
-    /// Apply pending migrations to the database of `DSN`, or of the configuration.
+    /// Apply pending migrations to the database of `DSN`, or of the configuration
+    /// (`migrate sql [DSN] [-e] [--yes]`, with `status`, `up` and `down` as in Kratos).
     Sql {
-        /// The database; without it, `dsn` from the configuration (or the environment).
-        dsn: Option<String>,
-        /// Read the DSN from the environment (`DSN`), as Kratos' `-e`.
-        #[arg(short = 'e', long = "read-from-env")]
-        read_from_env: bool,
+        #[command(flatten)]
+        target: MigrateTarget,
         /// Do not ask before applying (asked only on a terminal).
+        #[arg(short, long, global = true)]
+        yes: bool,
+        #[command(subcommand)]
+        command: Option<SqlCommand>,
+    },
+    /// Print each migration and whether it is applied.
+    Status {
+        #[command(flatten)]
+        target: MigrateTarget,
+    },
+    /// Apply pending migrations (asks first on a terminal unless `--yes`).
+    Up {
+        #[command(flatten)]
+        target: MigrateTarget,
         #[arg(short, long)]
         yes: bool,
+    },
+    /// Revert the newest applied migrations (asks first on a terminal unless `--yes`).
+    Down {
+        #[command(flatten)]
+        target: MigrateTarget,
+        /// How many migrations to revert.
+        #[arg(long, default_value_t = 1)]
+        steps: usize,
+        #[arg(short, long)]
+        yes: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum SqlCommand {
+    /// Print each migration and whether it is applied.
+    Status {
+        #[command(flatten)]
+        target: MigrateTarget,
+    },
+    /// Apply pending migrations.
+    Up {
+        #[command(flatten)]
+        target: MigrateTarget,
+    },
+    /// Revert the newest applied migrations.
+    Down {
+        #[command(flatten)]
+        target: MigrateTarget,
+        #[arg(long, default_value_t = 1)]
+        steps: usize,
+    },
+}
+
+#[derive(clap::Args, Clone)]
+struct MigrateTarget {
+    /// The database; without it, `dsn` from the configuration (or the environment).
+    dsn: Option<String>,
+    /// Read the DSN from the environment (`DSN`), as Kratos' `-e`.
+    #[arg(short = 'e', long = "read-from-env")]
+    read_from_env: bool,
+}
+
+#[derive(Subcommand)]
+enum HashersCommand {
+    /// Argon2 parameters for this machine.
+    Argon2 {
+        #[command(subcommand)]
+        command: Argon2Command,
+    },
+}
+
+#[derive(Subcommand)]
+enum Argon2Command {
+    /// Find memory and iterations for which one hash takes just under the expected duration
+    /// (`hashers.argon2.expected_duration`) on this machine, then check that the given login
+    /// rate fits `hashers.argon2.dedicated_memory`; prints the result as TOML.
+    Calibrate(tessera::cli::hashers::CalibrateArgs),
+}
+
+#[derive(Subcommand)]
+enum JsonnetCommand {
+    /// Check Jsonnet files (web-hook bodies, claims mappers): exit 1 when one does not parse.
+    Lint {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
 }
 
@@ -261,12 +355,62 @@ async fn courier_watch(config: Config) -> Result<(), String> {
     Ok(())
 }
 
-async fn migrate(config: Config) -> Result<(), String> {
+/// What a `migrate` command does.
+enum MigrateAction {
+    Status,
+    Up { ask: bool },
+    Down { steps: usize, ask: bool },
+}
+
+async fn migrate(config: Config, action: MigrateAction) -> Result<(), String> {
     let dsn = config.dsn.ok_or("dsn is not set: configure `dsn` or set DSN")?;
     let store = Store::connect(&dsn).map_err(|e| e.to_string())?;
-    store.migrate().await.map_err(|e| e.to_string())?;
-    println!("migrations applied");
+    match action {
+        MigrateAction::Status => {
+            for (name, applied) in store.migration_status().await.map_err(|e| e.to_string())? {
+                println!("{:<8} {name}", if applied { "Applied" } else { "Pending" });
+            }
+        }
+        MigrateAction::Up { ask } => {
+            let pending = store.pending_migrations().await.map_err(|e| e.to_string())?;
+            if pending.is_empty() {
+                println!("no pending migrations");
+                return Ok(());
+            }
+            if ask && !confirm(&format!("Apply {} pending migrations?", pending.len())) {
+                return Err("migrations not applied".into());
+            }
+            for name in store.migrate().await.map_err(|e| e.to_string())? {
+                println!("applied  {name}");
+            }
+            println!("migrations applied");
+        }
+        MigrateAction::Down { steps, ask } => {
+            if ask && !confirm(&format!("Revert the newest {steps} migrations? Their data is lost.")) {
+                return Err("no migration reverted".into());
+            }
+            let reverted = store.migrate_down(steps).await.map_err(|e| e.to_string())?;
+            if reverted.is_empty() {
+                println!("no migration to revert");
+            }
+            for name in reverted {
+                println!("reverted {name}");
+            }
+        }
+    }
     Ok(())
+}
+
+/// Asks on a terminal; without one (scripts, containers) there is nobody to ask.
+fn confirm(question: &str) -> bool {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        return true;
+    }
+    eprint!("{question} [y/N] ");
+    let mut answer = String::new();
+    let _ = std::io::stdin().read_line(&mut answer);
+    matches!(answer.trim(), "y" | "Y" | "yes")
 }
 
 /// `config check` and `config convert`.
@@ -292,25 +436,58 @@ fn config_command(command: ConfigCommand) -> Result<(), String> {
     }
 }
 
-/// `migrate` and `migrate sql [-e] [--yes] [DSN]`.
+/// `migrate`, `migrate sql [DSN] [-e] [--yes] [status|up|down]`, `migrate status|up|down`.
 async fn migrate_command(mut config: Config, command: Option<MigrateCommand>) -> Result<(), String> {
-    if let Some(MigrateCommand::Sql { dsn, read_from_env, yes }) = command {
+    let (target, action) = match command {
+        None => (None, MigrateAction::Up { ask: false }),
+        Some(MigrateCommand::Sql { target, yes, command }) => match command {
+            None | Some(SqlCommand::Up { .. }) => {
+                let inner = match command {
+                    Some(SqlCommand::Up { target }) => target,
+                    _ => target.clone(),
+                };
+                (Some(merge(target, inner)), MigrateAction::Up { ask: !yes })
+            }
+            Some(SqlCommand::Status { target: inner }) => (Some(merge(target, inner)), MigrateAction::Status),
+            Some(SqlCommand::Down { target: inner, steps }) => {
+                (Some(merge(target, inner)), MigrateAction::Down { steps, ask: !yes })
+            }
+        },
+        Some(MigrateCommand::Status { target }) => (Some(target), MigrateAction::Status),
+        Some(MigrateCommand::Up { target, yes }) => (Some(target), MigrateAction::Up { ask: !yes }),
+        Some(MigrateCommand::Down { target, steps, yes }) => (Some(target), MigrateAction::Down { steps, ask: !yes }),
+    };
+    if let Some(MigrateTarget { dsn, read_from_env }) = target {
         if let Some(dsn) = dsn {
             config.dsn = Some(dsn);
         } else if read_from_env {
             config.dsn = Some(std::env::var("DSN").map_err(|_| "-e: the environment has no DSN".to_string())?);
         }
-        use std::io::IsTerminal;
-        if !yes && std::io::stdin().is_terminal() {
-            eprint!("Apply pending migrations? [y/N] ");
-            let mut answer = String::new();
-            let _ = std::io::stdin().read_line(&mut answer);
-            if !matches!(answer.trim(), "y" | "Y" | "yes") {
-                return Err("migrations not applied".into());
+    }
+    migrate(config, action).await
+}
+
+/// `migrate sql [DSN] [-e] up [DSN] [-e]`: either place counts.
+fn merge(outer: MigrateTarget, inner: MigrateTarget) -> MigrateTarget {
+    MigrateTarget { dsn: inner.dsn.or(outer.dsn), read_from_env: inner.read_from_env || outer.read_from_env }
+}
+
+/// `jsonnet lint FILE…`: every file is checked; exit 1 when one does not parse.
+fn jsonnet_lint(files: &[PathBuf]) -> Result<(), String> {
+    let mut failed = 0;
+    for file in files {
+        let checked = std::fs::read_to_string(file)
+            .map_err(|e| format!("cannot read: {e}"))
+            .and_then(|text| tessera::jsonnet::check_syntax(&text));
+        match checked {
+            Ok(()) => println!("{}: ok", file.display()),
+            Err(e) => {
+                eprintln!("{}: {e}", file.display());
+                failed += 1;
             }
         }
     }
-    migrate(config).await
+    if failed > 0 { Err(format!("Linter found issues in {failed} file(s).")) } else { Ok(()) }
 }
 
 fn main() -> ExitCode {
@@ -335,6 +512,11 @@ fn main() -> ExitCode {
         Command::Migrate { command } => load_config(cli.config.as_ref())
             .and_then(|c| runtime().map_err(|e| e.to_string())?.block_on(migrate_command(c, command))),
         Command::Config { command } => config_command(command),
+        Command::Jsonnet { command: JsonnetCommand::Lint { files } }
+        | Command::Lint { command: JsonnetCommand::Lint { files } } => jsonnet_lint(&files),
+        Command::Hashers { command: HashersCommand::Argon2 { command: Argon2Command::Calibrate(args) } } => {
+            load_config(cli.config.as_ref()).and_then(|c| tessera::cli::hashers::calibrate(&c.hashers, &args))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

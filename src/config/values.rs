@@ -52,6 +52,17 @@ impl ByteSize {
     }
 }
 
+/// The largest whole unit: `128MB`, `1GB`, `1536KB`, `7B` (what [`ByteSize::parse`] reads).
+impl std::fmt::Display for ByteSize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let units = [(1u64 << 40, "TB"), (1 << 30, "GB"), (1 << 20, "MB"), (1 << 10, "KB")];
+        match units.iter().find(|(m, _)| self.0 >= *m && self.0 % m == 0) {
+            Some((m, unit)) => write!(f, "{}{unit}", self.0 / m),
+            None => write!(f, "{}B", self.0),
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for ByteSize {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
@@ -96,6 +107,9 @@ mod tests {
         assert_eq!(ByteSize::parse("128MB"), Ok(ByteSize(128 << 20)));
         assert_eq!(ByteSize::parse("1GB"), Ok(ByteSize(1 << 30)));
         assert!(ByteSize::parse("12XB").is_err());
+        for s in ["128MB", "1GB", "1536KB", "7B", "2TB"] {
+            assert_eq!(ByteSize::parse(s).map(|b| b.to_string()), Ok(s.to_string()));
+        }
     }
 }
 

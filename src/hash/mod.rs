@@ -14,7 +14,7 @@ mod pool;
 mod tests;
 
 pub use formats::CostParam;
-pub use pool::HashPool;
+pub use pool::{HashPool, hash_once};
 
 use crate::config::HashersConfig;
 

@@ -220,6 +220,11 @@ impl Hasher {
     }
 }
 
+/// Hashes `password` once with the configured hasher on this thread (for calibration).
+pub fn hash_once(config: &HashersConfig, password: &[u8]) -> Result<String, HashError> {
+    Hasher::from_config(config)?.hash(password)
+}
+
 fn random(buf: &mut [u8]) -> Result<(), HashError> {
     OsRng.try_fill_bytes(buf).map_err(|e| HashError::Internal(format!("the OS random source failed: {e}")))
 }

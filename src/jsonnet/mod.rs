@@ -115,6 +115,57 @@ pub fn eval_blocking(template: &str, ext: &[(&str, &Json)], tla: &[(&str, &Json)
     }
 }
 
+/// Checks that `source` is Jsonnet that parses and binds (no unknown variable, no `self`
+/// outside an object, no repeated names); the error names the line and column.
+pub fn check_syntax(source: &str) -> Result<(), String> {
+    use rsjsonnet_lang::program::{AnalyzeError, LoadError};
+    let arena = Arena::new();
+    let mut p = Program::new(&arena);
+    let (span_ctx, _) = p.span_manager_mut().insert_source_context(source.len());
+    let Err(e) = p.load_source(span_ctx, source.as_bytes(), true, "<file>") else { return Ok(()) };
+    let span = match &e {
+        LoadError::Parse(rsjsonnet_lang::parser::ParseError::Expected { span, .. }) => Some(*span),
+        LoadError::Analyze(
+            AnalyzeError::UnknownVariable { span, .. }
+            | AnalyzeError::SelfOutsideObject { self_span: span }
+            | AnalyzeError::SuperOutsideObject { super_span: span }
+            | AnalyzeError::DollarOutsideObject { dollar_span: span }
+            | AnalyzeError::RepeatedLocalName { repeated_span: span, .. }
+            | AnalyzeError::RepeatedFieldName { repeated_span: span, .. }
+            | AnalyzeError::RepeatedParamName { repeated_span: span, .. }
+            | AnalyzeError::PositionalArgAfterNamed { arg_span: span }
+            | AnalyzeError::TextBlockAsImportPath { span }
+            | AnalyzeError::ComputedImportPath { span },
+        ) => Some(*span),
+        _ => None,
+    };
+    let what = match &e {
+        LoadError::Lex(_) => "invalid token",
+        LoadError::Parse(_) => "syntax error",
+        LoadError::Analyze(AnalyzeError::UnknownVariable { .. }) => "unknown variable",
+        LoadError::Analyze(_) => "invalid expression",
+    };
+    let detail = match &e {
+        LoadError::Analyze(AnalyzeError::UnknownVariable { name, .. }) => format!(" `{name}`"),
+        LoadError::Analyze(
+            AnalyzeError::RepeatedLocalName { name, .. }
+            | AnalyzeError::RepeatedFieldName { name, .. }
+            | AnalyzeError::RepeatedParamName { name, .. },
+        ) => format!(" (`{name}` repeated)"),
+        _ => String::new(),
+    };
+    match span {
+        Some(span) => {
+            let (_, start, _) = p.span_manager().get_span(span);
+            let before = &source.as_bytes()[..start.min(source.len())];
+            let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+            let column = start - before.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1) + 1;
+            Err(format!("{line}:{column}: {what}{detail}"))
+        }
+        None => Err(format!("{what}{detail}: {e:?}")),
+    }
+}
+
 /// Renders a Kratos-style template `function(ctx) { … }` on a blocking thread with a deadline.
 pub async fn render(template: String, ctx: Json) -> Result<Option<Json>, String> {
     let job = tokio::task::spawn_blocking(move || eval_blocking(&template, &[], &[("ctx", &ctx)]));
@@ -186,5 +237,16 @@ mod tests {
         assert!(eval_blocking("function(ctx) error 'boom'", &[], &[("ctx", &ctx)]).is_err());
         assert!(eval_blocking("local f(n) = f(n + 1); f(0)", &[], &[]).is_err(), "the stack is bounded");
         assert!(eval_blocking("{", &[], &[]).is_err());
+    }
+
+    #[test]
+    fn lint_names_line_and_column() {
+        assert_eq!(check_syntax("function(ctx) {\n  email: ctx.identity.traits.email,\n}\n"), Ok(()));
+        assert_eq!(
+            check_syntax("function(ctx) {\n  a: ctx.x,\n  b: ctz.y,\n}"),
+            Err("3:6: unknown variable `ctz`".into())
+        );
+        assert_eq!(check_syntax("{\n  a: 1,\n  a: 2,\n}"), Err("3:3: invalid expression (`a` repeated)".into()));
+        assert!(check_syntax("function(ctx) {\n  a: ,\n}").is_err_and(|e| e.starts_with("2:6: syntax error")));
     }
 }

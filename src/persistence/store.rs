@@ -387,60 +387,140 @@ impl Store {
         Ok(())
     }
 
-    /// Applies all pending migrations.
-    pub async fn migrate(&self) -> Result<(), StoreError> {
-        match &self.inner.pool {
-            Pool::Pg(_) => {
-                // Connected here (with TLS as the DSN says), migrated on a blocking thread.
-                let async_conn = super::pg_tls::connect(&self.inner.migrate_url)
-                    .await
-                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-                tokio::task::spawn_blocking(move || {
-                    type Wrapped = diesel_async::async_connection_wrapper::AsyncConnectionWrapper<AsyncPgConnection>;
-                    let mut conn = Wrapped::from(async_conn);
-                    conn.run_pending_migrations(PG_MIGRATIONS)
-                        .map(|_| ())
-                        .map_err(|e| StoreError::Migration(e.to_string()))
-                })
-                .await
-                .map_err(|e| StoreError::Migration(e.to_string()))?
-            }
-            Pool::Sqlite(pool) => {
-                // Through the pool, so that an in-memory database is migrated in place.
-                let mut obj = pool.get().await?;
-                let conn: &mut SqliteConn = &mut obj;
-                conn.spawn_blocking(|conn| {
-                    conn.run_pending_migrations(SQLITE_MIGRATIONS)
-                        .map(|_| ())
-                        .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))
-                })
-                .await
-                .map_err(|e| StoreError::Migration(e.to_string()))
-            }
-        }
+    /// Applies all pending migrations; returns the names of those applied.
+    pub async fn migrate(&self) -> Result<Vec<String>, StoreError> {
+        self.with_harness(|h| h.run_pending()).await
     }
 
-    /// Names of migrations that are not applied yet.
-    pub async fn pending_migrations(&self) -> Result<Vec<String>, StoreError> {
-        let (source, backend) = match self.inner.backend {
-            Backend::Postgres => (PG_MIGRATIONS, Backend::Postgres),
-            Backend::Sqlite => (SQLITE_MIGRATIONS, Backend::Sqlite),
-        };
-        let known: Vec<(String, String)> = match backend {
-            Backend::Postgres => migration_names::<diesel::pg::Pg>(&source),
-            Backend::Sqlite => migration_names::<diesel::sqlite::Sqlite>(&source),
+    /// Reverts the last `steps` applied migrations (newest first); returns their names.
+    pub async fn migrate_down(&self, steps: usize) -> Result<Vec<String>, StoreError> {
+        self.with_harness(move |h| {
+            let mut reverted = Vec::new();
+            for _ in 0..steps {
+                if h.applied()?.is_empty() {
+                    break;
+                }
+                reverted.push(h.revert_last()?);
+            }
+            Ok(reverted)
+        })
+        .await
+    }
+
+    /// Every migration this build knows, oldest first, with whether it is applied.
+    pub async fn migration_status(&self) -> Result<Vec<(String, bool)>, StoreError> {
+        let known: Vec<(String, String)> = match self.inner.backend {
+            Backend::Postgres => migration_names::<diesel::pg::Pg>(&PG_MIGRATIONS),
+            Backend::Sqlite => migration_names::<diesel::sqlite::Sqlite>(&SQLITE_MIGRATIONS),
         };
         let mut pooled = self.get().await?;
         let mut conn = pooled.conn();
+        // No table yet: nothing is applied.
         let applied: Vec<MigrationRow> = on_conn!(&mut conn, c =>
             diesel::sql_query("SELECT version FROM __diesel_schema_migrations").load(c).await
         )
         .unwrap_or_default();
         Ok(known
             .into_iter()
-            .filter(|(version, _)| !applied.iter().any(|a| &a.version == version))
-            .map(|(_, name)| name)
+            .map(|(version, name)| {
+                let done = applied.iter().any(|a| a.version == version);
+                (name, done)
+            })
             .collect())
+    }
+
+    /// Names of migrations that are not applied yet.
+    pub async fn pending_migrations(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self.migration_status().await?.into_iter().filter(|(_, done)| !done).map(|(name, _)| name).collect())
+    }
+
+    /// Runs `job` with this backend's migrations on a blocking thread: PostgreSQL on its own
+    /// connection (with TLS as the DSN says), SQLite through the pool so that an in-memory
+    /// database is migrated in place.
+    async fn with_harness<T, F>(&self, job: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Harness) -> Result<T, String> + Send + 'static,
+    {
+        match &self.inner.pool {
+            Pool::Pg(_) => {
+                let async_conn = super::pg_tls::connect(&self.inner.migrate_url)
+                    .await
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                tokio::task::spawn_blocking(move || {
+                    type Wrapped = diesel_async::async_connection_wrapper::AsyncConnectionWrapper<AsyncPgConnection>;
+                    let mut conn = Wrapped::from(async_conn);
+                    job(&mut Migrations {
+                        conn: &mut conn,
+                        source: || PG_MIGRATIONS,
+                        backend: std::marker::PhantomData::<diesel::pg::Pg>,
+                    })
+                    .map_err(StoreError::Migration)
+                })
+                .await
+                .map_err(|e| StoreError::Migration(e.to_string()))?
+            }
+            Pool::Sqlite(pool) => {
+                let mut obj = pool.get().await?;
+                let conn: &mut SqliteConn = &mut obj;
+                let out = conn
+                    .spawn_blocking(move |conn| {
+                        Ok(job(&mut Migrations {
+                            conn,
+                            source: || SQLITE_MIGRATIONS,
+                            backend: std::marker::PhantomData::<diesel::sqlite::Sqlite>,
+                        }))
+                    })
+                    .await
+                    .map_err(|e| StoreError::Migration(e.to_string()))?;
+                out.map_err(StoreError::Migration)
+            }
+        }
+    }
+}
+
+/// The migration operations the CLI needs, the same for both backends.
+trait Harness {
+    fn run_pending(&mut self) -> Result<Vec<String>, String>;
+    fn revert_last(&mut self) -> Result<String, String>;
+    fn applied(&mut self) -> Result<Vec<String>, String>;
+}
+
+struct Migrations<'c, C, DB> {
+    conn: &'c mut C,
+    /// The embedded migrations (a `const`, made afresh for each use).
+    source: fn() -> EmbeddedMigrations,
+    backend: std::marker::PhantomData<DB>,
+}
+
+impl<C, DB: diesel::backend::Backend> Migrations<'_, C, DB> {
+    /// A migration's name (`2026-11-25-000001_initial`) from its version, as `status` names it.
+    fn name_of(&self, version: &str) -> String {
+        let known = migration_names::<DB>(&(self.source)());
+        known.into_iter().find(|(v, _)| v == version).map_or_else(|| version.to_string(), |(_, name)| name)
+    }
+}
+
+impl<C: MigrationHarness<DB>, DB: diesel::backend::Backend> Harness for Migrations<'_, C, DB> {
+    fn run_pending(&mut self) -> Result<Vec<String>, String> {
+        let done: Vec<String> = self
+            .conn
+            .run_pending_migrations((self.source)())
+            .map_err(|e| e.to_string())?
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        Ok(done.iter().map(|v| self.name_of(v)).collect())
+    }
+
+    fn revert_last(&mut self) -> Result<String, String> {
+        let version = self.conn.revert_last_migration((self.source)()).map_err(|e| e.to_string())?;
+        Ok(self.name_of(&version.to_string()))
+    }
+
+    fn applied(&mut self) -> Result<Vec<String>, String> {
+        let done = self.conn.applied_migrations().map_err(|e| e.to_string())?;
+        Ok(done.iter().map(ToString::to_string).collect())
     }
 }
 

@@ -4,7 +4,8 @@ use crate::harness::bin;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::free_port;
+use crate::both_backends;
+use crate::harness::{Db, TestDb, free_port};
 
 #[test]
 fn typo_in_config_fails_with_one_line() {
@@ -126,6 +127,86 @@ fn migrate_then_serve_without_dev() {
 
     let out = Command::new(bin()).arg("version").output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("tessera {}", env!("CARGO_PKG_VERSION")));
+}
+
+/// `migrate status`, `up` and `down` (also in Kratos' spelling `migrate sql [-e] [--yes] …`).
+async fn migrate_status_up_down(db: Db) {
+    let t = TestDb::new(db).await;
+    let run = |args: &[&str]| {
+        let out = Command::new(bin()).args(args).env("DSN", &t.dsn).stdin(Stdio::null()).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(out.status.success(), "{args:?}: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+        stdout
+    };
+    let states = |stdout: &str| {
+        stdout.lines().map(|l| l.split_whitespace().next().unwrap_or("").to_string()).collect::<Vec<_>>()
+    };
+    let before = run(&["migrate", "status"]);
+    let n = before.lines().count();
+    assert!(n >= 6, "{before}");
+    assert!(states(&before).iter().all(|s| s == "Pending"), "{before}");
+    let applied = run(&["migrate", "sql", "-e", "--yes", "up"]);
+    let after = run(&["migrate", "status"]);
+    let applied_names: Vec<&str> = applied.lines().filter_map(|l| l.strip_prefix("applied  ")).collect();
+    let status_names: Vec<&str> = after.lines().filter_map(|l| l.split_whitespace().nth(1)).collect();
+    assert_eq!(applied_names, status_names, "{applied}");
+    assert!(states(&after).iter().all(|s| s == "Applied"), "{after}");
+    let names: Vec<&str> = after.lines().filter_map(|l| l.split_whitespace().nth(1)).collect();
+    // down reverts the newest first
+    let down = run(&["migrate", "down", "--steps", "2", "--yes"]);
+    assert_eq!(
+        down.lines().collect::<Vec<_>>(),
+        [format!("reverted {}", names[n - 1]), format!("reverted {}", names[n - 2])]
+    );
+    let status = run(&["migrate", "sql", &t.dsn, "status"]);
+    assert_eq!(states(&status)[n - 2..], ["Pending", "Pending"], "{status}");
+    assert!(states(&status)[..n - 2].iter().all(|s| s == "Applied"), "{status}");
+    let up = run(&["migrate", "up", "--yes"]);
+    assert_eq!(up.lines().filter(|l| l.starts_with("applied ")).count(), 2, "{up}");
+    assert_eq!(run(&["migrate", "up", "--yes"]).trim(), "no pending migrations");
+    assert!(states(&run(&["migrate", "status"])).iter().all(|s| s == "Applied"));
+}
+both_backends!(migrate_status_up_down);
+
+/// `jsonnet lint` (and Kratos' `lint lint`): exit 1 naming the file, line and column.
+#[test]
+fn jsonnet_lint() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.jsonnet");
+    let bad = dir.path().join("bad.jsonnet");
+    std::fs::write(&good, "function(ctx) {\n  email: ctx.identity.traits.email,\n}\n").unwrap();
+    std::fs::write(&bad, "function(ctx) {\n  a: ctx.x,\n  b: ctz.y,\n}\n").unwrap();
+    let out = Command::new(bin()).args(["jsonnet", "lint"]).arg(&good).arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("{}: ok", good.display()));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with(&format!("{}: 3:6: unknown variable `ctz`\n", bad.display())), "{stderr}");
+    let out = Command::new(bin()).args(["lint", "lint"]).arg(&good).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// `hashers argon2 calibrate`: the printed section is a configuration `serve` accepts, and its
+/// hash time was measured under the target.
+#[test]
+fn argon2_calibrate_prints_usable_parameters() {
+    let out = Command::new(bin())
+        .args(["hashers", "argon2", "calibrate", "120", "--start-memory", "1MB", "--adjust-memory", "1MB"])
+        .args(["--max-memory", "16MB", "--expected-duration", "20ms", "-r", "1", "--parallelism", "1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("Settled on") && stderr.contains("iterations."), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let table: toml::Table = toml::from_str(&stdout).unwrap();
+    let argon2 = &table["hashers"]["argon2"];
+    assert!(argon2["iterations"].as_integer().unwrap() >= 1, "{stdout}");
+    assert_eq!(argon2["parallelism"].as_integer(), Some(1));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("tessera.toml");
+    std::fs::write(&cfg, format!("dsn = \"memory\"\n{stdout}")).unwrap();
+    let out = Command::new(bin()).args(["config", "check"]).arg(&cfg).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// Upstream-style Kratos configuration files (YAML and JSON) load unchanged: `config check`,
