@@ -384,12 +384,52 @@ impl Default for SessionCookieConfig {
 pub struct WhoamiConfig {
     /// `aal1` or `highest_available`.
     pub required_aal: String,
+    pub tokenizer: TokenizerConfig,
 }
 
 impl Default for WhoamiConfig {
     fn default() -> Self {
-        WhoamiConfig { required_aal: "highest_available".into() }
+        WhoamiConfig { required_aal: "highest_available".into(), tokenizer: TokenizerConfig::default() }
     }
+}
+
+/// `[session.whoami.tokenizer]`: templates for `whoami?tokenize_as=<name>`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct TokenizerConfig {
+    pub templates: std::collections::BTreeMap<String, TokenizerTemplate>,
+}
+
+/// One tokenizer template: a JWT signed with the first key of `jwks_url`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TokenizerTemplate {
+    /// How long a token is valid.
+    #[serde(default = "TokenizerTemplate::default_ttl")]
+    pub ttl: Dur,
+    /// Jsonnet (`file://`, `http(s)://`, `base64://`) mapping `std.extVar('session')` and
+    /// `std.extVar('claims')` to `{claims: {...}}`.
+    #[serde(default)]
+    pub claims_mapper_url: Option<String>,
+    /// The signing keys (`file://`, `http(s)://`, `base64://`): a JWKS or one JWK, with `alg`.
+    pub jwks_url: String,
+    /// `sub`: the identity's `id` or its `external_id`.
+    #[serde(default)]
+    pub subject_source: SubjectSource,
+}
+
+impl TokenizerTemplate {
+    fn default_ttl() -> Dur {
+        Dur(Duration::from_secs(60))
+    }
+}
+
+/// Where a token's `sub` comes from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectSource {
+    #[default]
+    Id,
+    ExternalId,
 }
 
 /// `[hashers]`.

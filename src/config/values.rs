@@ -56,7 +56,7 @@ impl ByteSize {
 impl std::fmt::Display for ByteSize {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let units = [(1u64 << 40, "TB"), (1 << 30, "GB"), (1 << 20, "MB"), (1 << 10, "KB")];
-        match units.iter().find(|(m, _)| self.0 >= *m && self.0 % m == 0) {
+        match units.iter().find(|(m, _)| self.0 >= *m && self.0.is_multiple_of(*m)) {
             Some((m, unit)) => write!(f, "{}{unit}", self.0 / m),
             None => write!(f, "{}B", self.0),
         }

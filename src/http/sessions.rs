@@ -90,6 +90,30 @@ fn whoami_body(state: &AppState, live: &Live) -> String {
     body
 }
 
+/// The whoami body with `tokenized`: the session as a JWT of template `name`.
+async fn tokenized_body(state: &AppState, live: &Live, name: &str) -> Result<String, ApiError> {
+    let Some(template) = state.config.session.whoami.tokenizer.templates.get(name) else {
+        return Err(ApiError::bad_request(format!("Unable to find tokenizer template \"{name}\".")));
+    };
+    let mut session: Json = serde_json::from_str(&whoami_body(state, live)).map_err(|e| Error::internal(&e))?;
+    let issuer = state.config.public_base_url();
+    let request = crate::session::tokenizer::TokenRequest {
+        template_name: name,
+        template,
+        session: &session,
+        session_id: live.session.id,
+        identity_id: live.shared.identity.id,
+        external_id: live.shared.identity.external_id.as_deref(),
+        issuer: &issuer,
+        now: state.clock.now(),
+    };
+    let token = state.sessions.tokenizer.tokenize(&request).await.map_err(Error::from)?;
+    if let Some(o) = session.as_object_mut() {
+        o.insert("tokenized".into(), Json::String(token));
+    }
+    Ok(session.to_string())
+}
+
 const CACHE_FOR: HeaderName = HeaderName::from_static("ory-session-cache-for");
 
 async fn whoami(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
@@ -104,16 +128,17 @@ async fn whoami(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResp
         }
         Err(e) => return Err(e),
     };
-    if let Some(template) = first(&query_pairs(&req), "tokenize_as") {
-        return Err(ApiError::bad_request(format!(
-            "Unable to find tokenize template \"{template}\": session.whoami.tokenizer.templates is not configured."
-        )));
-    }
-    let mut res = HttpResponse::Ok().content_type("application/json").body(whoami_body(&state, &live));
+    let pairs = query_pairs(&req);
+    let tokenize_as = first(&pairs, "tokenize_as").filter(|t| !t.is_empty());
+    let body = match tokenize_as {
+        Some(name) => tokenized_body(&state, &live, name).await?,
+        None => whoami_body(&state, &live),
+    };
+    let mut res = HttpResponse::Ok().content_type("application/json").body(body);
     if let Ok(v) = HeaderValue::from_str(&live.shared.identity.id.to_string()) {
         res.headers_mut().insert(HeaderName::from_static("x-kratos-authenticated-identity-id"), v);
     }
-    if flags.cacheable_sessions {
+    if flags.cacheable_sessions && tokenize_as.is_none() {
         // Seconds until the session expires, capped by the configured maximum (rounded, as
         // upstream prints them).
         let mut left = (live.session.expires_at - state.clock.now()).num_milliseconds().max(0) as f64 / 1000.0;

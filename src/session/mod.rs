@@ -6,6 +6,7 @@ pub mod live;
 pub mod registry;
 mod rules;
 pub mod service;
+pub mod tokenizer;
 pub mod view;
 
 pub use crate::model::session::{Aal, AuthMethod, Device, Session};

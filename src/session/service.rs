@@ -32,6 +32,8 @@ pub struct SessionService {
     pub clock: Clock,
     sealer: crate::seal::Sealer,
     invalidation: Invalidation,
+    /// `whoami?tokenize_as=`: keys, mappers and recent tokens.
+    pub tokenizer: Arc<super::tokenizer::Tokenizer>,
 }
 
 fn write_error(e: WriteError) -> Error {
@@ -54,7 +56,8 @@ impl SessionService {
     ) -> SessionService {
         let secrets = if config.secrets.cookie.is_empty() { &config.secrets.default } else { &config.secrets.cookie };
         let sealer = crate::seal::Sealer::new(secrets, "");
-        SessionService { config, store, persister, registry, clock, sealer, invalidation }
+        let tokenizer = Arc::new(super::tokenizer::Tokenizer::new());
+        SessionService { config, store, persister, registry, clock, sealer, invalidation, tokenizer }
     }
 
     fn lifespan(&self) -> chrono::Duration {

@@ -28,5 +28,6 @@ mod sdk;
 mod selfservice;
 mod sessions;
 mod settings;
+mod tokenizer;
 mod ui;
 mod ui_browser;

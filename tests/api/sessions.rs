@@ -31,7 +31,7 @@ pub async fn new_identity(t: &TestApp, email: &str) -> Identity {
     t.app().state().identities.get(created["id"].as_str().unwrap().parse().unwrap()).await.unwrap()
 }
 
-async fn issue(t: &TestApp, identity: &Identity) -> (tessera::session::Session, String) {
+pub async fn issue(t: &TestApp, identity: &Identity) -> (tessera::session::Session, String) {
     let device = Device {
         id: uuid::Uuid::new_v4(),
         ip_address: Some("192.0.2.1".into()),
