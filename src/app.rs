@@ -33,6 +33,20 @@ pub struct App {
     /// Held so the supervised Janitor lives as long as the servers.
     _janitor: actix::Addr<crate::actors::janitor::Janitor>,
     dispatcher: Option<actix::Addr<crate::courier::dispatcher::Dispatcher>>,
+    upkeep: tokio::task::JoinHandle<()>,
+}
+
+/// Folds recorded histogram samples every few seconds, so they do not pile up between scrapes
+/// (or without any); ends with the app.
+async fn metrics_upkeep(state: std::sync::Weak<AppState>) {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        let Some(state) = state.upgrade() else { return };
+        for m in state.metric_sets() {
+            m.upkeep();
+        }
+        state.http_metrics.upkeep();
+    }
 }
 
 /// The DSN `serve --dev` uses when none is configured.
@@ -238,6 +252,7 @@ impl App {
                     wake,
                     sealer,
                     courier.templates().clone(),
+                    courier.metrics().clone(),
                 )
                 .map_err(|e| anyhow::anyhow!(e))?,
             )
@@ -254,6 +269,7 @@ impl App {
             sessions,
             selfservice,
             courier,
+            http_metrics: Default::default(),
         });
 
         let workers = options.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -273,7 +289,8 @@ impl App {
             .run();
         let servers = vec![public_server.handle(), admin_server.handle()];
         let tasks = vec![tokio::spawn(public_server), tokio::spawn(admin_server)];
-        Ok(App { public_addr, admin_addr, servers, tasks, state, _janitor: janitor, dispatcher })
+        let upkeep = tokio::spawn(metrics_upkeep(std::sync::Arc::downgrade(&state.clone().into_inner())));
+        Ok(App { public_addr, admin_addr, servers, tasks, state, _janitor: janitor, dispatcher, upkeep })
     }
 
     /// `http://<addr>` of the public server.
@@ -294,6 +311,7 @@ impl App {
     /// Graceful shutdown: the courier stops claiming, in-flight requests finish, then the
     /// Persister flushes.
     pub async fn stop(self) {
+        self.upkeep.abort();
         if let Some(d) = &self.dispatcher {
             let _ = d.send(crate::courier::dispatcher::Shutdown).await;
         }

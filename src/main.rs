@@ -346,6 +346,7 @@ async fn courier_watch(config: Config) -> Result<(), String> {
         wake,
         tessera::courier::Sealer::from_secrets(&config.secrets),
         tessera::courier::template::Templates::new(std::sync::Arc::new(config.courier.clone())),
+        tessera::telemetry::metrics::Metrics::default(),
     )?;
     tracing::info!("courier: watching for queued messages");
     wait_for_signal().await;

@@ -38,6 +38,19 @@ impl<V> std::ops::Deref for Entry<V> {
 type Loading<V> = Arc<OnceCell<Option<Arc<Entry<V>>>>>;
 type OnLeave<K, V> = Box<dyn Fn(&K, &V) + Send + Sync>;
 
+/// A registry's numbers at one moment (for metrics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RegistryStats {
+    /// Entries live now.
+    pub live: u64,
+    /// Loads from the store (activations).
+    pub activations: u64,
+    /// Entries pushed out because the registry was full.
+    pub evictions: u64,
+    /// Entries passivated after their idle timeout.
+    pub passivations: u64,
+}
+
 /// Live actors by key.
 pub struct Registry<K, V> {
     live: DashMap<K, Arc<Entry<V>>>,
@@ -46,6 +59,8 @@ pub struct Registry<K, V> {
     idle: Duration,
     epoch: Instant,
     activations: AtomicU64,
+    evictions: AtomicU64,
+    passivations: AtomicU64,
     on_leave: Option<OnLeave<K, V>>,
 }
 
@@ -63,6 +78,8 @@ where
             idle,
             epoch: Instant::now(),
             activations: AtomicU64::new(0),
+            evictions: AtomicU64::new(0),
+            passivations: AtomicU64::new(0),
             on_leave: None,
         }
     }
@@ -138,8 +155,10 @@ where
             .take(EVICTION_SAMPLE)
             .min_by_key(|e| e.value().last_used.load(Ordering::Relaxed))
             .map(|e| e.key().clone());
-        if let Some(v) = victim {
-            self.remove(&v);
+        if let Some(v) = victim
+            && self.remove(&v)
+        {
+            self.evictions.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -179,7 +198,9 @@ where
             .filter(|e| now.saturating_sub(e.value().last_used.load(Ordering::Relaxed)) >= idle)
             .map(|e| e.key().clone())
             .collect();
-        keys.iter().filter(|k| self.remove(k)).count()
+        let n = keys.iter().filter(|k| self.remove(k)).count();
+        self.passivations.fetch_add(n as u64, Ordering::Relaxed);
+        n
     }
 
     /// Number of live entries.
@@ -195,6 +216,16 @@ where
     /// How many loads activation has run (each one is a store read).
     pub fn activations(&self) -> u64 {
         self.activations.load(Ordering::Relaxed)
+    }
+
+    /// What the registry did so far.
+    pub fn stats(&self) -> RegistryStats {
+        RegistryStats {
+            live: self.live.len() as u64,
+            activations: self.activations.load(Ordering::Relaxed),
+            evictions: self.evictions.load(Ordering::Relaxed),
+            passivations: self.passivations.load(Ordering::Relaxed),
+        }
     }
 }
 

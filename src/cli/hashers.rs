@@ -216,9 +216,9 @@ mod tests {
         };
         let mut lines = Vec::new();
         let c = search(&base, &args, &mut |l| lines.push(l))?;
-        // Just under the target, unless even the cheapest parameters are slower (a loaded machine).
-        let cheapest = c.memory.0 <= 1 << 20 && c.iterations == 1;
-        assert!(c.took < Duration::from_millis(15) || cheapest, "{c:?}");
+        // Just under the target, unless one iteration measured slower (a loaded machine: the
+        // search stops at one iteration).
+        assert!(c.took < Duration::from_millis(15) || c.iterations == 1, "{c:?}");
         assert!(c.memory.0 >= 1 << 20 && c.memory.0 <= 64 << 20, "{c:?}");
         assert!(c.iterations >= 1);
         assert!(c.concurrent >= 1);

@@ -43,6 +43,8 @@ struct Shared {
     wake: Arc<Notify>,
     /// When stale `processing` messages were last looked for.
     last_stale_check: std::sync::Mutex<Option<std::time::Instant>>,
+    /// The courier's metrics (`tessera_courier_*`).
+    metrics: crate::telemetry::metrics::Metrics,
 }
 
 /// The dispatcher actor.
@@ -195,7 +197,16 @@ async fn drain(shared: &Arc<Shared>) -> Result<(), crate::persistence::StoreErro
 async fn deliver(shared: &Shared, m: MessageRow) -> rows::Attempt {
     let channel = m.channel.clone().unwrap_or_else(|| "email".into());
     if let Some(limit) = shared.limits.get(&channel) {
+        let asked = std::time::Instant::now();
         limit.until_ready().await;
+        shared
+            .metrics
+            .histogram(
+                "tessera_courier_channel_wait_seconds",
+                "time a message waited for its channel's rate limit",
+                &[("channel", channel.clone())],
+            )
+            .record(asked.elapsed().as_secs_f64());
     }
     let smtp = shared.smtp.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let outcome = match (channel.as_str(), &smtp) {
@@ -237,6 +248,12 @@ async fn deliver(shared: &Shared, m: MessageRow) -> rows::Attempt {
             (QUEUED, Some(now + chrono::Duration::from_std(wait).unwrap_or_default()))
         }
     };
+    let counted = match status {
+        SENT => "sent",
+        ABANDONED => "abandoned",
+        _ => "retried",
+    };
+    super::count_message(&shared.metrics, &channel, counted);
     if let Err(e) = &outcome {
         // The error text comes from the transport; it never contains the message body.
         tracing::warn!(message_id = %m.id.0, attempt = send_count, error = %e.message, "courier: delivery failed");
@@ -320,6 +337,7 @@ async fn record(shared: &Shared, attempt: rows::Attempt) {
 }
 
 /// Starts the dispatcher under a supervisor.
+#[allow(clippy::too_many_arguments)]
 pub fn start(
     store: Store,
     persister: Persister,
@@ -328,6 +346,7 @@ pub fn start(
     wake: Arc<Notify>,
     sealer: super::Sealer,
     templates: Templates,
+    metrics: crate::telemetry::metrics::Metrics,
 ) -> Result<Addr<Dispatcher>, String> {
     let mut http = HashMap::new();
     for c in &config.channels {
@@ -361,6 +380,7 @@ pub fn start(
         sealer,
         wake,
         last_stale_check: std::sync::Mutex::new(None),
+        metrics,
     });
     Ok(Supervisor::start(move |_| Dispatcher { shared, polling: false, again: false }))
 }

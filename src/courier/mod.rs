@@ -134,6 +134,18 @@ pub struct Courier {
     wake: Arc<tokio::sync::Notify>,
     templates: template::Templates,
     sealer: Sealer,
+    metrics: crate::telemetry::metrics::Metrics,
+}
+
+/// Counts messages by channel and what happened to them (`queued`, `sent`, `retried`, `abandoned`).
+pub(crate) fn count_message(metrics: &crate::telemetry::metrics::Metrics, channel: &str, status: &'static str) {
+    metrics
+        .counter(
+            "tessera_courier_messages_total",
+            "messages by channel: queued, sent, retried (a failed attempt that will be retried) and abandoned",
+            &[("channel", channel.to_string()), ("status", status.to_string())],
+        )
+        .increment(1);
 }
 
 impl Courier {
@@ -147,7 +159,16 @@ impl Courier {
         sealer: Sealer,
     ) -> Courier {
         let templates = template::Templates::new(config);
-        Courier { store, persister, clock, wake, templates, sealer }
+        let metrics = crate::telemetry::metrics::Metrics::new(&[(
+            "tessera_courier_channel_wait_seconds",
+            &crate::telemetry::metrics::LATENCY_BUCKETS,
+        )]);
+        Courier { store, persister, clock, wake, templates, sealer, metrics }
+    }
+
+    /// Message counts and channel waits (`tessera_courier_*`), shared with the dispatcher.
+    pub fn metrics(&self) -> &crate::telemetry::metrics::Metrics {
+        &self.metrics
     }
 
     /// The templates (their parsed forms are shared with the dispatcher).
@@ -190,6 +211,7 @@ impl Courier {
     pub async fn enqueue(&self, m: NewMessage) -> Result<Uuid, Error> {
         let now = self.clock.now();
         let id = Uuid::new_v4();
+        let channel = m.channel.clone();
         let row = MessageRow {
             id: Id(id),
             kind: m.kind.code(),
@@ -210,6 +232,7 @@ impl Courier {
             .await
             .map_err(|e| Error::internal(&e))?;
         self.wake.notify_one();
+        count_message(&self.metrics, &channel, "queued");
         Ok(id)
     }
 

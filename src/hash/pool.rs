@@ -31,6 +31,9 @@ struct Inner {
     in_flight: AtomicUsize,
     peak: AtomicUsize,
     completed: AtomicU64,
+    metrics: crate::telemetry::metrics::Metrics,
+    /// Time from asking for a worker to getting one.
+    queue_wait: metrics::Histogram,
 }
 
 /// How new passwords are hashed.
@@ -44,6 +47,15 @@ impl HashPool {
     pub fn new(config: &HashersConfig) -> Result<HashPool, HashError> {
         let hasher = Hasher::from_config(config)?;
         let workers = resolve_workers(config)?;
+        let metrics = crate::telemetry::metrics::Metrics::new(&[(
+            "tessera_hash_queue_wait_seconds",
+            &crate::telemetry::metrics::LATENCY_BUCKETS,
+        )]);
+        let queue_wait = metrics.histogram(
+            "tessera_hash_queue_wait_seconds",
+            "time a hash or verification waited for a worker",
+            &[],
+        );
         Ok(HashPool {
             inner: Arc::new(Inner {
                 hasher,
@@ -54,6 +66,8 @@ impl HashPool {
                 in_flight: AtomicUsize::new(0),
                 peak: AtomicUsize::new(0),
                 completed: AtomicU64::new(0),
+                metrics,
+                queue_wait,
             }),
         })
     }
@@ -108,6 +122,11 @@ impl HashPool {
         self.inner.completed.load(Ordering::SeqCst)
     }
 
+    /// Queue waits (`tessera_hash_queue_wait_seconds`).
+    pub fn metrics(&self) -> &crate::telemetry::metrics::Metrics {
+        &self.inner.metrics
+    }
+
     /// The most hashes ever computed at once by this pool (never above [`HashPool::workers`]).
     pub fn peak_in_flight(&self) -> usize {
         self.inner.peak.load(Ordering::SeqCst)
@@ -120,10 +139,12 @@ impl HashPool {
         F: FnOnce(&Inner) -> Result<T, HashError> + Send + 'static,
     {
         let acquire = Arc::clone(&self.inner.permits).acquire_owned();
+        let asked = std::time::Instant::now();
         let permit = tokio::time::timeout(self.inner.queue_timeout, acquire)
             .await
             .map_err(|_| HashError::Busy)?
             .map_err(|_| HashError::Internal("the hash pool is closed".into()))?;
+        self.inner.queue_wait.record(asked.elapsed().as_secs_f64());
         let inner = Arc::clone(&self.inner);
         let task = tokio::task::spawn_blocking(move || {
             let _permit = permit;

@@ -130,6 +130,7 @@ pub fn public_app(
         .configure(courier::public_routes)
         .default_service(web::to(not_found))
         .wrap(ErrorHandlers::new().default_handler(envelope))
+        .wrap_fn(metrics_layer)
         .wrap_fn(|req, srv| {
             let is_get = req.method() == Method::GET;
             let fut = srv.call(req);
@@ -144,6 +145,60 @@ pub fn public_app(
         .wrap_fn(request_id_layer)
         // Outermost: a preflight is answered before anything else looks at the request.
         .wrap(actix_web::middleware::Condition::new(cors.enabled, cors_layer(&cors)))
+}
+
+/// Records Kratos' HTTP metrics for every request a route answered (unmatched paths are not
+/// counted, as in Kratos): duration, status, method, route pattern, request and response size.
+fn metrics_layer<S, B>(
+    req: ServiceRequest,
+    srv: &S,
+) -> impl std::future::Future<Output = Result<ServiceResponse<B>, actix_web::Error>> + use<S, B>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: actix_web::body::MessageBody,
+{
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
+    let request_bytes = request_size(&req);
+    let fut = srv.call(req);
+    async move {
+        let res = fut.await?;
+        if let Some(pattern) = res.request().match_pattern()
+            && let Some(state) = res.request().app_data::<web::Data<AppState>>()
+        {
+            let response_bytes = match res.response().body().size() {
+                actix_web::body::BodySize::Sized(n) => n,
+                _ => 0,
+            };
+            state.http_metrics.observe(
+                method.as_str(),
+                res.status().as_u16(),
+                &pattern,
+                started.elapsed().as_secs_f64(),
+                request_bytes,
+                response_bytes,
+            );
+        }
+        Ok(res)
+    }
+}
+
+/// promhttp's estimate of a request's size: URL, method, protocol, headers, host and body length.
+fn request_size(req: &ServiceRequest) -> u64 {
+    let headers: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
+    let proto = format!("{:?}", req.version()).len();
+    let body = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    (req.uri().to_string().len()
+        + req.method().as_str().len()
+        + proto
+        + headers
+        + req.connection_info().host().len()
+        + body) as u64
 }
 
 /// `serve.public.cors` as actix-cors applies it, with rs/cors' semantics as Kratos uses it:
@@ -213,6 +268,7 @@ pub fn admin_app(
         .configure(courier::admin_routes)
         .default_service(web::to(not_found))
         .wrap(ErrorHandlers::new().default_handler(envelope))
+        .wrap_fn(metrics_layer)
         .wrap_fn(move |req, srv| {
             if !admin_key_ok(&config, &req) {
                 let refused = ApiError::unauthorized("A valid admin API key is required (Authorization: Bearer <key>)");

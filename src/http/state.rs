@@ -18,6 +18,20 @@ pub struct AppState {
     pub sessions: crate::session::SessionService,
     pub selfservice: crate::selfservice::SelfService,
     pub courier: crate::courier::Courier,
+    /// Kratos' HTTP request families, for both servers.
+    pub http_metrics: crate::telemetry::metrics::HttpMetrics,
+}
+
+impl AppState {
+    /// Every component's recorder (rendered together; also kept folded by the upkeep task).
+    pub fn metric_sets(&self) -> [&crate::telemetry::metrics::Metrics; 4] {
+        [
+            self.persister.metrics(),
+            self.identities.hashes.metrics(),
+            self.courier.metrics(),
+            self.selfservice.services.brute_force.metrics(),
+        ]
+    }
 }
 
 /// Which server a route table is for.

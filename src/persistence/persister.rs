@@ -217,6 +217,9 @@ struct Shared {
     injected_panic: AtomicBool,
     /// This instance, as named in the change notices it sends.
     instance: Uuid,
+    metrics: crate::telemetry::metrics::Metrics,
+    batch_size: metrics::Histogram,
+    commit_seconds: metrics::Histogram,
 }
 
 impl Shared {
@@ -254,6 +257,14 @@ impl Persister {
     /// Starts the Persister actor under a supervisor on the current arbiter.
     pub fn start(store: Store, config: PersistenceConfig) -> Persister {
         let capacity = config.buffer_size.max(1);
+        let metrics = crate::telemetry::metrics::Metrics::new(&[
+            ("tessera_persister_batch_size", &crate::telemetry::metrics::COUNT_BUCKETS),
+            ("tessera_persister_commit_seconds", &crate::telemetry::metrics::LATENCY_BUCKETS),
+        ]);
+        let batch_size =
+            metrics.histogram("tessera_persister_batch_size", "writes committed together in one transaction", &[]);
+        let commit_seconds =
+            metrics.histogram("tessera_persister_commit_seconds", "time to commit one batch, retries included", &[]);
         let shared = Arc::new(Shared {
             store,
             config,
@@ -268,6 +279,9 @@ impl Persister {
             injected_down: AtomicBool::new(false),
             injected_panic: AtomicBool::new(false),
             instance: Uuid::new_v4(),
+            metrics,
+            batch_size,
+            commit_seconds,
         });
         let for_actor = shared.clone();
         let actor = Supervisor::start(move |_| PersisterActor { shared: for_actor, flush: None });
@@ -379,6 +393,11 @@ impl Persister {
         }
         self.shared.room.close();
         self.flush().await;
+    }
+
+    /// Batch sizes and commit latency (`tessera_persister_*`).
+    pub fn metrics(&self) -> &crate::telemetry::metrics::Metrics {
+        &self.shared.metrics
     }
 
     /// Operations buffered and not yet committed.
@@ -540,7 +559,10 @@ async fn flush_batch(shared: &Shared) {
     if shared.injected_panic.swap(false, Ordering::AcqRel) {
         panic!("injected flush-loop failure");
     }
+    let started = Instant::now();
     let results = commit_with_retry(shared, &batch).await;
+    shared.commit_seconds.record(started.elapsed().as_secs_f64());
+    shared.batch_size.record(batch.len() as f64);
     let mut released = 0;
     {
         let mut buf = shared.lock();

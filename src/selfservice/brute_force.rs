@@ -26,6 +26,7 @@ pub struct BruteForce {
     sends: SendLimitsConfig,
     store: Store,
     clock: Clock,
+    metrics: crate::telemetry::metrics::Metrics,
 }
 
 fn id_key(identifier: &str) -> String {
@@ -67,19 +68,41 @@ fn dur(d: std::time::Duration) -> chrono::Duration {
 impl BruteForce {
     /// Counters over `store`.
     pub fn new(config: BruteForceConfig, sends: SendLimitsConfig, store: Store, clock: Clock) -> BruteForce {
-        BruteForce { config, sends, store, clock }
+        BruteForce { config, sends, store, clock, metrics: Default::default() }
+    }
+
+    /// Refusals by kind (`tessera_brute_force_lockouts_total`).
+    pub fn metrics(&self) -> &crate::telemetry::metrics::Metrics {
+        &self.metrics
+    }
+
+    fn count_refusal(&self, verdict: &Verdict, kind: &'static str) {
+        if matches!(verdict, Verdict::Locked(_)) {
+            self.metrics
+                .counter(
+                    "tessera_brute_force_lockouts_total",
+                    "attempts refused because their bucket is locked: password (identifier or client \
+                     address), second_factor, send (messages to an address or from a client)",
+                    &[("kind", kind.to_string())],
+                )
+                .increment(1);
+        }
     }
 
     /// Reserves an attempt for `identifier` from `ip`.
     pub async fn reserve(&self, identifier: &str, ip: Option<&str>) -> Result<Verdict, StoreError> {
-        self.reserve_attempt(id_key(identifier), Some(ip)).await
+        let verdict = self.reserve_attempt(id_key(identifier), Some(ip)).await?;
+        self.count_refusal(&verdict, "password");
+        Ok(verdict)
     }
 
     /// Reserves a second-factor attempt (TOTP, lookup secret, WebAuthn at aal2) of a signed-in
     /// identity: its own bucket (password identifiers never share it). The caller already
     /// proved a first factor, so the client address is not counted.
     pub async fn reserve_second_factor(&self, identity: uuid::Uuid) -> Result<Verdict, StoreError> {
-        self.reserve_attempt(second_factor_key(identity), None).await
+        let verdict = self.reserve_attempt(second_factor_key(identity), None).await?;
+        self.count_refusal(&verdict, "second_factor");
+        Ok(verdict)
     }
 
     /// One attempt in the bucket `key` (limited like an identifier's) and, when `client` is
@@ -115,7 +138,9 @@ impl BruteForce {
         let window = dur(self.sends.window.0);
         let buckets =
             [(send_address_key(address), self.sends.max_per_address), (send_ip_key(client(ip)), self.sends.max_per_ip)];
-        self.reserve_in(buckets.to_vec(), self.sends.window.0, move |_| now + window).await
+        let verdict = self.reserve_in(buckets.to_vec(), self.sends.window.0, move |_| now + window).await?;
+        self.count_refusal(&verdict, "send");
+        Ok(verdict)
     }
 
     /// Raises each bucket by one in one transaction; locked if any bucket is over its limit.

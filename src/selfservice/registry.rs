@@ -265,6 +265,11 @@ impl FlowRegistry {
         self.inner.live.activations()
     }
 
+    /// Live flow actors, activations, evictions and passivations (for metrics).
+    pub fn stats(&self) -> crate::actors::registry::RegistryStats {
+        self.inner.live.stats()
+    }
+
     /// Passivates every flow (tests: later steps must reload from the store).
     #[doc(hidden)]
     pub fn passivate_all(&self) {

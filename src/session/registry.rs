@@ -198,4 +198,9 @@ impl SessionRegistry {
     pub fn store_reads(&self) -> u64 {
         self.inner.by_token.activations()
     }
+
+    /// Live session actors, activations, evictions and passivations (for metrics).
+    pub fn stats(&self) -> crate::actors::registry::RegistryStats {
+        self.inner.by_token.stats()
+    }
 }

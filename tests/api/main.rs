@@ -16,6 +16,7 @@ mod hash_vectors;
 mod health;
 mod hooks;
 mod identities;
+mod metrics;
 mod mfa;
 mod oidc;
 mod ownpg;

@@ -1,4 +1,6 @@
-//! Logging through `tracing`, configured by `[log]`.
+//! Logging through `tracing`, configured by `[log]`, and Prometheus metrics ([`metrics`]).
+
+pub mod metrics;
 
 use crate::config::{LogConfig, LogFormat, LogLevel};
 use tracing::Level;
