@@ -220,6 +220,7 @@ impl App {
                 clock.clone(),
             ),
             hooks: crate::selfservice::hook::HookRunner::new(config.clone(), sessions.clone()),
+            hydra: Default::default(),
         };
         let selfservice = crate::selfservice::SelfService {
             services,

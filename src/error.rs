@@ -134,6 +134,11 @@ pub enum Error {
     #[error("the web hook failed: {0}")]
     Upstream(String),
     /// A failure inside tessera; the cause is logged, never sent.
+    /// The OAuth2 provider (Hydra) failed (`server`: 500, else 400); `status_code` and `hint`
+    /// come from its answer, when there was one.
+    #[error("OAuth2 provider: {reason}")]
+    OAuth2Provider { server: bool, reason: String, status_code: Option<u16>, hint: Option<String> },
+
     #[error("internal error: {0}")]
     Internal(String),
     /// A dependency (the database) is unavailable.

@@ -126,7 +126,11 @@ pub fn return_to_forbidden(url: &str) -> String {
 pub const INVALID_CONFIGURATION_MESSAGE: &str = "The services failed to load its configuration";
 /// Reasons of `invalid_configuration`.
 pub const LOGIN_CHALLENGE_UNSUPPORTED: &str =
-    "refusing to parse login_challenge query parameter because oauth2_provider.url is not configured";
+    "refusing to parse login_challenge query parameter because oauth2_provider.url is invalid or unset";
+/// Reasons of OAuth2 provider (Hydra) failures.
+pub const OAUTH2_GET_LOGIN_REQUEST: &str = "Unable to get OAuth 2.0 Login Challenge.";
+pub const OAUTH2_ACCEPT_LOGIN_REQUEST: &str = "Unable to accept OAuth 2.0 Login Challenge.";
+pub const LOGIN_CHALLENGE_EMPTY: &str = "the login_challenge parameter is present but empty";
 pub const NO_VERIFIABLE_ADDRESS: &str = "A misconfiguration prevents login. Expected to find a verification address but this identity does not have one assigned.";
 
 /// Message and reason of a web hook that timed out.

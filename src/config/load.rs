@@ -533,8 +533,8 @@ mod tests {
             [serve.public.cors]
             enabled = true
             allowed_origins = ["https://*.example.org"]
-            [oauth2_provider]
-            url = "http://127.0.0.1:1/"
+            [tracing]
+            provider = "jaeger"
             [selfservice.flows.login]
             ui_url = "http://localhost/login"
             [selfservice.flows.settings]
@@ -556,7 +556,7 @@ mod tests {
         assert_eq!(loaded.config.hashers.argon2.memory.0, 64 << 20);
         assert_eq!(loaded.config.persistence.flush_interval.0, Duration::from_millis(20));
         assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
-        assert!(loaded.warnings.iter().any(|w| w.contains("`oauth2_provider`")), "{:?}", loaded.warnings);
+        assert!(loaded.warnings.iter().any(|w| w.contains("`tracing`")), "{:?}", loaded.warnings);
         assert!(loaded.config.serve.public.cors.enabled);
         assert!(loaded.config.serve.public.cors.allows("https://app.example.org"));
         assert_eq!(loaded.config.selfservice.flows.login.ui_url, "http://localhost/login");

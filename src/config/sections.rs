@@ -28,6 +28,8 @@ pub struct Config {
     pub cookies: CookiesConfig,
     pub security: SecurityConfig,
     pub feature_flags: FeatureFlags,
+    /// Ory Hydra's admin API for `login_challenge`.
+    pub oauth2_provider: OAuth2ProviderConfig,
     /// tessera's own: the bundled self-service UI.
     pub ui: UiConfig,
     /// A recognisable revision, shown by `/admin/health/config`.
@@ -39,6 +41,37 @@ pub struct Config {
     /// `/admin/health/config` when no `revision` is set.
     #[serde(skip)]
     pub digest: String,
+}
+
+/// `[oauth2_provider]`: the OAuth2 provider (Ory Hydra) whose login requests
+/// (`login_challenge`) this server answers.
+#[derive(Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct OAuth2ProviderConfig {
+    /// Hydra's admin API base URL; unset (or empty) = no provider.
+    pub url: Option<String>,
+    /// Headers sent with every request to it (e.g. an API key).
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// A login flow's `return_to` becomes the provider's `request_url`.
+    pub override_return_to: bool,
+}
+
+impl OAuth2ProviderConfig {
+    /// The admin URL, when one is configured.
+    pub fn url(&self) -> Option<&str> {
+        self.url.as_deref().filter(|u| !u.trim().is_empty())
+    }
+}
+
+/// Header values may be credentials: only their names are shown.
+impl std::fmt::Debug for OAuth2ProviderConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuth2ProviderConfig")
+            .field("url", &self.url.as_deref().map(redact_url))
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("override_return_to", &self.override_return_to)
+            .finish()
+    }
 }
 
 /// `[ui]`: the bundled self-service UI under `/ui/` on the public port. Off unless enabled
@@ -303,6 +336,7 @@ impl std::fmt::Debug for Config {
             .field("cookies", &self.cookies)
             .field("security", &self.security)
             .field("feature_flags", &self.feature_flags)
+            .field("oauth2_provider", &self.oauth2_provider)
             .field("dev", &self.dev)
             .finish()
     }

@@ -288,6 +288,18 @@ impl From<Error> for ApiError {
                 ApiError::new(S::GATEWAY_TIMEOUT, text::UPSTREAM_TIMEOUT_MESSAGE).with_reason(text::UPSTREAM_TIMEOUT)
             }
             Error::Upstream(reason) => ApiError::new(S::BAD_GATEWAY, text::UPSTREAM_MESSAGE).with_reason(reason),
+            Error::OAuth2Provider { server, reason, status_code, hint } => {
+                let status = if server { S::INTERNAL_SERVER_ERROR } else { S::BAD_REQUEST };
+                let mut details = Map::new();
+                if let Some(code) = status_code {
+                    details.insert("status_code".into(), json!(code));
+                }
+                if let Some(hint) = hint {
+                    details.insert("oauth2_error_hint".into(), json!(hint));
+                }
+                let e = ApiError::for_status(status).with_reason(reason);
+                if details.is_empty() { e } else { e.with_details(Json::Object(details)) }
+            }
             Error::Internal(cause) => {
                 tracing::error!(error = %cause, "internal error");
                 ApiError::for_status(S::INTERNAL_SERVER_ERROR)

@@ -162,6 +162,7 @@ async fn fedcm_token(state: web::Data<AppState>, req: HttpRequest, payload: web:
     let flow = match login::init(svc(&state), FlowType::Browser, &info, login::InitParams::default(), csrf_real).await {
         Ok(Init::Created { flow, .. }) => *flow,
         Ok(Init::SignedIn(to)) => return HttpResponse::SeeOther().insert_header((header::LOCATION, to)).finish(),
+        Ok(Init::Found(to)) => return HttpResponse::Found().insert_header((header::LOCATION, to)).finish(),
         Err(e) => return respond(&state, &req, false, e).await,
     };
     let mut submit_body =

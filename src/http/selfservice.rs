@@ -159,7 +159,9 @@ async fn create(state: web::Data<AppState>, req: HttpRequest, kind: FlowKind, fl
         }
         FlowKind::Recovery => {
             match recovery::init(svc(&state), flow_type, &info, get("return_to").as_deref(), csrf_real.clone()).await {
-                Ok(recovery::Init::Created(flow)) => Ok(Init::Created { flow, exchange_code: None }),
+                Ok(recovery::Init::Created(flow)) => {
+                    Ok(Init::Created { flow, exchange_code: None, oauth2_login_request: None })
+                }
                 Ok(recovery::Init::SignedIn(to)) => {
                     return HttpResponse::Found().insert_header((header::LOCATION, to)).finish();
                 }
@@ -169,7 +171,7 @@ async fn create(state: web::Data<AppState>, req: HttpRequest, kind: FlowKind, fl
         FlowKind::Verification => {
             verification::init(svc(&state), flow_type, &info, get("return_to").as_deref(), csrf_real.clone())
                 .await
-                .map(|flow| Init::Created { flow: Box::new(flow), exchange_code: None })
+                .map(|flow| Init::Created { flow: Box::new(flow), exchange_code: None, oauth2_login_request: None })
         }
         FlowKind::Settings => {
             if info.session.is_none() && flow_type == FlowType::Browser && !info.is_json {
@@ -185,19 +187,28 @@ async fn create(state: web::Data<AppState>, req: HttpRequest, kind: FlowKind, fl
                 Err(Error::Aal2Required { redirect }) if flow_type == FlowType::Browser && !info.is_json => {
                     return HttpResponse::SeeOther().insert_header((header::LOCATION, redirect)).finish();
                 }
-                created => created.map(|flow| Init::Created { flow: Box::new(flow), exchange_code: None }),
+                created => created.map(|flow| Init::Created {
+                    flow: Box::new(flow),
+                    exchange_code: None,
+                    oauth2_login_request: None,
+                }),
             }
         }
     };
-    let (flow, exchange_code) = match created {
-        Ok(Init::Created { flow, exchange_code }) => (*flow, exchange_code),
+    let (flow, exchange_code, oauth2_login_request) = match created {
+        Ok(Init::Created { flow, exchange_code, oauth2_login_request }) => (*flow, exchange_code, oauth2_login_request),
         Ok(Init::SignedIn(to)) => return HttpResponse::SeeOther().insert_header((header::LOCATION, to)).finish(),
+        Ok(Init::Found(to)) => return HttpResponse::Found().insert_header((header::LOCATION, to)).finish(),
         Err(e) => return respond(&state, &req, flow_type == FlowType::Api, e).await,
     };
     let mut res = if flow_type == FlowType::Browser && !info.is_json {
         ui_redirect(svc(&state).ui_url(kind), flow.id, StatusCode::SEE_OTHER)
     } else {
-        json_response(StatusCode::OK, &flow_json(&flow, None, exchange_code.as_deref()))
+        let mut body = flow_json(&flow, None, exchange_code.as_deref());
+        if let (Some(lr), Some(o)) = (oauth2_login_request, body.as_object_mut()) {
+            o.insert("oauth2_login_request".into(), lr);
+        }
+        json_response(StatusCode::OK, &body)
     };
     if flow_type == FlowType::Browser && new_cookie {
         let _ = res.add_cookie(&csrf_cookie(&state.config, &csrf_real));
@@ -314,7 +325,15 @@ pub(super) async fn flow_for_client(
     if flow.is_expired(state.clock.now()) {
         return Err(flow_gone(state, &flow).into());
     }
-    Ok(Ok(flow_json(&flow, None, None)))
+    let mut body = flow_json(&flow, None, None);
+    // A flow the OAuth2 provider started shows its login request, as the provider has it now.
+    if let Some(challenge) = flow.data.oauth2_login_challenge.as_deref() {
+        let lr = svc(state).hydra.login_request(&state.config, challenge).await?;
+        if let Some(o) = body.as_object_mut() {
+            o.insert("oauth2_login_request".into(), lr.raw);
+        }
+    }
+    Ok(Ok(body))
 }
 
 /// 410 for an expired flow that is read (or that a provider sends the browser back to):
@@ -665,10 +684,14 @@ fn render_done(state: &AppState, info: &RequestInfo, done: Done) -> HttpResponse
                     &json!({"session_token": token, "session": session, "continue_with": continue_with}),
                 )
             } else if !aal_ok {
-                let to = ss::redirect::aal2_login_url(
+                let mut to = ss::redirect::aal2_login_url(
                     &state.config,
                     ss::redirect::return_to_of(&done.flow.request_url).as_deref(),
                 );
+                // The OAuth2 provider's login request is accepted after the second factor.
+                if let Some(c) = &done.flow.data.oauth2_login_challenge {
+                    to = ss::redirect::with_query(&to, "login_challenge", c);
+                }
                 if info.is_json {
                     ApiError::from(Error::LocationChangeRequired { to }).error_response_owned()
                 } else {
@@ -718,11 +741,7 @@ fn render_done(state: &AppState, info: &RequestInfo, done: Done) -> HttpResponse
 }
 
 fn aal_satisfied(state: &AppState, session: &crate::session::Session, identity: &crate::identity::Identity) -> bool {
-    let available = crate::session::registry::available_aal(
-        identity,
-        crate::selfservice::strategy::code::second_factor(&state.config),
-    );
-    crate::session::satisfies(&state.config.session.whoami.required_aal, session.aal, available)
+    state.selfservice.services.aal_satisfied(session, identity)
 }
 
 trait OwnedErrorResponse {

@@ -20,6 +20,7 @@ pub mod errors;
 pub mod flow;
 pub mod form;
 pub mod hook;
+pub mod hydra;
 pub mod outbox;
 pub mod redirect;
 pub mod registry;

@@ -114,6 +114,25 @@ pub fn aal2_login_url(config: &Config, return_to: Option<&str>) -> String {
     redirect
 }
 
+/// Sets each `key=value` in a URL's query, replacing values the key had.
+pub fn with_query_set(url: &str, set: &[(&str, String)]) -> String {
+    if set.is_empty() {
+        return url.to_string();
+    }
+    match Url::parse(url) {
+        Ok(mut u) => {
+            let kept: Vec<(String, String)> = u
+                .query_pairs()
+                .filter(|(k, _)| !set.iter().any(|(s, _)| s == k))
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            u.query_pairs_mut().clear().extend_pairs(kept).extend_pairs(set.iter().map(|(k, v)| (*k, v.as_str())));
+            u.to_string()
+        }
+        Err(_) => url.to_string(),
+    }
+}
+
 /// Appends `key=value` to a URL's query.
 pub fn with_query(url: &str, key: &str, value: &str) -> String {
     match Url::parse(url) {

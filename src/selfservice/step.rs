@@ -118,9 +118,13 @@ pub enum Init {
     Created {
         flow: Box<Flow>,
         exchange_code: Option<String>,
+        /// The OAuth2 provider's login request (`oauth2_login_request`), fetched for this answer.
+        oauth2_login_request: Option<Json>,
     },
-    /// Already signed in (browser): go here.
+    /// Already signed in (browser): go here (303).
     SignedIn(String),
+    /// Go here (302): a registration the OAuth2 provider wants re-authenticated goes to login.
+    Found(String),
 }
 
 /// A step's result: the flow as it is now, and the answer.

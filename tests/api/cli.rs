@@ -59,7 +59,7 @@ fn kratos_only_keys_warn_and_start() {
         format!(
             "[serve.public]\nport = {public}\nhost = \"127.0.0.1\"\n[serve.admin]\nport = {admin}\n\
              [selfservice.flows.verification]\nenabled = false\n\
-             [oauth2_provider]\nurl = \"http://127.0.0.1:1/\"\n"
+             [tracing]\nprovider = \"jaeger\"\n"
         ),
     )
     .unwrap();
@@ -85,7 +85,7 @@ fn kratos_only_keys_warn_and_start() {
     assert!(ready, "server did not become ready");
     assert_eq!(out.status.code(), Some(0), "graceful SIGTERM exits 0");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("`oauth2_provider` is a Kratos key that tessera does not implement yet"), "{stderr}");
+    assert!(stderr.contains("`tracing` is a Kratos key that tessera does not implement yet"), "{stderr}");
     assert!(!stderr.contains('\u{1b}'), "no colour codes when the log is not a terminal: {stderr}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let ui = format!("http://127.0.0.1:{public}/ui/");

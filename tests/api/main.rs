@@ -15,6 +15,7 @@ mod harness;
 mod hash_vectors;
 mod health;
 mod hooks;
+mod hydra;
 mod identities;
 mod metrics;
 mod mfa;

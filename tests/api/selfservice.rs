@@ -100,7 +100,7 @@ pub fn csrf_of(flow: &Value) -> String {
     node(flow, "csrf_token").unwrap()["attributes"]["value"].as_str().unwrap().to_string()
 }
 
-async fn json_of(res: Response) -> (u16, Value) {
+pub async fn json_of(res: Response) -> (u16, Value) {
     let status = res.status().as_u16();
     (status, res.json().await.unwrap_or(Value::Null))
 }
@@ -330,12 +330,14 @@ async fn flow_lifecycle_errors(db: Db) {
     }
     let res = t.http.post(format!("{}/self-service/login", t.public)).json(&json!({})).send().await.unwrap();
     assert_eq!(res.status(), 400);
-    // Invalid AAL, forbidden return_to, empty login_challenge.
+    // Invalid AAL, forbidden return_to, a login_challenge without an OAuth2 provider (even
+    // an empty one: the provider is checked first, as Kratos does).
     for (query, status, id) in [
         ("?aal=aal3", 400, None),
         ("?return_to=https://evil.example/", 400, Some("self_service_flow_return_to_forbidden")),
         ("?aal=aal2", 401, Some("session_aal1_required")),
-        ("?login_challenge=", 400, None),
+        ("?login_challenge=", 500, Some("invalid_configuration")),
+        ("?login_challenge=abc", 500, Some("invalid_configuration")),
     ] {
         let res = t.get(&format!("{}/self-service/login/api{query}", t.public)).await;
         assert_eq!(res.headers()["ory-error-id"], id.unwrap_or(""));

@@ -8,6 +8,12 @@ It plays web-hook targets and a breached-password range API:
   * any method on /hook/parse      -> records, answers 200 {"identity": {...}} changing the traits
   * any method on /hook/fail       -> records, answers 500
   * GET /requests                  -> the recorded requests as a JSON array
+  * Ory Hydra's admin API for login challenges (every request recorded):
+      GET /admin/oauth2/auth/requests/login?login_challenge=C        -> the login request;
+          C starting "skip-": skip true; "unknown-": 404 with an OAuth2 error (error_hint);
+          "gone-": 410 {redirect_to}; "down-": 501
+      PUT /admin/oauth2/auth/requests/login/accept?login_challenge=C -> {redirect_to}
+          (C starting "noaccept-": 409 with an OAuth2 error)
   * GET /range/<5 hex>             -> k-anonymity range API: SHA-1 suffixes with counts;
                                       the password "breached-password-1" appears 42 times
 
@@ -20,6 +26,7 @@ import json
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
 
 BREACHED = hashlib.sha1(b"breached-password-1").hexdigest().upper()
 RECORDED = []
@@ -78,7 +85,40 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(500, "{}")
         return self._send(404, "{}")
 
+    def _hydra(self):
+        entry = self._record()
+        query = parse_qs(urlparse(self.path).query)
+        challenge = (query.get("login_challenge") or [""])[0]
+        oauth2_error = lambda status, hint: self._send(status, json.dumps(
+            {"error": "request_forbidden", "error_description": "refused", "error_hint": hint,
+             "status_code": status}))
+        if self.path.startswith("/admin/oauth2/auth/requests/login/accept") and self.command == "PUT":
+            if challenge.startswith("noaccept-"):
+                return oauth2_error(409, "The login request was handled already.")
+            return self._send(200, json.dumps(
+                {"redirect_to": "http://hydra.test/oauth2/auth?login_verifier=verifier-" + challenge}))
+        if self.command != "GET":
+            return self._send(405, "{}")
+        if challenge.startswith("unknown-"):
+            return oauth2_error(404, "Unknown login challenge.")
+        if challenge.startswith("gone-"):
+            return self._send(410, json.dumps({"redirect_to": "http://hydra.test/gone"}))
+        if challenge.startswith("down-"):
+            return self._send(501, "{}")
+        return self._send(200, json.dumps({
+            "challenge": challenge,
+            "skip": challenge.startswith("skip-"),
+            "subject": "",
+            "request_url": "http://hydra.test/oauth2/auth?client_id=app&response_type=code&state=s-" + challenge,
+            "client": {"client_id": "app", "client_name": "Test App"},
+            "requested_scope": ["openid"],
+            "requested_access_token_audience": [],
+            "session_id": None,
+        }))
+
     def do_GET(self):
+        if self.path.startswith("/admin/oauth2/"):
+            return self._hydra()
         if self.path == "/requests":
             with LOCK:
                 return self._send(200, json.dumps(RECORDED))
@@ -90,8 +130,12 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(200, "\r\n".join(lines), "text/plain")
         return self._hook()
 
+    def do_PUT(self):
+        if self.path.startswith("/admin/oauth2/"):
+            return self._hydra()
+        return self._hook()
+
     do_POST = _hook
-    do_PUT = _hook
     do_PATCH = _hook
     do_DELETE = _hook
 

@@ -10,6 +10,7 @@ use crate::identity::Identity;
 use crate::selfservice::SelfService;
 use crate::selfservice::form::Submit;
 use crate::selfservice::hook::{self, HookPoint, Stage};
+use crate::selfservice::hydra;
 use crate::selfservice::redirect;
 use crate::selfservice::step::{Done, Init, Outcome, RequestInfo, Stepped, flow_message};
 use crate::selfservice::strategy::{LoginForm, LoginStep, oidc};
@@ -159,15 +160,6 @@ pub fn check_identity_schema(svc: &SelfService, id: Option<&str>) -> Result<Opti
     }
 }
 
-/// Checks a `login_challenge`: tessera has no OAuth2 provider integration yet.
-pub fn check_login_challenge(challenge: Option<&str>) -> Result<(), Error> {
-    match challenge {
-        None => Ok(()),
-        Some("") => Err(Error::invalid("the login_challenge parameter is present but empty")),
-        Some(_) => Err(Error::Misconfigured(text::error::LOGIN_CHALLENGE_UNSUPPORTED.into())),
-    }
-}
-
 /// `GET /self-service/login/{browser,api}`.
 pub async fn init(
     svc: &SelfService,
@@ -177,18 +169,50 @@ pub async fn init(
     csrf_real: String,
 ) -> Result<Init, Error> {
     let aal = parse_aal(params.aal.as_deref())?;
-    check_login_challenge(params.login_challenge.as_deref())?;
+    let challenge = hydra::challenge_of(&svc.config, params.login_challenge.as_deref())?;
+    let mut params = params;
+    let mut request_url = info.url.clone();
+    // A browser sent by the OAuth2 provider: its login request decides whether the user must
+    // sign in again (`skip` false: refresh) and, with `override_return_to`, where to return.
+    let mut login_request = None;
+    if let (Some(c), FlowType::Browser) = (&challenge, flow_type) {
+        let lr = svc.hydra.login_request(&svc.config, c).await?;
+        let mut set = Vec::new();
+        if !lr.skip {
+            params.refresh = true;
+            set.push(("refresh", "true".to_string()));
+        }
+        if svc.config.oauth2_provider.override_return_to && !lr.request_url.is_empty() {
+            params.return_to = Some(lr.request_url.clone());
+            set.push(("return_to", lr.request_url.clone()));
+        }
+        request_url = redirect::with_query_set(&request_url, &set);
+        login_request = Some(lr);
+    }
     let identity_schema = check_identity_schema(svc, params.identity_schema.as_deref())?;
     let default = redirect::default_return(&svc.config);
     if let Some(r) = params.return_to.as_deref().filter(|r| !r.is_empty()) {
         redirect::validate(&svc.config, r, &default).map_err(redirect::Forbidden::into_error)?;
     }
-    let mut flow = svc.new_flow(FlowKind::Login, flow_type, info.url.clone(), csrf_real);
+    let mut flow = svc.new_flow(FlowKind::Login, flow_type, request_url, csrf_real);
     flow.data.identity_schema = identity_schema;
     flow.data.requested_aal = Some(aal);
+    flow.data.oauth2_login_challenge = challenge.clone();
     let session = info.session.as_ref().map(|l| &l.session);
     let mut identity = None;
-    match decide_init(session.map(|s| s.aal), params.refresh, aal, info.html_for(flow_type)) {
+    let decision = decide_init(session.map(|s| s.aal), params.refresh, aal, info.html_for(flow_type));
+    // Signed in already and the provider need not ask again: its login request is accepted
+    // with this session; the browser goes on to the provider (JSON clients get the usual 400).
+    if let (InitDecision::SignedIn | InitDecision::AlreadySignedIn, Some(c), Some(s), FlowType::Browser) =
+        (decision, &challenge, session, flow_type)
+    {
+        let to = svc.hydra.accept(&svc.config, c, s).await?;
+        if decision == InitDecision::SignedIn {
+            return Ok(Init::SignedIn(to));
+        }
+        return Err(Error::AlreadySignedIn(FlowName::Login));
+    }
+    match decision {
         InitDecision::Aal1Required => return Err(Error::Aal1Required),
         InitDecision::AlreadySignedIn => return Err(Error::AlreadySignedIn(FlowName::Login)),
         InitDecision::SignedIn => {
@@ -225,7 +249,7 @@ pub async fn init(
             None
         };
     svc.flows.create(flow.clone()).await;
-    Ok(Init::Created { flow: Box::new(flow), exchange_code })
+    Ok(Init::Created { flow: Box::new(flow), exchange_code, oauth2_login_request: login_request.map(|l| l.raw) })
 }
 
 /// `POST /self-service/login?flow=`: runs inside the flow's actor.
@@ -493,6 +517,31 @@ async fn finish(
                 }
             }
             Err(e) => tracing::warn!(error = %e, "login: no verification flow"),
+        }
+    }
+    // Started by the OAuth2 provider: once the session is complete (its AAL as whoami
+    // requires), the login request is accepted and the browser goes back to the provider.
+    if flow.flow_type == FlowType::Browser
+        && let Some(challenge) = flow.data.oauth2_login_challenge.clone()
+        && svc.aal_satisfied(&session, &identity)
+    {
+        let accepted = svc.hydra.accept(&svc.config, &challenge, &session).await;
+        let inner = match accepted {
+            Ok(to) if !info.is_json => {
+                redirect = to;
+                None
+            }
+            // A browser app (SPA) is told to send the browser there.
+            Ok(to) => Some(Outcome::Error(Error::LocationChangeRequired { to })),
+            Err(e) => Some(Outcome::Error(e)),
+        };
+        if let Some(inner) = inner {
+            // Signed in either way: the session cookie is set (and a new CSRF token).
+            return Outcome::WithCookies {
+                csrf: Some(crate::selfservice::csrf::new_token()),
+                session: Some(Box::new((session, token))),
+                inner: Box::new(inner),
+            };
         }
     }
     Outcome::Done(Box::new(Done {

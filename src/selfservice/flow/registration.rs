@@ -2,7 +2,7 @@
 //! traits, then how to sign in) or one form; a method turns a submit into a new identity,
 //! which the flow stores (after the pre-persist hooks) and signs in.
 
-use super::login::{check_identity_schema, check_login_challenge};
+use super::login::check_identity_schema;
 use super::{Flow, FlowKind, FlowType, expiry, verification};
 use crate::catalogue as text;
 use crate::config::Config;
@@ -92,11 +92,38 @@ pub async fn init(
     if !svc.config.selfservice.flows.registration.enabled {
         return Err(disabled());
     }
-    check_login_challenge(params.login_challenge.as_deref())?;
+    let challenge = crate::selfservice::hydra::challenge_of(&svc.config, params.login_challenge.as_deref())?;
     let identity_schema = check_identity_schema(svc, params.identity_schema.as_deref())?;
     let default = redirect::default_return(&svc.config);
     if let Some(r) = params.return_to.as_deref().filter(|r| !r.is_empty()) {
         redirect::validate(&svc.config, r, &default).map_err(redirect::Forbidden::into_error)?;
+    }
+    // Sent by the OAuth2 provider while signed in: the provider's login request is accepted
+    // with this session when it may skip the sign-in, else the browser signs in again (login
+    // flow, same query; `return_to` = the provider's request with `override_return_to`).
+    if let (Some(c), Some(live), FlowType::Browser) = (&challenge, info.session.as_ref(), flow_type) {
+        let lr = svc.hydra.login_request(&svc.config, c).await?;
+        if lr.skip {
+            let to = svc.hydra.accept(&svc.config, c, &live.session).await?;
+            if info.html_for(flow_type) {
+                return Ok(Init::SignedIn(to));
+            }
+            return Err(Error::AlreadySignedIn(FlowName::Registration));
+        }
+        let mut set = Vec::new();
+        if svc.config.oauth2_provider.override_return_to && !lr.request_url.is_empty() {
+            set.push(("return_to", lr.request_url.clone()));
+        }
+        let query = url::Url::parse(&redirect::with_query_set(&info.url, &set))
+            .ok()
+            .and_then(|u| u.query().map(str::to_string))
+            .unwrap_or_default();
+        let mut to = format!("{}self-service/login/browser", svc.config.public_base_url());
+        if !query.is_empty() {
+            to.push('?');
+            to.push_str(&query);
+        }
+        return Ok(Init::Found(to));
     }
     if info.session.is_some() {
         if info.html_for(flow_type) {
@@ -106,8 +133,14 @@ pub async fn init(
         }
         return Err(Error::AlreadySignedIn(FlowName::Registration));
     }
+    // The provider's login request is checked (it must exist) but not shown at creation, as
+    // Kratos; `GET …/flows` shows it.
+    if let (Some(c), FlowType::Browser) = (&challenge, flow_type) {
+        svc.hydra.login_request(&svc.config, c).await?;
+    }
     let mut flow = svc.new_flow(FlowKind::Registration, flow_type, info.url.clone(), csrf_real);
     flow.data.identity_schema = identity_schema;
+    flow.data.oauth2_login_challenge = challenge;
     svc.hooks.run_before(FlowKind::Registration, &flow, info).await?;
     build_ui(svc, &mut flow);
     let exchange_code = if flow_type == FlowType::Api && params.return_session_token_exchange_code {
@@ -119,7 +152,7 @@ pub async fn init(
         None
     };
     svc.flows.create(flow.clone()).await;
-    Ok(Init::Created { flow: Box::new(flow), exchange_code })
+    Ok(Init::Created { flow: Box::new(flow), exchange_code, oauth2_login_request: None })
 }
 
 fn form(flow: Flow, tp: Option<Json>) -> Stepped {
@@ -442,6 +475,25 @@ async fn finish(
     let session_hook = hooks.iter().any(|h| h.hook == "session");
     if session_hook && flow.flow_type == FlowType::Api {
         continue_with.push(json!({"action": "set_ory_session_token", "ory_session_token": token}));
+    }
+    // Started by the OAuth2 provider (browser flows): unless the verification UI comes first,
+    // its login request is accepted with the new session and the browser goes back to it —
+    // HTML always (with or without the `session` hook, as Kratos), a browser app (SPA) when
+    // it got the session: Hydra's URL as the last `redirect_browser_to`.
+    let verification_first = continue_with.iter().any(|i| i["action"] == "show_verification_ui");
+    if flow.flow_type == FlowType::Browser
+        && let Some(challenge) = flow.data.oauth2_login_challenge.clone()
+        && !verification_first
+        && (!info.is_json || session_hook)
+    {
+        match svc.hydra.accept(&svc.config, &challenge, &session).await {
+            Ok(to) if info.is_json => {
+                continue_with.retain(|i| i["action"] != "redirect_browser_to");
+                continue_with.push(json!({"action": "redirect_browser_to", "redirect_browser_to": to}));
+            }
+            Ok(to) => redirect = to,
+            Err(e) => return Outcome::Error(e),
+        }
     }
     Outcome::Done(Box::new(Done {
         flow: flow.clone(),
