@@ -140,6 +140,10 @@ pub const UPSTREAM_TIMEOUT: &str = "A third-party upstream service could not be 
 pub const UPSTREAM_MESSAGE: &str = "An upstream server encountered an error or returned a malformed response";
 /// Reasons of a web hook that failed.
 pub const UPSTREAM_UNREACHABLE: &str = "A third-party upstream service responded improperly.";
+pub const MIGRATION_HOOK_UNREACHABLE: &str =
+    "A third-party upstream service could not be reached. Please try again later.";
+pub const MIGRATION_HOOK_IMPROPER: &str =
+    "A third-party upstream service responded improperly. Please try again later.";
 pub const UPSTREAM_UNPARSABLE: &str = "The web hook response could not be parsed.";
 pub const UPSTREAM_REFUSED_UNPARSABLE: &str = "The web hook refused the request but its response could not be parsed.";
 pub fn upstream_status(status: u16) -> String {

@@ -601,6 +601,24 @@ pub struct PasswordPolicyConfig {
     pub haveibeenpwned_host: String,
     pub max_breaches: u32,
     pub ignore_network_errors: bool,
+    /// Checks passwords of identities imported with `use_password_migration_hook` remotely.
+    pub migrate_hook: MigrateHookConfig,
+}
+
+/// `[selfservice.methods.password.config.migrate_hook]`: `config` as a web hook's
+/// (`url`, `method`, `headers`, `auth`, `body`, `emit_analytics_event`).
+#[derive(Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct MigrateHookConfig {
+    pub enabled: bool,
+    pub config: Option<serde_json::Value>,
+}
+
+/// Headers and auth may hold credentials: only whether it is on is shown.
+impl std::fmt::Debug for MigrateHookConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MigrateHookConfig").field("enabled", &self.enabled).finish_non_exhaustive()
+    }
 }
 
 impl Default for PasswordPolicyConfig {
@@ -612,6 +630,7 @@ impl Default for PasswordPolicyConfig {
             haveibeenpwned_host: "api.pwnedpasswords.com".into(),
             max_breaches: 0,
             ignore_network_errors: true,
+            migrate_hook: MigrateHookConfig::default(),
         }
     }
 }

@@ -741,7 +741,7 @@ fn render_done(state: &AppState, info: &RequestInfo, done: Done) -> HttpResponse
 }
 
 fn aal_satisfied(state: &AppState, session: &crate::session::Session, identity: &crate::identity::Identity) -> bool {
-    state.selfservice.services.aal_satisfied(session, identity)
+    login::aal_satisfied(&state.config, session, identity)
 }
 
 trait OwnedErrorResponse {

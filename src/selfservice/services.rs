@@ -35,13 +35,6 @@ pub struct Services {
 }
 
 impl Services {
-    /// Whether `session` has the AAL whoami requires of `identity` (`session.whoami.required_aal`).
-    pub fn aal_satisfied(&self, session: &crate::session::Session, identity: &crate::identity::Identity) -> bool {
-        let code_mfa = super::strategy::code::second_factor(&self.config);
-        let available = crate::session::registry::available_aal(identity, code_mfa);
-        crate::session::satisfies(&self.config.session.whoami.required_aal, session.aal, available)
-    }
-
     /// A new flow of `kind` and `flow_type` for `request_url`, with an empty UI.
     pub fn new_flow(&self, kind: FlowKind, flow_type: FlowType, request_url: String, csrf: String) -> Flow {
         Flow::new(&self.config, self.clock.now(), kind, flow_type, request_url, csrf)

@@ -355,7 +355,7 @@ impl Tokenizer {
         }
         if url.starts_with("http://") || url.starts_with("https://") {
             let mut res = self.http.get(url).send().await.map_err(|e| fail(e.without_url().to_string()))?;
-            if res.status() != reqwest::StatusCode::OK {
+            if res.status().as_u16() != 200 {
                 return Err(fail(format!("expected status 200 but got {}", res.status().as_u16())));
             }
             let mut body = Vec::new();

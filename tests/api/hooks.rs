@@ -53,12 +53,15 @@ async fn web_hooks_with_jsonnet(db: Db) {
          flow_type: ctx.flow.type }",
     );
     let url = format!("{}/hook/ok", peer.base);
+    let quiet = format!("{}/hook/ok?quiet", peer.base);
+    let quiet_body = template("function(ctx) { quiet: true }");
     let t = app_with(db, move |c| {
         c.selfservice.flows.registration.after.password.hooks = vec![
             web_hook(json!({
                 "url": url, "method": "POST", "body": body, "headers": {"X-Test": "yes"},
                 "auth": {"type": "api_key", "config": {"name": "X-Api-Key", "value": "hook-secret", "in": "header"}},
             })),
+            web_hook(json!({"url": quiet, "method": "PUT", "body": quiet_body, "emit_analytics_event": false})),
             session_hook(),
         ];
     })
@@ -74,16 +77,87 @@ async fn web_hooks_with_jsonnet(db: Db) {
     assert_eq!(status, 200, "{done}");
     assert!(done["session_token"].is_string(), "the session hook still runs after the web hook");
     let seen = peer.requests().await;
-    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen.len(), 2, "{seen:?}");
     assert_eq!(seen[0]["method"], "POST");
     assert_eq!(seen[0]["headers"]["x-api-key"], "hook-secret");
     assert_eq!(seen[0]["headers"]["x-test"], "yes");
+    // Kratos' analytics headers, unless `emit_analytics_event = false`.
+    for h in ["ory-webhook-request-id", "ory-webhook-trigger-id"] {
+        assert!(uuid::Uuid::parse_str(seen[0]["headers"][h].as_str().unwrap_or("")).is_ok(), "{h}: {}", seen[0]);
+        assert!(seen[1]["headers"].get(h).is_none(), "{h}: {}", seen[1]);
+    }
+    assert_eq!(seen[1]["method"], "PUT");
+    assert_eq!(seen[1]["body"], json!({"quiet": true}));
     assert_eq!(
         seen[0]["body"],
         json!({"email": "hook@example.org", "tp": {"consent": true}, "method": "POST", "ua": false, "flow_type": "api"})
     );
 }
 both_backends!(web_hooks_with_jsonnet);
+
+/// The password-migration hook: an identity imported with `use_password_migration_hook` signs
+/// in once through the remote check, then with an ordinary hash (the hook is not asked again).
+async fn password_migration_hook(db: Db) {
+    let Some(peer) = Peer::start().await else { return };
+    let url = format!("{}/migrate", peer.base);
+    let t = app_with(db, move |c| {
+        c.selfservice.methods.password.config.migrate_hook = tessera::config::MigrateHookConfig {
+            enabled: true,
+            config: Some(json!({"url": url, "method": "POST", "headers": {"X-Legacy": "1"}})),
+        };
+    })
+    .await;
+    let import = |email: &str| {
+        json!({"traits": {"email": email},
+               "credentials": {"password": {"config": {"use_password_migration_hook": true}}}})
+    };
+    let mut ids = Vec::new();
+    for email in ["legacy@example.org", "other@example.org"] {
+        let (status, _, created) = t.admin_json(Method::POST, "/admin/identities", Some(import(email))).await;
+        assert_eq!(status, 201, "{created}");
+        ids.push(created["id"].as_str().unwrap().to_string());
+    }
+    // Refused by the remote system (403, or 200 without a match): invalid credentials.
+    for wrong in ["not-it", "weird-answer"] {
+        let (status, body) = api_login(&t, "legacy@example.org", wrong).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(message_ids(&body), [4000006]);
+    }
+    // The remote system fails: 502.
+    let (status, body) = api_login(&t, "other@example.org", "fail-please").await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["error"]["reason"], "A third-party upstream service responded improperly. Please try again later.");
+    // A match: signed in, the password stored as a hash of the configured hasher.
+    let (status, body) = api_login(&t, "legacy@example.org", "legacy-secret-1").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["session_token"].is_string());
+    let seen = peer.requests().await;
+    let last = seen.last().unwrap();
+    assert_eq!(last["body"], json!({"identifier": "legacy@example.org", "password": "legacy-secret-1"}));
+    assert_eq!(last["headers"]["x-legacy"], "1");
+    assert!(last["headers"]["ory-webhook-request-id"].is_string());
+    let (_, _, stored) =
+        t.admin_json(Method::GET, &format!("/admin/identities/{}?include_credential=password", ids[0]), None).await;
+    let config = &stored["credentials"]["password"]["config"];
+    assert!(config["hashed_password"].as_str().unwrap().starts_with("$argon2id$"), "{stored}");
+    assert!(config.get("use_password_migration_hook").is_none(), "{stored}");
+    // From now on the hash decides; the hook is not asked.
+    let asked = seen.len();
+    let (status, _) = api_login(&t, "legacy@example.org", "legacy-secret-1").await;
+    assert_eq!(status, 200);
+    let (status, _) = api_login(&t, "legacy@example.org", "legacy-other-2").await;
+    assert_eq!(status, 400, "the hook would have said yes; the hash says no");
+    assert_eq!(peer.requests().await.len(), asked);
+
+    // Migration requested while the hook is off: 500 invalid_configuration.
+    let off = app_with(db, |_| {}).await;
+    let (status, _, _) = off.admin_json(Method::POST, "/admin/identities", Some(import("off@example.org"))).await;
+    assert_eq!(status, 201);
+    let (status, body) = api_login(&off, "off@example.org", "legacy-secret-1").await;
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(body["error"]["id"], "invalid_configuration");
+}
+both_backends!(password_migration_hook);
 
 async fn interrupting_and_parsing_hooks(db: Db) {
     let Some(peer) = Peer::start().await else { return };

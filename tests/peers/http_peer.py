@@ -7,6 +7,9 @@ It plays web-hook targets and a breached-password range API:
   * any method on /hook/interrupt  -> records, answers 400 with Kratos' web-hook message body
   * any method on /hook/parse      -> records, answers 200 {"identity": {...}} changing the traits
   * any method on /hook/fail       -> records, answers 500
+  * POST /migrate                  -> a password-migration hook: passwords starting "legacy-"
+                                      match (200 {"status":"password_match"}), "weird-" answer
+                                      200 {"status":"maybe"}, "fail-" 500, anything else 403
   * GET /requests                  -> the recorded requests as a JSON array
   * Ory Hydra's admin API for login challenges (every request recorded):
       GET /admin/oauth2/auth/requests/login?login_challenge=C        -> the login request;
@@ -83,6 +86,16 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(200, json.dumps({"identity": {"traits": traits, "metadata_public": {"hooked": True}}}))
         if self.path.startswith("/hook/fail"):
             return self._send(500, "{}")
+        if self.path.startswith("/migrate"):
+            body = entry["body"] if isinstance(entry["body"], dict) else {}
+            password = body.get("password") or body.get("pw") or ""
+            if password.startswith("legacy-"):
+                return self._send(200, json.dumps({"status": "password_match"}))
+            if password.startswith("weird-"):
+                return self._send(200, json.dumps({"status": "maybe"}))
+            if password.startswith("fail-"):
+                return self._send(500, "{}")
+            return self._send(403, "{}")
         return self._send(404, "{}")
 
     def _hydra(self):

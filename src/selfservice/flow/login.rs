@@ -160,6 +160,13 @@ pub fn check_identity_schema(svc: &SelfService, id: Option<&str>) -> Result<Opti
     }
 }
 
+/// Whether `session` has the AAL whoami requires of `identity` (`session.whoami.required_aal`).
+pub fn aal_satisfied(config: &crate::config::Config, session: &Session, identity: &Identity) -> bool {
+    let code_mfa = crate::selfservice::strategy::code::second_factor(config);
+    let available = crate::session::registry::available_aal(identity, code_mfa);
+    crate::session::satisfies(&config.session.whoami.required_aal, session.aal, available)
+}
+
 /// `GET /self-service/login/{browser,api}`.
 pub async fn init(
     svc: &SelfService,
@@ -523,7 +530,7 @@ async fn finish(
     // requires), the login request is accepted and the browser goes back to the provider.
     if flow.flow_type == FlowType::Browser
         && let Some(challenge) = flow.data.oauth2_login_challenge.clone()
-        && svc.aal_satisfied(&session, &identity)
+        && aal_satisfied(&svc.config, &session, &identity)
     {
         let accepted = svc.hydra.accept(&svc.config, &challenge, &session).await;
         let inner = match accepted {

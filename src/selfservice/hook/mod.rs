@@ -300,11 +300,131 @@ impl HookRunner {
         Json::Object(ctx)
     }
 
+    /// The HTTP request of a web hook (or the password-migration hook) `config`: method, URL,
+    /// headers, auth, the body (JSON, or form-encoded when the headers say so) and, unless
+    /// `emit_analytics_event = false`, Kratos' `Ory-Webhook-Request-ID` / `Ory-Webhook-Trigger-ID`.
+    fn request(&self, config: &Json, method: &str, body: Option<Json>) -> Result<reqwest::RequestBuilder, HookError> {
+        let invalid = |reason: &str| HookError::Api(Error::Misconfigured(reason.to_string()));
+        let url = config.get("url").and_then(Json::as_str).ok_or_else(|| invalid("a web_hook has no url"))?;
+        let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|_| invalid("invalid web hook method"))?;
+        let mut req = self.client.request(method.clone(), url);
+        let mut form = false;
+        if let Some(h) = config.get("headers").and_then(Json::as_object) {
+            for (k, v) in h {
+                if let Some(v) = v.as_str() {
+                    form |=
+                        k.eq_ignore_ascii_case("content-type") && v.starts_with("application/x-www-form-urlencoded");
+                    req = req.header(k.as_str(), v);
+                }
+            }
+        }
+        if config.get("emit_analytics_event").and_then(Json::as_bool) != Some(false) {
+            req = req
+                .header("Ory-Webhook-Request-ID", uuid::Uuid::new_v4().to_string())
+                .header("Ory-Webhook-Trigger-ID", uuid::Uuid::new_v4().to_string());
+        }
+        if let Some(auth) = config.get("auth") {
+            let c = auth.get("config").cloned().unwrap_or(Json::Null);
+            let s = |k: &str| c.get(k).and_then(Json::as_str).unwrap_or_default().to_string();
+            match auth.get("type").and_then(Json::as_str) {
+                Some("basic_auth") => req = req.basic_auth(s("user"), Some(s("password"))),
+                Some("api_key") if s("in") == "cookie" => {
+                    req = req.header("Cookie", format!("{}={}", s("name"), s("value")))
+                }
+                Some("api_key") => req = req.header(s("name"), s("value")),
+                _ => {}
+            }
+        }
+        if method != reqwest::Method::TRACE
+            && let Some(b) = body
+        {
+            req = if form {
+                if !b.as_object().is_some_and(|o| o.values().all(Json::is_string)) {
+                    return Err(invalid("a form-encoded web hook body must be an object of strings"));
+                }
+                req.form(&b)
+            } else {
+                req.json(&b)
+            };
+        }
+        Ok(req)
+    }
+
+    /// The password-migration hook (`selfservice.methods.password.config.migrate_hook`) for an
+    /// imported identity without a hash: `Ok(true)` when the remote system says the password
+    /// matches (`200 {"status":"password_match"}`), `Ok(false)` for any other 200 or a 403;
+    /// unreachable or another status: 502.
+    pub async fn password_migration(
+        &self,
+        flow: &Flow,
+        info: &RequestInfo,
+        identity: &Identity,
+        identifier: &str,
+        password: &str,
+    ) -> Result<bool, Error> {
+        let hook = &self.config.selfservice.methods.password.config.migrate_hook;
+        if !hook.enabled {
+            return Err(Error::Misconfigured(
+                "Password migration hook is not enabled but password migration is requested.".into(),
+            ));
+        }
+        let config = hook.config.clone().unwrap_or(Json::Null);
+        let method = config.get("method").and_then(Json::as_str).unwrap_or("POST").to_ascii_uppercase();
+        let body = match config.get("body").and_then(Json::as_str).filter(|b| !b.is_empty()) {
+            None => json!({ "identifier": identifier, "password": password }),
+            Some(template_url) => {
+                let template = crate::jsonnet::load(template_url, &self.client).await.map_err(|e| {
+                    tracing::error!(error = %e, "password migration body template could not be loaded");
+                    Error::Misconfigured("The password migration hook body template could not be loaded.".into())
+                })?;
+                let mut ctx = self.context(flow, info, Some(identity), None, None);
+                if let Some(o) = ctx.as_object_mut() {
+                    o.insert("identifier".into(), json!(identifier));
+                    o.insert("password".into(), json!(password));
+                }
+                match crate::jsonnet::render(template, ctx).await {
+                    Ok(Some(b)) => b,
+                    Ok(None) => return Ok(false),
+                    Err(e) => {
+                        tracing::error!(error = %e, "password migration body template failed");
+                        return Err(Error::Misconfigured(
+                            "The password migration hook body template failed to render.".into(),
+                        ));
+                    }
+                }
+            }
+        };
+        let req = self.request(&config, &method, Some(body)).map_err(|e| match e {
+            HookError::Api(e) => e,
+            _ => Error::Misconfigured("invalid password migration hook".into()),
+        })?;
+        let res = req.send().await.map_err(|e| {
+            tracing::warn!(error = %e.without_url(), "password migration hook unreachable");
+            Error::Upstream(reasons::MIGRATION_HOOK_UNREACHABLE.into())
+        })?;
+        match res.status().as_u16() {
+            200 => {
+                let answer = read_limited(res).await;
+                let status = serde_json::from_str::<Json>(answer.get(..1024).unwrap_or(&answer))
+                    .ok()
+                    .and_then(|v| v.get("status").and_then(Json::as_str).map(str::to_string));
+                Ok(status.as_deref() == Some("password_match"))
+            }
+            403 => Ok(false),
+            other => {
+                tracing::warn!(status = other, "password migration hook answered an unexpected status");
+                Err(Error::Upstream(reasons::MIGRATION_HOOK_IMPROPER.into()))
+            }
+        }
+    }
+
     /// Calls one web hook. `Ok(Some(identity))` when `response.parse` returned identity changes.
     async fn web_hook(&self, config: Option<&Json>, ctx: Json) -> Result<Option<Json>, HookError> {
         let invalid = |reason: &str| HookError::Api(Error::Misconfigured(reason.to_string()));
         let Some(config) = config else { return Err(invalid("a web_hook has no config")) };
-        let url = config.get("url").and_then(Json::as_str).ok_or_else(|| invalid("a web_hook has no url"))?;
+        if config.get("url").and_then(Json::as_str).is_none() {
+            return Err(invalid("a web_hook has no url"));
+        }
         let method = config.get("method").and_then(Json::as_str).unwrap_or("POST").to_ascii_uppercase();
         let can_interrupt = config.get("can_interrupt").and_then(Json::as_bool).unwrap_or(false);
         let parse = config.pointer("/response/parse").and_then(Json::as_bool).unwrap_or(false);
@@ -335,42 +455,7 @@ impl HookRunner {
             None if method.eq_ignore_ascii_case("TRACE") => None,
             None => return Err(invalid("A web hook needs a body template (`body`).")),
         };
-        let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|_| invalid("invalid web hook method"))?;
-        let mut req = self.client.request(method.clone(), url);
-        let mut form = false;
-        if let Some(h) = config.get("headers").and_then(Json::as_object) {
-            for (k, v) in h {
-                if let Some(v) = v.as_str() {
-                    form |=
-                        k.eq_ignore_ascii_case("content-type") && v.starts_with("application/x-www-form-urlencoded");
-                    req = req.header(k.as_str(), v);
-                }
-            }
-        }
-        if let Some(auth) = config.get("auth") {
-            let c = auth.get("config").cloned().unwrap_or(Json::Null);
-            let s = |k: &str| c.get(k).and_then(Json::as_str).unwrap_or_default().to_string();
-            match auth.get("type").and_then(Json::as_str) {
-                Some("basic_auth") => req = req.basic_auth(s("user"), Some(s("password"))),
-                Some("api_key") if s("in") == "cookie" => {
-                    req = req.header("Cookie", format!("{}={}", s("name"), s("value")))
-                }
-                Some("api_key") => req = req.header(s("name"), s("value")),
-                _ => {}
-            }
-        }
-        if method != reqwest::Method::TRACE
-            && let Some(b) = body
-        {
-            req = if form {
-                if !b.as_object().is_some_and(|o| o.values().all(Json::is_string)) {
-                    return Err(invalid("a form-encoded web hook body must be an object of strings"));
-                }
-                req.form(&b)
-            } else {
-                req.json(&b)
-            };
-        }
+        let req = self.request(config, &method, body)?;
         if ignore {
             tokio::spawn(async move {
                 if let Err(e) = req.timeout(Duration::from_secs(30)).send().await {

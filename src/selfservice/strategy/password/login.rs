@@ -104,6 +104,17 @@ impl LoginStrategy for Password {
             Ok(i) => i,
             Err(e) => return LoginStep::Answer(Box::new((flow, Outcome::Error(e)))),
         };
+        // Imported with `use_password_migration_hook`: the remote system checks the password
+        // once; a match is stored as an ordinary hash and the hook is never asked again.
+        if let Some(identity) = identity.as_ref().filter(|i| migrates_password(i)) {
+            return LoginStep::Answer(Box::new(
+                match self.migrate(svc, &flow, info, identity, &identifier, &password).await {
+                    Ok(Some(identity)) => return authenticated(svc, flow, identity, &identifier, info).await,
+                    Ok(None) => login_problem(flow, &identifier, "", text::invalid_credentials(), tp),
+                    Err(e) => (flow, Outcome::Error(e)),
+                },
+            ));
+        }
         let stored = identity.as_ref().and_then(hashed_password);
         // Unknown identifiers and identities without a password are checked against a dummy
         // hash, so they take as long as a wrong password.
@@ -118,24 +129,63 @@ impl LoginStrategy for Password {
         let (Some(identity), Some(stored), true) = (identity, stored, matched) else {
             return LoginStep::Answer(Box::new(login_problem(flow, &identifier, "", text::invalid_credentials(), tp)));
         };
-        if identity.state != IdentityState::Active {
-            return LoginStep::Answer(Box::new((flow, Outcome::Error(Error::IdentityDisabled))));
-        }
-        if let Err(e) = svc.brute_force.succeeded(&identifier, info.client_ip.as_deref()).await {
-            tracing::warn!(error = %e, "brute-force counter could not be cleared");
-        }
         let identity = rehash_if_needed(svc, identity, &stored, &password).await;
-        let method = AuthMethod {
-            method: "password".into(),
-            aal: Some(Aal::Aal1),
-            completed_at: svc.clock.now(),
-            provider: None,
-            organization: None,
-        };
-        let mut flow = flow;
-        flow.active = Some("password".into());
-        LoginStep::Authenticated { flow, identity, method }
+        authenticated(svc, flow, identity, &identifier, info).await
     }
+}
+
+impl Password {
+    /// Asks the migration hook; on a match the password is hashed and stored (the hook is not
+    /// asked again). `Ok(None)`: the password does not match.
+    async fn migrate(
+        &self,
+        svc: &Services,
+        flow: &Flow,
+        info: &RequestInfo,
+        identity: &Identity,
+        identifier: &str,
+        password: &str,
+    ) -> Result<Option<Identity>, Error> {
+        if !svc.hooks.password_migration(flow, info, identity, identifier, password).await? {
+            return Ok(None);
+        }
+        let hashed = svc.identities.hashes.hash(password.as_bytes().to_vec()).await.map_err(Error::from)?;
+        svc.identities.replace_password_hash(identity.id, &hashed).await.map(Some)
+    }
+}
+
+/// Whether the identity's password is checked by the migration hook (imported without a hash).
+fn migrates_password(identity: &Identity) -> bool {
+    identity.credentials.get("password").is_some_and(|c| {
+        c.config.get("use_password_migration_hook").and_then(Json::as_bool) == Some(true)
+            && hashed_password(identity).is_none()
+    })
+}
+
+/// The password matched: the identity must be active; the brute-force counter starts over.
+async fn authenticated(
+    svc: &Services,
+    flow: Flow,
+    identity: Identity,
+    identifier: &str,
+    info: &RequestInfo,
+) -> LoginStep {
+    if identity.state != IdentityState::Active {
+        return LoginStep::Answer(Box::new((flow, Outcome::Error(Error::IdentityDisabled))));
+    }
+    if let Err(e) = svc.brute_force.succeeded(identifier, info.client_ip.as_deref()).await {
+        tracing::warn!(error = %e, "brute-force counter could not be cleared");
+    }
+    let method = AuthMethod {
+        method: "password".into(),
+        aal: Some(Aal::Aal1),
+        completed_at: svc.clock.now(),
+        provider: None,
+        organization: None,
+    };
+    let mut flow = flow;
+    flow.active = Some("password".into());
+    LoginStep::Authenticated { flow, identity, method }
 }
 
 /// Re-hashes a password stored in another algorithm family (behaviour.md §18.2) or at a cost
