@@ -13,6 +13,7 @@ pub mod http;
 pub mod identity;
 pub mod jsonnet;
 pub mod model;
+pub mod net;
 pub mod persistence;
 pub mod schema;
 pub mod seal;

@@ -30,6 +30,8 @@ pub struct Config {
     pub feature_flags: FeatureFlags,
     /// Ory Hydra's admin API for `login_challenge`.
     pub oauth2_provider: OAuth2ProviderConfig,
+    /// Outgoing calls to configured targets.
+    pub clients: ClientsConfig,
     /// tessera's own: the bundled self-service UI.
     pub ui: UiConfig,
     /// A recognisable revision, shown by `/admin/health/config`.
@@ -41,6 +43,58 @@ pub struct Config {
     /// `/admin/health/config` when no `revision` is set.
     #[serde(skip)]
     pub digest: String,
+}
+
+/// `[clients]`: outgoing calls to configured targets (web hooks, the password-migration hook,
+/// tokenizer keys and mappers).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ClientsConfig {
+    pub http: HttpClientConfig,
+    pub web_hook: WebHookClientConfig,
+}
+
+/// `[clients.http]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct HttpClientConfig {
+    /// Refuse calls to loopback, private and link-local addresses (SSRF).
+    pub disallow_private_ip_ranges: bool,
+    /// Exact URLs called even so.
+    pub private_ip_exception_urls: Vec<String>,
+}
+
+/// `[clients.web_hook]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct WebHookClientConfig {
+    /// Request headers a web hook's Jsonnet sees (`ctx.request_headers`).
+    pub header_allowlist: Vec<String>,
+}
+
+impl Default for WebHookClientConfig {
+    fn default() -> Self {
+        let names = [
+            "Accept",
+            "Accept-Encoding",
+            "Accept-Language",
+            "Content-Length",
+            "Content-Type",
+            "Origin",
+            "Priority",
+            "Referer",
+            "Sec-Ch-Ua",
+            "Sec-Ch-Ua-Mobile",
+            "Sec-Ch-Ua-Platform",
+            "Sec-Fetch-Dest",
+            "Sec-Fetch-Mode",
+            "Sec-Fetch-Site",
+            "Sec-Fetch-User",
+            "True-Client-Ip",
+            "User-Agent",
+        ];
+        WebHookClientConfig { header_allowlist: names.iter().map(|s| s.to_string()).collect() }
+    }
 }
 
 /// `[oauth2_provider]`: the OAuth2 provider (Ory Hydra) whose login requests
@@ -337,6 +391,7 @@ impl std::fmt::Debug for Config {
             .field("security", &self.security)
             .field("feature_flags", &self.feature_flags)
             .field("oauth2_provider", &self.oauth2_provider)
+            .field("clients", &self.clients)
             .field("dev", &self.dev)
             .finish()
     }

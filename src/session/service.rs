@@ -56,7 +56,7 @@ impl SessionService {
     ) -> SessionService {
         let secrets = if config.secrets.cookie.is_empty() { &config.secrets.default } else { &config.secrets.cookie };
         let sealer = crate::seal::Sealer::new(secrets, "");
-        let tokenizer = Arc::new(super::tokenizer::Tokenizer::new());
+        let tokenizer = Arc::new(super::tokenizer::Tokenizer::new(&config.clients));
         SessionService { config, store, persister, registry, clock, sealer, invalidation, tokenizer }
     }
 

@@ -217,26 +217,17 @@ pub struct TokenRequest<'a> {
 
 /// Fetches and caches keys and mappers, signs tokens and keeps them for reuse.
 pub struct Tokenizer {
-    http: reqwest::Client,
+    outbound: crate::net::Outbound,
     keys: DashMap<String, (Instant, Arc<SigningKey>)>,
     mappers: DashMap<String, (Instant, Arc<String>)>,
     tokens: DashMap<[u8; 32], (i64, i64, String)>,
 }
 
-impl Default for Tokenizer {
-    fn default() -> Self {
-        Tokenizer::new()
-    }
-}
-
 impl Tokenizer {
-    pub fn new() -> Tokenizer {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
-        Tokenizer { http, keys: DashMap::new(), mappers: DashMap::new(), tokens: DashMap::new() }
+    /// Fetches over `clients` (`disallow_private_ip_ranges` applies).
+    pub fn new(clients: &crate::config::ClientsConfig) -> Tokenizer {
+        let outbound = crate::net::Outbound::new(clients, Duration::from_secs(10));
+        Tokenizer { outbound, keys: DashMap::new(), mappers: DashMap::new(), tokens: DashMap::new() }
     }
 
     /// The signed token for `req`, reused while at least half of its lifetime is left.
@@ -354,7 +345,8 @@ impl Tokenizer {
             return Ok(bytes);
         }
         if url.starts_with("http://") || url.starts_with("https://") {
-            let mut res = self.http.get(url).send().await.map_err(|e| fail(e.without_url().to_string()))?;
+            let client = self.outbound.client_for(url).map_err(|e| fail(e.to_string()))?;
+            let mut res = client.get(url).send().await.map_err(|e| fail(e.without_url().to_string()))?;
             if res.status().as_u16() != 200 {
                 return Err(fail(format!("expected status 200 but got {}", res.status().as_u16())));
             }

@@ -326,3 +326,49 @@ async fn settings_hooks_run_for_every_method(db: Db) {
     );
 }
 both_backends!(settings_hooks_run_for_every_method);
+
+/// `clients.http.disallow_private_ip_ranges`: a web hook to a loopback address is refused
+/// (nothing reaches it) unless its exact URL is an exception; `clients.web_hook.header_allowlist`
+/// decides which request headers the Jsonnet sees.
+async fn outgoing_client_settings(db: Db) {
+    let Some(peer) = Peer::start().await else { return };
+    let url = format!("{}/hook/ok", peer.base);
+    let body = template("function(ctx) { headers: std.objectFields(ctx.request_headers) }");
+    let hooks =
+        move |url: String| vec![web_hook(json!({"url": url, "method": "POST", "body": body.clone()})), session_hook()];
+    let (u, h) = (url.clone(), hooks.clone());
+    let refused = app_with(db, move |c| {
+        c.clients.http.disallow_private_ip_ranges = true;
+        c.selfservice.flows.registration.after.password.hooks = h(u);
+    })
+    .await;
+    let flow = api_flow(&refused, "registration", "").await;
+    let body = json!({"method": "password", "traits": {"email": "ssrf@example.org"}, "password": PASSWORD});
+    let (status, answer) = api_submit(&refused, "registration", &flow, body.clone()).await;
+    assert_eq!(status, 502, "{answer}");
+    assert!(peer.requests().await.is_empty(), "nothing reached the internal address");
+
+    let (u, h) = (url.clone(), hooks.clone());
+    let allowed = app_with(db, move |c| {
+        c.clients.http.disallow_private_ip_ranges = true;
+        c.clients.http.private_ip_exception_urls = vec![u.clone()];
+        c.clients.web_hook.header_allowlist = vec!["X-Tenant".into()];
+        c.selfservice.flows.registration.after.password.hooks = h(u);
+    })
+    .await;
+    let flow = api_flow(&allowed, "registration", "").await;
+    let res = allowed
+        .http
+        .post(format!("{}/self-service/registration?flow={}", allowed.public, flow["id"].as_str().unwrap()))
+        .header("Accept", "application/json")
+        .header("X-Tenant", "blue")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let seen = peer.requests().await;
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0]["body"], json!({"headers": ["X-Tenant"]}), "only the allowed header, canonical");
+}
+both_backends!(outgoing_client_settings);

@@ -82,7 +82,7 @@ impl HookError {
 /// Runs hooks; holds the web-hook HTTP client.
 #[derive(Clone)]
 pub struct HookRunner {
-    client: reqwest::Client,
+    outbound: crate::net::Outbound,
     config: Arc<Config>,
     sessions: SessionService,
 }
@@ -90,35 +90,10 @@ pub struct HookRunner {
 impl HookRunner {
     /// Hooks as `config` sets them; `revoke_active_sessions` revokes through `sessions`.
     pub fn new(config: Arc<Config>, sessions: SessionService) -> HookRunner {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
-        HookRunner { client, config, sessions }
+        let outbound = crate::net::Outbound::new(&config.clients, Duration::from_secs(10));
+        HookRunner { outbound, config, sessions }
     }
 }
-
-/// Request headers web hooks may see (Kratos' default `clients.web_hook.header_allowlist`).
-const HEADER_ALLOWLIST: [&str; 17] = [
-    "accept",
-    "accept-encoding",
-    "accept-language",
-    "content-length",
-    "content-type",
-    "origin",
-    "priority",
-    "referer",
-    "sec-ch-ua",
-    "sec-ch-ua-mobile",
-    "sec-ch-ua-platform",
-    "sec-fetch-dest",
-    "sec-fetch-mode",
-    "sec-fetch-site",
-    "sec-fetch-user",
-    "true-client-ip",
-    "user-agent",
-];
 
 /// The after-hooks configured for a flow kind and method.
 pub fn after_hooks<'a>(config: &'a Config, kind: FlowKind, method: &str) -> &'a [HookConfig] {
@@ -268,7 +243,7 @@ impl HookRunner {
     ) -> Json {
         let mut headers = Map::new();
         for (k, v) in &info.headers {
-            if HEADER_ALLOWLIST.contains(&k.to_ascii_lowercase().as_str()) {
+            if self.config.clients.web_hook.header_allowlist.iter().any(|a| a.eq_ignore_ascii_case(k)) {
                 let canonical = canonical_header(k);
                 let entry = headers.entry(canonical).or_insert_with(|| json!([]));
                 if let Some(a) = entry.as_array_mut() {
@@ -307,7 +282,11 @@ impl HookRunner {
         let invalid = |reason: &str| HookError::Api(Error::Misconfigured(reason.to_string()));
         let url = config.get("url").and_then(Json::as_str).ok_or_else(|| invalid("a web_hook has no url"))?;
         let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|_| invalid("invalid web hook method"))?;
-        let mut req = self.client.request(method.clone(), url);
+        let client = self.outbound.client_for(url).map_err(|e| {
+            tracing::warn!(error = %e, "web hook refused");
+            HookError::Api(Error::Upstream(reasons::UPSTREAM_UNREACHABLE.into()))
+        })?;
+        let mut req = client.request(method.clone(), url);
         let mut form = false;
         if let Some(h) = config.get("headers").and_then(Json::as_object) {
             for (k, v) in h {
@@ -350,6 +329,12 @@ impl HookRunner {
         Ok(req)
     }
 
+    /// A body template, from `base64://`, `file://` or (through the guarded client) `http(s)://`.
+    async fn load_template(&self, url: &str) -> Result<String, String> {
+        let client = self.outbound.client_for(url).map_err(|e| e.to_string())?;
+        crate::jsonnet::load(url, client).await
+    }
+
     /// The password-migration hook (`selfservice.methods.password.config.migrate_hook`) for an
     /// imported identity without a hash: `Ok(true)` when the remote system says the password
     /// matches (`200 {"status":"password_match"}`), `Ok(false)` for any other 200 or a 403;
@@ -373,7 +358,7 @@ impl HookRunner {
         let body = match config.get("body").and_then(Json::as_str).filter(|b| !b.is_empty()) {
             None => json!({ "identifier": identifier, "password": password }),
             Some(template_url) => {
-                let template = crate::jsonnet::load(template_url, &self.client).await.map_err(|e| {
+                let template = self.load_template(template_url).await.map_err(|e| {
                     tracing::error!(error = %e, "password migration body template could not be loaded");
                     Error::Misconfigured("The password migration hook body template could not be loaded.".into())
                 })?;
@@ -438,7 +423,7 @@ impl HookRunner {
             Some(template_url) => {
                 // Template problems are logged in full but answered with a fixed reason: a
                 // template URL or path may carry secrets.
-                let template = crate::jsonnet::load(template_url, &self.client).await.map_err(|e| {
+                let template = self.load_template(template_url).await.map_err(|e| {
                     tracing::error!(error = %e, "web hook body template could not be loaded");
                     invalid("The web hook body template could not be loaded.")
                 })?;
