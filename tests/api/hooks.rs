@@ -372,3 +372,43 @@ async fn outgoing_client_settings(db: Db) {
     assert_eq!(seen[0]["body"], json!({"headers": ["X-Tenant"]}), "only the allowed header, canonical");
 }
 both_backends!(outgoing_client_settings);
+
+/// Settings' pre-persist web hooks: an interrupting hook refuses the profile change (nothing is
+/// saved), a parsing one alters the identity before it is written.
+async fn settings_pre_persist_hooks(db: Db) {
+    let Some(peer) = Peer::start().await else { return };
+    let body = template("function(ctx) { traits: ctx.identity.traits }");
+    let (interrupt, parse) = (format!("{}/hook/interrupt", peer.base), format!("{}/hook/parse", peer.base));
+    let refuse = template("function(ctx) if ctx.identity.traits.email == 'ok@example.org' then error 'cancel' else {}");
+    let t = app_with(db, move |c| {
+        c.selfservice.flows.registration.after.password.hooks = vec![session_hook()];
+        c.selfservice.flows.settings.after.profile.hooks = vec![
+            web_hook(json!({"url": interrupt, "method": "POST", "body": refuse, "can_interrupt": true})),
+            web_hook(json!({"url": parse, "method": "POST", "body": body, "response": {"parse": true}})),
+        ];
+    })
+    .await;
+    let (id, token) = crate::settings::signed_up(&t, "settings-hook@example.org").await;
+    let flow = crate::settings::settings_flow(&t, &token).await;
+    let (status, refused) = crate::settings::update(
+        &t,
+        &token,
+        &flow,
+        json!({"method": "profile", "traits": {"email": "blocked@example.org"}}),
+    )
+    .await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(message_ids(&refused), [4000001], "{refused}");
+    let (_, _, stored) = t.admin_json(Method::GET, &format!("/admin/identities/{id}"), None).await;
+    assert_eq!(stored["traits"]["email"], "settings-hook@example.org", "nothing was saved");
+    let flow = crate::settings::settings_flow(&t, &token).await;
+    let (status, done) =
+        crate::settings::update(&t, &token, &flow, json!({"method": "profile", "traits": {"email": "ok@example.org"}}))
+            .await;
+    assert_eq!(status, 200, "{done}");
+    let (_, _, stored) = t.admin_json(Method::GET, &format!("/admin/identities/{id}"), None).await;
+    assert_eq!(stored["traits"]["email"], "ok@example.org");
+    assert_eq!(stored["traits"]["name"]["first"], "Hooked", "changed by the parsing hook before the save");
+    assert_eq!(stored["metadata_public"], json!({"hooked": true}));
+}
+both_backends!(settings_pre_persist_hooks);

@@ -309,7 +309,9 @@ async fn create(
         return (f, Outcome::Error(e));
     }
     let traits = identity.traits.clone();
-    if let Err(e) = svc.hooks.run_pre_persist(method, &f, info, &mut identity, tp.as_ref()).await {
+    if let Err(e) =
+        svc.hooks.run_pre_persist(FlowKind::Registration, method, &f, info, &mut identity, tp.as_ref()).await
+    {
         let outcome = e.into_outcome(f.clone(), tp);
         return (f, outcome);
     }

@@ -251,6 +251,13 @@ pub async fn submit(svc: SelfService, flow: Flow, submit: Submit, info: RequestI
         }
         SettingsStep::Save { flow, identity, proved } => (flow, *identity, proved),
     };
+    // Web hooks that may refuse or change the update (`can_interrupt`, `response.parse`) run
+    // before it is saved.
+    if let Err(e) = svc.hooks.run_pre_persist(FlowKind::Settings, &method, &f, &info, &mut identity, tp.as_ref()).await
+    {
+        let outcome = e.into_outcome(f.clone(), tp);
+        return (f, outcome);
+    }
     match svc.identities.save_changed(&mut identity).await {
         Ok(()) => {}
         Err(Error::UniqueViolation) => {

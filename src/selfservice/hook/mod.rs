@@ -197,7 +197,9 @@ impl HookRunner {
                     }
                     return Err(HookError::Api(error));
                 }
-                "web_hook" if point.kind == FlowKind::Registration && is_pre_persist(h) => {
+                "web_hook"
+                    if matches!(point.kind, FlowKind::Registration | FlowKind::Settings) && is_pre_persist(h) =>
+                {
                     // Ran before the identity was written.
                 }
                 "web_hook" => {
@@ -212,18 +214,25 @@ impl HookRunner {
         Ok(())
     }
 
-    /// Registration's pre-persist web hooks (`can_interrupt` or `response.parse`): they may
-    /// refuse the registration or change the identity before it is written.
+    /// Registration's and settings' pre-persist web hooks (`can_interrupt` or
+    /// `response.parse`, read only from `after.<method>.hooks`, as Kratos): they may refuse the
+    /// change or alter the identity before it is written.
     pub async fn run_pre_persist(
         &self,
+        kind: FlowKind,
         method: &str,
         flow: &Flow,
         info: &RequestInfo,
         identity: &mut Identity,
         transient_payload: Option<&Json>,
     ) -> Result<(), HookError> {
-        let hooks =
-            self.config.selfservice.flows.registration.after.method(method).map(|m| m.hooks.as_slice()).unwrap_or(&[]);
+        let flows = &self.config.selfservice.flows;
+        let per_method = match kind {
+            FlowKind::Registration => flows.registration.after.method(method),
+            FlowKind::Settings => flows.settings.after.method(method),
+            _ => None,
+        };
+        let hooks = per_method.map(|m| m.hooks.as_slice()).unwrap_or(&[]);
         for h in hooks.iter().filter(|h| is_pre_persist(h)) {
             let ctx = self.context(flow, info, Some(identity), None, transient_payload);
             if let Some(patch) = self.web_hook(h.config.as_ref(), ctx).await? {
