@@ -228,6 +228,12 @@ enum IdentitiesCommand {
         #[arg(required = true)]
         ids: Vec<String>,
     },
+    /// Check identity files (an array, one object, or JSON lines; `-` = stdin) against the
+    /// create body and the identity schema the server serves; exit 1 when one is not valid.
+    Validate {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 async fn identities(endpoint: EndpointArgs, command: IdentitiesCommand) -> Result<(), String> {
@@ -247,6 +253,14 @@ async fn identities(endpoint: EndpointArgs, command: IdentitiesCommand) -> Resul
             cmd::get(&endpoint, &ids, &include).await.map_err(|e| format!("{e:#}"))?
         }
         IdentitiesCommand::Delete { ids } => cmd::delete(&endpoint, &ids).await.map_err(|e| format!("{e:#}"))?,
+        IdentitiesCommand::Validate { files } => {
+            let invalid = cmd::validate(&endpoint, &files).await.map_err(|e| format!("{e:#}"))?;
+            if invalid > 0 {
+                return Err(format!("{invalid} identities are not valid"));
+            }
+            println!("All identity files are valid.");
+            0
+        }
     };
     if failed > 0 { Err(format!("{failed} identities failed")) } else { Ok(()) }
 }

@@ -82,6 +82,56 @@ pub fn read_identities(path: &Path) -> anyhow::Result<Vec<Json>> {
     Ok(out)
 }
 
+/// `identities validate FILE…`: each identity must be a valid create body (Kratos'
+/// `createIdentityBody`, no unknown keys) with a `schema_id`, and its traits must satisfy that
+/// identity schema as the server serves it. Returns how many identities are not valid.
+pub async fn validate(endpoint: &Endpoint, files: &[std::path::PathBuf]) -> anyhow::Result<usize> {
+    let http = client()?;
+    let mut schemas: std::collections::HashMap<String, Json> = std::collections::HashMap::new();
+    let mut invalid = 0;
+    for file in files {
+        for (n, item) in read_identities(file)?.into_iter().enumerate() {
+            let src = format!("{}#{}", file.display(), n + 1);
+            let mut problems = Vec::new();
+            if let Err(e) = serde_path_to_error::deserialize::<_, crate::identity::import::CreateIdentityBody>(&item) {
+                problems.push(format!("{}: {}", e.path(), e.inner()));
+            }
+            match item.get("schema_id").and_then(Json::as_str) {
+                None => problems.push("Expected key \"schema_id\" to be defined in identity file".into()),
+                Some(id) => {
+                    if !schemas.contains_key(id) {
+                        let path = format!(
+                            "/schemas/{}",
+                            url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
+                        );
+                        let res = endpoint.request(&http, reqwest::Method::GET, &path).send().await?;
+                        if !res.status().is_success() {
+                            problems
+                                .push(format!("Could not fetch schema with ID \"{id}\": {}", error_text(res).await));
+                        } else {
+                            schemas.insert(id.to_string(), res.json().await?);
+                        }
+                    }
+                    if let Some(schema) = schemas.get(id)
+                        && let Err(found) =
+                            crate::schema::check_traits(schema, item.get("traits").unwrap_or(&Json::Null))
+                    {
+                        problems.extend(found);
+                    }
+                }
+            }
+            if !problems.is_empty() {
+                invalid += 1;
+                eprintln!("{src}: not valid");
+                for p in problems {
+                    eprintln!("  {p}");
+                }
+            }
+        }
+    }
+    Ok(invalid)
+}
+
 /// What an import did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ImportSummary {

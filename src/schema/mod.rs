@@ -96,6 +96,16 @@ fn compile(raw: &Json) -> Result<jsonschema::Validator, String> {
         .map_err(|e| e.to_string())
 }
 
+/// Checks `traits` against an identity schema document as the server would (formats, `tel`):
+/// each problem as `#/traits/…: message`.
+pub fn check_traits(schema: &Json, traits: &Json) -> Result<(), Vec<String>> {
+    let validator = compile(schema).map_err(|e| vec![format!("the identity schema does not compile: {e}")])?;
+    let instance = serde_json::json!({ "traits": traits });
+    let problems: Vec<String> =
+        validator.iter_errors(&instance).map(|e| format!("#{}: {}", e.instance_path(), e)).collect();
+    if problems.is_empty() { Ok(()) } else { Err(problems) }
+}
+
 /// Fetches a schema document from its configured URL.
 pub async fn fetch(url: &str, http: &reqwest::Client) -> Result<Json, String> {
     let bytes: Vec<u8> = if let Some(path) = url.strip_prefix("file://") {

@@ -808,3 +808,38 @@ async fn update_never_resurrects_a_deleted_identity(db: Db) {
     }
 }
 both_backends!(update_never_resurrects_a_deleted_identity);
+
+/// `tessera identities validate`: the create body's shape, a `schema_id`, and the traits
+/// against the identity schema the server serves; nothing is written.
+async fn cli_validate(db: Db) {
+    let t = TestApp::new(db).await;
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.json");
+    std::fs::write(
+        &good,
+        json!([{"schema_id": "default", "traits": {"email": "valid@example.org"}, "state": "active"}]).to_string(),
+    )
+    .unwrap();
+    let (code, out, err) = tessera_cli(&t, &["validate", good.to_str().unwrap()]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(out.trim(), "All identity files are valid.");
+    let bad = dir.path().join("bad.jsonl");
+    let lines = [
+        json!({"schema_id": "default", "traits": {"email": "not-an-email"}}),
+        json!({"traits": {"email": "a@example.org"}}),
+        json!({"schema_id": "default", "traits": {"email": "b@example.org"}, "stat": "active"}),
+        json!({"schema_id": "nope", "traits": {}}),
+    ];
+    std::fs::write(&bad, lines.iter().map(Value::to_string).collect::<Vec<_>>().join("\n")).unwrap();
+    let (code, _, err) = tessera_cli(&t, &["validate", bad.to_str().unwrap()]).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("bad.jsonl#1: not valid\n  #/traits/email:"), "{err}");
+    assert!(err.contains("bad.jsonl#2: not valid\n  Expected key \"schema_id\""), "{err}");
+    assert!(err.contains("bad.jsonl#3: not valid\n  stat: unknown field `stat`"), "{err}");
+    assert!(err.contains("bad.jsonl#4: not valid\n  Could not fetch schema with ID \"nope\""), "{err}");
+    assert!(err.contains("4 identities are not valid"), "{err}");
+    let (status, _, list) = t.admin_json(Method::GET, "/admin/identities", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(list.as_array().unwrap().len(), 0, "validate writes nothing");
+}
+both_backends!(cli_validate);
