@@ -109,6 +109,19 @@ enum MigrateCommand {
         #[arg(short, long)]
         yes: bool,
     },
+    /// Copy identities and active sessions from a Kratos database (PostgreSQL or SQLite) into
+    /// this one (its migrations are applied first); what is already here is left alone, so it
+    /// can be run again.
+    FromKratos {
+        /// The Kratos database (its DSN as Kratos reads it).
+        #[arg(long)]
+        source_dsn: String,
+        #[command(flatten)]
+        target: MigrateTarget,
+        /// Rows read and written per batch.
+        #[arg(long, default_value_t = 500)]
+        batch_size: usize,
+    },
     /// Revert the newest applied migrations (asks first on a terminal unless `--yes`).
     Down {
         #[command(flatten)]
@@ -451,8 +464,35 @@ fn config_command(command: ConfigCommand) -> Result<(), String> {
     }
 }
 
-/// `migrate`, `migrate sql [DSN] [-e] [--yes] [status|up|down]`, `migrate status|up|down`.
+/// `migrate from-kratos`: the target is migrated, then filled through a Persister.
+async fn from_kratos(config: Config, source_dsn: &str, batch: usize) -> Result<(), String> {
+    let dsn = config.dsn.clone().ok_or("dsn is not set: configure `dsn` or set DSN")?;
+    let target = Store::connect(&dsn).map_err(|e| e.to_string())?;
+    target.migrate().await.map_err(|e| e.to_string())?;
+    let source = Store::connect(source_dsn).map_err(|e| format!("--source-dsn: {e}"))?;
+    let persister = tessera::persistence::Persister::start(target.clone(), config.persistence.clone());
+    let now = tessera::clock::Clock::system().now();
+    let result = tessera::cli::kratos::migrate(&source, &target, &persister, batch, now).await;
+    persister.shutdown().await;
+    let summary = result.map_err(|e| format!("{e:#}"))?;
+    println!("{summary}");
+    if summary.identities_failed + summary.sessions_failed > 0 {
+        return Err("some rows could not be copied (see above)".into());
+    }
+    Ok(())
+}
+
+/// `migrate`, `migrate sql [DSN] [-e] [--yes] [status|up|down]`, `migrate status|up|down`,
+/// `migrate from-kratos`.
 async fn migrate_command(mut config: Config, command: Option<MigrateCommand>) -> Result<(), String> {
+    if let Some(MigrateCommand::FromKratos { source_dsn, target, batch_size }) = command {
+        if let Some(dsn) = target.dsn {
+            config.dsn = Some(dsn);
+        } else if target.read_from_env {
+            config.dsn = Some(std::env::var("DSN").map_err(|_| "-e: the environment has no DSN".to_string())?);
+        }
+        return from_kratos(config, &source_dsn, batch_size).await;
+    }
     let (target, action) = match command {
         None => (None, MigrateAction::Up { ask: false }),
         Some(MigrateCommand::Sql { target, yes, command }) => match command {
@@ -471,6 +511,7 @@ async fn migrate_command(mut config: Config, command: Option<MigrateCommand>) ->
         Some(MigrateCommand::Status { target }) => (Some(target), MigrateAction::Status),
         Some(MigrateCommand::Up { target, yes }) => (Some(target), MigrateAction::Up { ask: !yes }),
         Some(MigrateCommand::Down { target, steps, yes }) => (Some(target), MigrateAction::Down { steps, ask: !yes }),
+        Some(MigrateCommand::FromKratos { .. }) => return Ok(()),
     };
     if let Some(MigrateTarget { dsn, read_from_env }) = target {
         if let Some(dsn) = dsn {

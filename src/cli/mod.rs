@@ -3,3 +3,4 @@
 
 pub mod hashers;
 pub mod identities;
+pub mod kratos;

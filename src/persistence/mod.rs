@@ -34,6 +34,7 @@ pub mod cleanup;
 pub mod courier;
 pub mod identity;
 pub mod invalidation;
+pub mod kratos;
 pub mod persister;
 pub mod pg_tls;
 pub mod schema;

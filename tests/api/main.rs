@@ -17,6 +17,7 @@ mod health;
 mod hooks;
 mod hydra;
 mod identities;
+mod kratos_migration;
 mod metrics;
 mod mfa;
 mod oidc;
