@@ -149,10 +149,11 @@ async fn whoami(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResp
             res.headers_mut().insert(CACHE_FOR, v);
         }
     }
-    // A cookie older than the session (e.g. after an admin extend) is issued again.
+    // A cookie older than the session (e.g. after an admin extend) is issued again, and so is
+    // a cookie Kratos issued (tessera's own replaces it).
     if req.headers().get("x-session-token").is_none()
         && let Some(c) = req.cookie(&state.config.session.cookie.name)
-        && state.sessions.cookie_expiry(c.value()).is_some_and(|e| e < live.session.expires_at)
+        && state.sessions.cookie_expiry(c.value()).is_none_or(|e| e < live.session.expires_at)
         && let Some(token) = state.sessions.token_from_cookie(c.value())
         && let Some(fresh) = super::cookies::session_cookie(&state, &token, live.session.expires_at)
     {

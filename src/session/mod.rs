@@ -2,6 +2,7 @@
 //! issues and revokes them, and the actors that keep live sessions in memory.
 
 pub mod actor;
+pub mod kratos_cookie;
 pub mod live;
 pub mod registry;
 mod rules;

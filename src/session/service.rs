@@ -222,10 +222,25 @@ impl SessionService {
         self.seal(&serde_json::json!({"t": token, "e": expires_at, "n": &nonce[..8]}).to_string())
     }
 
-    /// The token inside a session cookie value (any configured secret may have made it).
+    /// The token inside a session cookie value (any configured secret may have made it), or
+    /// inside Kratos' own session cookie (gorilla securecookie; `secrets.cookie`, else
+    /// `secrets.default`), so browsers signed in before a migration stay signed in.
     pub fn token_from_cookie(&self, value: &str) -> Option<String> {
-        let v: serde_json::Value = serde_json::from_str(&self.unseal(value)?).ok()?;
-        v.get("t").and_then(serde_json::Value::as_str).map(str::to_string)
+        match self.unseal(value) {
+            Some(open) => {
+                let v: serde_json::Value = serde_json::from_str(&open).ok()?;
+                v.get("t").and_then(serde_json::Value::as_str).map(str::to_string)
+            }
+            None => self.token_from_kratos_cookie(value),
+        }
+    }
+
+    /// The token of a cookie Kratos issued (see [`super::kratos_cookie`]).
+    pub fn token_from_kratos_cookie(&self, value: &str) -> Option<String> {
+        let s = &self.config.secrets;
+        let secrets = if s.cookie.is_empty() { &s.default } else { &s.cookie };
+        let name = &self.config.session.cookie.name;
+        super::kratos_cookie::token(secrets, name, value, self.clock.now().timestamp())
     }
 
     /// The `expires_at` inside a session cookie value.

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 const IDENTITY: &str = "5a1c7b1e-2f0e-4c44-9a5b-0b0e6a1d2c01";
 const NID: &str = "0f4c3a2b-1d2e-4f5a-8b9c-0d1e2f3a4b5c";
 const LIVE_TOKEN: &str = "ory_st_KratosLiveSessionToken0000001";
+const COOKIE_SECRET: &str = "kratos-cookie-secret-0123456789";
 const KRATOS_BCRYPT_123456: &str = "$2a$04$ujIuzPKuqVFjxOj0jyaKouVA./Yyb/9dXsyVAK29fimgVTD0GRhde";
 
 /// The rows a Kratos deployment would have: one identity with a password, an e-mail that is
@@ -103,7 +104,14 @@ async fn migrate_from_kratos(db: Db) {
     let dir = tempfile::tempdir().unwrap();
     let (source, drop) = kratos_database(db, dir.path()).await;
     // The identity has a TOTP credential: whoami asks only for aal1 here.
-    let t = TestApp::builder(db).config(|c| c.session.whoami.required_aal = "aal1".into()).build().await;
+    let t = TestApp::builder(db)
+        .config(|c| {
+            c.session.whoami.required_aal = "aal1".into();
+            // The secret Kratos signed its session cookies with.
+            c.secrets.cookie = vec![COOKIE_SECRET.into()];
+        })
+        .build()
+        .await;
     let target = t.app().state().config.dsn.clone().unwrap();
 
     let (ok, out, err) = from_kratos(&target, &source);
@@ -123,6 +131,44 @@ async fn migrate_from_kratos(db: Db) {
     assert_eq!(session["authentication_methods"][0]["method"], "password");
     assert_eq!(session["devices"][0]["ip_address"], "198.51.100.7");
     assert_eq!(session["devices"][0]["location"], "Berlin, DE");
+    // A browser holding Kratos' own cookie (gorilla securecookie) stays signed in, and gets
+    // tessera's cookie in its place; a cookie signed with another secret is refused.
+    let kratos_cookie = |secret: &str| {
+        let out = std::process::Command::new("python3")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/kratos_cookie.py"))
+            .args([secret, "ory_kratos_session", LIVE_TOKEN])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let res = t
+        .http
+        .get(format!("{}/sessions/whoami", t.public))
+        .header("Cookie", format!("ory_kratos_session={}", kratos_cookie(COOKIE_SECRET)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let reissued = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("ory_kratos_session="))
+        .map(|v| v.split(';').next().unwrap_or_default().to_string())
+        .expect("tessera's cookie replaces Kratos'");
+    let res = t.http.get(format!("{}/sessions/whoami", t.public)).header("Cookie", reissued).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.unwrap()["identity"]["id"], IDENTITY);
+    let res = t
+        .http
+        .get(format!("{}/sessions/whoami", t.public))
+        .header("Cookie", format!("ory_kratos_session={}", kratos_cookie("another-secret-0123456789abcdef")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
     for gone in ["ory_st_KratosExpiredSessionToken0001", "ory_st_KratosRevokedSessionToken0001"] {
         let res =
             t.http.get(format!("{}/sessions/whoami", t.public)).header("X-Session-Token", gone).send().await.unwrap();
