@@ -147,8 +147,15 @@ pub fn public_app(
         .wrap(actix_web::middleware::Condition::new(cors.enabled, cors_layer(&cors)))
 }
 
+/// What a redacted log value reads (ory/x's text) when `log.redaction_text` is not set.
+const REDACTED: &str =
+    "Value is sensitive and has been redacted. To see the value set config key \"log.leak_sensitive_values = true\".";
+
 /// Records Kratos' HTTP metrics for every request a route answered (unmatched paths are not
-/// counted, as in Kratos): duration, status, method, route pattern, request and response size.
+/// counted, as in Kratos): duration, status, method, route pattern, request and response size;
+/// and logs every request as Kratos does ("completed handling request"), its query string
+/// replaced by `log.redaction_text` unless `log.leak_sensitive_values` (it may hold tokens, codes
+/// and flow ids).
 fn metrics_layer<S, B>(
     req: ServiceRequest,
     srv: &S,
@@ -163,6 +170,25 @@ where
     let fut = srv.call(req);
     async move {
         let res = fut.await?;
+        if tracing::enabled!(tracing::Level::INFO)
+            && let Some(state) = res.request().app_data::<web::Data<AppState>>()
+        {
+            let log = &state.config.log;
+            let query = res.request().query_string();
+            let redacted = match log.redaction_text.as_str() {
+                "" => REDACTED,
+                text => text,
+            };
+            let query = if query.is_empty() || log.leak_sensitive_values { query } else { redacted };
+            tracing::info!(
+                method = %method,
+                path = res.request().path(),
+                query,
+                status = res.status().as_u16(),
+                took_ms = started.elapsed().as_secs_f64() * 1000.0,
+                "completed handling request"
+            );
+        }
         if let Some(pattern) = res.request().match_pattern()
             && let Some(state) = res.request().app_data::<web::Data<AppState>>()
         {

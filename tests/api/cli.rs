@@ -288,3 +288,51 @@ fn wait_ready(url: &str) -> bool {
 pub fn unsafe_sigterm(pid: u32) {
     let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
 }
+
+/// Every request is logged (`completed handling request`, JSON with `log.format = "json"`);
+/// its query string only with `log.leak_sensitive_values`, else the redaction text.
+#[test]
+fn request_log_redacts_queries_unless_asked() {
+    for leak in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("tessera.toml");
+        let (public, admin) = (free_port(), free_port());
+        std::fs::write(
+            &cfg,
+            format!(
+                "[serve.public]\nport = {public}\nhost = \"127.0.0.1\"\n[serve.admin]\nport = {admin}\n\
+                 [log]\nformat = \"json\"\nleak_sensitive_values = {leak}\n"
+            ),
+        )
+        .unwrap();
+        let child = Command::new(bin())
+            .current_dir(dir.path())
+            .args(["serve", "--dev", "--config"])
+            .arg(&cfg)
+            .env_remove("DSN")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let ready = wait_ready(&format!("http://127.0.0.1:{public}/health/ready"));
+        let url = format!("http://127.0.0.1:{public}/health/alive?code=secret-query-value");
+        let out = Command::new("curl").args(["-s", "-o", "/dev/null", &url]).output().unwrap();
+        assert!(out.status.success());
+        unsafe_sigterm(child.id());
+        let out = child.wait_with_output().unwrap();
+        assert!(ready);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let line = stderr
+            .lines()
+            .find(|l| l.contains("completed handling request") && l.contains("/health/alive") && l.contains("query"))
+            .unwrap_or_else(|| panic!("no request log line: {stderr}"));
+        let entry: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(entry["status"], 200, "{line}");
+        if leak {
+            assert_eq!(entry["query"], "code=secret-query-value", "{line}");
+        } else {
+            assert!(entry["query"].as_str().unwrap().starts_with("Value is sensitive and has been redacted"), "{line}");
+            assert!(!stderr.contains("secret-query-value"), "{stderr}");
+        }
+    }
+}
