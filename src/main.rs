@@ -73,6 +73,12 @@ enum Command {
         #[command(subcommand)]
         command: JsonnetCommand,
     },
+    /// Kratos' spelling of `jsonnet format`: `format jsonnet [-w] FILE…`.
+    #[command(hide = true)]
+    Format {
+        #[command(subcommand)]
+        command: FormatCommand,
+    },
     /// Print the version.
     Version,
 }
@@ -185,6 +191,26 @@ enum Argon2Command {
 enum JsonnetCommand {
     /// Check Jsonnet files (web-hook bodies, claims mappers): exit 1 when one does not parse.
     Lint {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Format Jsonnet files (indentation, spacing, blank lines; tokens kept as written) to
+    /// stdout, or in place with `-w`.
+    Format {
+        /// Write the result back to each file.
+        #[arg(short, long)]
+        write: bool,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum FormatCommand {
+    /// Kratos' `format jsonnet [-w] FILE…`.
+    Jsonnet {
+        #[arg(short, long)]
+        write: bool,
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
@@ -528,6 +554,30 @@ fn merge(outer: MigrateTarget, inner: MigrateTarget) -> MigrateTarget {
     MigrateTarget { dsn: inner.dsn.or(outer.dsn), read_from_env: inner.read_from_env || outer.read_from_env }
 }
 
+/// `jsonnet format [-w] FILE…`: formatted text to stdout, or written back with `-w`.
+fn jsonnet_format(files: &[PathBuf], write: bool) -> Result<(), String> {
+    let mut failed = 0;
+    for file in files {
+        let formatted = std::fs::read_to_string(file)
+            .map_err(|e| format!("cannot read: {e}"))
+            .and_then(|text| tessera::jsonnet::format(&text));
+        match formatted {
+            Ok(text) if write => {
+                if let Err(e) = std::fs::write(file, text) {
+                    eprintln!("{}: cannot write: {e}", file.display());
+                    failed += 1;
+                }
+            }
+            Ok(text) => print!("{text}"),
+            Err(e) => {
+                eprintln!("{}: {e}", file.display());
+                failed += 1;
+            }
+        }
+    }
+    if failed > 0 { Err(format!("{failed} file(s) could not be formatted")) } else { Ok(()) }
+}
+
 /// `jsonnet lint FILE…`: every file is checked; exit 1 when one does not parse.
 fn jsonnet_lint(files: &[PathBuf]) -> Result<(), String> {
     let mut failed = 0;
@@ -570,6 +620,9 @@ fn main() -> ExitCode {
         Command::Config { command } => config_command(command),
         Command::Jsonnet { command: JsonnetCommand::Lint { files } }
         | Command::Lint { command: JsonnetCommand::Lint { files } } => jsonnet_lint(&files),
+        Command::Jsonnet { command: JsonnetCommand::Format { write, files } }
+        | Command::Lint { command: JsonnetCommand::Format { write, files } }
+        | Command::Format { command: FormatCommand::Jsonnet { write, files } } => jsonnet_format(&files, write),
         Command::Hashers { command: HashersCommand::Argon2 { command: Argon2Command::Calibrate(args) } } => {
             load_config(cli.config.as_ref()).and_then(|c| tessera::cli::hashers::calibrate(&c.hashers, &args))
         }

@@ -166,6 +166,75 @@ pub fn check_syntax(source: &str) -> Result<(), String> {
     }
 }
 
+/// Formats Jsonnet source: indentation recomputed from bracket depth (two spaces a level; a line
+/// that starts with a closing bracket at its opener's level), runs of spaces inside a line
+/// collapsed to one, trailing spaces removed, at most one blank line in a row, one final newline.
+/// Tokens themselves — strings, text blocks, comments — are kept byte for byte, so the program
+/// means the same. Source that does not lex is returned as the error.
+pub fn format(source: &str) -> Result<String, String> {
+    use rsjsonnet_lang::lexer::Lexer;
+    use rsjsonnet_lang::token::{STokenKind as S, TokenKind};
+    check_syntax(source)?;
+    let arena = Arena::new();
+    let ast_arena = Arena::new();
+    let interner = rsjsonnet_lang::interner::StrInterner::new();
+    let mut spans = rsjsonnet_lang::span::SpanManager::new();
+    let (ctx, _) = spans.insert_source_context(source.len());
+    let tokens = Lexer::new(&arena, &ast_arena, &interner, &mut spans, ctx, source.as_bytes())
+        .lex_to_eof(true)
+        .map_err(|e| format!("{e:?}"))?;
+    let mut out = String::with_capacity(source.len());
+    let mut depth: usize = 0;
+    // At the start of a line (nothing written on it yet); blank lines pending.
+    let (mut line_start, mut newlines, mut space) = (true, 0usize, false);
+    for token in &tokens {
+        let (_, start, end) = spans.get_span(token.span);
+        let text = &source[start..end];
+        match token.kind {
+            TokenKind::EndOfFile => break,
+            TokenKind::Whitespace => {
+                let n = text.matches('\n').count();
+                if n > 0 {
+                    newlines += n;
+                    line_start = true;
+                    space = false;
+                } else if !line_start {
+                    space = true;
+                }
+                continue;
+            }
+            _ => {}
+        }
+        let closes = matches!(token.kind, TokenKind::Simple(S::RightBrace | S::RightBracket | S::RightParen));
+        if closes {
+            depth = depth.saturating_sub(1);
+        }
+        if line_start {
+            if !out.is_empty() {
+                out.push_str(&"\n".repeat(newlines.clamp(1, 2)));
+            }
+            out.push_str(&"  ".repeat(depth));
+        } else if space {
+            out.push(' ');
+        }
+        out.push_str(text);
+        let ends_line = text.ends_with('\n');
+        line_start = ends_line;
+        newlines = usize::from(ends_line);
+        space = false;
+        if ends_line {
+            // A `#` or `//` comment ends with its newline: the next token starts a line.
+            out.pop();
+        }
+        if matches!(token.kind, TokenKind::Simple(S::LeftBrace | S::LeftBracket | S::LeftParen)) {
+            depth += 1;
+        }
+    }
+    out.push('\n');
+    check_syntax(&out).map_err(|e| format!("formatting changed the program ({e}); please report this"))?;
+    Ok(out)
+}
+
 /// Renders a Kratos-style template `function(ctx) { … }` on a blocking thread with a deadline.
 pub async fn render(template: String, ctx: Json) -> Result<Option<Json>, String> {
     let job = tokio::task::spawn_blocking(move || eval_blocking(&template, &[], &[("ctx", &ctx)]));
@@ -237,6 +306,15 @@ mod tests {
         assert!(eval_blocking("function(ctx) error 'boom'", &[], &[("ctx", &ctx)]).is_err());
         assert!(eval_blocking("local f(n) = f(n + 1); f(0)", &[], &[]).is_err(), "the stack is bounded");
         assert!(eval_blocking("{", &[], &[]).is_err());
+    }
+
+    #[test]
+    fn format_reindents_and_keeps_tokens() {
+        let messy = "function(ctx)   {\n\n\n      email: ctx.identity.traits.email,   // the address\n  tags: [\n'a',\n      \"b  c\",\n    ],\n    text: |||\n      kept   as is\n    |||,\n}   \n\n";
+        let want = "function(ctx) {\n\n  email: ctx.identity.traits.email, // the address\n  tags: [\n    'a',\n    \"b  c\",\n  ],\n  text: |||\n      kept   as is\n    |||,\n}\n";
+        assert_eq!(format(messy).as_deref(), Ok(want));
+        assert_eq!(format(want).as_deref(), Ok(want), "formatting is stable");
+        assert!(format("{ a: ").is_err());
     }
 
     #[test]

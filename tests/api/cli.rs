@@ -183,6 +183,18 @@ fn jsonnet_lint() {
     assert!(stderr.starts_with(&format!("{}: 3:6: unknown variable `ctz`\n", bad.display())), "{stderr}");
     let out = Command::new(bin()).args(["lint", "lint"]).arg(&good).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // format: to stdout, or in place with -w (Kratos' `format jsonnet -w`); unparsable: exit 1.
+    let messy = dir.path().join("messy.jsonnet");
+    std::fs::write(&messy, "function(ctx)   {\n      email: ctx.identity.traits.email,   \n}\n\n\n").unwrap();
+    let tidy = "function(ctx) {\n  email: ctx.identity.traits.email,\n}\n";
+    let out = Command::new(bin()).args(["jsonnet", "format"]).arg(&messy).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), tidy);
+    let out = Command::new(bin()).args(["format", "jsonnet", "-w"]).arg(&messy).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&messy).unwrap(), tidy);
+    let out = Command::new(bin()).args(["jsonnet", "format"]).arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
 }
 
 /// `hashers argon2 calibrate`: the printed section is a configuration `serve` accepts, and its
