@@ -260,3 +260,65 @@ async fn oauth2_override_return_to(db: Db) {
     assert_eq!(flow["refresh"], false, "no session: an ordinary sign-in");
 }
 both_backends!(oauth2_override_return_to);
+
+/// A sign-up the provider started, with verification shown first: the browser verifies its
+/// address (code by e-mail through the SMTP peer), then the login request is accepted with the
+/// new session and the browser goes back to the provider, signed in.
+async fn oauth2_challenge_after_verification(db: Db) {
+    let Some(peer) = Peer::start().await else { return };
+    let Some(smtp) = crate::courier::SmtpPeer::start(None, None).await else { return };
+    let (base, port) = (peer.base.clone(), smtp.port);
+    let t = TestApp::builder(db)
+        .config(move |c| {
+            c.oauth2_provider.url = Some(base);
+            c.courier.smtp.connection_uri = format!("smtp://127.0.0.1:{port}/?disable_starttls=true");
+            c.courier.worker.pull_wait = tessera::config::Dur(std::time::Duration::from_millis(50));
+            c.selfservice.flows.verification.enabled = true;
+            c.selfservice.flows.registration.after.password.hooks = ["show_verification_ui", "session"]
+                .map(|h| tessera::config::HookConfig { hook: h.into(), config: None })
+                .to_vec();
+        })
+        .build()
+        .await;
+    let mut jar = Jar::default();
+    let res = jar
+        .send(
+            t.http
+                .get(format!("{}/self-service/registration/browser?login_challenge=c-30", t.public))
+                .header("Accept", "application/json"),
+        )
+        .await;
+    let (_, flow) = json_of(res).await;
+    let res = jar
+        .send(t.http.post(format!("{}/self-service/registration?flow={}", t.public, flow["id"].as_str().unwrap())).json(
+            &json!({"csrf_token": csrf_of(&flow), "method": "password", "password": PASSWORD, "traits": {"email": "verify-first@example.org"}}),
+        ))
+        .await;
+    let (status, done) = json_of(res).await;
+    assert_eq!(status, 200, "{done}");
+    assert!(accepted(&peer).await.is_empty(), "verification comes first");
+    let item =
+        done["continue_with"].as_array().unwrap().iter().find(|i| i["action"] == "show_verification_ui").unwrap();
+    let vflow = item["flow"]["id"].as_str().unwrap().to_string();
+    let code = crate::recovery::code_in(&crate::recovery::mail_to(&smtp, "verify-first@example.org", 1).await);
+    // The browser (HTML form) sends the code: 303 to the provider.
+    let mut browser = jar.clone();
+    browser.cookies.remove("ory_kratos_session");
+    let vjson =
+        get_json(&t.http, format!("{}/self-service/verification/flows?id={vflow}", t.public), Some(&browser)).await;
+    let res = browser
+        .send(t.http.post(format!("{}/self-service/verification?flow={vflow}", t.public)).form(&[
+            ("csrf_token", csrf_of(&vjson).as_str()),
+            ("method", "code"),
+            ("code", code.as_str()),
+        ]))
+        .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), format!("{HYDRA}?login_verifier=verifier-c-30"));
+    let accepts = accepted(&peer).await;
+    assert_eq!(accepts.len(), 1);
+    assert_eq!(accepts[0]["body"]["subject"], done["identity"]["id"]);
+    assert_eq!(accepts[0]["body"]["identity_provider_session_id"], done["session"]["id"]);
+    assert_eq!(whoami(&t, &browser).await["identity"]["id"], done["identity"]["id"], "signed in by the verification");
+}
+both_backends!(oauth2_challenge_after_verification);

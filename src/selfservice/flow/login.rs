@@ -512,7 +512,9 @@ async fn finish(
         && hooks.iter().any(|h| h.hook == "verification")
         && let Some(address) = identity.verifiable_addresses.iter().find(|a| !a.verified && !a.value.is_empty())
     {
-        match verification::start_for_address(svc, flow.flow_type, info, address, flow.return_to.clone(), true).await {
+        match verification::start_for_address(svc, flow.flow_type, info, address, flow.return_to.clone(), true, None)
+            .await
+        {
             Ok((_, item)) => {
                 if hooks.iter().any(|h| h.hook == "show_verification_ui") {
                     if let Some(url) = item.pointer("/flow/url").and_then(Json::as_str)

@@ -450,7 +450,22 @@ async fn finish(
         && let Some(address) = identity.verifiable_addresses.iter().find(|a| !a.verified && !a.value.is_empty())
     {
         // The identity exists: a verification message that cannot be sent does not undo it.
-        match verification::start_for_address(svc, flow.flow_type, info, address, flow.return_to.clone(), false).await {
+        // A sign-up the OAuth2 provider started: the verification finishes it (for browsers).
+        let handoff =
+            flow.data.oauth2_login_challenge.clone().filter(|_| flow.flow_type == FlowType::Browser).map(|challenge| {
+                verification::OAuth2Handoff { challenge, session_id: session.id, token: token.clone() }
+            });
+        match verification::start_for_address(
+            svc,
+            flow.flow_type,
+            info,
+            address,
+            flow.return_to.clone(),
+            false,
+            handoff,
+        )
+        .await
+        {
             Ok(v) => verification = Some(v),
             Err(e) => tracing::warn!(error = %e, "registration: no verification flow"),
         }

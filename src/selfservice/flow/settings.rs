@@ -309,7 +309,7 @@ async fn saved(
             identity.verifiable_addresses.iter().find(|a| a.status == "pending" && !a.value.is_empty())
     {
         // The change is saved: a verification message that cannot be sent does not undo it.
-        match verification::start_for_address(svc, f.flow_type, info, address, None, true).await {
+        match verification::start_for_address(svc, f.flow_type, info, address, None, true, None).await {
             Ok((_, item)) => verification = Some(item),
             Err(e) => tracing::warn!(error = %e, "settings: no verification flow"),
         }

@@ -394,8 +394,49 @@ async fn succeed(svc: &SelfService, flow: Flow, record: &CodeRecord, info: &Requ
             return (f, outcome);
         }
     }
+    // A sign-up the OAuth2 provider started: its login request is accepted now, the browser
+    // signed in and sent back to the provider (JSON: the continue link leads there).
+    if f.flow_type == FlowType::Browser
+        && let Some(challenge) = f.data.oauth2_login_challenge.clone()
+    {
+        let session = match f.data.session_id {
+            Some(id) => svc.sessions.find(id).await,
+            None => Ok(None),
+        };
+        let session = match session {
+            Ok(Some(s)) => s,
+            Ok(None) => {
+                let e = Error::invalid("No session was found for this flow. Please retry the authentication.");
+                return (f, Outcome::Error(e));
+            }
+            Err(e) => return (f, Outcome::Error(e)),
+        };
+        let to = match svc.hydra.accept(&svc.config, &challenge, &session).await {
+            Ok(to) => to,
+            Err(e) => return (f, Outcome::Error(e)),
+        };
+        f.ui.action = to.clone();
+        f.ui.nodes = vec![ui::anchor(g, "continue", &to, text::label_continue())];
+        let token = svc.kept_secret(&f, OAUTH2_SESSION_KEY).and_then(|v| v["token"].as_str().map(str::to_string));
+        let inner = if info.is_json { show(f.clone(), info).1 } else { Outcome::Redirect(to) };
+        let outcome =
+            Outcome::WithCookies { csrf: None, session: token.map(|t| Box::new((session, t))), inner: Box::new(inner) };
+        return (f, outcome);
+    }
     show(f, info)
 }
+
+/// A sign-up the OAuth2 provider started, handed to the verification that follows it: once the
+/// address is verified, the provider's login request is accepted with this session.
+pub struct OAuth2Handoff {
+    pub challenge: String,
+    pub session_id: uuid::Uuid,
+    /// The session's token (kept sealed in the flow): the browser gets the session cookie.
+    pub token: String,
+}
+
+/// Where a verification flow keeps the session of an [`OAuth2Handoff`].
+const OAUTH2_SESSION_KEY: &str = "oauth2_session";
 
 /// A verification flow created by another flow (after registration, login or settings) for
 /// one address: the message is sent at once and the flow starts in `sent_email`. Returns the
@@ -407,6 +448,7 @@ pub async fn start_for_address(
     address: &VerifiableAddress,
     return_to: Option<String>,
     keep_csrf: bool,
+    handoff: Option<OAuth2Handoff>,
 ) -> Result<(Flow, Json), Error> {
     let method = challenge::method(svc, FlowKind::Verification).unwrap_or("code");
     if method == "link" && address.via != "email" {
@@ -421,6 +463,11 @@ pub async fn start_for_address(
     };
     let mut flow = svc.new_flow(FlowKind::Verification, flow_type, info.url.clone(), csrf);
     flow.return_to = return_to;
+    if let Some(h) = handoff {
+        flow.data.oauth2_login_challenge = Some(h.challenge);
+        flow.data.session_id = Some(h.session_id);
+        svc.keep_secret(&mut flow, OAUTH2_SESSION_KEY, &json!({ "token": h.token }));
+    }
     strategy.populate(&mut flow, None);
     if let Err(e) = deliver(svc, &flow, method, &address.value, &address.via, None).await {
         tracing::error!(flow_id = %flow.id, error = %e, "verification: the message could not be queued");
@@ -460,7 +507,7 @@ impl VerificationStarter for Starter<'_> {
         return_to: Option<String>,
         keep_csrf: bool,
     ) -> Result<(Flow, Json), Error> {
-        start_for_address(self.0, flow_type, info, address, return_to, keep_csrf).await
+        start_for_address(self.0, flow_type, info, address, return_to, keep_csrf, None).await
     }
 }
 
