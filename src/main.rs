@@ -512,11 +512,7 @@ async fn from_kratos(config: Config, source_dsn: &str, batch: usize) -> Result<(
 /// `migrate from-kratos`.
 async fn migrate_command(mut config: Config, command: Option<MigrateCommand>) -> Result<(), String> {
     if let Some(MigrateCommand::FromKratos { source_dsn, target, batch_size }) = command {
-        if let Some(dsn) = target.dsn {
-            config.dsn = Some(dsn);
-        } else if target.read_from_env {
-            config.dsn = Some(std::env::var("DSN").map_err(|_| "-e: the environment has no DSN".to_string())?);
-        }
+        target.apply(&mut config)?;
         return from_kratos(config, &source_dsn, batch_size).await;
     }
     let (target, action) = match command {
@@ -539,14 +535,22 @@ async fn migrate_command(mut config: Config, command: Option<MigrateCommand>) ->
         Some(MigrateCommand::Down { target, steps, yes }) => (Some(target), MigrateAction::Down { steps, ask: !yes }),
         Some(MigrateCommand::FromKratos { .. }) => return Ok(()),
     };
-    if let Some(MigrateTarget { dsn, read_from_env }) = target {
-        if let Some(dsn) = dsn {
-            config.dsn = Some(dsn);
-        } else if read_from_env {
-            config.dsn = Some(std::env::var("DSN").map_err(|_| "-e: the environment has no DSN".to_string())?);
-        }
+    if let Some(target) = target {
+        target.apply(&mut config)?;
     }
     migrate(config, action).await
+}
+
+impl MigrateTarget {
+    /// The DSN given on the command line (or by `-e`) replaces the configured one.
+    fn apply(self, config: &mut Config) -> Result<(), String> {
+        if let Some(dsn) = self.dsn {
+            config.dsn = Some(dsn);
+        } else if self.read_from_env {
+            config.dsn = Some(std::env::var("DSN").map_err(|_| "-e: the environment has no DSN".to_string())?);
+        }
+        Ok(())
+    }
 }
 
 /// `migrate sql [DSN] [-e] up [DSN] [-e]`: either place counts.

@@ -52,27 +52,8 @@ fn typo_in_config_fails_with_one_line() {
 #[test]
 fn kratos_only_keys_warn_and_start() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("tessera.toml");
-    let (public, admin) = (free_port(), free_port());
-    std::fs::write(
-        &cfg,
-        format!(
-            "[serve.public]\nport = {public}\nhost = \"127.0.0.1\"\n[serve.admin]\nport = {admin}\n\
-             [selfservice.flows.verification]\nenabled = false\n\
-             [tracing]\nprovider = \"jaeger\"\n"
-        ),
-    )
-    .unwrap();
-    let child = Command::new(bin())
-        .current_dir(dir.path())
-        .args(["serve", "--dev", "--config"])
-        .arg(&cfg)
-        .env_remove("DSN")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let ready = wait_ready(&format!("http://127.0.0.1:{public}/health/ready"));
+    let (child, public, ready) =
+        serve_dev(dir.path(), "[selfservice.flows.verification]\nenabled = false\n[tracing]\nprovider = \"jaeger\"\n");
     // --dev turns the UI on, and recovery with it unless the file says otherwise.
     let starts = |flow: &str| {
         let url = format!("http://127.0.0.1:{public}/self-service/{flow}/browser");
@@ -284,6 +265,26 @@ fn kratos_config_files_and_environment_unchanged() {
     assert!(db.exists());
 }
 
+/// `serve --dev` in `dir` on free loopback ports with `extra` configuration (stdout and stderr
+/// piped); the child, its public port, and whether it became ready.
+fn serve_dev(dir: &std::path::Path, extra: &str) -> (std::process::Child, u16, bool) {
+    let cfg = dir.join("tessera.toml");
+    let (public, admin) = (free_port(), free_port());
+    let listen = format!("[serve.public]\nport = {public}\nhost = \"127.0.0.1\"\n[serve.admin]\nport = {admin}\n");
+    std::fs::write(&cfg, format!("{listen}{extra}")).unwrap();
+    let child = Command::new(bin())
+        .current_dir(dir)
+        .args(["serve", "--dev", "--config"])
+        .arg(&cfg)
+        .env_remove("DSN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ready = wait_ready(&format!("http://127.0.0.1:{public}/health/ready"));
+    (child, public, ready)
+}
+
 fn wait_ready(url: &str) -> bool {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(60) {
@@ -307,26 +308,8 @@ pub fn unsafe_sigterm(pid: u32) {
 fn request_log_redacts_queries_unless_asked() {
     for leak in [false, true] {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = dir.path().join("tessera.toml");
-        let (public, admin) = (free_port(), free_port());
-        std::fs::write(
-            &cfg,
-            format!(
-                "[serve.public]\nport = {public}\nhost = \"127.0.0.1\"\n[serve.admin]\nport = {admin}\n\
-                 [log]\nformat = \"json\"\nleak_sensitive_values = {leak}\n"
-            ),
-        )
-        .unwrap();
-        let child = Command::new(bin())
-            .current_dir(dir.path())
-            .args(["serve", "--dev", "--config"])
-            .arg(&cfg)
-            .env_remove("DSN")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let ready = wait_ready(&format!("http://127.0.0.1:{public}/health/ready"));
+        let (child, public, ready) =
+            serve_dev(dir.path(), &format!("[log]\nformat = \"json\"\nleak_sensitive_values = {leak}\n"));
         let url = format!("http://127.0.0.1:{public}/health/alive?code=secret-query-value");
         let out = Command::new("curl").args(["-s", "-o", "/dev/null", &url]).output().unwrap();
         assert!(out.status.success());
