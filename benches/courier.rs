@@ -29,6 +29,8 @@ async fn run_once(dsn: &str, port: u16, mailbox: &std::path::Path, n: usize, lim
     cfg.dev = true;
     cfg.serve.public.port = 0;
     cfg.serve.admin.port = 0;
+    // Outside --dev the server needs configured secrets.
+    cfg.secrets.default = vec!["bench-secret-0123456789abcdef".into()];
     let schema = format!("file://{}/config/identity.schema.json", env!("CARGO_MANIFEST_DIR"));
     cfg.identity.schemas = vec![SchemaSource { id: "default".into(), url: schema, selfservice_selectable: true }];
     cfg.courier.smtp.connection_uri = format!("smtp://127.0.0.1:{port}/?disable_starttls=true");

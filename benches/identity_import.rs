@@ -113,6 +113,8 @@ async fn run() {
     cfg.dsn = Some(dsn.clone());
     cfg.serve.public.port = 0;
     cfg.serve.admin.port = 0;
+    // Outside --dev the server needs configured secrets.
+    cfg.secrets.default = vec!["bench-secret-0123456789abcdef".into()];
     let url = format!("base64://{}", base64::engine::general_purpose::STANDARD.encode(SCHEMA));
     cfg.identity.schemas = vec![SchemaSource { id: "default".into(), url, selfservice_selectable: true }];
     let hashers = cfg.hashers.clone();

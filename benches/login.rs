@@ -86,6 +86,8 @@ async fn run() {
     cfg.dev = true;
     cfg.serve.public.port = 0;
     cfg.serve.admin.port = 0;
+    // Outside --dev the server needs configured secrets.
+    cfg.secrets.default = vec!["bench-secret-0123456789abcdef".into()];
     cfg.selfservice.methods.password.config.haveibeenpwned_enabled = false;
     cfg.selfservice.flows.recovery.enabled = true;
     cfg.security.send_limits.enabled = false;

@@ -103,6 +103,8 @@ async fn run() {
     cfg.serve.public.host = "127.0.0.1".into();
     cfg.serve.public.port = port;
     cfg.serve.admin.port = 0;
+    // Outside --dev the server needs configured secrets.
+    cfg.secrets.default = vec!["bench-secret-0123456789abcdef".into()];
     let schema = format!("file://{}/config/identity.schema.json", env!("CARGO_MANIFEST_DIR"));
     cfg.identity.schemas = vec![SchemaSource { id: "default".into(), url: schema, selfservice_selectable: true }];
     cfg.selfservice.methods.oidc.enabled = true;

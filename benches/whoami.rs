@@ -77,6 +77,8 @@ async fn run() {
     cfg.dsn = Some(dsn);
     cfg.serve.public.port = 0;
     cfg.serve.admin.port = 0;
+    // Outside --dev the server needs configured secrets.
+    cfg.secrets.default = vec!["bench-secret-0123456789abcdef".into()];
     cfg.hashers.argon2.memory = config::ByteSize(64 << 10);
     cfg.hashers.argon2.parallelism = 1;
     let schema = format!("file://{}/config/identity.schema.json", env!("CARGO_MANIFEST_DIR"));
