@@ -170,9 +170,9 @@ where
     let fut = srv.call(req);
     async move {
         let res = fut.await?;
-        if tracing::enabled!(tracing::Level::INFO)
-            && let Some(state) = res.request().app_data::<web::Data<AppState>>()
-        {
+        let Some(state) = res.request().app_data::<web::Data<AppState>>().cloned() else { return Ok(res) };
+        let took = started.elapsed();
+        if tracing::enabled!(tracing::Level::INFO) {
             let log = &state.config.log;
             let query = res.request().query_string();
             let redacted = match log.redaction_text.as_str() {
@@ -185,13 +185,11 @@ where
                 path = res.request().path(),
                 query,
                 status = res.status().as_u16(),
-                took_ms = started.elapsed().as_secs_f64() * 1000.0,
+                took_ms = took.as_secs_f64() * 1000.0,
                 "completed handling request"
             );
         }
-        if let Some(pattern) = res.request().match_pattern()
-            && let Some(state) = res.request().app_data::<web::Data<AppState>>()
-        {
+        if let Some(pattern) = res.request().match_pattern() {
             let response_bytes = match res.response().body().size() {
                 actix_web::body::BodySize::Sized(n) => n,
                 _ => 0,
@@ -200,7 +198,7 @@ where
                 method.as_str(),
                 res.status().as_u16(),
                 &pattern,
-                started.elapsed().as_secs_f64(),
+                took.as_secs_f64(),
                 request_bytes,
                 response_bytes,
             );
